@@ -1,0 +1,6 @@
+//! hoist-executor: runs one build step at a time — overlay mounts, containers, file operations, layer diffs.
+pub mod container;
+pub mod fileops;
+pub mod layer;
+pub mod overlay;
+pub mod user;

@@ -1,0 +1,2 @@
+//! hoist-parser: Dockerfile and `.dockerignore` text → typed AST with source positions, and shell-word expansion.
+pub mod ast;
