@@ -1,26 +1,68 @@
+//! `hoist`: build container images from Dockerfiles and run them, without a daemon.
+mod build;
 mod debug;
+mod images;
+mod progress;
+mod run;
+
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+use hoist_store::Store;
 
 #[derive(Parser)]
 #[command(name = "hoist", version, about = "Build and run container images from Dockerfiles, without a daemon")]
 struct Cli {
+    /// The state directory (images, layers, cache).
+    #[arg(long, global = true, env = "HOIST_ROOT", default_value = "/var/lib/hoist")]
+    root: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// Run a command in a new container from an image.
+    Run(run::RunArgs),
+    /// Make an image from a root filesystem tarball (like `docker import`).
+    Import(images::ImportArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Save images to a tar archive (docker-archive; `docker load` reads it).
+    Save(images::SaveArgs),
+    /// Remove images.
+    Rmi(images::RmiArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
 
+/// Exit code for hoist's own failures (as `docker run` uses 125).
+pub const EXIT_HOIST_ERROR: i32 = 125;
+
 fn main() {
+    hoist_executor::container::maybe_run_container_init();
     let cli = Cli::parse();
-    let code = match cli.command {
+    let root = cli.root;
+    let open = || Store::open(&root).map_err(|e| anyhow::anyhow!("opening the state directory {}: {e}", root.display()));
+    let result = match cli.command {
+        Command::Build(a) => open().and_then(|s| build::run(&s, a)),
+        Command::Run(a) => match open().and_then(|s| run::run(&s, a)) {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                eprintln!("hoist: {e:#}");
+                std::process::exit(EXIT_HOIST_ERROR)
+            }
+        },
+        Command::Import(a) => open().and_then(|s| images::import(&s, a)),
+        Command::Images(a) => open().and_then(|s| images::images(&s, a)),
+        Command::Save(a) => open().and_then(|s| images::save(&s, a)),
+        Command::Rmi(a) => open().and_then(|s| images::rmi(&s, a)),
         Command::Debug(a) => debug::run(a),
     };
-    match code {
-        Ok(c) => std::process::exit(c),
+    match result {
+        Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("hoist: {e:#}");
             std::process::exit(1)

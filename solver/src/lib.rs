@@ -1,1 +1,53 @@
-//! hoist-solver
+//! hoist-solver: a parsed Dockerfile → stages → steps with cache keys → an image in the store.
+//!
+//! The flow (DESIGN.md): [`build`] parses the Dockerfile, picks the target stage, and builds each stage the target
+//! needs on demand ([`stage`]); each instruction is lowered by [`lower`] to either a config change (no layer) or a
+//! filesystem step ([`step`]) whose result is looked up in, or stored into, the cache index by its key.
+pub mod args;
+pub mod context;
+pub mod error;
+pub mod image;
+pub mod progress;
+
+mod cachekey;
+mod lower;
+mod stage;
+mod step;
+
+use std::path::PathBuf;
+
+use hoist_store::{ImageRecord, Store};
+
+pub use error::{BuildError, Result};
+pub use progress::{Event, Progress, Silent, Stream};
+
+/// What `hoist build` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The build context directory.
+    pub context_dir: PathBuf,
+    /// The Dockerfile (`-f`); `None` = `<context>/Dockerfile`.
+    pub dockerfile: Option<PathBuf>,
+    /// `-t` references to tag the result with.
+    pub tags: Vec<String>,
+    /// `--build-arg K=V` (a bare `K` takes the value from hoist's environment, as docker does; the CLI resolves it).
+    pub build_args: Vec<(String, String)>,
+    /// `--target`: the stage to build; `None` = the last one.
+    pub target: Option<String>,
+    /// `--no-cache`: run every step, but still record the results for later builds.
+    pub no_cache: bool,
+}
+
+/// What a finished build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutput {
+    pub image: ImageRecord,
+    /// Steps that came from the cache / steps that ran.
+    pub cached_steps: usize,
+    pub executed_steps: usize,
+}
+
+/// Builds the image `options` describes into `store`, reporting to `progress`.
+pub fn build(store: &Store, options: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutput> {
+    stage::Build::new(store, options, progress)?.run()
+}

@@ -1,0 +1,78 @@
+//! `hoist build`.
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use hoist_solver::{BuildOptions, Silent};
+use hoist_store::Store;
+
+use crate::progress::PlainProgress;
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (`name:tag`); may be given several times.
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).
+    #[arg(long = "build-arg")]
+    build_args: Vec<String>,
+    /// Build this stage (and what it needs) only.
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Print only the image ID.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// The build context directory.
+    context: PathBuf,
+}
+
+pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
+    let mut build_args = Vec::new();
+    for a in &args.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => build_args.push((k.to_string(), v.to_string())),
+            // `--build-arg K` takes K from the environment; an unset K is no build arg (as docker does).
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    build_args.push((a.clone(), v));
+                }
+            }
+        }
+    }
+    for tag in &args.tags {
+        crate::images::check_reference(tag).with_context(|| format!("invalid tag {tag:?}"))?;
+    }
+    let options = BuildOptions {
+        context_dir: args.context.clone(),
+        dockerfile: args.file.clone(),
+        tags: args.tags.clone(),
+        build_args,
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+    };
+    let plain = PlainProgress::new();
+    let progress: &dyn hoist_solver::Progress = if args.quiet { &Silent } else { &plain };
+    let out = match hoist_solver::build(store, &options, progress) {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            return Ok(1);
+        }
+    };
+    if args.quiet {
+        println!("{}", out.image.id);
+    } else {
+        eprintln!("writing image {} done", out.image.id);
+        for tag in &args.tags {
+            eprintln!("naming to {tag} done");
+        }
+        eprintln!("{} steps cached, {} executed", out.cached_steps, out.executed_steps);
+    }
+    Ok(0)
+}

@@ -1,0 +1,179 @@
+//! `hoist import`, `images`, `save`, `rmi`.
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use hoist_store::Store;
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A root filesystem tarball (plain, gzip, bzip2 or xz).
+    file: PathBuf,
+    /// The reference to tag the image with (`name[:tag]`).
+    reference: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Show only image IDs.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to this file (a docker-archive tar).
+    #[arg(short = 'o', long)]
+    output: PathBuf,
+    /// Write an OCI image layout instead of a docker-archive.
+    #[arg(long)]
+    oci: bool,
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+/// A reference `hoist` can tag with: `name[:tag]`, name in lower case (`registry/path/name` allowed).
+pub fn check_reference(reference: &str) -> anyhow::Result<()> {
+    let (name, tag) = match reference.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (reference, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c))
+        && !name.starts_with(['.', '-', '/'])
+        && !name.ends_with(['.', '-', '/']);
+    if !name_ok {
+        bail!("{reference:?}: a repository name has lower-case letters, digits and . _ - / only");
+    }
+    if let Some(tag) = tag {
+        let tag_ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !tag.starts_with(['.', '-']);
+        if !tag_ok {
+            bail!("{reference:?}: a tag has letters, digits, . _ - only (at most 128)");
+        }
+    }
+    Ok(())
+}
+
+pub fn import(store: &Store, args: ImportArgs) -> anyhow::Result<i32> {
+    check_reference(&args.reference)?;
+    let image = store
+        .import_rootfs_tar(&args.file, &args.reference)
+        .with_context(|| format!("importing {}", args.file.display()))?;
+    println!("{}", image.id);
+    Ok(0)
+}
+
+pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
+    let list = store.list_images()?;
+    if args.quiet {
+        for (_, image) in &list {
+            println!("{}", &image.id.hex()[..12]);
+        }
+        return Ok(0);
+    }
+    println!("{:<30} {:<15} {:<14} {:<22} {}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+    for (reference, image) in &list {
+        let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference.as_str(), "latest"));
+        println!(
+            "{:<30} {:<15} {:<14} {:<22} {}",
+            repo,
+            tag,
+            &image.id.hex()[..12],
+            created_ago(image.created.as_deref()),
+            human_size(image.size)
+        );
+    }
+    Ok(0)
+}
+
+pub fn save(store: &Store, args: SaveArgs) -> anyhow::Result<i32> {
+    for name in &args.images {
+        if store.resolve(name)?.is_none() {
+            bail!("no such image: {name}");
+        }
+    }
+    if args.oci {
+        store.save_oci_layout(&args.images, &args.output)?;
+    } else {
+        store.save_docker_archive(&args.images, &args.output)?;
+    }
+    Ok(0)
+}
+
+pub fn rmi(store: &Store, args: RmiArgs) -> anyhow::Result<i32> {
+    let mut code = 0;
+    for name in &args.images {
+        match store.remove_image(name) {
+            Ok(removed) if removed.is_empty() => {
+                eprintln!("Error: No such image: {name}");
+                code = 1;
+            }
+            Ok(removed) => {
+                for r in removed {
+                    println!("Untagged: {r}");
+                }
+            }
+            Err(e) => {
+                eprintln!("Error: {name}: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn human_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2}GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1}MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1}kB", b / 1e3)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+fn created_ago(created: Option<&str>) -> String {
+    let Some(when) = created.and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()) else {
+        return "N/A".into();
+    };
+    let secs = (chrono::Utc::now() - when.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    match secs {
+        0..=59 => format!("{secs} seconds ago"),
+        60..=3599 => format!("{} minutes ago", secs / 60),
+        3600..=86399 => format!("{} hours ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert!(check_reference("demo:1").is_ok());
+        assert!(check_reference("registry.local:5000/team/app:v1.2").is_ok());
+        assert!(check_reference("busybox").is_ok());
+        assert!(check_reference("Demo").is_err());
+        assert!(check_reference("demo:").is_err());
+        assert!(check_reference("demo:bad tag").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(4_500_000), "4.5MB");
+    }
+}

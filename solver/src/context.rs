@@ -1,0 +1,215 @@
+//! The build context: a directory, its `.dockerignore`, and content checksums of what COPY reads.
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use hoist_parser::dockerignore::{self, Matcher};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{BuildError, Result};
+
+pub struct BuildContext {
+    root: PathBuf,
+    ignore: Matcher,
+}
+
+impl BuildContext {
+    /// Opens the context dir; `.dockerignore` is read from `<Dockerfile>.dockerignore` next to the Dockerfile when
+    /// that exists (it wins), else from the context root.
+    pub fn open(root: &Path, dockerfile: &Path) -> Result<Self> {
+        let root = root
+            .canonicalize()
+            .map_err(|e| BuildError::io(format!("build context {}", root.display()), e))?;
+        if !root.is_dir() {
+            return Err(BuildError::other(format!("build context {} is not a directory", root.display())));
+        }
+        let mut candidates = Vec::new();
+        if let Some(name) = dockerfile.file_name() {
+            let mut specific = name.to_os_string();
+            specific.push(".dockerignore");
+            candidates.push(dockerfile.with_file_name(specific));
+        }
+        candidates.push(root.join(".dockerignore"));
+        let mut patterns = Vec::new();
+        for c in candidates {
+            match std::fs::read_to_string(&c) {
+                Ok(text) => {
+                    patterns = dockerignore::read_patterns(&text);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(BuildError::io(format!("reading {}", c.display()), e)),
+            }
+        }
+        let ignore = Matcher::new(&patterns).map_err(|e| BuildError::other(format!(".dockerignore: {e}")))?;
+        Ok(BuildContext { root, ignore })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// True when `.dockerignore` keeps `rel` (a path relative to the context root) out of the context.
+    pub fn excluded(&self, rel: &str) -> bool {
+        let rel = rel.trim_start_matches("./").trim_start_matches('/');
+        !rel.is_empty() && self.ignore.excluded(rel)
+    }
+
+    /// A checksum of everything COPY/ADD would read for `sources`: names, types, modes, sizes, symlink targets
+    /// and file contents (not mtimes or owners — COPY resets owners).
+    pub fn checksum(&self, sources: &[String], extra_excluded: &dyn Fn(&str) -> bool) -> Result<String> {
+        let mut h = Sha256::new();
+        for src in sources {
+            h.update(b"source\0");
+            h.update(src.as_bytes());
+            h.update(b"\0");
+            for rel in self.matches(src)? {
+                self.hash_tree(&rel, extra_excluded, &mut h)?;
+            }
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    /// The context paths (relative) that a COPY source names: the path itself, or every match of a wildcard.
+    fn matches(&self, src: &str) -> Result<Vec<String>> {
+        let clean = clean_rel(src);
+        if !has_wildcard(&clean) {
+            return Ok(vec![clean]);
+        }
+        let glob = globset::GlobBuilder::new(&clean)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| BuildError::other(format!("bad wildcard in COPY source {src:?}: {e}")))?
+            .compile_matcher();
+        let depth = clean.split('/').count();
+        let mut out = Vec::new();
+        for entry in walkdir::WalkDir::new(&self.root).min_depth(1).max_depth(depth).sort_by_file_name() {
+            let entry = entry.map_err(|e| BuildError::other(format!("walking the build context: {e}")))?;
+            let rel = rel_of(&self.root, entry.path());
+            if glob.is_match(&rel) && !self.excluded(&rel) {
+                out.push(rel);
+            }
+        }
+        Ok(out)
+    }
+
+    fn hash_tree(&self, rel: &str, extra_excluded: &dyn Fn(&str) -> bool, h: &mut Sha256) -> Result<()> {
+        let top = if rel.is_empty() { self.root.clone() } else { self.root.join(rel) };
+        if std::fs::symlink_metadata(&top).is_err() {
+            h.update(b"missing\0");
+            h.update(rel.as_bytes());
+            return Ok(());
+        }
+        // A symlink named as a source is followed (inside the context): hash what it points to.
+        let walker = walkdir::WalkDir::new(&top).follow_root_links(true).sort_by_file_name();
+        let mut it = walker.into_iter();
+        while let Some(entry) = it.next() {
+            let entry = entry.map_err(|e| BuildError::other(format!("walking the build context: {e}")))?;
+            let rel_path = rel_of(&self.root, entry.path());
+            if entry.depth() > 0 && (self.excluded(&rel_path) || extra_excluded(&rel_path)) {
+                if entry.file_type().is_dir() && !self.ignore.may_reinclude_under(&rel_path) {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+            let meta = if entry.depth() == 0 {
+                std::fs::metadata(entry.path()).or_else(|_| std::fs::symlink_metadata(entry.path()))
+            } else {
+                std::fs::symlink_metadata(entry.path())
+            }
+            .map_err(|e| BuildError::io(format!("stat {}", entry.path().display()), e))?;
+            h.update(rel_path.as_bytes());
+            h.update(format!("\0{:o}\0{}\0", meta.permissions().mode(), meta.size()).as_bytes());
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                let target = std::fs::read_link(entry.path())
+                    .map_err(|e| BuildError::io(format!("readlink {}", entry.path().display()), e))?;
+                h.update(b"link\0");
+                h.update(target.as_os_str().as_encoded_bytes());
+            } else if ft.is_file() {
+                let mut f = std::fs::File::open(entry.path())
+                    .map_err(|e| BuildError::io(format!("reading {}", entry.path().display()), e))?;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = f
+                        .read(&mut buf)
+                        .map_err(|e| BuildError::io(format!("reading {}", entry.path().display()), e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+            }
+            h.update(b"\n");
+        }
+        Ok(())
+    }
+}
+
+pub fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// A source path made relative to the context and cleaned: `..` cannot climb above the root.
+pub fn clean_rel(src: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in Path::new(src).components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_str().unwrap_or_default()),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            _ => {}
+        }
+    }
+    parts.join("/")
+}
+
+fn rel_of(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).map(|r| r.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_rel_stays_inside() {
+        assert_eq!(clean_rel("../../etc/passwd"), "etc/passwd");
+        assert_eq!(clean_rel("./a/../b/"), "b");
+        assert_eq!(clean_rel("/abs/x"), "abs/x");
+        assert_eq!(clean_rel("."), "");
+    }
+
+    #[test]
+    fn checksum_ignores_mtime_but_not_content() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "one").unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch").unwrap();
+        let ctx = BuildContext::open(dir.path(), &dir.path().join("Dockerfile")).unwrap();
+        let none = |_: &str| false;
+        let first = ctx.checksum(&["a.txt".into()], &none).unwrap();
+        let f = std::fs::File::options().write(true).open(dir.path().join("a.txt")).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(first, ctx.checksum(&["a.txt".into()], &none).unwrap());
+        std::fs::write(dir.path().join("a.txt"), "two").unwrap();
+        assert_ne!(first, ctx.checksum(&["a.txt".into()], &none).unwrap());
+    }
+
+    #[test]
+    fn dockerignored_files_do_not_change_the_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/main.rs"), "fn main(){}").unwrap();
+        std::fs::write(dir.path().join(".dockerignore"), "src/*.log\n").unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch").unwrap();
+        let ctx = BuildContext::open(dir.path(), &dir.path().join("Dockerfile")).unwrap();
+        let none = |_: &str| false;
+        let first = ctx.checksum(&["src".into()], &none).unwrap();
+        std::fs::write(dir.path().join("src/debug.log"), "noise").unwrap();
+        assert_eq!(first, ctx.checksum(&["src".into()], &none).unwrap());
+        std::fs::write(dir.path().join("src/lib.rs"), "").unwrap();
+        assert_ne!(first, ctx.checksum(&["src".into()], &none).unwrap());
+    }
+}

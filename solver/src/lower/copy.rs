@@ -1,0 +1,152 @@
+//! COPY and ADD: files from the context, another stage, an image or a heredoc into the stage's rootfs.
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use hoist_executor::fileops::{self, CopyRequest};
+use hoist_parser::ast::{Copy, Instruction};
+use hoist_parser::dockerignore::Matcher;
+
+use crate::cachekey::KeyBuilder;
+use crate::error::{BuildError, Result};
+use crate::image::{ImageState, LayerDesc};
+use crate::stage::{Build, StageState};
+use crate::step::{fs_step, ScratchView, StepInfo};
+
+/// Where the sources of a COPY come from.
+enum Origin {
+    Context,
+    Stage(Rc<StageState>),
+    Image(Vec<LayerDesc>),
+    Heredocs(hoist_store::TempDir),
+}
+
+pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: &Copy, is_add: bool) -> Result<()> {
+    let keyword = if is_add { "ADD" } else { "COPY" };
+    let err = |m: String| build.error_at(ins.pos, format!("{keyword}: {m}"));
+    let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
+    let mut sources = Vec::with_capacity(c.sources.len());
+    for src in &c.sources {
+        let src = match src.strip_prefix("<<").map(|n| n.trim_start_matches('-').trim_matches(|q| q == '"' || q == '\'')) {
+            Some(name) if heredoc_names.iter().any(|h| h == name) => name.to_string(),
+            _ => build.expand(ins, src, &state.scope)?,
+        };
+        if src.contains("://") || src.starts_with("git@") {
+            return Err(err(format!(
+                "source {src}: {}",
+                if is_add { "URL and git sources are not supported by this version of hoist yet" } else { "COPY cannot copy from a URL; use ADD" }
+            )));
+        }
+        sources.push(src);
+    }
+    let dest = build.expand(ins, &c.dest, &state.scope)?;
+    let chown = match &c.flags.chown {
+        Some(ch) => Some(build.expand(ins, ch, &state.scope)?),
+        None => None,
+    };
+    let chmod = match &c.flags.chmod {
+        Some(m) => {
+            let m = build.expand(ins, m, &state.scope)?;
+            Some(u32::from_str_radix(&m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| {
+                err(format!("--chmod={m}: invalid mode: give octal permission bits like 755 or 0640"))
+            })?)
+        }
+        None => None,
+    };
+    let mut excludes = Vec::with_capacity(c.flags.exclude.len());
+    for pattern in &c.flags.exclude {
+        excludes.push(build.expand(ins, pattern, &state.scope)?);
+    }
+    let exclude = Matcher::new(&excludes).map_err(|e| err(format!("--exclude: {e}")))?;
+
+    let origin = if !c.heredocs.is_empty() {
+        let dir = build.store.new_tmp_dir("heredoc")?;
+        for doc in &c.heredocs {
+            let path = dir.path().join(&doc.name);
+            std::fs::write(&path, &doc.content).map_err(|e| BuildError::io(format!("writing heredoc {}", doc.name), e))?;
+        }
+        Origin::Heredocs(dir)
+    } else if let Some(from) = &c.flags.from {
+        let from = build.expand(ins, from, &state.scope)?;
+        match build.stage_by_ref(&from) {
+            Some(index) => Origin::Stage(build.stage(index)?),
+            None => {
+                let record = build.store.resolve(&from)?.ok_or_else(|| {
+                    err(format!("--from={from}: no stage is named {from:?} and no image {from} is in the store"))
+                })?;
+                let raw = build.store.read_blob(&record.id)?;
+                let sizes: Vec<u64> = record.manifest.layers().iter().map(|l| l.size()).collect();
+                Origin::Image(ImageState::from_config_json(&raw, &sizes)?.layers)
+            }
+        }
+    } else {
+        Origin::Context
+    };
+
+    let source_identity = match &origin {
+        Origin::Context => build.context.checksum(&sources, &|rel| exclude.excluded(rel))?,
+        Origin::Stage(s) => s.fs_key.clone(),
+        Origin::Image(layers) => layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>().join(","),
+        Origin::Heredocs(_) => {
+            c.heredocs.iter().map(|h| format!("{}\0{}", h.name, h.content)).collect::<Vec<_>>().join("\0")
+        }
+    };
+    let workdir = if state.image.working_dir.is_empty() { "/".to_string() } else { state.image.working_dir.clone() };
+    let key = KeyBuilder::new(if is_add { "add" } else { "copy" })
+        .field("parent", &state.fs_key)
+        .field("sources-content", &source_identity)
+        .list("sources", &sources)
+        .field("dest", &dest)
+        .field("workdir", &workdir)
+        .field("chown", chown.as_deref().unwrap_or(""))
+        .field("chmod", &chmod.map(|m| format!("{m:o}")).unwrap_or_default())
+        .field("parents", if c.flags.parents { "1" } else { "0" })
+        .list("exclude", &excludes)
+        .finish();
+    let created_by = format!("{} # buildkit", ins.original);
+    let info = StepInfo { key, display: &ins.original, created_by };
+    let context_root = build.context_root();
+    fs_step(build, state, info, |rootfs, _progress| {
+        let owner = match &chown {
+            Some(spec) => Some(fileops_user(rootfs, spec).map_err(|m| err(format!("--chown={spec}: {m}")))?),
+            None => None,
+        };
+        let view;
+        let src_root: PathBuf = match &origin {
+            Origin::Context => context_root.clone(),
+            Origin::Heredocs(dir) => dir.path().to_path_buf(),
+            Origin::Stage(s) => {
+                view = ScratchView::mount(build.store, &s.image.layers)?;
+                view.path().to_path_buf()
+            }
+            Origin::Image(layers) => {
+                view = ScratchView::mount(build.store, layers)?;
+                view.path().to_path_buf()
+            }
+        };
+        let from_context = matches!(origin, Origin::Context);
+        let excluded = |rel: &str| exclude.excluded(rel) || (from_context && build.context.excluded(rel));
+        let request = CopyRequest {
+            src_root: &src_root,
+            sources: sources.clone(),
+            dest_root: rootfs,
+            dest: dest.clone(),
+            workdir: workdir.clone(),
+            chown: owner,
+            chmod,
+            excluded: &excluded,
+            parents: c.flags.parents,
+            extract_archives: is_add,
+        };
+        fileops::copy(&request).map_err(|e| match e {
+            fileops::CopyError::SourceNotFound { source } if from_context => {
+                err(format!("failed: file not found in build context or excluded by .dockerignore: {source}"))
+            }
+            other => err(format!("{other}")),
+        })?;
+        Ok(())
+    })
+}
+
+fn fileops_user(rootfs: &std::path::Path, spec: &str) -> std::result::Result<(u32, u32), String> {
+    hoist_executor::user::resolve_chown(rootfs, spec).map_err(|e| e.to_string())
+}

@@ -1,0 +1,208 @@
+//! Instructions that change only the image config (no layer): ENV, ARG, LABEL, CMD, ENTRYPOINT, EXPOSE, VOLUME,
+//! USER, STOPSIGNAL, HEALTHCHECK, SHELL, MAINTAINER, ONBUILD.
+use hoist_parser::ast::{Healthcheck, HealthcheckFlags, Instruction, InstructionKind};
+use serde_json::{json, Map, Value};
+
+use crate::error::Result;
+use crate::stage::{Build, StageState};
+
+use super::command_argv;
+
+pub(super) fn apply(build: &Build, state: &mut StageState, ins: &Instruction) -> Result<()> {
+    match &ins.kind {
+        InstructionKind::Env(pairs) => {
+            // Every value in one ENV sees the environment from before the instruction (BuildKit).
+            let before = state.scope.clone();
+            let mut expanded = Vec::with_capacity(pairs.len());
+            for kv in pairs {
+                let key = build.expand(ins, &kv.key, &before)?;
+                let value = build.expand(ins, &kv.value, &before)?;
+                expanded.push((key, value));
+            }
+            for (key, value) in expanded {
+                state.scope.set_env(&key, value);
+            }
+            state.image.env = state.scope.env_list();
+        }
+        InstructionKind::Arg(decls) => {
+            for decl in decls {
+                let value = match build.build_args.take(&decl.name) {
+                    Some(v) => Some(v),
+                    None => match &decl.default {
+                        Some(d) => Some(build.expand(ins, d, &state.scope)?),
+                        // `ARG NAME` in a stage takes the global ARG's value (and the automatic platform ARGs).
+                        None => hoist_parser::shell::Env::get(&build.meta_scope, &decl.name),
+                    },
+                };
+                state.scope.declare_arg(&decl.name, value);
+            }
+        }
+        InstructionKind::Label(pairs) => {
+            for kv in pairs {
+                let key = build.expand(ins, &kv.key, &state.scope)?;
+                let value = build.expand(ins, &kv.value, &state.scope)?;
+                state.image.labels.insert(key, value);
+            }
+        }
+        InstructionKind::Maintainer(name) => state.image.author = Some(name.clone()),
+        InstructionKind::Cmd(command) => {
+            state.image.cmd = Some(command_argv(state, command));
+            state.cmd_from_base = false;
+        }
+        InstructionKind::Entrypoint(command) => {
+            state.image.entrypoint = Some(command_argv(state, command));
+            // ENTRYPOINT drops a CMD inherited from the base, but keeps one set earlier in this stage.
+            if state.cmd_from_base {
+                state.image.cmd = None;
+                state.cmd_from_base = false;
+            }
+        }
+        InstructionKind::Expose(words) => {
+            for word in words {
+                for port in build.expand_words(ins, word, &state.scope)? {
+                    for p in expose_ports(&port).map_err(|m| build.error_at(ins.pos, m))? {
+                        state.image.exposed_ports.insert(p);
+                    }
+                }
+            }
+        }
+        InstructionKind::Volume(paths) => {
+            for path in paths {
+                let path = build.expand(ins, path, &state.scope)?;
+                if path.trim().is_empty() {
+                    return Err(build.error_at(ins.pos, "VOLUME specified can not be an empty string".into()));
+                }
+                state.image.volumes.insert(path);
+            }
+        }
+        InstructionKind::User(user) => state.image.user = build.expand(ins, user, &state.scope)?,
+        InstructionKind::Stopsignal(signal) => {
+            state.image.stop_signal = Some(build.expand(ins, signal, &state.scope)?)
+        }
+        InstructionKind::Healthcheck(check) => {
+            state.image.healthcheck = Some(healthcheck(check).map_err(|m| build.error_at(ins.pos, m))?)
+        }
+        InstructionKind::Shell(shell) => state.image.shell = Some(shell.clone()),
+        InstructionKind::Onbuild(inner) => state.image.onbuild.push(inner.original.clone()),
+        InstructionKind::Run(_)
+        | InstructionKind::Copy(_)
+        | InstructionKind::Add(_)
+        | InstructionKind::Workdir(_) => {}
+    }
+    Ok(())
+}
+
+/// `80`, `53/udp`, `8000-8002/tcp` → `80/tcp`, `53/udp`, `8000/tcp` `8001/tcp` `8002/tcp`.
+fn expose_ports(word: &str) -> std::result::Result<Vec<String>, String> {
+    let (ports, proto) = match word.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (word, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("EXPOSE {word}: invalid proto {proto:?} (use tcp, udp or sctp)"));
+    }
+    let bad = || format!("EXPOSE {word}: invalid port: expected a number or a range like 8000-8010");
+    let (start, end) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if end < start {
+        return Err(bad());
+    }
+    Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// Docker's `Healthcheck` config object.
+fn healthcheck(check: &Healthcheck) -> std::result::Result<Value, String> {
+    let (flags, command) = match check {
+        Healthcheck::None => return Ok(json!({"Test": ["NONE"]})),
+        Healthcheck::Cmd { flags, command } => (flags, command),
+    };
+    let test: Vec<String> = match command {
+        hoist_parser::ast::CommandLine::Exec(args) => std::iter::once("CMD".to_string()).chain(args.clone()).collect(),
+        hoist_parser::ast::CommandLine::Shell(line) => vec!["CMD-SHELL".to_string(), line.clone()],
+    };
+    let mut obj = Map::new();
+    obj.insert("Test".into(), json!(test));
+    let HealthcheckFlags { interval, timeout, start_period, start_interval, retries } = flags;
+    for (name, value) in
+        [("Interval", interval), ("Timeout", timeout), ("StartPeriod", start_period), ("StartInterval", start_interval)]
+    {
+        if let Some(v) = value {
+            let nanos = parse_duration(v).ok_or_else(|| format!("HEALTHCHECK: invalid duration {v:?} (use e.g. 30s, 1m30s)"))?;
+            if nanos != 0 {
+                obj.insert(name.into(), json!(nanos));
+            }
+        }
+    }
+    if let Some(r) = retries {
+        let n: i64 = r.parse().map_err(|_| format!("HEALTHCHECK: --retries must be a number, not {r:?}"))?;
+        if n < 0 {
+            return Err("HEALTHCHECK: --retries cannot be negative".into());
+        }
+        if n != 0 {
+            obj.insert("Retries".into(), json!(n));
+        }
+    }
+    Ok(Value::Object(obj))
+}
+
+/// A Go duration (`1h2m3.5s`, `300ms`, `0`) in nanoseconds.
+pub(crate) fn parse_duration(text: &str) -> Option<u64> {
+    if text == "0" {
+        return Some(0);
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if num_len == 0 {
+            return None;
+        }
+        let number: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(total.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expose_forms() {
+        assert_eq!(expose_ports("80").unwrap(), vec!["80/tcp"]);
+        assert_eq!(expose_ports("53/UDP").unwrap(), vec!["53/udp"]);
+        assert_eq!(expose_ports("8000-8002").unwrap(), vec!["8000/tcp", "8001/tcp", "8002/tcp"]);
+        assert!(expose_ports("http").is_err());
+        assert!(expose_ports("80/icmp").is_err());
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("30s"), Some(30_000_000_000));
+        assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("abc"), None);
+    }
+}

@@ -1,0 +1,157 @@
+//! RUN: a process in a container on the stage's rootfs; what it writes becomes a layer.
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use hoist_executor::container::{self, ContainerSpec, Network};
+use hoist_parser::ast::{CommandLine, Instruction, Run};
+
+use crate::cachekey::KeyBuilder;
+use crate::error::{BuildError, Result};
+use crate::progress::Stream;
+use crate::stage::{Build, StageState};
+use crate::step::{fs_step, Progress, StepInfo};
+
+use super::shell_of;
+
+pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &Run) -> Result<()> {
+    if let Some(mount) = r.mounts.first() {
+        return Err(build.error_at(
+            ins.pos,
+            format!("RUN --mount={mount}: mounts are not supported by this version of hoist yet"),
+        ));
+    }
+    let network = match r.network.as_deref() {
+        None | Some("default") | Some("host") => Network::Host,
+        Some("none") => Network::None,
+        Some(other) => {
+            return Err(build.error_at(ins.pos, format!("RUN --network={other}: unknown network mode (use default, none or host)")))
+        }
+    };
+    if let Some(sec) = r.security.as_deref().filter(|s| *s != "sandbox") {
+        return Err(build.error_at(
+            ins.pos,
+            format!("RUN --security={sec}: not allowed (hoist runs every RUN sandboxed)"),
+        ));
+    }
+    let argv = argv(state, r).ok_or_else(|| build.error_at(ins.pos, "RUN needs a command".into()))?;
+    let mut env = state.image.env.clone();
+    for (k, v) in state.scope.arg_env().into_iter().chain(build.build_args.predefined()) {
+        env.push(format!("{k}={v}"));
+    }
+    let user = if state.image.user.is_empty() { "0".to_string() } else { state.image.user.clone() };
+    let cwd = if state.image.working_dir.is_empty() { "/".to_string() } else { state.image.working_dir.clone() };
+    let key = KeyBuilder::new("run")
+        .field("parent", &state.fs_key)
+        .list("argv", &argv)
+        .list("env", &env)
+        .field("user", &user)
+        .field("cwd", &cwd)
+        .field("network", if network == Network::None { "none" } else { "host" })
+        .finish();
+    let created_by = match &r.command {
+        Some(CommandLine::Shell(_)) | None => format!("RUN {} # buildkit", argv.join(" ")),
+        Some(CommandLine::Exec(_)) => format!("RUN {} # buildkit", serde_json::to_string(&argv).unwrap_or_default()),
+    };
+    let info = StepInfo { key, display: &ins.original, created_by };
+    let state_root = build.store.tmp_dir().to_path_buf();
+    fs_step(build, state, info, |rootfs, progress| {
+        let spec_user = hoist_executor::user::resolve_user(rootfs, &user)
+            .map_err(|e| build.error_at(ins.pos, format!("RUN: {e}")))?;
+        hoist_executor::fileops::mkdir_all_in_root(rootfs, &cwd, None)
+            .map_err(|e| BuildError::other(format!("creating the working directory {cwd}: {e}")))?;
+        let code = run_container(
+            &state_root,
+            ContainerSpec {
+                rootfs: rootfs.to_path_buf(),
+                args: argv.clone(),
+                env: env.clone(),
+                cwd: cwd.clone(),
+                uid: spec_user.uid,
+                gid: spec_user.gid,
+                additional_gids: spec_user.additional_gids,
+                hostname: "buildkitsandbox".into(),
+                network,
+                mounts: Vec::new(),
+                readonly_rootfs: false,
+                stdin: None,
+                stdout: None,
+                stderr: None,
+            },
+            progress,
+        )?;
+        if code != 0 {
+            return Err(BuildError::RunFailed {
+                step: format!("{}:{}: {}", build.file_name, ins.pos.line, first_line(&ins.original)),
+                command: argv.join(" "),
+                code,
+            });
+        }
+        Ok(())
+    })
+}
+
+/// The process to run: exec form as is; shell form in the stage's SHELL. A heredoc is handed to the shell as a
+/// real heredoc (its body follows the command line), and a command that is only a heredoc runs the body as script.
+fn argv(state: &StageState, r: &Run) -> Option<Vec<String>> {
+    let command = r.command.as_ref()?;
+    match command {
+        CommandLine::Exec(args) if !args.is_empty() => Some(args.clone()),
+        CommandLine::Exec(_) => None,
+        CommandLine::Shell(line) => {
+            let mut script = line.clone();
+            if let Some(first) = r.heredocs.first() {
+                let only_heredoc = line.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'') == first.name;
+                if only_heredoc && r.heredocs.len() == 1 {
+                    script = first.content.clone();
+                } else {
+                    for doc in &r.heredocs {
+                        script.push('\n');
+                        script.push_str(&doc.content);
+                        if !doc.content.ends_with('\n') {
+                            script.push('\n');
+                        }
+                        script.push_str(&doc.name);
+                    }
+                }
+            }
+            let mut argv = shell_of(state);
+            argv.push(script);
+            Some(argv)
+        }
+    }
+}
+
+/// Runs the container with its stdout and stderr streamed to the step's progress; returns the exit code.
+fn run_container(state_root: &Path, mut spec: ContainerSpec, progress: &Progress) -> Result<i32> {
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    spec.stdout = Some(out_w);
+    spec.stderr = Some(err_w);
+    std::thread::scope(|scope| {
+        scope.spawn(|| forward(out_r, Stream::Stdout, progress));
+        scope.spawn(|| forward(err_r, Stream::Stderr, progress));
+        // `spec` (and with it the write ends) is consumed by `run`, so the readers see EOF when it returns.
+        container::run(spec, state_root).map_err(|e| BuildError::other(format!("running the container: {e}")))
+    })
+}
+
+fn forward(fd: OwnedFd, stream: Stream, progress: &Progress) {
+    let mut file = std::fs::File::from(fd);
+    let mut buf = [0u8; 8192];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => progress.output(stream, &buf[..n]),
+        }
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| BuildError::other(format!("creating a pipe for the container's output: {e}")))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}

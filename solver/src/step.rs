@@ -1,0 +1,203 @@
+//! A filesystem step: look its key up in the cache; on a miss mount the stage's layers with a fresh upper dir,
+//! let the step change the merged tree, and turn the upper dir into a layer (blob + snapshot + cache record).
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use hoist_executor::{layer, overlay};
+use hoist_store::{CacheRecord, Digest, Store};
+
+use crate::error::{BuildError, Result};
+use crate::image::{HistoryEntry, LayerDesc};
+use crate::progress::Event;
+use crate::stage::{Build, StageState};
+
+/// What a step is, for progress output and history.
+pub(crate) struct StepInfo<'s> {
+    /// The cache key of the step's result.
+    pub key: String,
+    /// `RUN echo hi` as written (continuations joined).
+    pub display: &'s str,
+    /// The history `created_by` (`RUN /bin/sh -c echo hi # buildkit`).
+    pub created_by: String,
+}
+
+/// The cache record's payload: when the step ran, so that a cached rebuild keeps the same history (and image ID).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Payload {
+    created: String,
+}
+
+/// Runs (or reuses) one filesystem step on `state`, then records its layer and history in `state`.
+pub(crate) fn fs_step(
+    build: &Build,
+    state: &mut StageState,
+    info: StepInfo,
+    run: impl FnOnce(&Path, &Progress) -> Result<()>,
+) -> Result<()> {
+    state.step_index += 1;
+    let id = build.next_vertex();
+    let name = format!("[{}{}/{}] {}", state.label, state.step_index, state.step_count, info.display);
+    build.progress.event(Event::Started { id, name: &name });
+    let started = Instant::now();
+
+    if !build.options.no_cache {
+        if let Some(record) = build.store.cache_lookup(&info.key)? {
+            if let Some(result) = reuse(build.store, &record)? {
+                build.progress.event(Event::Cached { id });
+                build.cached_steps.set(build.cached_steps.get() + 1);
+                apply(state, info, result.0, result.1);
+                return Ok(());
+            }
+        }
+    }
+
+    let progress = Progress { sink: build.progress, id };
+    let outcome = execute(build.store, state, &progress, run);
+    match outcome {
+        Ok((layer, created)) => {
+            build.progress.event(Event::Done { id, elapsed: started.elapsed() });
+            build.executed_steps.set(build.executed_steps.get() + 1);
+            let payload = serde_json::to_string(&Payload { created: created.clone() })
+                .map_err(|e| BuildError::other(format!("cache record: {e}")))?;
+            let now = chrono::Utc::now().timestamp();
+            build.store.cache_insert(&CacheRecord {
+                key: info.key.clone(),
+                parent: Some(state.fs_key.clone()),
+                description: name.clone(),
+                layer: layer.as_ref().map(|l| l.diff_id.clone()),
+                payload,
+                size: layer.as_ref().map(|l| l.size).unwrap_or(0),
+                created: now,
+                last_used: now,
+                used_count: 0,
+            })?;
+            apply(state, info, layer, created);
+            Ok(())
+        }
+        Err(e) => {
+            let message = e.to_string();
+            build.progress.event(Event::Failed { id, elapsed: started.elapsed(), message: &message });
+            Err(e)
+        }
+    }
+}
+
+/// A handle the step body uses to stream its output under its `#N`.
+/// It is `Sync`, so threads that read a container's pipes can use it.
+pub(crate) struct Progress<'a> {
+    sink: &'a dyn crate::progress::Progress,
+    id: usize,
+}
+
+impl Progress<'_> {
+    pub fn output(&self, stream: crate::progress::Stream, data: &[u8]) {
+        self.sink.event(Event::Output { id: self.id, stream, data });
+    }
+}
+
+/// A cached result is usable when its layer's snapshot is there (or can be unpacked from its blob).
+fn reuse(store: &Store, record: &CacheRecord) -> Result<Option<(Option<LayerDesc>, String)>> {
+    let created = serde_json::from_str::<Payload>(&record.payload).map(|p| p.created).unwrap_or_default();
+    match &record.layer {
+        None => Ok(Some((None, created))),
+        Some(diff_id) => {
+            if !store.has_blob(diff_id) {
+                return Ok(None);
+            }
+            store.ensure_snapshot(diff_id)?;
+            Ok(Some((Some(LayerDesc { diff_id: diff_id.clone(), size: record.size }), created)))
+        }
+    }
+}
+
+fn apply(state: &mut StageState, info: StepInfo, layer: Option<LayerDesc>, created: String) {
+    let empty_layer = layer.is_none();
+    if let Some(layer) = layer {
+        state.image.layers.push(layer);
+    }
+    state.image.history.push(HistoryEntry {
+        created: created.clone(),
+        created_by: info.created_by,
+        comment: Some("buildkit.dockerfile.v0".into()),
+        empty_layer,
+    });
+    state.fs_key = info.key;
+    state.created = created;
+}
+
+/// The lower dirs of `state`'s filesystem, topmost first.
+pub(crate) fn lower_dirs(store: &Store, layers: &[LayerDesc]) -> Result<Vec<PathBuf>> {
+    let mut lowers = Vec::with_capacity(layers.len());
+    for layer in layers.iter().rev() {
+        lowers.push(store.ensure_snapshot(&layer.diff_id)?);
+    }
+    Ok(lowers)
+}
+
+/// A read-write view of some layers, mounted for as long as the value lives; what is written is thrown away.
+pub(crate) struct ScratchView {
+    mount: Option<overlay::OverlayMount>,
+    _dir: hoist_store::TempDir,
+    merged: PathBuf,
+}
+
+impl ScratchView {
+    pub fn mount(store: &Store, layers: &[LayerDesc]) -> Result<Self> {
+        let dir = store.new_tmp_dir("view")?;
+        let (upper, work, merged) = overlay_dirs(dir.path())?;
+        let mount = overlay::mount_overlay(&lower_dirs(store, layers)?, &upper, &work, &merged)
+            .map_err(|e| BuildError::other(format!("mounting the layers: {e}")))?;
+        Ok(ScratchView { mount: Some(mount), _dir: dir, merged })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.merged
+    }
+}
+
+impl Drop for ScratchView {
+    fn drop(&mut self) {
+        if let Some(m) = self.mount.take() {
+            let _ = m.unmount();
+        }
+    }
+}
+
+fn overlay_dirs(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    let (upper, work, merged) = (dir.join("u"), dir.join("w"), dir.join("m"));
+    for d in [&upper, &work, &merged] {
+        std::fs::create_dir(d).map_err(|e| BuildError::io(format!("creating {}", d.display()), e))?;
+    }
+    Ok((upper, work, merged))
+}
+
+/// Mounts the stage's layers with a fresh upper dir, runs the step, and commits the upper dir as a layer
+/// (`None` when the step changed nothing).
+fn execute(
+    store: &Store,
+    state: &StageState,
+    progress: &Progress,
+    run: impl FnOnce(&Path, &Progress) -> Result<()>,
+) -> Result<(Option<LayerDesc>, String)> {
+    let dir = store.new_tmp_dir("step")?;
+    let (upper, work, merged) = overlay_dirs(dir.path())?;
+    let mount = overlay::mount_overlay(&lower_dirs(store, &state.image.layers)?, &upper, &work, &merged)
+        .map_err(|e| BuildError::other(format!("mounting the layers: {e}")))?;
+    let ran = run(&merged, progress);
+    let unmounted = mount.unmount().map_err(|e| BuildError::other(format!("unmounting the step's rootfs: {e}")));
+    ran?;
+    unmounted?;
+    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let empty = std::fs::read_dir(&upper)
+        .map_err(|e| BuildError::io(format!("reading {}", upper.display()), e))?
+        .next()
+        .is_none();
+    if empty {
+        return Ok((None, created));
+    }
+    let mut writer = store.blob_writer()?;
+    layer::write_layer_tar(&upper, &mut writer).map_err(|e| BuildError::other(format!("writing the layer: {e}")))?;
+    let (digest, size): (Digest, u64) = writer.commit()?;
+    store.adopt_snapshot(&digest, &upper)?;
+    Ok((Some(LayerDesc { diff_id: digest, size }), created))
+}
