@@ -1,1 +1,448 @@
-//! layer
+//! An overlay upper dir → an uncompressed OCI layer tar (the caller hashes it: sha256 = diff ID).
+//!
+//! Deterministic: entries sorted by name (depth first), numeric uid/gid with no user or group names.
+//! Overlay whiteouts (0/0 character devices) become OCI `.wh.NAME` files; an opaque dir
+//! (`trusted.overlay.opaque=y`) becomes the dir entry followed by `DIR/.wh..wh..opq`.
+//! Extended attributes go in PAX `SCHILY.xattr.*` records, except overlayfs' own `trusted.overlay.*`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use tar::{EntryType, Header};
+
+/// OCI whiteout prefix (`.wh.NAME` deletes NAME from the layers below).
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+/// OCI opaque-dir marker: hides everything below in the lower layers.
+pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
+const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("could not read {path:?} in the upper dir: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("could not write the layer tar (at {path:?}): {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+pub type Result<T, E = LayerError> = std::result::Result<T, E>;
+
+/// What went into a layer tar.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LayerStats {
+    /// Tar entries written (files, dirs, links, whiteouts…; not counting PAX/GNU extension headers).
+    pub entries: u64,
+    /// OCI whiteouts written (`.wh.NAME` and `.wh..wh..opq`).
+    pub whiteouts: u64,
+    /// Bytes of file content.
+    pub content_bytes: u64,
+    /// Total size of the tar stream.
+    pub tar_bytes: u64,
+}
+
+struct CountingWriter<'a> {
+    inner: &'a mut dyn Write,
+    count: u64,
+}
+
+impl Write for CountingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Write `upper` (an overlay upper dir, not mounted any more or at least quiescent) as a layer tar.
+pub fn write_layer_tar(upper: &Path, out: &mut dyn Write) -> Result<LayerStats> {
+    let mut writer = LayerWriter {
+        upper,
+        builder: tar::Builder::new(CountingWriter { inner: out, count: 0 }),
+        stats: LayerStats::default(),
+        hardlinks: HashMap::new(),
+    };
+    let walk = walkdir::WalkDir::new(upper)
+        .follow_links(false)
+        .min_depth(1)
+        .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+    for entry in walk {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(upper).to_path_buf();
+            LayerError::Read {
+                path,
+                source: e.into(),
+            }
+        })?;
+        writer.add(entry.path())?;
+    }
+    let mut builder = writer.builder;
+    let stats = writer.stats;
+    builder.finish().map_err(|source| LayerError::Write {
+        path: PathBuf::from("(end of archive)"),
+        source,
+    })?;
+    let counted = builder.into_inner().map_err(|source| LayerError::Write {
+        path: PathBuf::from("(end of archive)"),
+        source,
+    })?;
+    Ok(LayerStats {
+        tar_bytes: counted.count,
+        ..stats
+    })
+}
+
+struct LayerWriter<'a, 'w> {
+    upper: &'a Path,
+    builder: tar::Builder<CountingWriter<'w>>,
+    stats: LayerStats,
+    /// (dev, ino) of files with several links → the name they were first written under.
+    hardlinks: HashMap<(u64, u64), PathBuf>,
+}
+
+impl LayerWriter<'_, '_> {
+    fn add(&mut self, path: &Path) -> Result<()> {
+        let read_err = |source| LayerError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let name = path.strip_prefix(self.upper).map_err(|_| read_err(io::Error::other("outside the upper dir")))?;
+        let meta = std::fs::symlink_metadata(path).map_err(read_err)?;
+        let ft = meta.file_type();
+
+        if ft.is_char_device() && meta.rdev() == 0 {
+            let file_name = name.file_name().unwrap_or_default();
+            let mut wh_name = std::ffi::OsString::from(WHITEOUT_PREFIX);
+            wh_name.push(file_name);
+            return self.whiteout(&name.with_file_name(wh_name), &meta);
+        }
+
+        let mut header = base_header(&meta);
+        let xattrs = read_xattrs(path).map_err(read_err)?;
+        let opaque = ft.is_dir() && xattrs.iter().any(|(k, v)| k == OVERLAY_OPAQUE_XATTR && v.as_slice() == b"y");
+        let kept: Vec<(String, Vec<u8>)> = xattrs
+            .into_iter()
+            .filter(|(k, _)| !k.as_bytes().starts_with(OVERLAY_XATTR_PREFIX))
+            .collect();
+        if !kept.is_empty() {
+            self.pax(name, &kept)?;
+        }
+
+        let write_err = |source| LayerError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        if ft.is_dir() {
+            header.set_entry_type(EntryType::Directory);
+            header.set_size(0);
+            // A trailing slash marks directories, as docker and containerd write them.
+            let mut dir_name = name.as_os_str().to_os_string();
+            dir_name.push("/");
+            self.builder
+                .append_data(&mut header, Path::new(&dir_name), io::empty())
+                .map_err(write_err)?;
+            self.stats.entries += 1;
+            if opaque {
+                self.whiteout(&name.join(OPAQUE_WHITEOUT), &meta)?;
+            }
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(path).map_err(read_err)?;
+            header.set_entry_type(EntryType::Symlink);
+            header.set_size(0);
+            self.builder.append_link(&mut header, name, &target).map_err(write_err)?;
+            self.stats.entries += 1;
+        } else if ft.is_file() {
+            if meta.nlink() > 1 {
+                let key = (meta.dev(), meta.ino());
+                if let Some(first) = self.hardlinks.get(&key) {
+                    let first = first.clone();
+                    header.set_entry_type(EntryType::Link);
+                    header.set_size(0);
+                    self.builder.append_link(&mut header, name, &first).map_err(write_err)?;
+                    self.stats.entries += 1;
+                    return Ok(());
+                }
+                self.hardlinks.insert(key, name.to_path_buf());
+            }
+            // O_NOFOLLOW: the entry was a regular file when we looked; never follow a swapped-in link.
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+                .map_err(read_err)?;
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(meta.len());
+            self.builder
+                .append_data(&mut header, name, ExactSize::new(file, meta.len()))
+                .map_err(write_err)?;
+            self.stats.entries += 1;
+            self.stats.content_bytes += meta.len();
+        } else {
+            let kind = if ft.is_char_device() {
+                EntryType::Char
+            } else if ft.is_block_device() {
+                EntryType::Block
+            } else if ft.is_fifo() {
+                EntryType::Fifo
+            } else {
+                // Sockets cannot be archived; docker skips them too.
+                return Ok(());
+            };
+            header.set_entry_type(kind);
+            header.set_size(0);
+            if kind != EntryType::Fifo {
+                let rdev = meta.rdev();
+                header
+                    .set_device_major(libc::major(rdev))
+                    .and_then(|()| header.set_device_minor(libc::minor(rdev)))
+                    .map_err(write_err)?;
+            }
+            self.builder.append_data(&mut header, name, io::empty()).map_err(write_err)?;
+            self.stats.entries += 1;
+        }
+        Ok(())
+    }
+
+    fn whiteout(&mut self, name: &Path, meta: &std::fs::Metadata) -> Result<()> {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(EntryType::Regular);
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(meta.mtime().max(0) as u64);
+        self.builder
+            .append_data(&mut header, name, io::empty())
+            .map_err(|source| LayerError::Write {
+                path: name.to_path_buf(),
+                source,
+            })?;
+        self.stats.entries += 1;
+        self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// A PAX extended header carrying xattrs for the entry that follows.
+    fn pax(&mut self, name: &Path, xattrs: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut data = Vec::new();
+        for (key, value) in xattrs {
+            pax_record(&mut data, &format!("SCHILY.xattr.{key}"), value);
+        }
+        let mut header = Header::new_ustar();
+        header.set_entry_type(EntryType::XHeader);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        // Like GNU tar: "PaxHeaders.0/NAME", truncated to fit the 100-byte name field.
+        let base = name.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut pax_name = format!("PaxHeaders.0/{base}");
+        while pax_name.len() > 99 {
+            pax_name.pop();
+        }
+        self.builder
+            .append_data(&mut header, &pax_name, data.as_slice())
+            .map_err(|source| LayerError::Write {
+                path: name.to_path_buf(),
+                source,
+            })
+    }
+}
+
+fn base_header(meta: &std::fs::Metadata) -> Header {
+    let mut header = Header::new_gnu();
+    header.set_mode(meta.mode() & 0o7777);
+    header.set_uid(u64::from(meta.uid()));
+    header.set_gid(u64::from(meta.gid()));
+    header.set_mtime(meta.mtime().max(0) as u64);
+    header
+}
+
+/// `"LEN key=value\n"`, where LEN counts the whole record including its own digits.
+fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    let rest = key.len() + value.len() + 3; // ' ', '=', '\n'
+    let mut len = rest + 1;
+    while len != rest + len.to_string().len() {
+        len = rest + len.to_string().len();
+    }
+    out.extend_from_slice(len.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// Extended attributes of `path` (not following symlinks), sorted by name.
+fn read_xattrs(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let names = match xattr::list(path) {
+        Ok(names) => names,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let Some(key) = name.to_str() else { continue };
+        if let Some(value) = xattr::get(path, &name)? {
+            out.push((key.to_string(), value));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A reader that yields exactly `len` bytes: zero-padded if the file shrank, cut if it grew,
+/// so the tar header's size is always right.
+struct ExactSize {
+    file: io::Take<File>,
+    remaining: u64,
+}
+
+impl ExactSize {
+    fn new(file: File, len: u64) -> Self {
+        use io::Read;
+        ExactSize {
+            file: file.take(len),
+            remaining: len,
+        }
+    }
+}
+
+impl io::Read for ExactSize {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read(buf)?;
+        let n = if n == 0 {
+            let pad = buf.len().min(self.remaining as usize);
+            buf[..pad].fill(0);
+            pad
+        } else {
+            n
+        };
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn entries(tar_bytes: &[u8]) -> Vec<(String, EntryType, Vec<u8>)> {
+        let mut archive = tar::Archive::new(tar_bytes);
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let path = e.path().unwrap().to_string_lossy().into_owned();
+                let kind = e.header().entry_type();
+                let mut data = Vec::new();
+                if kind == EntryType::Link || kind == EntryType::Symlink {
+                    data = e.link_name_bytes().unwrap().into_owned();
+                } else {
+                    e.read_to_end(&mut data).unwrap();
+                }
+                (path, kind, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pax_record_length_counts_itself() {
+        let mut out = Vec::new();
+        pax_record(&mut out, "SCHILY.xattr.user.a", b"b");
+        assert_eq!(out, b"25 SCHILY.xattr.user.a=b\n");
+        assert_eq!(out.len(), 25);
+        let mut out = Vec::new();
+        pax_record(&mut out, "k", &[b'v'; 95]);
+        assert_eq!(out.len(), 102);
+        assert!(out.starts_with(b"102 k="));
+    }
+
+    #[test]
+    fn sorted_files_dirs_symlinks_hardlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let u = dir.path();
+        std::fs::create_dir(u.join("b")).unwrap();
+        std::fs::write(u.join("b/z"), "zz").unwrap();
+        std::fs::write(u.join("a"), "aaa").unwrap();
+        std::fs::hard_link(u.join("a"), u.join("c")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", u.join("b/link")).unwrap();
+        let mut out = Vec::new();
+        let stats = write_layer_tar(u, &mut out).unwrap();
+        let got = entries(&out);
+        let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b/", "b/link", "b/z", "c"]);
+        assert_eq!(got[0].2, b"aaa");
+        assert_eq!(got[2].1, EntryType::Symlink);
+        assert_eq!(got[2].2, b"/etc/passwd");
+        assert_eq!(got[4].1, EntryType::Link);
+        assert_eq!(got[4].2, b"a");
+        assert_eq!(stats.entries, 5);
+        assert_eq!(stats.content_bytes, 5);
+        assert_eq!(stats.tar_bytes, out.len() as u64);
+
+        let mut again = Vec::new();
+        write_layer_tar(u, &mut again).unwrap();
+        assert_eq!(out, again, "same tree, same bytes");
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_become_oci_markers() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: needs root for mknod and trusted.* xattrs");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let u = dir.path();
+        std::fs::create_dir(u.join("etc")).unwrap();
+        nix::sys::stat::mknod(
+            &u.join("etc/gone"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        std::fs::create_dir(u.join("opq")).unwrap();
+        std::fs::write(u.join("opq/new"), "n").unwrap();
+        xattr::set(u.join("opq"), "trusted.overlay.opaque", b"y").unwrap();
+        xattr::set(u.join("opq/new"), "user.keep", b"1").unwrap();
+        let mut out = Vec::new();
+        let stats = write_layer_tar(u, &mut out).unwrap();
+        let got = entries(&out);
+        let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names, ["etc/", "etc/.wh.gone", "opq/", "opq/.wh..wh..opq", "opq/new"]);
+        assert_eq!(stats.whiteouts, 2);
+
+        let mut archive = tar::Archive::new(out.as_slice());
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().into_owned();
+            let pax: Vec<(String, Vec<u8>)> = e
+                .pax_extensions()
+                .unwrap()
+                .map(|exts| {
+                    exts.map(|x| {
+                        let x = x.unwrap();
+                        (x.key().unwrap().to_string(), x.value_bytes().to_vec())
+                    })
+                    .collect()
+                })
+                .unwrap_or_default();
+            if path == Path::new("opq/new") {
+                assert_eq!(pax, [("SCHILY.xattr.user.keep".to_string(), b"1".to_vec())]);
+            } else {
+                assert!(pax.iter().all(|(k, _)| !k.contains("trusted.overlay")), "{path:?}: {pax:?}");
+            }
+        }
+    }
+}
