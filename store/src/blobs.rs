@@ -1,0 +1,91 @@
+//! The content store: `blobs/sha256/<hex>`, written through `tmp/` and renamed into place.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::error::{IoContext, Result, StoreError};
+use crate::fsutil::{fsync_dir, unique_name};
+
+/// Writes one blob: hashes while writing to a file in `tmp/`; [`BlobWriter::commit`] moves it into the store.
+/// Dropped without commit, the partial file is removed.
+pub struct BlobWriter {
+    file: Option<File>,
+    tmp_path: PathBuf,
+    blobs_dir: PathBuf,
+    hasher: Sha256,
+    size: u64,
+    committed: bool,
+}
+
+impl BlobWriter {
+    pub(crate) fn new(tmp_dir: &Path, blobs_dir: &Path) -> Result<BlobWriter> {
+        let tmp_path = tmp_dir.join(unique_name("blob"));
+        let file = File::create(&tmp_path).io_ctx("creating", &tmp_path)?;
+        Ok(BlobWriter {
+            file: Some(file),
+            tmp_path,
+            blobs_dir: blobs_dir.to_path_buf(),
+            hasher: Sha256::new(),
+            size: 0,
+            committed: false,
+        })
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// fsync, then rename into `blobs/sha256/<hex>`; if that blob already exists the new copy is discarded.
+    pub fn commit(mut self) -> Result<(Digest, u64)> {
+        let file = self.file.take().ok_or_else(|| StoreError::Io {
+            action: "committing",
+            path: self.tmp_path.clone(),
+            source: io::Error::other("blob writer already committed"),
+        })?;
+        file.sync_all().io_ctx("syncing", &self.tmp_path)?;
+        drop(file);
+        let digest = Digest::from_hasher(std::mem::take(&mut self.hasher));
+        let dest = self.blobs_dir.join(digest.hex());
+        self.committed = true;
+        if dest.exists() {
+            fs::remove_file(&self.tmp_path).io_ctx("removing duplicate blob", &self.tmp_path)?;
+        } else {
+            fs::rename(&self.tmp_path, &dest).io_ctx("renaming blob into place", &dest)?;
+            fsync_dir(&self.blobs_dir)?;
+        }
+        Ok((digest, self.size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob writer already committed"))?;
+        let n = file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp_path);
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The build cache index and the context stat cache. The solver owns what a record means.
+
+use rusqlite::{OptionalExtension, Row, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+
+use crate::db::now;
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::Store;
+
+/// One cached build step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheRecord {
+    pub key: String,
+    pub parent: Option<String>,
+    pub description: String,
+    /// Diff ID of the layer the step made; `None` for metadata-only steps.
+    pub layer: Option<Digest>,
+    /// JSON, owned by the solver.
+    pub payload: String,
+    pub size: u64,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds.
+    pub last_used: i64,
+    pub used_count: u64,
+}
+
+/// A context file's stat signature and its content digest: an unchanged file costs one `stat` per build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatEntry {
+    /// Absolute path of the file.
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub inode: u64,
+    /// Content digest (`sha256:…`), as the solver computes it.
+    pub digest: String,
+}
+
+const CACHE_COLUMNS: &str = "key, parent, description, layer, payload, size, created, last_used, used_count";
+
+fn cache_row(r: &Row<'_>) -> rusqlite::Result<(CacheRecord, Option<String>)> {
+    Ok((
+        CacheRecord {
+            key: r.get(0)?,
+            parent: r.get(1)?,
+            description: r.get(2)?,
+            layer: None,
+            payload: r.get(4)?,
+            size: r.get::<_, i64>(5)? as u64,
+            created: r.get(6)?,
+            last_used: r.get(7)?,
+            used_count: r.get::<_, i64>(8)? as u64,
+        },
+        r.get(3)?,
+    ))
+}
+
+fn with_layer((mut rec, layer): (CacheRecord, Option<String>)) -> Result<CacheRecord> {
+    rec.layer = layer.map(|l| l.parse()).transpose()?;
+    Ok(rec)
+}
+
+impl Store {
+    /// The record for `key`, marking it used (bumps `last_used` and `used_count`).
+    pub fn cache_lookup(&self, key: &str) -> Result<Option<CacheRecord>> {
+        let mut conn = self.conn();
+        let err = self.db_err();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let updated = tx
+            .execute(
+                "UPDATE cache SET last_used = ?1, used_count = used_count + 1 WHERE key = ?2",
+                rusqlite::params![now(), key],
+            )
+            .map_err(&err)?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        let row = tx
+            .query_row(
+                &format!("SELECT {CACHE_COLUMNS} FROM cache WHERE key = ?1"),
+                [key],
+                cache_row,
+            )
+            .optional()
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        row.map(with_layer).transpose()
+    }
+
+    /// Insert or replace the record with `rec.key`.
+    pub fn cache_insert(&self, rec: &CacheRecord) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            &format!(
+                "INSERT INTO cache ({CACHE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(key) DO UPDATE SET parent = excluded.parent, description = excluded.description,
+                   layer = excluded.layer, payload = excluded.payload, size = excluded.size,
+                   created = excluded.created, last_used = excluded.last_used, used_count = excluded.used_count"
+            ),
+            rusqlite::params![
+                rec.key,
+                rec.parent,
+                rec.description,
+                rec.layer.as_ref().map(|d| d.as_str()),
+                rec.payload,
+                rec.size as i64,
+                rec.created,
+                rec.last_used,
+                rec.used_count as i64,
+            ],
+        )
+        .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Every cache record, oldest first.
+    pub fn cache_records(&self) -> Result<Vec<CacheRecord>> {
+        let rows: Vec<(CacheRecord, Option<String>)> = {
+            let conn = self.conn();
+            let err = self.db_err();
+            let mut stmt = conn
+                .prepare(&format!("SELECT {CACHE_COLUMNS} FROM cache ORDER BY created, key"))
+                .map_err(&err)?;
+            let rows = stmt.query_map([], cache_row).map_err(&err)?;
+            rows.collect::<std::result::Result<_, _>>().map_err(&err)?
+        };
+        rows.into_iter().map(with_layer).collect()
+    }
+
+    /// Delete the record for `key` (missing is fine).
+    pub fn cache_remove(&self, key: &str) -> Result<()> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM cache WHERE key = ?1", [key])
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// The stat cache entry for `path`, if any (the caller compares size/mtime/ctime/inode).
+    pub fn stat_cache_get(&self, path: &str) -> Result<Option<StatEntry>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM stat_cache WHERE path = ?1",
+            [path],
+            |r| {
+                Ok(StatEntry {
+                    path: r.get(0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                    ctime_ns: r.get(3)?,
+                    inode: r.get::<_, i64>(4)? as u64,
+                    digest: r.get(5)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(self.db_err())
+    }
+
+    /// Insert or replace many stat cache entries in one transaction.
+    pub fn stat_cache_put(&self, entries: &[StatEntry]) -> Result<()> {
+        let mut conn = self.conn();
+        let err = self.db_err();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ctime_ns, inode, digest)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(&err)?;
+            for e in entries {
+                stmt.execute(rusqlite::params![
+                    e.path,
+                    e.size as i64,
+                    e.mtime_ns,
+                    e.ctime_ns,
+                    e.inode as i64,
+                    e.digest
+                ])
+                .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+}

@@ -1,0 +1,102 @@
+//! The SQLite state database (`cache.db`): schema, migrations and connection setup.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Result, StoreError};
+
+/// Each entry upgrades the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE snapshots (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         diff_id TEXT NOT NULL UNIQUE,
+         size INTEGER NOT NULL,
+         created INTEGER NOT NULL
+     );
+     CREATE TABLE images (
+         id TEXT PRIMARY KEY,
+         manifest_digest TEXT NOT NULL,
+         created TEXT,
+         size INTEGER NOT NULL,
+         added INTEGER NOT NULL
+     );
+     CREATE TABLE tags (
+         reference TEXT PRIMARY KEY,
+         image_id TEXT NOT NULL REFERENCES images(id)
+     );
+     CREATE INDEX tags_by_image ON tags(image_id);
+     CREATE TABLE cache (
+         key TEXT PRIMARY KEY,
+         parent TEXT,
+         description TEXT NOT NULL,
+         layer TEXT,
+         payload TEXT NOT NULL,
+         size INTEGER NOT NULL,
+         created INTEGER NOT NULL,
+         last_used INTEGER NOT NULL,
+         used_count INTEGER NOT NULL
+     );
+     CREATE TABLE stat_cache (
+         path TEXT PRIMARY KEY,
+         size INTEGER NOT NULL,
+         mtime_ns INTEGER NOT NULL,
+         ctime_ns INTEGER NOT NULL,
+         inode INTEGER NOT NULL,
+         digest TEXT NOT NULL
+     );",
+];
+
+pub(crate) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Db {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Open the database, set WAL and a busy timeout, and bring the schema up to date.
+pub(crate) fn open(path: &Path) -> Result<Connection> {
+    let err = db_err(path);
+    let mut conn = Connection::open(path).map_err(&err)?;
+    conn.busy_timeout(Duration::from_secs(60)).map_err(&err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(&err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(&err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(&err)?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let err = db_err(path);
+    let supported = MIGRATIONS.len() as i64;
+    // IMMEDIATE: two processes opening a fresh store must not both run the same migration.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(&err)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(&err)?;
+    if version > supported {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql).map_err(&err)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(&err)?;
+    }
+    tx.commit().map_err(&err)?;
+    Ok(())
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,157 @@
+//! Snapshots: unpacked layers in overlay format under `snapshots/<id>/`, `<id>` a small integer from the database
+//! (short paths keep overlay's `lowerdir=` option under its one-page limit with 100+ layers).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{OptionalExtension, TransactionBehavior};
+
+use crate::db::now;
+use crate::digest::Digest;
+use crate::error::{Result, StoreError};
+use crate::fsutil::{fsync_dir, remove_any};
+use crate::unpack::unpack_layer;
+use crate::Store;
+
+impl Store {
+    /// The numeric id of the snapshot for `diff_id` (its directory is `snapshots_dir()/<id>`), if there is one.
+    pub fn snapshot_id(&self, diff_id: &Digest) -> Result<Option<i64>> {
+        let conn = self.conn();
+        let id: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM snapshots WHERE diff_id = ?1",
+                [diff_id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db_err())?;
+        Ok(id.filter(|id| self.snapshot_dir(*id).is_dir()))
+    }
+
+    /// The directory of the snapshot for `diff_id`, if it has been unpacked or adopted.
+    pub fn snapshot_path(&self, diff_id: &Digest) -> Result<Option<PathBuf>> {
+        Ok(self.snapshot_id(diff_id)?.map(|id| self.snapshot_dir(id)))
+    }
+
+    /// The snapshot for `diff_id`, unpacking the layer blob if there is none yet.
+    pub fn ensure_snapshot(&self, diff_id: &Digest) -> Result<PathBuf> {
+        if let Some(path) = self.snapshot_path(diff_id)? {
+            return Ok(path);
+        }
+        let blob = self.open_blob(diff_id)?;
+        let staging = self.new_tmp_dir("unpack")?;
+        unpack_layer(
+            std::io::BufReader::new(blob),
+            staging.path(),
+            &format!("layer {diff_id}"),
+        )?;
+        let path = self.adopt_snapshot(diff_id, staging.path())?;
+        // Renamed into place (or deleted as a duplicate): nothing left for the drop to remove.
+        let _ = staging.keep();
+        Ok(path)
+    }
+
+    /// Move `dir` (under [`Store::tmp_dir`], already in overlay format, e.g. an overlay upper dir after a RUN)
+    /// into the store as the snapshot for `diff_id`. If one exists already, it is kept and `dir` is deleted.
+    pub fn adopt_snapshot(&self, diff_id: &Digest, dir: &Path) -> Result<PathBuf> {
+        let size = self.blob_size(diff_id).unwrap_or(0);
+        let mut conn = self.conn();
+        let err = self.db_err();
+        // IMMEDIATE: the id we insert and the rename are one step for every other hoist on this root.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM snapshots WHERE diff_id = ?1",
+                [diff_id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&err)?;
+        if let Some(id) = existing {
+            let path = self.snapshot_dir(id);
+            if path.is_dir() {
+                drop(tx);
+                drop(conn);
+                remove_any(dir)?;
+                return Ok(path);
+            }
+            tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])
+                .map_err(&err)?;
+        }
+        tx.execute(
+            "INSERT INTO snapshots (diff_id, size, created) VALUES (?1, ?2, ?3)",
+            rusqlite::params![diff_id.as_str(), size as i64, now()],
+        )
+        .map_err(&err)?;
+        let id = tx.last_insert_rowid();
+        let path = self.snapshot_dir(id);
+        // A directory without a row is what a hoist killed between rename and commit leaves behind.
+        remove_any(&path)?;
+        fs::rename(dir, &path).map_err(|e| {
+            let hint = if e.raw_os_error() == Some(libc::EXDEV) {
+                " (the directory must be on the store's filesystem: make it under Store::tmp_dir)"
+            } else {
+                ""
+            };
+            StoreError::Io {
+                action: "moving snapshot into place",
+                path: path.clone(),
+                source: std::io::Error::new(e.kind(), format!("{e}{hint}; from {}", dir.display())),
+            }
+        })?;
+        fsync_dir(&self.snapshots)?;
+        tx.commit().map_err(&err)?;
+        Ok(path)
+    }
+
+    /// Delete the snapshot for `diff_id` (the layer blob stays). Returns whether there was one.
+    /// Only call this while nothing has it mounted, e.g. under [`Store::lock`].
+    pub fn remove_snapshot(&self, diff_id: &Digest) -> Result<bool> {
+        let id = {
+            let conn = self.conn();
+            let id: Option<i64> = conn
+                .query_row(
+                    "DELETE FROM snapshots WHERE diff_id = ?1 RETURNING id",
+                    [diff_id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(self.db_err())?;
+            id
+        };
+        match id {
+            Some(id) => {
+                remove_any(&self.snapshot_dir(id))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Every snapshot: (id, diff id, layer size in bytes).
+    pub fn list_snapshots(&self) -> Result<Vec<(i64, Digest, u64)>> {
+        let conn = self.conn();
+        let err = self.db_err();
+        let mut stmt = conn
+            .prepare("SELECT id, diff_id, size FROM snapshots ORDER BY id")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })
+            .map_err(&err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, diff, size) = row.map_err(&err)?;
+            out.push((id, diff.parse()?, size as u64));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn snapshot_dir(&self, id: i64) -> PathBuf {
+        self.snapshots.join(id.to_string())
+    }
+}
+

@@ -1,0 +1,471 @@
+//! Unpacking a layer tar into a directory in overlay format, without ever touching anything outside it.
+//!
+//! Every path is resolved with `openat2(RESOLVE_IN_ROOT)` relative to the destination, so `..`, absolute paths
+//! and symlinks made by earlier entries all stay inside it (as if the destination were `/`); the final component
+//! is never followed. `..` components are refused outright: no well-formed layer has them.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{fchmodat, fstatat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{fchownat, linkat, symlinkat, Gid, Uid};
+use nix::fcntl::AtFlags;
+use tar::EntryType;
+
+use crate::error::{Result, StoreError};
+
+/// Whiteout prefix in OCI layers.
+const WHITEOUT_PREFIX: &str = ".wh.";
+/// Marks the directory holding it as opaque.
+const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+/// Prefix of aufs-internal entries (`.wh..wh.plnk` …), which carry no meaning for overlay.
+const AUFS_META_PREFIX: &str = ".wh..wh.";
+/// The xattr overlayfs reads to treat a directory as opaque.
+pub(crate) const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// How to unpack.
+#[derive(Debug, Clone, Copy)]
+pub struct UnpackOptions {
+    /// Convert OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) to overlay ones (0/0 char device, opaque xattr).
+    /// Off for plain archives (`ADD app.tar /`), where such names are ordinary files.
+    pub overlay_whiteouts: bool,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        UnpackOptions {
+            overlay_whiteouts: true,
+        }
+    }
+}
+
+/// Unpack an OCI layer tar (uncompressed) into `dest` (an existing directory) in overlay format.
+/// `label` names the layer in error messages.
+pub fn unpack_layer<R: Read>(reader: R, dest: &Path, label: &str) -> Result<()> {
+    unpack_tar(reader, dest, label, UnpackOptions::default())
+}
+
+/// Unpack a tar into `dest` with the given options, keeping owners, modes, mtimes, links, devices and xattrs.
+pub fn unpack_tar<R: Read>(reader: R, dest: &Path, label: &str, options: UnpackOptions) -> Result<()> {
+    let root = open_dir(None, dest).map_err(|e| StoreError::Io {
+        action: "opening unpack destination",
+        path: dest.to_path_buf(),
+        source: e.into(),
+    })?;
+    let mut unpacker = Unpacker {
+        root,
+        label,
+        options,
+        dir_times: Vec::new(),
+    };
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(|source| StoreError::Tar {
+        what: label.to_string(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| StoreError::Tar {
+            what: label.to_string(),
+            source,
+        })?;
+        unpacker.entry(entry)?;
+    }
+    unpacker.finish()
+}
+
+struct Unpacker<'a> {
+    root: OwnedFd,
+    label: &'a str,
+    options: UnpackOptions,
+    /// Directory mtimes are set last: creating entries inside a directory changes its mtime.
+    dir_times: Vec<(PathBuf, SystemTime)>,
+}
+
+/// Metadata applied to a new node.
+struct Meta {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: SystemTime,
+    xattrs: Vec<(OsString, Vec<u8>)>,
+}
+
+impl Unpacker<'_> {
+    fn bad(&self, entry: &Path, reason: impl Into<String>) -> StoreError {
+        StoreError::BadLayerEntry {
+            layer: self.label.to_string(),
+            entry: entry.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn sys(&self, entry: &Path, action: &str, errno: Errno) -> StoreError {
+        self.bad(entry, format!("{action}: {}", io::Error::from(errno)))
+    }
+
+    fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
+        let raw_path = PathBuf::from(OsStr::from_bytes(&entry.path_bytes()).to_os_string());
+        let kind = entry.header().entry_type();
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink
+        ) {
+            return Ok(());
+        }
+        let rel = self.clean(&raw_path, &raw_path)?;
+        let meta = self.meta(&mut entry, &raw_path)?;
+        let (parent_rel, name) = match (rel.parent(), rel.file_name()) {
+            (Some(p), Some(n)) => (p.to_path_buf(), n.to_os_string()),
+            _ => {
+                // The root itself (`./`): only a directory entry makes sense; apply its metadata.
+                if kind == EntryType::Directory {
+                    let fd = self.dup_root(&raw_path)?;
+                    self.apply_fd_meta(&fd, &meta, &raw_path, false)?;
+                    self.dir_times.push((PathBuf::new(), meta.mtime));
+                }
+                return Ok(());
+            }
+        };
+        let name_str = name.to_string_lossy().into_owned();
+        if self.options.overlay_whiteouts && name_str.starts_with(WHITEOUT_PREFIX) {
+            return self.whiteout(&parent_rel, &name_str, &raw_path);
+        }
+        let link_target = match kind {
+            EntryType::Link => {
+                let target_raw = entry
+                    .link_name_bytes()
+                    .map(|b| PathBuf::from(OsStr::from_bytes(&b)))
+                    .ok_or_else(|| self.bad(&raw_path, "hardlink without a target"))?;
+                let target = self.clean(&target_raw, &raw_path)?;
+                if target == rel {
+                    return Ok(());
+                }
+                Some((target_raw, target))
+            }
+            _ => None,
+        };
+        let parent = self.ensure_dir(&parent_rel, &raw_path)?;
+        let existing = fstatat(Some(parent.as_raw_fd()), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok();
+        let existing_is_dir = existing.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+        if existing.is_some() && !(kind == EntryType::Directory && existing_is_dir) {
+            self.remove_at(&parent, &name, &raw_path)?;
+        }
+        match kind {
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                let fd = openat(
+                    Some(parent.as_raw_fd()),
+                    name.as_os_str(),
+                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o600),
+                )
+                .map_err(|e| self.sys(&raw_path, "creating file", e))?;
+                // SAFETY: openat returned a fresh descriptor that nothing else owns.
+                let mut file = unsafe { File::from_raw_fd(fd) };
+                io::copy(&mut entry, &mut file).map_err(|e| self.bad(&raw_path, format!("writing file: {e}")))?;
+                self.apply_fd_meta(&OwnedFd::from(file), &meta, &raw_path, true)?;
+            }
+            EntryType::Directory => {
+                if !existing_is_dir {
+                    mkdirat(Some(parent.as_raw_fd()), name.as_os_str(), Mode::from_bits_truncate(0o700))
+                        .map_err(|e| self.sys(&raw_path, "creating directory", e))?;
+                }
+                let fd = open_dir(Some(parent.as_raw_fd()), name.as_os_str())
+                    .map_err(|e| self.sys(&raw_path, "opening directory", e))?;
+                self.apply_fd_meta(&fd, &meta, &raw_path, false)?;
+                self.dir_times.push((rel.clone(), meta.mtime));
+            }
+            EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| self.bad(&raw_path, "symlink without a target"))?;
+                let target = OsStr::from_bytes(&target).to_os_string();
+                symlinkat(target.as_os_str(), Some(parent.as_raw_fd()), name.as_os_str())
+                    .map_err(|e| self.sys(&raw_path, "creating symlink", e))?;
+                self.apply_at_meta(&parent, &name, &meta, &raw_path, true)?;
+            }
+            EntryType::Link => {
+                let Some((target_raw, target)) = link_target else {
+                    return Err(self.bad(&raw_path, "hardlink without a target"));
+                };
+                let (Some(t_parent), Some(t_name)) = (target.parent(), target.file_name()) else {
+                    return Err(self.bad(&raw_path, "hardlink to the root directory"));
+                };
+                let t_parent_fd = self
+                    .open_in_root(t_parent)
+                    .map_err(|e| self.sys(&raw_path, &format!("resolving hardlink target {}", target_raw.display()), e))?;
+                linkat(
+                    Some(t_parent_fd.as_raw_fd()),
+                    t_name,
+                    Some(parent.as_raw_fd()),
+                    name.as_os_str(),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| self.sys(&raw_path, &format!("hardlinking to {}", target_raw.display()), e))?;
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let sflag = match kind {
+                    EntryType::Char => SFlag::S_IFCHR,
+                    EntryType::Block => SFlag::S_IFBLK,
+                    _ => SFlag::S_IFIFO,
+                };
+                let header = entry.header();
+                let major = header.device_major().ok().flatten().unwrap_or(0);
+                let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                mknodat(
+                    Some(parent.as_raw_fd()),
+                    name.as_os_str(),
+                    sflag,
+                    Mode::from_bits_truncate(0o600),
+                    libc::makedev(major, minor),
+                )
+                .map_err(|e| self.sys(&raw_path, "creating device node", e))?;
+                self.apply_at_meta(&parent, &name, &meta, &raw_path, false)?;
+            }
+            other => {
+                return Err(self.bad(&raw_path, format!("unsupported tar entry type {other:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `a/./b/` → `a/b`; leading `/` dropped; `..` refused.
+    fn clean(&self, path: &Path, entry: &Path) -> Result<PathBuf> {
+        let mut out = PathBuf::new();
+        for part in path.as_os_str().as_bytes().split(|b| *b == b'/') {
+            match part {
+                b"" | b"." => {}
+                b".." => return Err(self.bad(entry, "path contains \"..\"; refusing to write outside the layer")),
+                p => out.push(OsStr::from_bytes(p)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw_path: &Path) -> Result<Meta> {
+        let header = entry.header();
+        let mut uid = header.uid().map_err(|e| self.bad(raw_path, format!("bad uid: {e}")))? as u32;
+        let mut gid = header.gid().map_err(|e| self.bad(raw_path, format!("bad gid: {e}")))? as u32;
+        let mode = header.mode().map_err(|e| self.bad(raw_path, format!("bad mode: {e}")))? & 0o7777;
+        let mtime_secs = header.mtime().unwrap_or(0);
+        let mut mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime_secs);
+        let mut xattrs = Vec::new();
+        if let Ok(Some(pax)) = entry.pax_extensions() {
+            for ext in pax.flatten() {
+                let Ok(key) = ext.key() else { continue };
+                if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+                    // Only hoist decides what is opaque or redirected in an overlay.
+                    if !name.starts_with("trusted.overlay.") {
+                        xattrs.push((OsString::from(name), ext.value_bytes().to_vec()));
+                    }
+                } else if key == "uid" {
+                    if let Some(v) = ext.value().ok().and_then(|v| v.parse().ok()) {
+                        uid = v;
+                    }
+                } else if key == "gid" {
+                    if let Some(v) = ext.value().ok().and_then(|v| v.parse().ok()) {
+                        gid = v;
+                    }
+                } else if key == "mtime" {
+                    if let Some(v) = ext.value().ok().and_then(|v| v.parse::<f64>().ok()) {
+                        if v >= 0.0 && v.is_finite() {
+                            mtime = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(v);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Meta {
+            uid,
+            gid,
+            mode,
+            mtime,
+            xattrs,
+        })
+    }
+
+    fn dup_root(&self, entry: &Path) -> Result<OwnedFd> {
+        self.root
+            .try_clone()
+            .map_err(|e| self.bad(entry, format!("duplicating root descriptor: {e}")))
+    }
+
+    fn open_in_root(&self, rel: &Path) -> nix::Result<OwnedFd> {
+        let path: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let fd = openat2(self.root.as_raw_fd(), path, how)?;
+        // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Open the directory `rel` (resolved inside the root), creating missing components with mode 0755.
+    fn ensure_dir(&self, rel: &Path, entry: &Path) -> Result<OwnedFd> {
+        match self.open_in_root(rel) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(self.sys(entry, &format!("opening parent directory {}", rel.display()), e)),
+        }
+        let mut current = self.dup_root(entry)?;
+        let mut prefix = PathBuf::new();
+        for comp in rel.components() {
+            prefix.push(comp);
+            current = match self.open_in_root(&prefix) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => {
+                    let name = comp.as_os_str();
+                    mkdirat(Some(current.as_raw_fd()), name, Mode::from_bits_truncate(0o755))
+                        .map_err(|e| self.sys(entry, &format!("creating parent directory {}", prefix.display()), e))?;
+                    let fd = open_dir(Some(current.as_raw_fd()), name)
+                        .map_err(|e| self.sys(entry, &format!("opening parent directory {}", prefix.display()), e))?;
+                    nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(0o755))
+                        .map_err(|e| self.sys(entry, "setting parent directory mode", e))?;
+                    fd
+                }
+                Err(e) => return Err(self.sys(entry, &format!("opening parent directory {}", prefix.display()), e)),
+            };
+        }
+        Ok(current)
+    }
+
+    fn remove_at(&self, parent: &OwnedFd, name: &OsStr, entry: &Path) -> Result<()> {
+        // Through the descriptor's /proc link: `parent` is already resolved inside the root, and remove_dir_all
+        // never follows symlinks inside what it removes.
+        let path = proc_fd_path(parent.as_raw_fd()).join(name);
+        crate::fsutil::remove_any(&path).map_err(|e| self.bad(entry, format!("replacing existing entry: {e}")))
+    }
+
+    fn whiteout(&mut self, parent_rel: &Path, name: &str, entry: &Path) -> Result<()> {
+        let parent = self.ensure_dir(parent_rel, entry)?;
+        if name == OPAQUE_WHITEOUT {
+            return xattr_set_fd(&parent, OsStr::new(OVERLAY_OPAQUE_XATTR), b"y")
+                .map_err(|e| self.bad(entry, format!("marking directory opaque: {e}")));
+        }
+        if name.starts_with(AUFS_META_PREFIX) {
+            return Ok(());
+        }
+        let target = OsStr::new(&name[WHITEOUT_PREFIX.len()..]);
+        if target.is_empty() {
+            return Err(self.bad(entry, "whiteout without a name"));
+        }
+        if fstatat(Some(parent.as_raw_fd()), target, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
+            self.remove_at(&parent, target, entry)?;
+        }
+        mknodat(Some(parent.as_raw_fd()), target, SFlag::S_IFCHR, Mode::empty(), libc::makedev(0, 0))
+            .map_err(|e| self.sys(entry, "creating overlay whiteout", e))
+    }
+
+    /// `set_mtime` is false for directories, whose times are set in `finish`.
+    fn apply_fd_meta(&self, fd: &OwnedFd, meta: &Meta, entry: &Path, set_mtime: bool) -> Result<()> {
+        let raw = fd.as_raw_fd();
+        // chown first: it clears setuid/setgid bits that chmod then restores.
+        nix::unistd::fchown(raw, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
+            .map_err(|e| self.sys(entry, "setting owner", e))?;
+        nix::sys::stat::fchmod(raw, Mode::from_bits_truncate(meta.mode))
+            .map_err(|e| self.sys(entry, "setting mode", e))?;
+        for (name, value) in &meta.xattrs {
+            xattr_set_fd(fd, name, value)
+                .map_err(|e| self.bad(entry, format!("setting xattr {}: {e}", name.to_string_lossy())))?;
+        }
+        if set_mtime {
+            let t = timespec(meta.mtime);
+            nix::sys::stat::futimens(raw, &t, &t).map_err(|e| self.sys(entry, "setting mtime", e))?;
+        }
+        Ok(())
+    }
+
+    fn apply_at_meta(&self, parent: &OwnedFd, name: &OsStr, meta: &Meta, entry: &Path, symlink: bool) -> Result<()> {
+        let dirfd = Some(parent.as_raw_fd());
+        fchownat(
+            dirfd,
+            name,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.sys(entry, "setting owner", e))?;
+        if !symlink {
+            fchmodat(dirfd, name, Mode::from_bits_truncate(meta.mode), FchmodatFlags::NoFollowSymlink)
+                .or_else(|e| {
+                    // Older kernels refuse AT_SYMLINK_NOFOLLOW; `name` is known not to be a symlink.
+                    if e == Errno::ENOTSUP || e == Errno::EOPNOTSUPP {
+                        fchmodat(dirfd, name, Mode::from_bits_truncate(meta.mode), FchmodatFlags::FollowSymlink)
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(|e| self.sys(entry, "setting mode", e))?;
+        }
+        let path = proc_fd_path(parent.as_raw_fd()).join(name);
+        for (xname, value) in &meta.xattrs {
+            // lsetxattr: never follows the final symlink. user.* xattrs are impossible on symlinks; skip those.
+            if let Err(e) = xattr::set(&path, xname, value) {
+                if !symlink {
+                    return Err(self.bad(entry, format!("setting xattr {}: {e}", xname.to_string_lossy())));
+                }
+            }
+        }
+        let t = timespec(meta.mtime);
+        utimensat(dirfd, name, &t, &t, UtimensatFlags::NoFollowSymlink)
+            .map_err(|e| self.sys(entry, "setting mtime", e))?;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        for (rel, mtime) in self.dir_times.iter().rev() {
+            let fd = self
+                .open_in_root(rel)
+                .map_err(|e| self.sys(rel, "reopening directory to set its mtime", e))?;
+            let t = timespec(*mtime);
+            nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t).map_err(|e| self.sys(rel, "setting mtime", e))?;
+        }
+        Ok(())
+    }
+}
+
+fn open_dir<P: ?Sized + nix::NixPath>(dirfd: Option<RawFd>, path: &P) -> nix::Result<OwnedFd> {
+    let fd = openat(
+        dirfd,
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: openat returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn proc_fd_path(fd: RawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{fd}"))
+}
+
+fn xattr_set_fd(fd: &OwnedFd, name: &OsStr, value: &[u8]) -> io::Result<()> {
+    let name = std::ffi::CString::new(name.as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: valid descriptor, NUL-terminated name, value pointer and length from a live slice.
+    let rc = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn timespec(t: SystemTime) -> TimeSpec {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    TimeSpec::new(d.as_secs() as libc::time_t, d.subsec_nanos() as libc::c_long)
+}
