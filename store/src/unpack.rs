@@ -322,8 +322,22 @@ impl Unpacker<'_> {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) => {
                     let name = comp.as_os_str();
-                    mkdirat(Some(current.as_raw_fd()), name, Mode::from_bits_truncate(0o755))
-                        .map_err(|e| self.sys(entry, &format!("creating parent directory {}", prefix.display()), e))?;
+                    match mkdirat(Some(current.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+                        Ok(()) => {}
+                        // It exists but did not resolve: a symlink to something missing from this layer.
+                        Err(Errno::EEXIST) => {
+                            return Err(self.bad(
+                                entry,
+                                format!(
+                                    "parent {} is a symlink whose target is not in this layer; refusing to create it",
+                                    prefix.display()
+                                ),
+                            ))
+                        }
+                        Err(e) => {
+                            return Err(self.sys(entry, &format!("creating parent directory {}", prefix.display()), e))
+                        }
+                    }
                     let fd = open_dir(Some(current.as_raw_fd()), name)
                         .map_err(|e| self.sys(entry, &format!("opening parent directory {}", prefix.display()), e))?;
                     nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(0o755))
