@@ -1,0 +1,567 @@
+//! COPY and ADD of local files, with BuildKit's semantics (fsutil's `copy.Copy` as dockerfile2llb drives it).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::{self, FileType, Metadata};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::{mknod, Mode, SFlag};
+
+use super::archive::{extract_into, is_archive};
+use super::error::{CopyError, Result};
+use super::meta;
+use super::paths::{
+    absolute_dest, clean_components, clean_relative, dest_names_directory, display_in_root,
+    relative_string,
+};
+use super::securejoin::{is_missing, mkdir_all_resolved, resolve_in_root, resolve_parent_in_root};
+use super::wildcard::{has_wildcards, ComponentPattern};
+
+/// One COPY or ADD of local sources (the build context, or another stage's or image's rootfs).
+pub struct CopyRequest<'a> {
+    /// The build context dir, or another stage's/image's rootfs (COPY --from). Nothing outside it is read.
+    pub src_root: &'a Path,
+    /// Already variable-expanded, as written: relative to `src_root` ("/", "./" prefixes and "../" cannot leave
+    /// it); may contain wildcards `*`, `?`, `[..]`.
+    pub sources: Vec<String>,
+    /// The merged rootfs of the step. Nothing outside it is written.
+    pub dest_root: &'a Path,
+    /// Already expanded; if relative, relative to `workdir`. A trailing `/` makes it a directory.
+    pub dest: String,
+    /// The stage's WORKDIR (absolute, "/" by default).
+    pub workdir: String,
+    /// Owner of everything copied and of the directories created; `None` = 0:0.
+    pub chown: Option<(u32, u32)>,
+    /// Mode for the copied entries (not for the destination directory the copy creates).
+    pub chmod: Option<u32>,
+    /// True for a `src_root`-relative path ("dir/file") that `.dockerignore` or `--exclude` drops.
+    pub excluded: &'a (dyn Fn(&str) -> bool + Sync),
+    /// `--parents`: keep each source's path (below a `/./` pivot, or `src_root`) under `dest`.
+    pub parents: bool,
+    /// ADD: local tar archives (plain, gzip, bzip2, xz; by content) are extracted into `dest`.
+    pub extract_archives: bool,
+}
+
+/// What a copy did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CopyStats {
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// Files created as hardlinks to another file of the same copy (as they were in the source).
+    pub hardlinks: u64,
+    /// Device nodes and fifos.
+    pub other: u64,
+    /// Bytes of regular file content written.
+    pub bytes: u64,
+    /// Archives extracted (ADD).
+    pub archives: u64,
+}
+
+/// Copies `req.sources` to `req.dest` inside `req.dest_root`; see the module documentation for the rules.
+pub fn copy(req: &CopyRequest) -> Result<CopyStats> {
+    let dest_abs = absolute_dest(&req.dest, &req.workdir);
+    let sources = resolve_sources(req)?;
+    let mut copier = Copier {
+        req,
+        owner: req.chown.unwrap_or((0, 0)),
+        hardlinks: HashMap::new(),
+        pending_dirs: Vec::new(),
+        stats: CopyStats::default(),
+    };
+    if sources.is_empty() {
+        // Only wildcards that matched nothing: BuildKit copies nothing and creates no destination.
+        return Ok(copier.stats);
+    }
+    // Several sources go into a directory (BuildKit would write each one to the same path in turn, a known bug).
+    let dest_is_dir = dest_names_directory(&req.dest) || sources.len() > 1 || req.parents;
+    for source in &sources {
+        copier.copy_source(source, &dest_abs, dest_is_dir)?;
+    }
+    Ok(copier.stats)
+}
+
+/// A source after wildcard expansion and symlink resolution.
+struct Source {
+    /// The path as written, cleaned, relative to `src_root` (wildcards replaced by what they matched): its last
+    /// component names the copy, and with `--parents` it is the path kept under the destination.
+    logical: String,
+    /// `logical` with `--parents`' pivot removed.
+    kept: String,
+    /// The file it names, symlinks followed inside `src_root`.
+    physical: PathBuf,
+    /// `physical` relative to `src_root`, for the exclusion predicate.
+    physical_rel: String,
+    meta: Metadata,
+}
+
+fn resolve_sources(req: &CopyRequest) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for written in &req.sources {
+        let pivot = match written.find("/./") {
+            Some(at) if req.parents => clean_relative(&written[..at]),
+            _ => String::new(),
+        };
+        let components = clean_components(written);
+        let mut logicals = Vec::new();
+        match components.iter().position(|c| has_wildcards(c)) {
+            None => logicals.push(components.join("/")),
+            Some(first_wild) => {
+                let base = components[..first_wild].join("/");
+                let patterns = components[first_wild..]
+                    .iter()
+                    .map(|p| ComponentPattern::compile(p, written))
+                    .collect::<Result<Vec<_>>>()?;
+                let base_physical = resolve_in_root(req.src_root, &base)?;
+                let base_rel = relative_string(req.src_root, &base_physical);
+                let mut suffix = String::new();
+                let mut matches = Vec::new();
+                walk_matches(
+                    req,
+                    &base_physical,
+                    &base_rel,
+                    &mut suffix,
+                    &patterns,
+                    &mut matches,
+                )?;
+                if matches.is_empty() {
+                    continue;
+                }
+                for matched in matches {
+                    logicals.push(if base.is_empty() {
+                        matched
+                    } else {
+                        format!("{base}/{matched}")
+                    });
+                }
+            }
+        }
+        for logical in logicals {
+            let physical = resolve_in_root(req.src_root, &logical)?;
+            let not_found = || CopyError::SourceNotFound {
+                source: written.clone(),
+            };
+            let meta = match fs::symlink_metadata(&physical) {
+                Ok(meta) => meta,
+                Err(e) if is_missing(&e) => return Err(not_found()),
+                Err(e) => return Err(CopyError::io("inspect", &physical, e)),
+            };
+            let physical_rel = relative_string(req.src_root, &physical);
+            let is_dir = meta.is_dir();
+            // An ignored file is not in the context, whether it is named directly or through a symlink.
+            if !is_present(req, &logical, &physical, is_dir)?
+                || !is_present(req, &physical_rel, &physical, is_dir)?
+            {
+                return Err(not_found());
+            }
+            let kept = match logical.strip_prefix(pivot.as_str()) {
+                Some(rest) if !pivot.is_empty() => rest.trim_start_matches('/').to_string(),
+                _ => logical.clone(),
+            };
+            out.push(Source {
+                logical,
+                kept,
+                physical,
+                physical_rel,
+                meta,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Lists (sorted) the paths below `dir` that match `patterns`, one component per level, appending them relative
+/// to the wildcard base to `out`. Like Go's `filepath.Walk`, symlinked directories are not entered.
+fn walk_matches(
+    req: &CopyRequest,
+    dir: &Path,
+    dir_rel: &str,
+    suffix: &mut String,
+    patterns: &[ComponentPattern],
+    out: &mut Vec<String>,
+) -> Result<()> {
+    let Some((pattern, rest)) = patterns.split_first() else {
+        return Ok(());
+    };
+    let entries = match sorted_entries(dir) {
+        Ok(entries) => entries,
+        // A base that does not exist (or is a file) matches nothing.
+        Err(e) if is_missing(&e) => return Ok(()),
+        Err(e) => return Err(CopyError::io("read directory", dir, e)),
+    };
+    for (name, file_type) in entries {
+        let name_str = name.to_string_lossy();
+        if !pattern.matches(&name_str) {
+            continue;
+        }
+        let child = dir.join(&name);
+        let child_rel = join_rel(dir_rel, &name_str);
+        if !is_present(req, &child_rel, &child, file_type.is_dir())? {
+            continue;
+        }
+        let suffix_len = suffix.len();
+        if !suffix.is_empty() {
+            suffix.push('/');
+        }
+        suffix.push_str(&name_str);
+        if rest.is_empty() {
+            out.push(suffix.clone());
+        } else if file_type.is_dir() {
+            walk_matches(req, &child, &child_rel, suffix, rest, out)?;
+        }
+        suffix.truncate(suffix_len);
+    }
+    Ok(())
+}
+
+/// Whether `rel` survives the exclusion predicate. An excluded directory still exists when something below it
+/// is re-included (`docs` + `!docs/README.md`), as in the context BuildKit receives.
+fn is_present(req: &CopyRequest, rel: &str, physical: &Path, is_dir: bool) -> Result<bool> {
+    if rel.is_empty() || !(req.excluded)(rel) {
+        return Ok(true);
+    }
+    if !is_dir {
+        return Ok(false);
+    }
+    has_included_descendant(req, physical, &mut rel.to_string())
+}
+
+fn has_included_descendant(req: &CopyRequest, dir: &Path, rel: &mut String) -> Result<bool> {
+    let entries = sorted_entries(dir).map_err(|e| CopyError::io("read directory", dir, e))?;
+    for (name, file_type) in entries {
+        let len = rel.len();
+        rel.push('/');
+        rel.push_str(&name.to_string_lossy());
+        let found = !(req.excluded)(rel)
+            || (file_type.is_dir() && has_included_descendant(req, &dir.join(&name), rel)?);
+        rel.truncate(len);
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn sorted_entries(dir: &Path) -> io::Result<Vec<(OsString, FileType)>> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        entries.push((entry.file_name(), entry.file_type()?));
+    }
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
+}
+
+fn join_rel(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// A directory below an excluded one, created only once something inside it is copied.
+struct PendingDir {
+    dst: PathBuf,
+    known_absent: bool,
+    created: bool,
+}
+
+struct Copier<'r, 'a> {
+    req: &'r CopyRequest<'a>,
+    owner: (u32, u32),
+    /// (device, inode) of a multiply-linked source file → where its first copy went.
+    hardlinks: HashMap<(u64, u64), PathBuf>,
+    pending_dirs: Vec<PendingDir>,
+    stats: CopyStats,
+}
+
+impl<'a> Copier<'_, 'a> {
+    fn dest_root(&self) -> &'a Path {
+        self.req.dest_root
+    }
+
+    fn copy_source(&mut self, source: &Source, dest_abs: &str, dest_is_dir: bool) -> Result<()> {
+        let root = self.dest_root();
+        if self.req.extract_archives && source.meta.is_file() && is_archive(&source.physical)? {
+            let dir = resolve_in_root(root, dest_abs)?;
+            mkdir_all_resolved(root, &dir, self.owner)?;
+            return extract_into(&source.physical, &source.logical, &dir, &mut self.stats);
+        }
+        let mut rel = source.physical_rel.clone();
+        let mut src = source.physical.clone();
+
+        if self.req.parents && !source.kept.is_empty() {
+            let dest_dir = resolve_in_root(root, dest_abs)?;
+            mkdir_all_resolved(root, &dest_dir, self.owner)?;
+            self.create_kept_parents(source, dest_abs)?;
+            let mut target = resolve_parent_in_root(root, &format!("{dest_abs}/{}", source.kept))?;
+            return self.copy_entry(&mut src, &mut target, &mut rel, &source.meta, false);
+        }
+
+        let dst = resolve_in_root(root, dest_abs)?;
+        let dst_meta = match fs::symlink_metadata(&dst) {
+            Ok(m) => Some(m),
+            Err(e) if is_missing(&e) => None,
+            Err(e) => return Err(CopyError::io("inspect", &dst, e)),
+        };
+        if source.meta.is_dir() {
+            // The contents go into dest; dest itself is created 0755 (owned by --chown) or left as it is.
+            let created = match dst_meta {
+                Some(m) if m.is_dir() => false,
+                Some(_) => {
+                    return Err(CopyError::NotADirectory {
+                        path: display_in_root(root, &dst),
+                    })
+                }
+                None => mkdir_all_resolved(root, &dst, self.owner)?,
+            };
+            let mut dst = dst;
+            return self.copy_children(&mut src, &mut dst, &mut rel, created);
+        }
+        let mut target = if dest_is_dir || dst_meta.is_some_and(|m| m.is_dir()) {
+            mkdir_all_resolved(root, &dst, self.owner)?;
+            let name = source.logical.rsplit('/').next().unwrap_or(&source.logical);
+            dst.join(name)
+        } else {
+            if let Some(parent) = dst.parent() {
+                if parent.starts_with(root) {
+                    mkdir_all_resolved(root, parent, self.owner)?;
+                }
+            }
+            dst
+        };
+        self.copy_entry(&mut src, &mut target, &mut rel, &source.meta, false)
+    }
+
+    /// `--parents`: creates the directories between dest and the source, copying the source directories'
+    /// modes and times (owned by --chown or 0:0); existing ones are left alone.
+    fn create_kept_parents(&mut self, source: &Source, dest_abs: &str) -> Result<()> {
+        let kept: Vec<&str> = source.kept.split('/').collect();
+        let pivot_len = source.logical.len() - source.kept.len();
+        for depth in 1..kept.len() {
+            let kept_prefix = kept[..depth].join("/");
+            let dst = resolve_in_root(self.dest_root(), &format!("{dest_abs}/{kept_prefix}"))?;
+            match fs::symlink_metadata(&dst) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => {
+                    return Err(CopyError::NotADirectory {
+                        path: display_in_root(self.dest_root(), &dst),
+                    });
+                }
+                Err(e) if is_missing(&e) => {}
+                Err(e) => return Err(CopyError::io("inspect", &dst, e)),
+            }
+            let logical_prefix = format!("{}{kept_prefix}", &source.logical[..pivot_len]);
+            let src = resolve_in_root(self.req.src_root, &logical_prefix)?;
+            let src_meta = fs::metadata(&src).map_err(|e| CopyError::io("inspect", &src, e))?;
+            fs::create_dir(&dst).map_err(|e| CopyError::io("create directory", &dst, e))?;
+            self.stats.dirs += 1;
+            self.apply_metadata(&src, &dst, &src_meta)?;
+        }
+        Ok(())
+    }
+
+    /// Copies the entries of directory `src` into directory `dst`. `rel` is `src` relative to `src_root`;
+    /// `dst_fresh` says `dst` was just created, so nothing in it needs replacing.
+    fn copy_children(
+        &mut self,
+        src: &mut PathBuf,
+        dst: &mut PathBuf,
+        rel: &mut String,
+        dst_fresh: bool,
+    ) -> Result<()> {
+        let entries = sorted_entries(src).map_err(|e| CopyError::io("read directory", &*src, e))?;
+        for (name, file_type) in entries {
+            let rel_len = rel.len();
+            if !rel.is_empty() {
+                rel.push('/');
+            }
+            rel.push_str(&name.to_string_lossy());
+            src.push(&name);
+            dst.push(&name);
+            let result = self.copy_child(src, dst, rel, file_type, dst_fresh);
+            src.pop();
+            dst.pop();
+            rel.truncate(rel_len);
+            result?;
+        }
+        Ok(())
+    }
+
+    fn copy_child(
+        &mut self,
+        src: &mut PathBuf,
+        dst: &mut PathBuf,
+        rel: &mut String,
+        file_type: FileType,
+        dst_fresh: bool,
+    ) -> Result<()> {
+        if (self.req.excluded)(rel) {
+            if file_type.is_dir() {
+                return self.copy_excluded_dir(src, dst, rel, dst_fresh);
+            }
+            return Ok(());
+        }
+        let meta = fs::symlink_metadata(&*src).map_err(|e| CopyError::io("inspect", &*src, e))?;
+        self.copy_entry(src, dst, rel, &meta, dst_fresh)
+    }
+
+    /// An excluded directory is walked for re-included entries (`!dir/keep`); it is created only if one exists.
+    fn copy_excluded_dir(
+        &mut self,
+        src: &mut PathBuf,
+        dst: &mut PathBuf,
+        rel: &mut String,
+        known_absent: bool,
+    ) -> Result<()> {
+        self.pending_dirs.push(PendingDir {
+            dst: dst.clone(),
+            known_absent,
+            created: false,
+        });
+        let result = self.copy_children(src, dst, rel, known_absent);
+        let pending = self.pending_dirs.pop();
+        result?;
+        if pending.is_some_and(|p| p.created) {
+            let meta =
+                fs::symlink_metadata(&*src).map_err(|e| CopyError::io("inspect", &*src, e))?;
+            self.apply_metadata(src, dst, &meta)?;
+        }
+        Ok(())
+    }
+
+    fn materialize_pending_dirs(&mut self) -> Result<()> {
+        // Materializing creates every pending dir, so the last one tells whether any is left.
+        if !self.pending_dirs.last().is_some_and(|p| !p.created) {
+            return Ok(());
+        }
+        let root = self.req.dest_root;
+        for pending in self.pending_dirs.iter_mut().filter(|p| !p.created) {
+            if ensure_dir(root, &pending.dst, pending.known_absent)? {
+                self.stats.dirs += 1;
+            }
+            pending.created = true;
+        }
+        Ok(())
+    }
+
+    /// Copies one entry (recursively for a directory) from `src` to `dst`, replacing a non-directory at `dst`.
+    fn copy_entry(
+        &mut self,
+        src: &mut PathBuf,
+        dst: &mut PathBuf,
+        rel: &mut String,
+        meta: &Metadata,
+        known_absent: bool,
+    ) -> Result<()> {
+        self.materialize_pending_dirs()?;
+        let file_type = meta.file_type();
+        if file_type.is_dir() {
+            let created = ensure_dir(self.dest_root(), dst, known_absent)?;
+            if created {
+                self.stats.dirs += 1;
+            }
+            self.copy_children(src, dst, rel, created)?;
+            return self.apply_metadata(src, dst, meta);
+        }
+        if file_type.is_socket() {
+            // Sockets cannot be copied (fsutil refuses them); a stray one in a context should not break the build.
+            return Ok(());
+        }
+        if !known_absent {
+            remove_file_target(self.dest_root(), dst)?;
+        }
+        if file_type.is_file() {
+            let key = (meta.dev(), meta.ino());
+            if meta.nlink() > 1 {
+                if let Some(first) = self.hardlinks.get(&key) {
+                    fs::hard_link(first, &*dst)
+                        .map_err(|e| CopyError::io("create hardlink", &*dst, e))?;
+                    self.stats.hardlinks += 1;
+                    return Ok(());
+                }
+            }
+            let bytes = fs::copy(&*src, &*dst).map_err(|e| CopyError::io("copy to", &*dst, e))?;
+            self.stats.files += 1;
+            self.stats.bytes += bytes;
+            if meta.nlink() > 1 {
+                self.hardlinks.insert(key, dst.clone());
+            }
+        } else if file_type.is_symlink() {
+            let target =
+                fs::read_link(&*src).map_err(|e| CopyError::io("read symlink", &*src, e))?;
+            std::os::unix::fs::symlink(&target, &*dst)
+                .map_err(|e| CopyError::io("create symlink", &*dst, e))?;
+            self.stats.symlinks += 1;
+        } else {
+            let kind = if file_type.is_char_device() {
+                SFlag::S_IFCHR
+            } else if file_type.is_block_device() {
+                SFlag::S_IFBLK
+            } else {
+                SFlag::S_IFIFO
+            };
+            mknod(
+                &*dst,
+                kind,
+                Mode::from_bits_truncate(meta.mode() & 0o7777),
+                meta.rdev(),
+            )
+            .map_err(|e| CopyError::io("create device", &*dst, io::Error::from(e)))?;
+            self.stats.other += 1;
+        }
+        self.apply_metadata(src, dst, meta)
+    }
+
+    /// Owner (--chown or 0:0), mode (--chmod or the source's), xattrs and the source's times.
+    fn apply_metadata(&self, src: &Path, dst: &Path, meta: &Metadata) -> Result<()> {
+        meta::lchown(dst, self.owner)?;
+        let file_type = meta.file_type();
+        if !file_type.is_symlink() {
+            let mode = self.req.chmod.unwrap_or(meta.mode()) & 0o7777;
+            // fs::copy already gave a regular file the source's mode; chown clears setuid/setgid though.
+            if !file_type.is_file() || self.req.chmod.is_some() || mode & 0o6000 != 0 {
+                meta::chmod(dst, mode)?;
+            }
+            meta::copy_xattrs(src, dst);
+        }
+        meta::set_times(
+            dst,
+            (meta.atime(), meta.atime_nsec()),
+            (meta.mtime(), meta.mtime_nsec()),
+        )
+    }
+}
+
+/// Makes sure a directory exists at `dst` (not following a symlink there). Returns true when it was created.
+fn ensure_dir(root: &Path, dst: &Path, known_absent: bool) -> Result<bool> {
+    if !known_absent {
+        match fs::symlink_metadata(dst) {
+            Ok(m) if m.is_dir() => return Ok(false),
+            Ok(_) => {
+                return Err(CopyError::NotADirectory {
+                    path: display_in_root(root, dst),
+                })
+            }
+            Err(e) if is_missing(&e) => {}
+            Err(e) => return Err(CopyError::io("inspect", dst, e)),
+        }
+    }
+    fs::create_dir(dst).map_err(|e| CopyError::io("create directory", dst, e))?;
+    Ok(true)
+}
+
+/// Clears the way for a non-directory at `dst`: an existing file or symlink is removed, a directory refused.
+fn remove_file_target(root: &Path, dst: &Path) -> Result<()> {
+    match fs::symlink_metadata(dst) {
+        Ok(m) if m.is_dir() => Err(CopyError::CannotReplaceDirectory {
+            path: display_in_root(root, dst),
+        }),
+        Ok(_) => fs::remove_file(dst).map_err(|e| CopyError::io("replace", dst, e)),
+        Err(e) if is_missing(&e) => Ok(()),
+        Err(e) => Err(CopyError::io("inspect", dst, e)),
+    }
+}

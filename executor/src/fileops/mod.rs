@@ -1,0 +1,21 @@
+//! File operations behind COPY, ADD and WORKDIR, on plain directories.
+//!
+//! The solver mounts an overlay (parent layers + a fresh upper dir) and passes the merged dir as `dest_root`;
+//! everything written here lands in the upper dir and becomes the layer. Behaviour follows BuildKit
+//! (fsutil's copier and Docker's untar), as recorded in the oracle cases.
+//!
+//! Security: every path that comes from a Dockerfile, the context, another image or an archive is resolved
+//! with [`resolve_in_root`], so nothing is read outside the source root or written outside the destination root.
+
+mod archive;
+mod copy;
+mod error;
+mod meta;
+mod paths;
+mod securejoin;
+mod wildcard;
+
+pub use archive::{extract_archive, is_archive};
+pub use copy::{copy, CopyRequest, CopyStats};
+pub use error::{CopyError, Result};
+pub use securejoin::{mkdir_all_in_root, resolve_in_root, resolve_parent_in_root};
