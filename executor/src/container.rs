@@ -1,1 +1,836 @@
-//! container
+//! Run one process in a container (youki's `libcontainer`), the way BuildKit runs a `RUN` step.
+//!
+//! libcontainer creates the container with a raw `clone3` and then runs plenty of Rust (allocation,
+//! logging) in the child. In a multi-threaded process (the tokio solver) another thread may hold
+//! the allocator's lock at that moment and the child would deadlock, so [`run`] never does that
+//! in-process: it re-executes the current program (`/proc/self/exe`, or `$HOIST_CONTAINER_INIT`)
+//! with a hidden marker argument, and [`maybe_run_container_init`] — called first thing in `main`,
+//! before any thread exists — runs libcontainer single-threaded there and exits with the container's
+//! code. [`run_in_process`] is that single-threaded path, for callers that know they have one thread.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// The hidden first argument that makes a hoist process act as a container init helper.
+pub const INIT_MARKER: &str = "__hoist-container-init";
+/// Environment variable naming the program to re-execute instead of `/proc/self/exe`.
+pub const INIT_PROGRAM_ENV: &str = "HOIST_CONTAINER_INIT";
+/// `PATH` given to the process when its environment has none (Docker's and BuildKit's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+const REQUEST_FILE: &str = "request.json";
+const RESULT_FILE: &str = "result.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Network {
+    /// Share the host's network namespace.
+    Host,
+    /// A network namespace of its own with only `lo`, up.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExtraMount {
+    Bind {
+        source: PathBuf,
+        destination: PathBuf,
+        readonly: bool,
+    },
+    Tmpfs {
+        destination: PathBuf,
+    },
+}
+
+/// One process to run. Stdio left `None` is inherited from the calling process.
+#[derive(Debug)]
+pub struct ContainerSpec {
+    /// The merged overlay dir (read-write unless `readonly_rootfs`).
+    pub rootfs: PathBuf,
+    /// argv; `args[0]` without a `/` is looked up in `PATH` from `env`, inside the container.
+    pub args: Vec<String>,
+    /// `KEY=VALUE`; `PATH` is added with [`DEFAULT_PATH`] when missing.
+    pub env: Vec<String>,
+    /// Absolute working directory, created (root-owned, 0755) when missing.
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub hostname: String,
+    pub network: Network,
+    pub mounts: Vec<ExtraMount>,
+    pub readonly_rootfs: bool,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("invalid container spec: {0}")]
+    InvalidSpec(String),
+    #[error("could not {what} {path:?}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("container runtime failed to {what}: {detail}")]
+    Runtime { what: &'static str, detail: String },
+    #[error("could not start the container helper {program:?}: {source}")]
+    SpawnHelper { program: PathBuf, source: io::Error },
+    #[error("the container helper {program:?} exited without running the container ({status}); the program must call hoist_executor::container::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
+    HelperDidNotRun { program: PathBuf, status: String },
+}
+
+pub type Result<T, E = ContainerError> = std::result::Result<T, E>;
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ContainerError + 'a {
+    move |source| ContainerError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn runtime_err(what: &'static str) -> impl FnOnce(libcontainer::error::LibcontainerError) -> ContainerError {
+    move |e| ContainerError::Runtime {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+/// Everything of a [`ContainerSpec`] but its descriptors; what the helper process receives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct InitRequest {
+    id: String,
+    state_dir: PathBuf,
+    rootfs: PathBuf,
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+    uid: u32,
+    gid: u32,
+    additional_gids: Vec<u32>,
+    hostname: String,
+    network: Network,
+    mounts: Vec<ExtraMount>,
+    readonly_rootfs: bool,
+}
+
+/// What the helper reports back.
+#[derive(Debug, Serialize, Deserialize)]
+enum InitResult {
+    Exited(i32),
+    Failed(String),
+}
+
+/// Run the process and wait for it: its exit code, or 128+signal when a signal killed it.
+/// Safe to call from many threads at once. Nothing is left in `state_dir` when it returns.
+pub fn run(spec: ContainerSpec, state_dir: &Path) -> Result<i32> {
+    let (request, stdio) = prepare(spec, state_dir)?;
+    let bundle = bundle_dir(&request);
+    let result = run_helper(&request, &bundle, stdio);
+    cleanup(&request, &bundle);
+    result
+}
+
+/// Like [`run`], but creates the container from this process. Only safe while the calling
+/// process has a single thread (see the module docs); tests and the helper itself use it.
+pub fn run_in_process(spec: ContainerSpec, state_dir: &Path) -> Result<i32> {
+    let (request, stdio) = prepare(spec, state_dir)?;
+    let bundle = bundle_dir(&request);
+    let result = std::fs::create_dir(&bundle)
+        .map_err(io_err("create the bundle dir", &bundle))
+        .and_then(|()| run_container(&request, &bundle, stdio));
+    cleanup(&request, &bundle);
+    result
+}
+
+/// When this process was started as a container helper by [`run`], run the container and exit
+/// with its code; otherwise return at once. Call it first thing in `main`, before any thread.
+pub fn maybe_run_container_init() {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(std::ffi::OsStr::new(INIT_MARKER)) {
+        return;
+    }
+    let code = match args.next() {
+        Some(request_path) => init_main(Path::new(&request_path)),
+        None => {
+            eprintln!("hoist: {INIT_MARKER} needs the path of a request file");
+            125
+        }
+    };
+    std::process::exit(code);
+}
+
+fn init_main(request_path: &Path) -> i32 {
+    let bundle = request_path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let outcome = std::fs::read(request_path)
+        .map_err(io_err("read the container request", request_path))
+        .and_then(|bytes| {
+            serde_json::from_slice::<InitRequest>(&bytes).map_err(|e| ContainerError::InvalidSpec(e.to_string()))
+        })
+        .and_then(|request| run_container(&request, &bundle, Stdio3::inherit()));
+    let (result, code) = match outcome {
+        Ok(code) => (InitResult::Exited(code), code),
+        Err(e) => (InitResult::Failed(e.to_string()), 125),
+    };
+    let result_path = bundle.join(RESULT_FILE);
+    let written = serde_json::to_vec(&result)
+        .map_err(io::Error::other)
+        .and_then(|bytes| std::fs::write(&result_path, bytes));
+    if let Err(e) = written {
+        eprintln!("hoist: could not write {result_path:?}: {e}");
+        return 125;
+    }
+    code
+}
+
+struct Stdio3 {
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+}
+
+impl Stdio3 {
+    fn inherit() -> Self {
+        Stdio3 {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+fn prepare(spec: ContainerSpec, state_dir: &Path) -> Result<(InitRequest, Stdio3)> {
+    if spec.args.is_empty() {
+        return Err(ContainerError::InvalidSpec("no command to run (empty argv)".into()));
+    }
+    if !spec.cwd.starts_with('/') {
+        return Err(ContainerError::InvalidSpec(format!(
+            "working directory {:?} is not absolute",
+            spec.cwd
+        )));
+    }
+    if !spec.rootfs.is_dir() {
+        return Err(ContainerError::InvalidSpec(format!(
+            "rootfs {:?} is not a directory",
+            spec.rootfs
+        )));
+    }
+    for m in &spec.mounts {
+        let dest = match m {
+            ExtraMount::Bind { destination, .. } | ExtraMount::Tmpfs { destination } => destination,
+        };
+        if !dest.is_absolute() {
+            return Err(ContainerError::InvalidSpec(format!("mount destination {dest:?} is not absolute")));
+        }
+    }
+    std::fs::create_dir_all(state_dir).map_err(io_err("create the state dir", state_dir))?;
+    let state_dir = std::fs::canonicalize(state_dir).map_err(io_err("resolve the state dir", state_dir))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let id = format!(
+        "hoist-{}-{}-{nanos:08x}",
+        std::process::id(),
+        NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut env = spec.env;
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    let request = InitRequest {
+        id,
+        state_dir,
+        rootfs: spec.rootfs,
+        args: spec.args,
+        env,
+        cwd: spec.cwd,
+        uid: spec.uid,
+        gid: spec.gid,
+        additional_gids: spec.additional_gids,
+        hostname: spec.hostname,
+        network: spec.network,
+        mounts: spec.mounts,
+        readonly_rootfs: spec.readonly_rootfs,
+    };
+    let stdio = Stdio3 {
+        stdin: spec.stdin,
+        stdout: spec.stdout,
+        stderr: spec.stderr,
+    };
+    Ok((request, stdio))
+}
+
+/// Our files for one container (config.json, resolv.conf, hosts…), next to libcontainer's own
+/// state dir `state_dir/<id>` (which libcontainer insists on creating itself).
+fn bundle_dir(request: &InitRequest) -> PathBuf {
+    request.state_dir.join(format!("{}.bundle", request.id))
+}
+
+fn init_program() -> PathBuf {
+    std::env::var_os(INIT_PROGRAM_ENV)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
+}
+
+fn run_helper(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32> {
+    std::fs::create_dir(bundle).map_err(io_err("create the bundle dir", bundle))?;
+    let request_path = bundle.join(REQUEST_FILE);
+    let bytes = serde_json::to_vec(request).map_err(|e| ContainerError::InvalidSpec(e.to_string()))?;
+    std::fs::write(&request_path, bytes).map_err(io_err("write", &request_path))?;
+
+    let program = init_program();
+    let mut command = Command::new(&program);
+    command.arg(INIT_MARKER).arg(&request_path);
+    let to_stdio = |fd: Option<OwnedFd>| fd.map_or_else(Stdio::inherit, Stdio::from);
+    command
+        .stdin(to_stdio(stdio.stdin))
+        .stdout(to_stdio(stdio.stdout))
+        .stderr(to_stdio(stdio.stderr));
+    // SAFETY: prctl is async-signal-safe. If the thread that started the helper dies (we block on
+    // it until the helper exits, so only when the whole process dies), the helper dies too.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|source| ContainerError::SpawnHelper {
+        program: program.clone(),
+        source,
+    })?;
+    drop(command); // closes our copies of the stdio descriptors so readers see EOF
+    let status = child.wait().map_err(io_err("wait for the container helper", &program))?;
+
+    let result_path = bundle.join(RESULT_FILE);
+    match std::fs::read(&result_path) {
+        Ok(bytes) => match serde_json::from_slice::<InitResult>(&bytes) {
+            Ok(InitResult::Exited(code)) => Ok(code),
+            Ok(InitResult::Failed(message)) => Err(ContainerError::Runtime {
+                what: "run the container",
+                detail: message,
+            }),
+            Err(e) => Err(ContainerError::HelperDidNotRun {
+                program,
+                status: format!("{status}, unreadable result: {e}"),
+            }),
+        },
+        Err(_) => Err(ContainerError::HelperDidNotRun {
+            program,
+            status: status.to_string(),
+        }),
+    }
+}
+
+/// Remove everything this container left in the state dir, killing it first if it still runs
+/// (the helper was killed halfway, say).
+fn cleanup(request: &InitRequest, bundle: &Path) {
+    let container_root = request.state_dir.join(&request.id);
+    if container_root.exists() {
+        if let Ok(mut container) = libcontainer::container::Container::load(container_root.clone()) {
+            let _ = container.delete(true);
+        }
+        let _ = std::fs::remove_dir_all(&container_root);
+    }
+    let _ = std::fs::remove_dir_all(bundle);
+}
+
+/// The single-threaded core: create, start, wait, delete.
+fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32> {
+    use libcontainer::container::builder::ContainerBuilder;
+    use libcontainer::syscall::syscall::SyscallType;
+    use nix::sys::wait::{waitpid, WaitStatus};
+
+    prepare_rootfs(request)?;
+    write_network_files(request, bundle)?;
+    let spec = oci_spec(request, bundle)?;
+    let config_path = bundle.join("config.json");
+    spec.save(&config_path).map_err(|e| ContainerError::Io {
+        what: "write",
+        path: config_path.clone(),
+        source: io::Error::other(e),
+    })?;
+
+    let mut builder = ContainerBuilder::new(request.id.clone(), SyscallType::default())
+        .with_root_path(&request.state_dir)
+        .map_err(runtime_err("use the state dir"))?;
+    if let Some(fd) = stdio.stdin {
+        builder = builder.with_stdin(fd);
+    }
+    if let Some(fd) = stdio.stdout {
+        builder = builder.with_stdout(fd);
+    }
+    if let Some(fd) = stdio.stderr {
+        builder = builder.with_stderr(fd);
+    }
+    let mut container = builder
+        .as_init(bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(runtime_err("create the container"))?;
+
+    // From here on the container exists: delete it whatever happens.
+    let outcome = (|| {
+        let pid = container.pid().ok_or_else(|| ContainerError::Runtime {
+            what: "create the container",
+            detail: "no init process".into(),
+        })?;
+        if request.network == Network::None {
+            bring_up_loopback(pid.as_raw())?;
+        }
+        container.start().map_err(runtime_err("start the container"))?;
+        loop {
+            match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(ContainerError::Runtime {
+                        what: "wait for the container",
+                        detail: e.to_string(),
+                    })
+                }
+            }
+        }
+    })();
+    let deleted = container.delete(true).map_err(runtime_err("delete the container"));
+    let code = outcome?;
+    deleted?;
+    Ok(code)
+}
+
+/// `ip link set lo up` inside the container's fresh network namespace, from this thread.
+fn bring_up_loopback(pid: i32) -> Result<()> {
+    use nix::sched::{setns, CloneFlags};
+    let ns_path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let own_path = Path::new("/proc/thread-self/ns/net");
+    let own = std::fs::File::open(own_path).map_err(io_err("open", own_path))?;
+    let target = std::fs::File::open(&ns_path).map_err(io_err("open", &ns_path))?;
+    setns(&target, CloneFlags::CLONE_NEWNET).map_err(|e| io_err("enter the network namespace", &ns_path)(e.into()))?;
+    let up = set_interface_up("lo");
+    let back = setns(&own, CloneFlags::CLONE_NEWNET);
+    up.map_err(io_err("bring up the loopback interface in", &ns_path))?;
+    back.map_err(|e| io_err("return to our network namespace", own_path)(e.into()))
+}
+
+fn set_interface_up(name: &str) -> io::Result<()> {
+    // SAFETY: a plain socket; closed by OwnedFd.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just created and is owned only here.
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sock) };
+    use std::os::fd::AsRawFd;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    // SAFETY: valid socket and ifreq; the kernel fills ifru_flags.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: union field written by SIOCGIFFLAGS just above.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: as above.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Create the working directory inside the rootfs. Symlinks on the way resolve inside the
+/// rootfs (as they would in the container), never to the host.
+fn prepare_rootfs(request: &InitRequest) -> Result<()> {
+    let cwd = resolve_in_root(&request.rootfs, Path::new(&request.cwd))
+        .map_err(io_err("resolve the working directory in", &request.rootfs))?;
+    if !cwd.is_dir() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&cwd)
+            .map_err(io_err("create the working directory", &cwd))?;
+    }
+    Ok(())
+}
+
+/// `root` joined with `path`, following symlinks as if `root` were `/` (`..` and absolute
+/// targets stay inside). Components that do not exist yet are appended as they are.
+pub fn resolve_in_root(root: &Path, path: &Path) -> io::Result<PathBuf> {
+    let mut pending: Vec<OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect();
+    let mut resolved: Vec<OsString> = Vec::new();
+    let mut links_followed = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate: PathBuf = std::iter::once(root.as_os_str())
+            .chain(resolved.iter().map(OsString::as_os_str))
+            .chain(std::iter::once(part.as_os_str()))
+            .collect();
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links_followed += 1;
+                if links_followed > 40 {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = std::fs::read_link(&candidate)?;
+                if target.is_absolute() {
+                    resolved.clear();
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::Normal(n) => pending.push(n.to_os_string()),
+                        Component::ParentDir => pending.push(OsString::from("..")),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(_) => resolved.push(part),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                resolved.push(part);
+                // Nothing below a missing component exists: take the rest literally.
+                while let Some(rest) = pending.pop() {
+                    if rest == ".." {
+                        resolved.pop();
+                    } else {
+                        resolved.push(rest);
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(std::iter::once(root.as_os_str())
+        .chain(resolved.iter().map(OsString::as_os_str))
+        .collect())
+}
+
+/// Read-only copies of `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname` for the container.
+fn write_network_files(request: &InitRequest, bundle: &Path) -> Result<()> {
+    let resolv = host_resolv_conf(request.network);
+    let hosts = format!(
+        "127.0.0.1\tlocalhost {0}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        request.hostname
+    );
+    let hostname = format!("{}\n", request.hostname);
+    for (name, content) in [("resolv.conf", resolv), ("hosts", hosts), ("hostname", hostname)] {
+        let path = bundle.join(name);
+        std::fs::write(&path, content).map_err(io_err("write", &path))?;
+    }
+    Ok(())
+}
+
+/// The host's resolver config; with a network of its own, a loopback resolver on the host
+/// (systemd-resolved) is unreachable, so use the upstream list or public servers as Docker does.
+fn host_resolv_conf(network: Network) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if network == Network::Host {
+        return host;
+    }
+    let only_loopback = |conf: &str| {
+        let servers: Vec<&str> = conf
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("nameserver"))
+            .map(str::trim)
+            .collect();
+        servers.iter().all(|s| s.starts_with("127.") || *s == "::1")
+    };
+    if !only_loopback(&host) {
+        return host;
+    }
+    match std::fs::read_to_string("/run/systemd/resolve/resolv.conf") {
+        Ok(upstream) if !only_loopback(&upstream) => upstream,
+        _ => "nameserver 8.8.8.8\nnameserver 8.8.4.4\n".to_string(),
+    }
+}
+
+/// Docker's default capability set.
+const DEFAULT_CAPABILITIES: [oci_spec::runtime::Capability; 14] = {
+    use oci_spec::runtime::Capability::*;
+    [
+        Chown,
+        DacOverride,
+        Fsetid,
+        Fowner,
+        Mknod,
+        NetRaw,
+        Setgid,
+        Setuid,
+        Setfcap,
+        Setpcap,
+        NetBindService,
+        SysChroot,
+        Kill,
+        AuditWrite,
+    ]
+};
+
+/// Docker's masked paths: unreadable in the container.
+const MASKED_PATHS: [&str; 12] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Docker's read-only paths.
+const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+fn spec_err(e: oci_spec::OciSpecError) -> ContainerError {
+    ContainerError::InvalidSpec(e.to_string())
+}
+
+fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Result<oci_spec::runtime::Mount> {
+    oci_spec::runtime::MountBuilder::default()
+        .destination(destination)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(spec_err)
+}
+
+/// The OCI runtime spec for one `RUN`, as BuildKit builds it.
+fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::Spec> {
+    use oci_spec::runtime::*;
+
+    let caps: Capabilities = DEFAULT_CAPABILITIES.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .inheritable(Capabilities::new())
+        .ambient(Capabilities::new())
+        .build()
+        .map_err(spec_err)?;
+    let user = UserBuilder::default()
+        .uid(request.uid)
+        .gid(request.gid)
+        .additional_gids(request.additional_gids.clone())
+        .umask(0o022u32)
+        .build()
+        .map_err(spec_err)?;
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(request.args.clone())
+        .env(request.env.clone())
+        .cwd(&request.cwd)
+        .user(user)
+        .capabilities(capabilities)
+        .no_new_privileges(false)
+        // No rlimits: the process inherits ours, as Docker containers inherit the daemon's.
+        // (Raising them needs CAP_SYS_RESOURCE, which we may not have.)
+        .rlimits(Vec::new())
+        .build()
+        .map_err(spec_err)?;
+
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        )?,
+        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
+        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+    ];
+    for name in ["resolv.conf", "hosts", "hostname"] {
+        let source = bundle.join(name);
+        mounts.push(mount(
+            &format!("/etc/{name}"),
+            "bind",
+            &source.to_string_lossy(),
+            &["rbind", "ro", "nosuid", "nodev", "noexec"],
+        )?);
+    }
+    for extra in &request.mounts {
+        mounts.push(match extra {
+            ExtraMount::Bind {
+                source,
+                destination,
+                readonly,
+            } => mount(
+                &destination.to_string_lossy(),
+                "bind",
+                &source.to_string_lossy(),
+                &["rbind", if *readonly { "ro" } else { "rw" }],
+            )?,
+            ExtraMount::Tmpfs { destination } => mount(
+                &destination.to_string_lossy(),
+                "tmpfs",
+                "tmpfs",
+                &["nosuid", "nodev", "mode=1777"],
+            )?,
+        });
+    }
+
+    let mut namespaces = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
+    if request.network == Network::None {
+        namespaces.push(LinuxNamespaceType::Network);
+    }
+    let namespaces = namespaces
+        .into_iter()
+        .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build().map_err(spec_err))
+        .collect::<Result<Vec<_>>>()?;
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .masked_paths(MASKED_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+        .readonly_paths(READONLY_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+        .cgroups_path(PathBuf::from(format!("/hoist/{}", request.id)))
+        .build()
+        .map_err(spec_err)?;
+    let root = RootBuilder::default()
+        .path(&request.rootfs)
+        .readonly(request.readonly_rootfs)
+        .build()
+        .map_err(spec_err)?;
+
+    SpecBuilder::default()
+        .version("1.0.2")
+        .root(root)
+        .hostname(&request.hostname)
+        .process(process)
+        .mounts(mounts)
+        .linux(linux)
+        .build()
+        .map_err(spec_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> InitRequest {
+        InitRequest {
+            id: "t".into(),
+            state_dir: "/state".into(),
+            rootfs: "/rootfs".into(),
+            args: vec!["true".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            uid: 1000,
+            gid: 1000,
+            additional_gids: vec![27],
+            hostname: "buildkitsandbox".into(),
+            network: Network::None,
+            mounts: vec![ExtraMount::Tmpfs {
+                destination: "/run/cache".into(),
+            }],
+            readonly_rootfs: false,
+        }
+    }
+
+    #[test]
+    fn spec_has_docker_defaults() {
+        let spec = oci_spec(&request(), Path::new("/bundle")).unwrap();
+        let process = spec.process().as_ref().unwrap();
+        assert_eq!(process.user().uid(), 1000);
+        assert_eq!(process.user().additional_gids().as_deref(), Some(&[27][..]));
+        let caps = process.capabilities().as_ref().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 14);
+        assert!(caps.inheritable().as_ref().unwrap().is_empty());
+        let linux = spec.linux().as_ref().unwrap();
+        let ns: Vec<_> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
+        assert!(ns.contains(&oci_spec::runtime::LinuxNamespaceType::Network));
+        assert!(linux.masked_paths().as_ref().unwrap().iter().any(|p| p == "/proc/kcore"));
+        let dests: Vec<_> = spec.mounts().as_ref().unwrap().iter().map(|m| m.destination().clone()).collect();
+        for d in ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/etc/hosts", "/run/cache"] {
+            assert!(dests.contains(&PathBuf::from(d)), "{d} missing from {dests:?}");
+        }
+    }
+
+    #[test]
+    fn host_network_keeps_the_host_namespace() {
+        let mut r = request();
+        r.network = Network::Host;
+        let spec = oci_spec(&r, Path::new("/bundle")).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(!linux
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network));
+    }
+
+    #[test]
+    fn resolve_in_root_stays_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("real/dir")).unwrap();
+        std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../..", root.join("real/up")).unwrap();
+        assert_eq!(resolve_in_root(root, Path::new("/abs/dir")).unwrap(), root.join("real/dir"));
+        assert_eq!(resolve_in_root(root, Path::new("/real/up/etc")).unwrap(), root.join("etc"));
+        assert_eq!(resolve_in_root(root, Path::new("/../../x/y")).unwrap(), root.join("x/y"));
+        assert_eq!(resolve_in_root(root, Path::new("/")).unwrap(), root.to_path_buf());
+    }
+
+    #[test]
+    fn empty_argv_is_rejected() {
+        let spec = ContainerSpec {
+            rootfs: "/".into(),
+            args: vec![],
+            env: vec![],
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+            hostname: "h".into(),
+            network: Network::Host,
+            mounts: vec![],
+            readonly_rootfs: false,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        };
+        assert!(matches!(run(spec, Path::new("/nonexistent")), Err(ContainerError::InvalidSpec(_))));
+    }
+}
