@@ -39,7 +39,8 @@ pub struct StatEntry {
     pub digest: String,
 }
 
-const CACHE_COLUMNS: &str = "key, parent, description, layer, payload, size, created, last_used, used_count";
+const CACHE_COLUMNS: &str =
+    "key, parent, description, layer, payload, size, created, last_used, used_count";
 
 fn cache_row(r: &Row<'_>) -> rusqlite::Result<(CacheRecord, Option<String>)> {
     Ok((
@@ -124,7 +125,9 @@ impl Store {
             let conn = self.conn();
             let err = self.db_err();
             let mut stmt = conn
-                .prepare(&format!("SELECT {CACHE_COLUMNS} FROM cache ORDER BY created, key"))
+                .prepare(&format!(
+                    "SELECT {CACHE_COLUMNS} FROM cache ORDER BY created, key"
+                ))
                 .map_err(&err)?;
             let rows = stmt.query_map([], cache_row).map_err(&err)?;
             rows.collect::<std::result::Result<_, _>>().map_err(&err)?

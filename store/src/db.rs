@@ -65,7 +65,8 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
         .map_err(&err)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(&err)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(&err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(&err)?;
     migrate(&mut conn, path)?;
     Ok(conn)
 }

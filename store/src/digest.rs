@@ -8,7 +8,9 @@ use sha2::{Digest as _, Sha256};
 use crate::error::StoreError;
 
 /// A validated `sha256:<64 lowercase hex>` digest.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Digest(String);
 
@@ -34,7 +36,11 @@ impl Digest {
     }
 
     pub(crate) fn from_hasher(hasher: Sha256) -> Digest {
-        Digest(format!("{}{}", Self::PREFIX, hex::encode(hasher.finalize())))
+        Digest(format!(
+            "{}{}",
+            Self::PREFIX,
+            hex::encode(hasher.finalize())
+        ))
     }
 
     /// Build from 64 hex digits without the `sha256:` prefix.

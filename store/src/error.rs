@@ -36,7 +36,9 @@ pub enum StoreError {
     #[error("no such image: {0}")]
     ImageNotFound(String),
     /// An image ID prefix matches more than one image.
-    #[error("image ID prefix {prefix:?} is ambiguous: it matches {count} images; use more characters")]
+    #[error(
+        "image ID prefix {prefix:?} is ambiguous: it matches {count} images; use more characters"
+    )]
     AmbiguousImageId { prefix: String, count: usize },
     /// A layer tar contains an entry that would escape the snapshot or that hoist cannot represent.
     #[error("layer {layer}: entry {entry:?}: {reason}")]

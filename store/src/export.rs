@@ -130,7 +130,11 @@ impl Store {
             let tag = normalize_reference(reference)
                 .ok()
                 .filter(|n| split_tag(n).is_some() && !reference.trim().starts_with("sha256:"))
-                .filter(|n| self.image_tags(&image.id).map(|t| t.contains(n)).unwrap_or(false));
+                .filter(|n| {
+                    self.image_tags(&image.id)
+                        .map(|t| t.contains(n))
+                        .unwrap_or(false)
+                });
             match out.iter_mut().find(|e| e.image.id == image.id) {
                 Some(existing) => {
                     if let Some(tag) = tag {
@@ -245,7 +249,12 @@ impl Store {
             for tag in &entry.tags {
                 let mut d = descriptor();
                 let short_tag = split_tag(tag).map(|(_, t)| t).unwrap_or(tag);
-                let full_name = if tag.contains('/') && tag.split('/').next().is_some_and(|h| h.contains('.') || h.contains(':')) {
+                let full_name = if tag.contains('/')
+                    && tag
+                        .split('/')
+                        .next()
+                        .is_some_and(|h| h.contains('.') || h.contains(':'))
+                {
                     tag.clone()
                 } else if tag.contains('/') {
                     format!("docker.io/{tag}")
@@ -275,13 +284,19 @@ impl Store {
             .build()
             .map_err(|e| StoreError::InvalidImage(format!("building index.json: {e}")))?;
         tar.bytes("index.json", &canonical_json(&index, "index.json")?)?;
-        tar.bytes("manifest.json", &to_json(&docker_manifest, "manifest.json")?)?;
+        tar.bytes(
+            "manifest.json",
+            &to_json(&docker_manifest, "manifest.json")?,
+        )?;
         tar.finish()
     }
 }
 
 /// Write `out` through a temporary sibling file: fsync, then rename; a failure leaves `out` untouched.
-fn write_file_atomically(out: &Path, write: impl FnOnce(BufWriter<File>) -> Result<BufWriter<File>>) -> Result<()> {
+fn write_file_atomically(
+    out: &Path,
+    write: impl FnOnce(BufWriter<File>) -> Result<BufWriter<File>>,
+) -> Result<()> {
     let tmp = sibling_tmp(out);
     let result = (|| {
         let file = File::create(&tmp).io_ctx("creating", &tmp)?;

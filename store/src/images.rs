@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use oci_spec::image::{
-    Descriptor, ImageConfiguration, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType,
+    Descriptor, ImageConfiguration, ImageIndexBuilder, ImageManifest, ImageManifestBuilder,
+    MediaType,
 };
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
@@ -60,9 +61,16 @@ fn sort_keys(value: serde_json::Value) -> serde_json::Value {
         serde_json::Value::Object(map) => {
             let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort_keys(v))).collect())
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sort_keys).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
         other => other,
     }
 }
@@ -81,9 +89,9 @@ impl Store {
         let mut layers = Vec::new();
         let mut size = 0u64;
         for diff in config.rootfs().diff_ids() {
-            let digest: Digest = diff
-                .parse()
-                .map_err(|_| StoreError::InvalidImage(format!("diff ID {diff:?} is not a sha256 digest")))?;
+            let digest: Digest = diff.parse().map_err(|_| {
+                StoreError::InvalidImage(format!("diff ID {diff:?} is not a sha256 digest"))
+            })?;
             if !self.has_blob(&digest) {
                 return Err(StoreError::InvalidImage(format!(
                     "layer {digest} has no blob in {}; store the layer tar before writing the image",
@@ -145,9 +153,12 @@ impl Store {
             return Ok(None);
         };
         let manifest_digest: Digest = manifest_digest.parse()?;
-        let config: ImageConfiguration = parse_json(&self.read_blob(id)?, &format!("image config {id}"))?;
-        let manifest: ImageManifest =
-            parse_json(&self.read_blob(&manifest_digest)?, &format!("image manifest {manifest_digest}"))?;
+        let config: ImageConfiguration =
+            parse_json(&self.read_blob(id)?, &format!("image config {id}"))?;
+        let manifest: ImageManifest = parse_json(
+            &self.read_blob(&manifest_digest)?,
+            &format!("image manifest {manifest_digest}"),
+        )?;
         Ok(Some(ImageRecord {
             id: id.clone(),
             manifest_digest,
@@ -167,7 +178,11 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
         let known: bool = tx
-            .query_row("SELECT 1 FROM images WHERE id = ?1", [image.id.as_str()], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM images WHERE id = ?1",
+                [image.id.as_str()],
+                |_| Ok(true),
+            )
             .optional()
             .map_err(&err)?
             .unwrap_or(false);
@@ -210,7 +225,10 @@ impl Store {
                 return self.image_by_id(&id.parse()?);
             }
         }
-        let is_hex = !reference.is_empty() && reference.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let is_hex = !reference.is_empty()
+            && reference
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if is_hex {
             return self.resolve_id_prefix(reference, reference);
         }
@@ -218,7 +236,10 @@ impl Store {
     }
 
     fn resolve_id_prefix(&self, hex: &str, reference: &str) -> Result<Option<ImageRecord>> {
-        if hex.is_empty() || hex.len() > 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if hex.is_empty()
+            || hex.len() > 64
+            || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(StoreError::InvalidReference {
                 reference: reference.to_string(),
                 reason: "an image ID is sha256: followed by up to 64 lowercase hex digits".into(),
@@ -252,10 +273,11 @@ impl Store {
             let err = self.db_err();
             let mut stmt = conn
                 .prepare(
-                    "SELECT reference, image_id FROM tags
-                     UNION ALL
-                     SELECT '<none>:<none>', id FROM images WHERE id NOT IN (SELECT image_id FROM tags)
-                     ORDER BY 1 = '<none>:<none>', 1",
+                    "SELECT reference, image_id FROM (
+                         SELECT reference, image_id, 0 AS dangling FROM tags
+                         UNION ALL
+                         SELECT '<none>:<none>', id, 1 FROM images WHERE id NOT IN (SELECT image_id FROM tags)
+                     ) ORDER BY dangling, reference, image_id",
                 )
                 .map_err(&err)?;
             let rows = stmt
@@ -301,7 +323,10 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
         let removed = tx
-            .execute("DELETE FROM tags WHERE reference = ?1", [reference.as_str()])
+            .execute(
+                "DELETE FROM tags WHERE reference = ?1",
+                [reference.as_str()],
+            )
             .map_err(&err)?;
         if removed > 0 {
             self.write_index_json(&tx)?;
@@ -347,7 +372,9 @@ impl Store {
                 let mut stmt = tx
                     .prepare("SELECT reference FROM tags WHERE image_id = ?1 ORDER BY reference")
                     .map_err(&err)?;
-                let rows = stmt.query_map([image_id.as_str()], |r| r.get(0)).map_err(&err)?;
+                let rows = stmt
+                    .query_map([image_id.as_str()], |r| r.get(0))
+                    .map_err(&err)?;
                 rows.collect::<std::result::Result<_, _>>().map_err(&err)?
             }
         };
@@ -357,7 +384,11 @@ impl Store {
             report.push(format!("Untagged: {tag}"));
         }
         let still_tagged: bool = tx
-            .query_row("SELECT 1 FROM tags WHERE image_id = ?1 LIMIT 1", [image_id.as_str()], |_| Ok(true))
+            .query_row(
+                "SELECT 1 FROM tags WHERE image_id = ?1 LIMIT 1",
+                [image_id.as_str()],
+                |_| Ok(true),
+            )
             .optional()
             .map_err(&err)?
             .unwrap_or(false);
@@ -382,7 +413,9 @@ impl Store {
                      ORDER BY t.reference",
                 )
                 .map_err(&err)?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(&err)?;
             rows.collect::<std::result::Result<_, _>>().map_err(&err)?
         };
         let mut manifests = Vec::with_capacity(rows.len());
@@ -390,7 +423,10 @@ impl Store {
             let digest = Digest::from_str(&manifest_digest)?;
             let size = self.blob_size(&digest)?;
             let mut desc = Descriptor::new(MediaType::ImageManifest, size, digest);
-            desc.set_annotations(Some(HashMap::from([(REF_NAME_ANNOTATION.to_string(), reference)])));
+            desc.set_annotations(Some(HashMap::from([(
+                REF_NAME_ANNOTATION.to_string(),
+                reference,
+            )])));
             manifests.push(desc);
         }
         let index = ImageIndexBuilder::default()

@@ -39,7 +39,10 @@ impl Compression {
 }
 
 /// Wrap `reader` in the decompressor its first bytes call for. zstd is recognised but not supported.
-pub fn decompressing_reader<'a, R: BufRead + 'a>(mut reader: R, what: &str) -> Result<Box<dyn Read + 'a>> {
+pub fn decompressing_reader<'a, R: BufRead + 'a>(
+    mut reader: R,
+    what: &str,
+) -> Result<Box<dyn Read + 'a>> {
     let head = reader.fill_buf().map_err(|source| StoreError::Tar {
         what: what.to_string(),
         source,
@@ -52,7 +55,9 @@ pub fn decompressing_reader<'a, R: BufRead + 'a>(mut reader: R, what: &str) -> R
         Compression::Zstd => {
             return Err(StoreError::Tar {
                 what: what.to_string(),
-                source: io::Error::other("zstd-compressed archives are not supported; decompress it first (zstd -d)"),
+                source: io::Error::other(
+                    "zstd-compressed archives are not supported; decompress it first (zstd -d)",
+                ),
             })
         }
     })

@@ -136,7 +136,9 @@ impl Store {
 
     pub(crate) fn conn(&self) -> MutexGuard<'_, rusqlite::Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back on drop).
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

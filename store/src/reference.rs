@@ -25,7 +25,9 @@ pub fn normalize_reference(reference: &str) -> Result<String> {
     }
     let (name_and_tag, digest) = match trimmed.split_once('@') {
         Some((n, d)) => {
-            let digest: Digest = d.parse().map_err(|_| invalid("the part after @ must be sha256:<64 hex digits>"))?;
+            let digest: Digest = d
+                .parse()
+                .map_err(|_| invalid("the part after @ must be sha256:<64 hex digits>"))?;
             (n, Some(digest))
         }
         None => (trimmed, None),
@@ -76,7 +78,9 @@ fn validate_name(name: &str) -> std::result::Result<(), String> {
     }
     let mut parts: Vec<&str> = name.split('/').collect();
     // A first part with a dot or a port, or `localhost`, is a registry host.
-    if parts.len() > 1 && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost") {
+    if parts.len() > 1
+        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
+    {
         let host = parts.remove(0);
         let (hostname, port) = match host.split_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -160,18 +164,37 @@ mod tests {
         assert_eq!(n("docker.io/library/busybox"), "busybox:latest");
         assert_eq!(n("docker.io/me/app:v1"), "me/app:v1");
         assert_eq!(n("localhost:5000/app"), "localhost:5000/app:latest");
-        assert_eq!(n("registry.example.com:5000/a/b:t"), "registry.example.com:5000/a/b:t");
+        assert_eq!(
+            n("registry.example.com:5000/a/b:t"),
+            "registry.example.com:5000/a/b:t"
+        );
         assert_eq!(n("my_app-2.x__y"), "my_app-2.x__y:latest");
         let d = format!("sha256:{}", "a".repeat(64));
         assert_eq!(n(&format!("app@{d}")), format!("app@{d}"));
-        assert_eq!(split_tag("localhost:5000/app:t"), Some(("localhost:5000/app", "t")));
+        assert_eq!(
+            split_tag("localhost:5000/app:t"),
+            Some(("localhost:5000/app", "t"))
+        );
         assert_eq!(split_tag("app:latest"), Some(("app", "latest")));
     }
 
     #[test]
     fn rejects_bad_references() {
-        for bad in ["", "App", "app:", "app:-x", "a//b", "-app", "app@sha256:zz", "app:t:u", "a..b"] {
-            assert!(normalize_reference(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "App",
+            "app:",
+            "app:-x",
+            "a//b",
+            "-app",
+            "app@sha256:zz",
+            "app:t:u",
+            "a..b",
+        ] {
+            assert!(
+                normalize_reference(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         let msg = normalize_reference("MyApp").unwrap_err().to_string();
         assert!(msg.contains("lowercase"), "{msg}");

@@ -139,7 +139,11 @@ impl Store {
             .map_err(&err)?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .map_err(&err)?;
         let mut out = Vec::new();
@@ -154,4 +158,3 @@ impl Store {
         self.snapshots.join(id.to_string())
     }
 }
-

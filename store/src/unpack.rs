@@ -13,11 +13,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{fchmodat, fstatat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::stat::{
+    fchmodat, fstatat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, Gid, Uid};
-use nix::fcntl::AtFlags;
 use tar::EntryType;
 
 use crate::error::{Result, StoreError};
@@ -54,7 +56,12 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path, label: &str) -> Result<()> 
 }
 
 /// Unpack a tar into `dest` with the given options, keeping owners, modes, mtimes, links, devices and xattrs.
-pub fn unpack_tar<R: Read>(reader: R, dest: &Path, label: &str, options: UnpackOptions) -> Result<()> {
+pub fn unpack_tar<R: Read>(
+    reader: R,
+    dest: &Path,
+    label: &str,
+    options: UnpackOptions,
+) -> Result<()> {
     let root = open_dir(None, dest).map_err(|e| StoreError::Io {
         action: "opening unpack destination",
         path: dest.to_path_buf(),
@@ -116,7 +123,10 @@ impl Unpacker<'_> {
         let kind = entry.header().entry_type();
         if matches!(
             kind,
-            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink
+            EntryType::XGlobalHeader
+                | EntryType::XHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
         ) {
             return Ok(());
         }
@@ -153,7 +163,12 @@ impl Unpacker<'_> {
             _ => None,
         };
         let parent = self.ensure_dir(&parent_rel, &raw_path)?;
-        let existing = fstatat(Some(parent.as_raw_fd()), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ok();
+        let existing = fstatat(
+            Some(parent.as_raw_fd()),
+            name.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .ok();
         let existing_is_dir = existing.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
         if existing.is_some() && !(kind == EntryType::Directory && existing_is_dir) {
             self.remove_at(&parent, &name, &raw_path)?;
@@ -163,19 +178,28 @@ impl Unpacker<'_> {
                 let fd = openat(
                     Some(parent.as_raw_fd()),
                     name.as_os_str(),
-                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
                     Mode::from_bits_truncate(0o600),
                 )
                 .map_err(|e| self.sys(&raw_path, "creating file", e))?;
                 // SAFETY: openat returned a fresh descriptor that nothing else owns.
                 let mut file = unsafe { File::from_raw_fd(fd) };
-                io::copy(&mut entry, &mut file).map_err(|e| self.bad(&raw_path, format!("writing file: {e}")))?;
+                io::copy(&mut entry, &mut file)
+                    .map_err(|e| self.bad(&raw_path, format!("writing file: {e}")))?;
                 self.apply_fd_meta(&OwnedFd::from(file), &meta, &raw_path, true)?;
             }
             EntryType::Directory => {
                 if !existing_is_dir {
-                    mkdirat(Some(parent.as_raw_fd()), name.as_os_str(), Mode::from_bits_truncate(0o700))
-                        .map_err(|e| self.sys(&raw_path, "creating directory", e))?;
+                    mkdirat(
+                        Some(parent.as_raw_fd()),
+                        name.as_os_str(),
+                        Mode::from_bits_truncate(0o700),
+                    )
+                    .map_err(|e| self.sys(&raw_path, "creating directory", e))?;
                 }
                 let fd = open_dir(Some(parent.as_raw_fd()), name.as_os_str())
                     .map_err(|e| self.sys(&raw_path, "opening directory", e))?;
@@ -187,8 +211,12 @@ impl Unpacker<'_> {
                     .link_name_bytes()
                     .ok_or_else(|| self.bad(&raw_path, "symlink without a target"))?;
                 let target = OsStr::from_bytes(&target).to_os_string();
-                symlinkat(target.as_os_str(), Some(parent.as_raw_fd()), name.as_os_str())
-                    .map_err(|e| self.sys(&raw_path, "creating symlink", e))?;
+                symlinkat(
+                    target.as_os_str(),
+                    Some(parent.as_raw_fd()),
+                    name.as_os_str(),
+                )
+                .map_err(|e| self.sys(&raw_path, "creating symlink", e))?;
                 self.apply_at_meta(&parent, &name, &meta, &raw_path, true)?;
             }
             EntryType::Link => {
@@ -198,9 +226,13 @@ impl Unpacker<'_> {
                 let (Some(t_parent), Some(t_name)) = (target.parent(), target.file_name()) else {
                     return Err(self.bad(&raw_path, "hardlink to the root directory"));
                 };
-                let t_parent_fd = self
-                    .open_in_root(t_parent)
-                    .map_err(|e| self.sys(&raw_path, &format!("resolving hardlink target {}", target_raw.display()), e))?;
+                let t_parent_fd = self.open_in_root(t_parent).map_err(|e| {
+                    self.sys(
+                        &raw_path,
+                        &format!("resolving hardlink target {}", target_raw.display()),
+                        e,
+                    )
+                })?;
                 linkat(
                     Some(t_parent_fd.as_raw_fd()),
                     t_name,
@@ -208,7 +240,13 @@ impl Unpacker<'_> {
                     name.as_os_str(),
                     AtFlags::empty(),
                 )
-                .map_err(|e| self.sys(&raw_path, &format!("hardlinking to {}", target_raw.display()), e))?;
+                .map_err(|e| {
+                    self.sys(
+                        &raw_path,
+                        &format!("hardlinking to {}", target_raw.display()),
+                        e,
+                    )
+                })?;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
                 let sflag = match kind {
@@ -242,7 +280,12 @@ impl Unpacker<'_> {
         for part in path.as_os_str().as_bytes().split(|b| *b == b'/') {
             match part {
                 b"" | b"." => {}
-                b".." => return Err(self.bad(entry, "path contains \"..\"; refusing to write outside the layer")),
+                b".." => {
+                    return Err(self.bad(
+                        entry,
+                        "path contains \"..\"; refusing to write outside the layer",
+                    ))
+                }
                 p => out.push(OsStr::from_bytes(p)),
             }
         }
@@ -251,9 +294,16 @@ impl Unpacker<'_> {
 
     fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw_path: &Path) -> Result<Meta> {
         let header = entry.header();
-        let mut uid = header.uid().map_err(|e| self.bad(raw_path, format!("bad uid: {e}")))? as u32;
-        let mut gid = header.gid().map_err(|e| self.bad(raw_path, format!("bad gid: {e}")))? as u32;
-        let mode = header.mode().map_err(|e| self.bad(raw_path, format!("bad mode: {e}")))? & 0o7777;
+        let mut uid = header
+            .uid()
+            .map_err(|e| self.bad(raw_path, format!("bad uid: {e}")))? as u32;
+        let mut gid = header
+            .gid()
+            .map_err(|e| self.bad(raw_path, format!("bad gid: {e}")))? as u32;
+        let mode = header
+            .mode()
+            .map_err(|e| self.bad(raw_path, format!("bad mode: {e}")))?
+            & 0o7777;
         let mtime_secs = header.mtime().unwrap_or(0);
         let mut mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime_secs);
         let mut xattrs = Vec::new();
@@ -298,7 +348,11 @@ impl Unpacker<'_> {
     }
 
     fn open_in_root(&self, rel: &Path) -> nix::Result<OwnedFd> {
-        let path: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let path: &Path = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
         let how = OpenHow::new()
             .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
@@ -312,7 +366,13 @@ impl Unpacker<'_> {
         match self.open_in_root(rel) {
             Ok(fd) => return Ok(fd),
             Err(Errno::ENOENT) => {}
-            Err(e) => return Err(self.sys(entry, &format!("opening parent directory {}", rel.display()), e)),
+            Err(e) => {
+                return Err(self.sys(
+                    entry,
+                    &format!("opening parent directory {}", rel.display()),
+                    e,
+                ))
+            }
         }
         let mut current = self.dup_root(entry)?;
         let mut prefix = PathBuf::new();
@@ -338,13 +398,24 @@ impl Unpacker<'_> {
                             return Err(self.sys(entry, &format!("creating parent directory {}", prefix.display()), e))
                         }
                     }
-                    let fd = open_dir(Some(current.as_raw_fd()), name)
-                        .map_err(|e| self.sys(entry, &format!("opening parent directory {}", prefix.display()), e))?;
+                    let fd = open_dir(Some(current.as_raw_fd()), name).map_err(|e| {
+                        self.sys(
+                            entry,
+                            &format!("opening parent directory {}", prefix.display()),
+                            e,
+                        )
+                    })?;
                     nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(0o755))
                         .map_err(|e| self.sys(entry, "setting parent directory mode", e))?;
                     fd
                 }
-                Err(e) => return Err(self.sys(entry, &format!("opening parent directory {}", prefix.display()), e)),
+                Err(e) => {
+                    return Err(self.sys(
+                        entry,
+                        &format!("opening parent directory {}", prefix.display()),
+                        e,
+                    ))
+                }
             };
         }
         Ok(current)
@@ -354,7 +425,8 @@ impl Unpacker<'_> {
         // Through the descriptor's /proc link: `parent` is already resolved inside the root, and remove_dir_all
         // never follows symlinks inside what it removes.
         let path = proc_fd_path(parent.as_raw_fd()).join(name);
-        crate::fsutil::remove_any(&path).map_err(|e| self.bad(entry, format!("replacing existing entry: {e}")))
+        crate::fsutil::remove_any(&path)
+            .map_err(|e| self.bad(entry, format!("replacing existing entry: {e}")))
     }
 
     fn whiteout(&mut self, parent_rel: &Path, name: &str, entry: &Path) -> Result<()> {
@@ -370,33 +442,67 @@ impl Unpacker<'_> {
         if target.is_empty() {
             return Err(self.bad(entry, "whiteout without a name"));
         }
-        if fstatat(Some(parent.as_raw_fd()), target, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
+        if fstatat(
+            Some(parent.as_raw_fd()),
+            target,
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .is_ok()
+        {
             self.remove_at(&parent, target, entry)?;
         }
-        mknodat(Some(parent.as_raw_fd()), target, SFlag::S_IFCHR, Mode::empty(), libc::makedev(0, 0))
-            .map_err(|e| self.sys(entry, "creating overlay whiteout", e))
+        mknodat(
+            Some(parent.as_raw_fd()),
+            target,
+            SFlag::S_IFCHR,
+            Mode::empty(),
+            libc::makedev(0, 0),
+        )
+        .map_err(|e| self.sys(entry, "creating overlay whiteout", e))
     }
 
     /// `set_mtime` is false for directories, whose times are set in `finish`.
-    fn apply_fd_meta(&self, fd: &OwnedFd, meta: &Meta, entry: &Path, set_mtime: bool) -> Result<()> {
+    fn apply_fd_meta(
+        &self,
+        fd: &OwnedFd,
+        meta: &Meta,
+        entry: &Path,
+        set_mtime: bool,
+    ) -> Result<()> {
         let raw = fd.as_raw_fd();
         // chown first: it clears setuid/setgid bits that chmod then restores.
-        nix::unistd::fchown(raw, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
-            .map_err(|e| self.sys(entry, "setting owner", e))?;
+        nix::unistd::fchown(
+            raw,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        )
+        .map_err(|e| self.sys(entry, "setting owner", e))?;
         nix::sys::stat::fchmod(raw, Mode::from_bits_truncate(meta.mode))
             .map_err(|e| self.sys(entry, "setting mode", e))?;
         for (name, value) in &meta.xattrs {
-            xattr_set_fd(fd, name, value)
-                .map_err(|e| self.bad(entry, format!("setting xattr {}: {e}", name.to_string_lossy())))?;
+            xattr_set_fd(fd, name, value).map_err(|e| {
+                self.bad(
+                    entry,
+                    format!("setting xattr {}: {e}", name.to_string_lossy()),
+                )
+            })?;
         }
         if set_mtime {
             let t = timespec(meta.mtime);
-            nix::sys::stat::futimens(raw, &t, &t).map_err(|e| self.sys(entry, "setting mtime", e))?;
+            nix::sys::stat::futimens(raw, &t, &t)
+                .map_err(|e| self.sys(entry, "setting mtime", e))?;
         }
         Ok(())
     }
 
-    fn apply_at_meta(&self, parent: &OwnedFd, name: &OsStr, meta: &Meta, entry: &Path, symlink: bool) -> Result<()> {
+    fn apply_at_meta(
+        &self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        meta: &Meta,
+        entry: &Path,
+        symlink: bool,
+    ) -> Result<()> {
         let dirfd = Some(parent.as_raw_fd());
         fchownat(
             dirfd,
@@ -407,23 +513,36 @@ impl Unpacker<'_> {
         )
         .map_err(|e| self.sys(entry, "setting owner", e))?;
         if !symlink {
-            fchmodat(dirfd, name, Mode::from_bits_truncate(meta.mode), FchmodatFlags::NoFollowSymlink)
-                .or_else(|e| {
-                    // Older kernels refuse AT_SYMLINK_NOFOLLOW; `name` is known not to be a symlink.
-                    if e == Errno::ENOTSUP || e == Errno::EOPNOTSUPP {
-                        fchmodat(dirfd, name, Mode::from_bits_truncate(meta.mode), FchmodatFlags::FollowSymlink)
-                    } else {
-                        Err(e)
-                    }
-                })
-                .map_err(|e| self.sys(entry, "setting mode", e))?;
+            fchmodat(
+                dirfd,
+                name,
+                Mode::from_bits_truncate(meta.mode),
+                FchmodatFlags::NoFollowSymlink,
+            )
+            .or_else(|e| {
+                // Older kernels refuse AT_SYMLINK_NOFOLLOW; `name` is known not to be a symlink.
+                if e == Errno::ENOTSUP || e == Errno::EOPNOTSUPP {
+                    fchmodat(
+                        dirfd,
+                        name,
+                        Mode::from_bits_truncate(meta.mode),
+                        FchmodatFlags::FollowSymlink,
+                    )
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| self.sys(entry, "setting mode", e))?;
         }
         let path = proc_fd_path(parent.as_raw_fd()).join(name);
         for (xname, value) in &meta.xattrs {
             // lsetxattr: never follows the final symlink. user.* xattrs are impossible on symlinks; skip those.
             if let Err(e) = xattr::set(&path, xname, value) {
                 if !symlink {
-                    return Err(self.bad(entry, format!("setting xattr {}: {e}", xname.to_string_lossy())));
+                    return Err(self.bad(
+                        entry,
+                        format!("setting xattr {}: {e}", xname.to_string_lossy()),
+                    ));
                 }
             }
         }
@@ -439,7 +558,8 @@ impl Unpacker<'_> {
                 .open_in_root(rel)
                 .map_err(|e| self.sys(rel, "reopening directory to set its mtime", e))?;
             let t = timespec(*mtime);
-            nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t).map_err(|e| self.sys(rel, "setting mtime", e))?;
+            nix::sys::stat::futimens(fd.as_raw_fd(), &t, &t)
+                .map_err(|e| self.sys(rel, "setting mtime", e))?;
         }
         Ok(())
     }
@@ -481,5 +601,8 @@ fn xattr_set_fd(fd: &OwnedFd, name: &OsStr, value: &[u8]) -> io::Result<()> {
 
 fn timespec(t: SystemTime) -> TimeSpec {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    TimeSpec::new(d.as_secs() as libc::time_t, d.subsec_nanos() as libc::c_long)
+    TimeSpec::new(
+        d.as_secs() as libc::time_t,
+        d.subsec_nanos() as libc::c_long,
+    )
 }

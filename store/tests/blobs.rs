@@ -13,7 +13,10 @@ fn put_blob_is_content_addressed_and_deduplicated() {
     assert_eq!(a, Digest::of_bytes(b"hello"));
     assert!(store.has_blob(&a));
     assert_eq!(store.read_blob(&a).unwrap(), b"hello");
-    assert_eq!(store.blob_path(&a), store.root().join("blobs/sha256").join(a.hex()));
+    assert_eq!(
+        store.blob_path(&a),
+        store.root().join("blobs/sha256").join(a.hex())
+    );
     // Nothing left behind in staging.
     assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
 }

@@ -23,7 +23,14 @@ fn root(dir: &tempfile::TempDir) -> std::path::PathBuf {
 fn keeps_owners_modes_mtimes_links_devices_and_xattrs() {
     let mut t = LayerTar::new();
     t.dir_owned("etc/", 0o755, 0, 0, 1_500_000_000)
-        .file_owned("etc/passwd", 0o644, 0, 0, 1_500_000_001, b"root:x:0:0::/root:/bin/sh\n")
+        .file_owned(
+            "etc/passwd",
+            0o644,
+            0,
+            0,
+            1_500_000_001,
+            b"root:x:0:0::/root:/bin/sh\n",
+        )
         .file_owned("usr/bin/sudo", 0o4755, 0, 0, 1_500_000_002, b"#!suid")
         .dir_owned("tmp", 0o1777, 0, 0, 1_500_000_003)
         .file_owned("home/app/data", 0o600, 1000, 1001, 1_500_000_004, b"secret")
@@ -33,7 +40,10 @@ fn keeps_owners_modes_mtimes_links_devices_and_xattrs() {
         .device("dev/null", tar::EntryType::Char, 1, 3)
         .device("dev/sda", tar::EntryType::Block, 8, 0)
         .device("run/fifo", tar::EntryType::Fifo, 0, 0)
-        .pax(&[("SCHILY.xattr.user.note", b"hello"), ("SCHILY.xattr.trusted.overlay.redirect", b"/x")])
+        .pax(&[
+            ("SCHILY.xattr.user.note", b"hello"),
+            ("SCHILY.xattr.trusted.overlay.redirect", b"/x"),
+        ])
         .file("etc/noted", 0o640, b"x");
     let (dir, r) = unpack(&t.finish());
     r.unwrap();
@@ -42,29 +52,68 @@ fn keeps_owners_modes_mtimes_links_devices_and_xattrs() {
     let passwd = fs::metadata(root.join("etc/passwd")).unwrap();
     assert_eq!(passwd.mode() & 0o7777, 0o644);
     assert_eq!(passwd.mtime(), 1_500_000_001);
-    assert_eq!(fs::read(root.join("etc/passwd")).unwrap(), b"root:x:0:0::/root:/bin/sh\n");
-    assert_eq!(fs::metadata(root.join("etc")).unwrap().mtime(), 1_500_000_000, "dir mtime set after children");
+    assert_eq!(
+        fs::read(root.join("etc/passwd")).unwrap(),
+        b"root:x:0:0::/root:/bin/sh\n"
+    );
+    assert_eq!(
+        fs::metadata(root.join("etc")).unwrap().mtime(),
+        1_500_000_000,
+        "dir mtime set after children"
+    );
 
-    assert_eq!(fs::metadata(root.join("usr/bin/sudo")).unwrap().mode() & 0o7777, 0o4755);
-    assert_eq!(fs::metadata(root.join("tmp")).unwrap().mode() & 0o7777, 0o1777);
+    assert_eq!(
+        fs::metadata(root.join("usr/bin/sudo")).unwrap().mode() & 0o7777,
+        0o4755
+    );
+    assert_eq!(
+        fs::metadata(root.join("tmp")).unwrap().mode() & 0o7777,
+        0o1777
+    );
     let data = fs::metadata(root.join("home/app/data")).unwrap();
-    assert_eq!((data.uid(), data.gid(), data.mode() & 0o7777), (1000, 1001, 0o600));
+    assert_eq!(
+        (data.uid(), data.gid(), data.mode() & 0o7777),
+        (1000, 1001, 0o600)
+    );
     // Implicit parents are 0755.
-    assert_eq!(fs::metadata(root.join("home/app")).unwrap().mode() & 0o7777, 0o755);
+    assert_eq!(
+        fs::metadata(root.join("home/app")).unwrap().mode() & 0o7777,
+        0o755
+    );
 
-    assert_eq!(fs::read_link(root.join("bin")).unwrap(), Path::new("usr/bin"));
-    assert_eq!(fs::read_link(root.join("abs")).unwrap(), Path::new("/etc/passwd"));
+    assert_eq!(
+        fs::read_link(root.join("bin")).unwrap(),
+        Path::new("usr/bin")
+    );
+    assert_eq!(
+        fs::read_link(root.join("abs")).unwrap(),
+        Path::new("/etc/passwd")
+    );
     let link = fs::metadata(root.join("etc/passwd.link")).unwrap();
     assert_eq!(link.ino(), passwd.ino(), "hardlink shares the inode");
 
     let null = fs::symlink_metadata(root.join("dev/null")).unwrap();
     assert!(null.file_type().is_char_device());
     assert_eq!(null.rdev(), libc::makedev(1, 3));
-    assert!(fs::symlink_metadata(root.join("dev/sda")).unwrap().file_type().is_block_device());
-    assert!(fs::symlink_metadata(root.join("run/fifo")).unwrap().file_type().is_fifo());
+    assert!(fs::symlink_metadata(root.join("dev/sda"))
+        .unwrap()
+        .file_type()
+        .is_block_device());
+    assert!(fs::symlink_metadata(root.join("run/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
 
-    assert_eq!(xattr::get(root.join("etc/noted"), "user.note").unwrap().as_deref(), Some(&b"hello"[..]));
-    assert_eq!(xattr::get(root.join("etc/noted"), "trusted.overlay.redirect").unwrap(), None);
+    assert_eq!(
+        xattr::get(root.join("etc/noted"), "user.note")
+            .unwrap()
+            .as_deref(),
+        Some(&b"hello"[..])
+    );
+    assert_eq!(
+        xattr::get(root.join("etc/noted"), "trusted.overlay.redirect").unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -84,7 +133,9 @@ fn converts_oci_whiteouts_to_overlay_format() {
     assert_eq!(wh.rdev(), 0);
     assert!(!exists_no_follow(&root.join("etc/.wh.motd")));
     assert_eq!(
-        xattr::get(root.join("var/cache"), "trusted.overlay.opaque").unwrap().as_deref(),
+        xattr::get(root.join("var/cache"), "trusted.overlay.opaque")
+            .unwrap()
+            .as_deref(),
         Some(&b"y"[..])
     );
     assert!(!exists_no_follow(&root.join("var/cache/.wh..wh..opq")));
@@ -95,7 +146,10 @@ fn converts_oci_whiteouts_to_overlay_format() {
 #[test]
 fn later_entries_replace_earlier_ones() {
     let mut t = LayerTar::new();
-    t.file("a", 0o644, b"first").file("a", 0o600, b"second").symlink("b", "x").file("b", 0o644, b"file now");
+    t.file("a", 0o644, b"first")
+        .file("a", 0o600, b"second")
+        .symlink("b", "x")
+        .file("b", 0o644, b"file now");
     let (dir, r) = unpack(&t.finish());
     r.unwrap();
     let root = root(&dir);
@@ -144,15 +198,20 @@ fn writing_through_a_symlink_stays_inside() {
     // An absolute symlink to a real host directory, then a file "through" it: the host is never touched; the
     // link resolves inside the root, where its target is missing, so the entry is refused.
     let mut t = LayerTar::new();
-    t.symlink("evil", target.to_str().unwrap()).file("evil/pwned", 0o644, b"x");
+    t.symlink("evil", target.to_str().unwrap())
+        .file("evil/pwned", 0o644, b"x");
     let (_dir, r) = unpack(&t.finish());
     let msg = r.unwrap_err().to_string();
     assert!(msg.contains("symlink"), "{msg}");
-    assert!(!target.join("pwned").exists(), "wrote through an absolute symlink to the host");
+    assert!(
+        !target.join("pwned").exists(),
+        "wrote through an absolute symlink to the host"
+    );
 
     // Relative escape through `..` in a symlink target: clamped at the root, as if the root were `/`.
     let mut t = LayerTar::new();
-    t.symlink("rel", "../../../../../../..").file("rel/pwned2", 0o644, b"y");
+    t.symlink("rel", "../../../../../../..")
+        .file("rel/pwned2", 0o644, b"y");
     let (dir, r) = unpack(&t.finish());
     r.unwrap();
     assert!(root(&dir).join("pwned2").is_file());
@@ -160,7 +219,9 @@ fn writing_through_a_symlink_stays_inside() {
 
     // An absolute symlink whose target exists in the layer resolves inside it.
     let mut t = LayerTar::new();
-    t.dir("etc/", 0o755).symlink("conf", "/etc").file("conf/app.conf", 0o644, b"z");
+    t.dir("etc/", 0o755)
+        .symlink("conf", "/etc")
+        .file("conf/app.conf", 0o644, b"z");
     let (dir, r) = unpack(&t.finish());
     r.unwrap();
     assert_eq!(fs::read(root(&dir).join("etc/app.conf")).unwrap(), b"z");
@@ -188,10 +249,15 @@ fn hardlinks_out_of_the_tree_are_contained() {
 
     // Through a symlink pointing out: still resolved inside.
     let mut t = LayerTar::new();
-    t.symlink("out", dir0.path().to_str().unwrap()).hardlink("link3", "out/secret");
+    t.symlink("out", dir0.path().to_str().unwrap())
+        .hardlink("link3", "out/secret");
     let (dir, r) = unpack(&t.finish());
     assert!(r.is_err());
-    assert_eq!(fs::metadata(&secret).unwrap().nlink(), 1, "host file gained a link");
+    assert_eq!(
+        fs::metadata(&secret).unwrap().nlink(),
+        1,
+        "host file gained a link"
+    );
     let _ = dir;
 }
 
@@ -199,17 +265,31 @@ fn hardlinks_out_of_the_tree_are_contained() {
 fn ensure_snapshot_unpacks_once_and_reuses() {
     let (_d, store) = common::store();
     let mut t = LayerTar::new();
-    t.dir("app/", 0o755).file("app/run.sh", 0o755, b"#!/bin/sh\n");
+    t.dir("app/", 0o755)
+        .file("app/run.sh", 0o755, b"#!/bin/sh\n");
     let diff = put_layer(&store, &t.finish());
     assert_eq!(store.snapshot_path(&diff).unwrap(), None);
     let p = store.ensure_snapshot(&diff).unwrap();
     assert!(p.starts_with(store.snapshots_dir()));
     let name = p.file_name().unwrap().to_str().unwrap().to_string();
-    assert!(name.parse::<u64>().is_ok(), "snapshot ids are small integers: {name}");
-    assert_eq!(fs::metadata(p.join("app/run.sh")).unwrap().permissions().mode() & 0o777, 0o755);
+    assert!(
+        name.parse::<u64>().is_ok(),
+        "snapshot ids are small integers: {name}"
+    );
+    assert_eq!(
+        fs::metadata(p.join("app/run.sh"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o755
+    );
     assert_eq!(store.ensure_snapshot(&diff).unwrap(), p);
     assert_eq!(store.snapshot_path(&diff).unwrap(), Some(p.clone()));
-    assert_eq!(store.snapshot_id(&diff).unwrap(), Some(name.parse().unwrap()));
+    assert_eq!(
+        store.snapshot_id(&diff).unwrap(),
+        Some(name.parse().unwrap())
+    );
     assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
 }
 

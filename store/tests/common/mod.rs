@@ -47,7 +47,14 @@ impl LayerTar {
         self.push(header(name, tar::EntryType::Directory, mode, 0), b"")
     }
 
-    pub fn dir_owned(&mut self, name: &str, mode: u32, uid: u64, gid: u64, mtime: u64) -> &mut Self {
+    pub fn dir_owned(
+        &mut self,
+        name: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        mtime: u64,
+    ) -> &mut Self {
         let mut h = header(name, tar::EntryType::Directory, mode, 0);
         h.set_uid(uid);
         h.set_gid(gid);
@@ -56,10 +63,21 @@ impl LayerTar {
     }
 
     pub fn file(&mut self, name: &str, mode: u32, data: &[u8]) -> &mut Self {
-        self.push(header(name, tar::EntryType::Regular, mode, data.len() as u64), data)
+        self.push(
+            header(name, tar::EntryType::Regular, mode, data.len() as u64),
+            data,
+        )
     }
 
-    pub fn file_owned(&mut self, name: &str, mode: u32, uid: u64, gid: u64, mtime: u64, data: &[u8]) -> &mut Self {
+    pub fn file_owned(
+        &mut self,
+        name: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+        mtime: u64,
+        data: &[u8],
+    ) -> &mut Self {
         let mut h = header(name, tar::EntryType::Regular, mode, data.len() as u64);
         h.set_uid(uid);
         h.set_gid(gid);
@@ -79,7 +97,13 @@ impl LayerTar {
         self.push(h, b"")
     }
 
-    pub fn device(&mut self, name: &str, kind: tar::EntryType, major: u32, minor: u32) -> &mut Self {
+    pub fn device(
+        &mut self,
+        name: &str,
+        kind: tar::EntryType,
+        major: u32,
+        minor: u32,
+    ) -> &mut Self {
         let mut h = header(name, kind, 0o620, 0);
         h.set_device_major(major).unwrap();
         h.set_device_minor(minor).unwrap();
@@ -99,7 +123,12 @@ impl LayerTar {
             data.extend_from_slice(value);
             data.push(b'\n');
         }
-        let h = header("././@PaxHeader", tar::EntryType::XHeader, 0o644, data.len() as u64);
+        let h = header(
+            "././@PaxHeader",
+            tar::EntryType::XHeader,
+            0o644,
+            data.len() as u64,
+        );
         self.push(h, &data)
     }
 
