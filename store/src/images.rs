@@ -86,12 +86,20 @@ impl Store {
     /// Store an image: the config blob, and a manifest naming the config and each layer in
     /// `config.rootfs().diff_ids()` (every one must already be a blob). Idempotent.
     pub fn write_image(&self, config: &ImageConfiguration) -> Result<ImageRecord> {
+        self.write_image_config(&canonical_json(config, "image config")?)
+    }
+
+    /// Like [`Store::write_image`], from the config's JSON bytes, stored exactly as given (so fields oci-spec
+    /// does not model, such as Docker's `Healthcheck`, `OnBuild` and `Shell`, survive; the image ID is the
+    /// sha256 of these bytes). The bytes must parse as an OCI image configuration.
+    pub fn write_image_config(&self, config_json: &[u8]) -> Result<ImageRecord> {
+        let config: ImageConfiguration = parse_json(config_json, "image config")?;
         let mut layers = Vec::new();
         let mut size = 0u64;
         for diff in config.rootfs().diff_ids() {
-            let digest: Digest = diff.parse().map_err(|_| {
-                StoreError::InvalidImage(format!("diff ID {diff:?} is not a sha256 digest"))
-            })?;
+            let digest: Digest = diff
+                .parse()
+                .map_err(|_| StoreError::InvalidImage(format!("diff ID {diff:?} is not a sha256 digest")))?;
             if !self.has_blob(&digest) {
                 return Err(StoreError::InvalidImage(format!(
                     "layer {digest} has no blob in {}; store the layer tar before writing the image",
@@ -102,14 +110,13 @@ impl Store {
             size += layer_size;
             layers.push(Descriptor::new(MediaType::ImageLayer, layer_size, digest));
         }
-        let config_bytes = canonical_json(config, "image config")?;
-        let id = self.put_blob(&config_bytes)?;
+        let id = self.put_blob(config_json)?;
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
             .config(Descriptor::new(
                 MediaType::ImageConfig,
-                config_bytes.len() as u64,
+                config_json.len() as u64,
                 id.clone(),
             ))
             .layers(layers)
@@ -130,7 +137,7 @@ impl Store {
         Ok(ImageRecord {
             id,
             manifest_digest,
-            config: config.clone(),
+            config,
             manifest,
             created,
             size,

@@ -227,3 +227,19 @@ fn remove_image_by_tag_and_id() {
         StoreError::ImageNotFound(_)
     ));
 }
+
+#[test]
+fn write_image_config_keeps_bytes_and_docker_extensions() {
+    let (_d, store) = common::store();
+    let mut t = LayerTar::new();
+    t.file("f", 0o644, b"f");
+    let layer = put_layer(&store, &t.finish());
+    let json = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["sh"],"Healthcheck":{{"Test":["CMD","true"]}},"OnBuild":["RUN x"],"Shell":["/bin/bash","-c"]}},"rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
+    );
+    let img = store.write_image_config(json.as_bytes()).unwrap();
+    assert_eq!(img.id, Digest::of_bytes(json.as_bytes()));
+    assert_eq!(store.read_blob(&img.id).unwrap(), json.as_bytes());
+    assert_eq!(img.diff_ids().unwrap(), vec![layer]);
+    assert!(store.write_image_config(b"not json").is_err());
+}
