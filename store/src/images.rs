@@ -97,9 +97,9 @@ impl Store {
         let mut layers = Vec::new();
         let mut size = 0u64;
         for diff in config.rootfs().diff_ids() {
-            let digest: Digest = diff
-                .parse()
-                .map_err(|_| StoreError::InvalidImage(format!("diff ID {diff:?} is not a sha256 digest")))?;
+            let digest: Digest = diff.parse().map_err(|_| {
+                StoreError::InvalidImage(format!("diff ID {diff:?} is not a sha256 digest"))
+            })?;
             if !self.has_blob(&digest) {
                 return Err(StoreError::InvalidImage(format!(
                     "layer {digest} has no blob in {}; store the layer tar before writing the image",

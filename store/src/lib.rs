@@ -20,6 +20,7 @@ mod export;
 mod fsutil;
 mod images;
 mod import;
+mod load;
 mod lock;
 mod reference;
 mod snapshots;

@@ -284,3 +284,77 @@ fn docker_loads_saved_archive() {
         .args(["rmi", "hoist-store-test:latest"])
         .output();
 }
+
+#[test]
+fn load_round_trips_docker_and_oci_archives() {
+    for oci in [false, true] {
+        let (dir, store) = common::store();
+        let img = two_layer_image(&store);
+        store.tag("app:1", &img).unwrap();
+        let out = dir.path().join("img.tar");
+        if oci {
+            store.save_oci_layout(&["app:1".to_string()], &out).unwrap();
+        } else {
+            store
+                .save_docker_archive(&["app:1".to_string()], &out)
+                .unwrap();
+        }
+        // Load into a fresh store.
+        let other = Store::open(&dir.path().join("other")).unwrap();
+        let loaded = other.load_archive(&out).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].1.id, img.id, "image ID survives (oci={oci})");
+        assert_eq!(loaded[0].0, vec!["app:1".to_string()]);
+        assert_eq!(other.resolve("app:1").unwrap().unwrap().id, img.id);
+        for diff in img.diff_ids().unwrap() {
+            assert!(other.has_blob(&diff));
+            other.ensure_snapshot(&diff).unwrap();
+        }
+    }
+}
+
+#[test]
+fn load_accepts_gzip_layers_and_rejects_wrong_diff_ids() {
+    let (dir, store) = common::store();
+    let mut t = LayerTar::new();
+    t.file("hello", 0o644, b"world");
+    let layer = t.finish();
+    let diff = Digest::of_bytes(&layer);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff}"]}}}}"#
+    );
+    let build = |config: &str| {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        add("cfg.json", config.as_bytes());
+        add("l1/layer.tar", &compress("gz", &layer));
+        add(
+            "manifest.json",
+            br#"[{"Config":"cfg.json","RepoTags":["gz:1"],"Layers":["l1/layer.tar"]}]"#,
+        );
+        b.into_inner().unwrap()
+    };
+    let path = dir.path().join("gz.tar");
+    fs::write(&path, build(&config)).unwrap();
+    let loaded = store.load_archive(&path).unwrap();
+    assert_eq!(loaded[0].1.diff_ids().unwrap(), vec![diff.clone()]);
+    assert_eq!(
+        store.read_blob(&diff).unwrap(),
+        layer,
+        "stored uncompressed"
+    );
+
+    let wrong = config.replace(diff.hex(), &"0".repeat(64));
+    fs::write(&path, build(&wrong)).unwrap();
+    let err = store.load_archive(&path).unwrap_err().to_string();
+    assert!(err.contains("corrupt"), "{err}");
+
+    fs::write(&path, b"not a tar at all").unwrap();
+    assert!(store.load_archive(&path).is_err());
+}
