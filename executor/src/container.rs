@@ -98,7 +98,9 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> C
     }
 }
 
-fn runtime_err(what: &'static str) -> impl FnOnce(libcontainer::error::LibcontainerError) -> ContainerError {
+fn runtime_err(
+    what: &'static str,
+) -> impl FnOnce(libcontainer::error::LibcontainerError) -> ContainerError {
     move |e| ContainerError::Runtime {
         what,
         detail: e.to_string(),
@@ -170,11 +172,15 @@ pub fn maybe_run_container_init() {
 }
 
 fn init_main(request_path: &Path) -> i32 {
-    let bundle = request_path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let bundle = request_path
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .to_path_buf();
     let outcome = std::fs::read(request_path)
         .map_err(io_err("read the container request", request_path))
         .and_then(|bytes| {
-            serde_json::from_slice::<InitRequest>(&bytes).map_err(|e| ContainerError::InvalidSpec(e.to_string()))
+            serde_json::from_slice::<InitRequest>(&bytes)
+                .map_err(|e| ContainerError::InvalidSpec(e.to_string()))
         })
         .and_then(|request| run_container(&request, &bundle, Stdio3::inherit()));
     let (result, code) = match outcome {
@@ -212,7 +218,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 fn prepare(spec: ContainerSpec, state_dir: &Path) -> Result<(InitRequest, Stdio3)> {
     if spec.args.is_empty() {
-        return Err(ContainerError::InvalidSpec("no command to run (empty argv)".into()));
+        return Err(ContainerError::InvalidSpec(
+            "no command to run (empty argv)".into(),
+        ));
     }
     if !spec.cwd.starts_with('/') {
         return Err(ContainerError::InvalidSpec(format!(
@@ -231,11 +239,14 @@ fn prepare(spec: ContainerSpec, state_dir: &Path) -> Result<(InitRequest, Stdio3
             ExtraMount::Bind { destination, .. } | ExtraMount::Tmpfs { destination } => destination,
         };
         if !dest.is_absolute() {
-            return Err(ContainerError::InvalidSpec(format!("mount destination {dest:?} is not absolute")));
+            return Err(ContainerError::InvalidSpec(format!(
+                "mount destination {dest:?} is not absolute"
+            )));
         }
     }
     std::fs::create_dir_all(state_dir).map_err(io_err("create the state dir", state_dir))?;
-    let state_dir = std::fs::canonicalize(state_dir).map_err(io_err("resolve the state dir", state_dir))?;
+    let state_dir =
+        std::fs::canonicalize(state_dir).map_err(io_err("resolve the state dir", state_dir))?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -288,7 +299,8 @@ fn init_program() -> PathBuf {
 fn run_helper(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32> {
     std::fs::create_dir(bundle).map_err(io_err("create the bundle dir", bundle))?;
     let request_path = bundle.join(REQUEST_FILE);
-    let bytes = serde_json::to_vec(request).map_err(|e| ContainerError::InvalidSpec(e.to_string()))?;
+    let bytes =
+        serde_json::to_vec(request).map_err(|e| ContainerError::InvalidSpec(e.to_string()))?;
     std::fs::write(&request_path, bytes).map_err(io_err("write", &request_path))?;
 
     let program = init_program();
@@ -310,12 +322,16 @@ fn run_helper(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32
             Ok(())
         });
     }
-    let mut child = command.spawn().map_err(|source| ContainerError::SpawnHelper {
-        program: program.clone(),
-        source,
-    })?;
+    let mut child = command
+        .spawn()
+        .map_err(|source| ContainerError::SpawnHelper {
+            program: program.clone(),
+            source,
+        })?;
     drop(command); // closes our copies of the stdio descriptors so readers see EOF
-    let status = child.wait().map_err(io_err("wait for the container helper", &program))?;
+    let status = child
+        .wait()
+        .map_err(io_err("wait for the container helper", &program))?;
 
     let result_path = bundle.join(RESULT_FILE);
     match std::fs::read(&result_path) {
@@ -342,7 +358,8 @@ fn run_helper(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32
 fn cleanup(request: &InitRequest, bundle: &Path) {
     let container_root = request.state_dir.join(&request.id);
     if container_root.exists() {
-        if let Ok(mut container) = libcontainer::container::Container::load(container_root.clone()) {
+        if let Ok(mut container) = libcontainer::container::Container::load(container_root.clone())
+        {
             let _ = container.delete(true);
         }
         let _ = std::fs::remove_dir_all(&container_root);
@@ -379,6 +396,7 @@ fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<
         builder = builder.with_stderr(fd);
     }
     let mut container = builder
+        .with_executor(DieWithParent)
         .as_init(bundle)
         .with_systemd(false)
         .with_detach(true)
@@ -394,7 +412,9 @@ fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<
         if request.network == Network::None {
             bring_up_loopback(pid.as_raw())?;
         }
-        container.start().map_err(runtime_err("start the container"))?;
+        container
+            .start()
+            .map_err(runtime_err("start the container"))?;
         loop {
             match waitpid(pid, None) {
                 Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -410,10 +430,74 @@ fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<
             }
         }
     })();
-    let deleted = container.delete(true).map_err(runtime_err("delete the container"));
+    let deleted = container
+        .delete(true)
+        .map_err(runtime_err("delete the container"));
     let code = outcome?;
     deleted?;
     Ok(code)
+}
+
+/// Runs the workload like libcontainer's default executor, but first asks the kernel to kill it
+/// when its parent (the helper, or the thread of [`run_in_process`]) dies: pid 1 of the
+/// container going down takes every process of its pid namespace, and with it its mounts.
+#[derive(Clone)]
+struct DieWithParent;
+
+impl libcontainer::workload::Executor for DieWithParent {
+    fn exec(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<(), libcontainer::workload::ExecutorError> {
+        // SAFETY: prctl with plain integer arguments. Done after the uid switch, which would
+        // clear it; kept across execve unless the program is setuid or has file capabilities.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        libcontainer::workload::default::DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<(), libcontainer::workload::ExecutorValidationError> {
+        libcontainer::workload::default::DefaultExecutor {}.validate(spec)
+    }
+}
+
+/// Remove what containers of dead hoist processes left in `state_dir` (their state, bundle
+/// and cgroup), killing any of their processes still alive. Returns how many were removed.
+/// Safe to call while other hoist processes run containers in the same dir.
+pub fn remove_stale_containers(state_dir: &Path) -> Result<usize> {
+    let entries = match std::fs::read_dir(state_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err("read the state dir", state_dir)(e)),
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(owner) = owner_pid(&name) else {
+            continue;
+        };
+        if owner == std::process::id() || Path::new(&format!("/proc/{owner}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        if !name.ends_with(".bundle") {
+            if let Ok(mut container) = libcontainer::container::Container::load(path.clone()) {
+                let _ = container.delete(true);
+            }
+        }
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
+        }
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// The pid in a name made by [`prepare`]: `hoist-<pid>-<n>-<nanos>[.bundle]`.
+fn owner_pid(name: &str) -> Option<u32> {
+    name.strip_prefix("hoist-")?.split('-').next()?.parse().ok()
 }
 
 /// `ip link set lo up` inside the container's fresh network namespace, from this thread.
@@ -423,7 +507,8 @@ fn bring_up_loopback(pid: i32) -> Result<()> {
     let own_path = Path::new("/proc/thread-self/ns/net");
     let own = std::fs::File::open(own_path).map_err(io_err("open", own_path))?;
     let target = std::fs::File::open(&ns_path).map_err(io_err("open", &ns_path))?;
-    setns(&target, CloneFlags::CLONE_NEWNET).map_err(|e| io_err("enter the network namespace", &ns_path)(e.into()))?;
+    setns(&target, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| io_err("enter the network namespace", &ns_path)(e.into()))?;
     let up = set_interface_up("lo");
     let back = setns(&own, CloneFlags::CLONE_NEWNET);
     up.map_err(io_err("bring up the loopback interface in", &ns_path))?;
@@ -544,7 +629,11 @@ fn write_network_files(request: &InitRequest, bundle: &Path) -> Result<()> {
         request.hostname
     );
     let hostname = format!("{}\n", request.hostname);
-    for (name, content) in [("resolv.conf", resolv), ("hosts", hosts), ("hostname", hostname)] {
+    for (name, content) in [
+        ("resolv.conf", resolv),
+        ("hosts", hosts),
+        ("hostname", hostname),
+    ] {
         let path = bundle.join(name);
         std::fs::write(&path, content).map_err(io_err("write", &path))?;
     }
@@ -613,13 +702,24 @@ const MASKED_PATHS: [&str; 12] = [
 ];
 
 /// Docker's read-only paths.
-const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 fn spec_err(e: oci_spec::OciSpecError) -> ContainerError {
     ContainerError::InvalidSpec(e.to_string())
 }
 
-fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Result<oci_spec::runtime::Mount> {
+fn mount(
+    destination: &str,
+    typ: &str,
+    source: &str,
+    options: &[&str],
+) -> Result<oci_spec::runtime::Mount> {
     oci_spec::runtime::MountBuilder::default()
         .destination(destination)
         .typ(typ)
@@ -665,16 +765,43 @@ fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::S
 
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
         mount(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         )?,
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?,
     ];
     for name in ["resolv.conf", "hosts", "hostname"] {
         let source = bundle.join(name);
@@ -717,12 +844,27 @@ fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::S
     }
     let namespaces = namespaces
         .into_iter()
-        .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build().map_err(spec_err))
+        .map(|typ| {
+            LinuxNamespaceBuilder::default()
+                .typ(typ)
+                .build()
+                .map_err(spec_err)
+        })
         .collect::<Result<Vec<_>>>()?;
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .masked_paths(MASKED_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>())
-        .readonly_paths(READONLY_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+        .masked_paths(
+            MASKED_PATHS
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .readonly_paths(
+            READONLY_PATHS
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+        )
         .cgroups_path(PathBuf::from(format!("/hoist/{}", request.id)))
         .build()
         .map_err(spec_err)?;
@@ -777,12 +919,41 @@ mod tests {
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 14);
         assert!(caps.inheritable().as_ref().unwrap().is_empty());
         let linux = spec.linux().as_ref().unwrap();
-        let ns: Vec<_> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
+        let ns: Vec<_> = linux
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| n.typ())
+            .collect();
         assert!(ns.contains(&oci_spec::runtime::LinuxNamespaceType::Network));
-        assert!(linux.masked_paths().as_ref().unwrap().iter().any(|p| p == "/proc/kcore"));
-        let dests: Vec<_> = spec.mounts().as_ref().unwrap().iter().map(|m| m.destination().clone()).collect();
-        for d in ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/etc/hosts", "/run/cache"] {
-            assert!(dests.contains(&PathBuf::from(d)), "{d} missing from {dests:?}");
+        assert!(linux
+            .masked_paths()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/proc/kcore"));
+        let dests: Vec<_> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().clone())
+            .collect();
+        for d in [
+            "/proc",
+            "/dev",
+            "/dev/pts",
+            "/dev/shm",
+            "/dev/mqueue",
+            "/sys",
+            "/etc/hosts",
+            "/run/cache",
+        ] {
+            assert!(
+                dests.contains(&PathBuf::from(d)),
+                "{d} missing from {dests:?}"
+            );
         }
     }
 
@@ -807,10 +978,56 @@ mod tests {
         std::fs::create_dir_all(root.join("real/dir")).unwrap();
         std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
         std::os::unix::fs::symlink("../../../..", root.join("real/up")).unwrap();
-        assert_eq!(resolve_in_root(root, Path::new("/abs/dir")).unwrap(), root.join("real/dir"));
-        assert_eq!(resolve_in_root(root, Path::new("/real/up/etc")).unwrap(), root.join("etc"));
-        assert_eq!(resolve_in_root(root, Path::new("/../../x/y")).unwrap(), root.join("x/y"));
-        assert_eq!(resolve_in_root(root, Path::new("/")).unwrap(), root.to_path_buf());
+        assert_eq!(
+            resolve_in_root(root, Path::new("/abs/dir")).unwrap(),
+            root.join("real/dir")
+        );
+        assert_eq!(
+            resolve_in_root(root, Path::new("/real/up/etc")).unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            resolve_in_root(root, Path::new("/../../x/y")).unwrap(),
+            root.join("x/y")
+        );
+        assert_eq!(
+            resolve_in_root(root, Path::new("/")).unwrap(),
+            root.to_path_buf()
+        );
+    }
+
+    #[test]
+    fn stale_state_of_dead_processes_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // Pid 0x7fffffff cannot exist (above pid_max); our own pid is alive.
+        let dead = "hoist-2147483647-0-00000000";
+        let alive = format!("hoist-{}-0-00000000", std::process::id());
+        for name in [
+            dead.to_string(),
+            format!("{dead}.bundle"),
+            alive.clone(),
+            "unrelated".into(),
+        ] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        assert_eq!(remove_stale_containers(dir.path()).unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [alive, "unrelated".to_string()]);
+        assert_eq!(
+            remove_stale_containers(&dir.path().join("missing")).unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn owner_pid_parses_our_names_only() {
+        assert_eq!(owner_pid("hoist-42-7-0000abcd"), Some(42));
+        assert_eq!(owner_pid("hoist-42-7-0000abcd.bundle"), Some(42));
+        assert_eq!(owner_pid("other-42"), None);
     }
 
     #[test]
@@ -831,6 +1048,9 @@ mod tests {
             stdout: None,
             stderr: None,
         };
-        assert!(matches!(run(spec, Path::new("/nonexistent")), Err(ContainerError::InvalidSpec(_))));
+        assert!(matches!(
+            run(spec, Path::new("/nonexistent")),
+            Err(ContainerError::InvalidSpec(_))
+        ));
     }
 }

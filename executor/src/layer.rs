@@ -64,7 +64,10 @@ impl Write for CountingWriter<'_> {
 pub fn write_layer_tar(upper: &Path, out: &mut dyn Write) -> Result<LayerStats> {
     let mut writer = LayerWriter {
         upper,
-        builder: tar::Builder::new(CountingWriter { inner: out, count: 0 }),
+        builder: tar::Builder::new(CountingWriter {
+            inner: out,
+            count: 0,
+        }),
         stats: LayerStats::default(),
         hardlinks: HashMap::new(),
     };
@@ -112,7 +115,9 @@ impl LayerWriter<'_, '_> {
             path: path.to_path_buf(),
             source,
         };
-        let name = path.strip_prefix(self.upper).map_err(|_| read_err(io::Error::other("outside the upper dir")))?;
+        let name = path
+            .strip_prefix(self.upper)
+            .map_err(|_| read_err(io::Error::other("outside the upper dir")))?;
         let meta = std::fs::symlink_metadata(path).map_err(read_err)?;
         let ft = meta.file_type();
 
@@ -125,7 +130,10 @@ impl LayerWriter<'_, '_> {
 
         let mut header = base_header(&meta);
         let xattrs = read_xattrs(path).map_err(read_err)?;
-        let opaque = ft.is_dir() && xattrs.iter().any(|(k, v)| k == OVERLAY_OPAQUE_XATTR && v.as_slice() == b"y");
+        let opaque = ft.is_dir()
+            && xattrs
+                .iter()
+                .any(|(k, v)| k == OVERLAY_OPAQUE_XATTR && v.as_slice() == b"y");
         let kept: Vec<(String, Vec<u8>)> = xattrs
             .into_iter()
             .filter(|(k, _)| !k.as_bytes().starts_with(OVERLAY_XATTR_PREFIX))
@@ -155,7 +163,9 @@ impl LayerWriter<'_, '_> {
             let target = std::fs::read_link(path).map_err(read_err)?;
             header.set_entry_type(EntryType::Symlink);
             header.set_size(0);
-            self.builder.append_link(&mut header, name, &target).map_err(write_err)?;
+            self.builder
+                .append_link(&mut header, name, &target)
+                .map_err(write_err)?;
             self.stats.entries += 1;
         } else if ft.is_file() {
             if meta.nlink() > 1 {
@@ -164,7 +174,9 @@ impl LayerWriter<'_, '_> {
                     let first = first.clone();
                     header.set_entry_type(EntryType::Link);
                     header.set_size(0);
-                    self.builder.append_link(&mut header, name, &first).map_err(write_err)?;
+                    self.builder
+                        .append_link(&mut header, name, &first)
+                        .map_err(write_err)?;
                     self.stats.entries += 1;
                     return Ok(());
                 }
@@ -203,7 +215,9 @@ impl LayerWriter<'_, '_> {
                     .and_then(|()| header.set_device_minor(libc::minor(rdev)))
                     .map_err(write_err)?;
             }
-            self.builder.append_data(&mut header, name, io::empty()).map_err(write_err)?;
+            self.builder
+                .append_data(&mut header, name, io::empty())
+                .map_err(write_err)?;
             self.stats.entries += 1;
         }
         Ok(())
@@ -240,7 +254,10 @@ impl LayerWriter<'_, '_> {
         header.set_mode(0o644);
         header.set_mtime(0);
         // Like GNU tar: "PaxHeaders.0/NAME", truncated to fit the 100-byte name field.
-        let base = name.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let base = name
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut pax_name = format!("PaxHeaders.0/{base}");
         while pax_name.len() > 99 {
             pax_name.pop();
@@ -420,7 +437,16 @@ mod tests {
         let stats = write_layer_tar(u, &mut out).unwrap();
         let got = entries(&out);
         let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
-        assert_eq!(names, ["etc/", "etc/.wh.gone", "opq/", "opq/.wh..wh..opq", "opq/new"]);
+        assert_eq!(
+            names,
+            [
+                "etc/",
+                "etc/.wh.gone",
+                "opq/",
+                "opq/.wh..wh..opq",
+                "opq/new"
+            ]
+        );
         assert_eq!(stats.whiteouts, 2);
 
         let mut archive = tar::Archive::new(out.as_slice());
@@ -441,7 +467,10 @@ mod tests {
             if path == Path::new("opq/new") {
                 assert_eq!(pax, [("SCHILY.xattr.user.keep".to_string(), b"1".to_vec())]);
             } else {
-                assert!(pax.iter().all(|(k, _)| !k.contains("trusted.overlay")), "{path:?}: {pax:?}");
+                assert!(
+                    pax.iter().all(|(k, _)| !k.contains("trusted.overlay")),
+                    "{path:?}: {pax:?}"
+                );
             }
         }
     }

@@ -33,7 +33,9 @@ pub enum OverlayError {
     OptionsTooLong { len: usize },
     #[error("could not prepare the empty lower dir {path:?}: {source}")]
     EmptyLower { path: PathBuf, source: io::Error },
-    #[error("could not mount overlay at {target:?} ({lowers} lower dirs, upper {upper:?}): {source}")]
+    #[error(
+        "could not mount overlay at {target:?} ({lowers} lower dirs, upper {upper:?}): {source}"
+    )]
     Mount {
         target: PathBuf,
         upper: PathBuf,
@@ -53,7 +55,13 @@ pub trait OverlaySyscall: Send + Sync {
     fn mount_overlay(&self, data: &str, target: &Path, cwd: Option<&Path>) -> io::Result<()>;
     /// The new mount API with one `lowerdir+` per lower (topmost first). `Unsupported` errors
     /// (ENOSYS/EINVAL on old kernels) make the caller fall back to another strategy.
-    fn mount_overlay_incremental(&self, lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> io::Result<()>;
+    fn mount_overlay_incremental(
+        &self,
+        lowers: &[PathBuf],
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> io::Result<()>;
     /// Unmount `target`, lazily (`MNT_DETACH`) if it is busy.
     fn unmount(&self, target: &Path) -> io::Result<()>;
 }
@@ -69,7 +77,10 @@ pub enum MountPlan {
     Direct { data: String },
     /// Too long for one page: try the new mount API, else `mount(2)` relative to `cwd` (when the
     /// relative form fits, `relative` is set).
-    Long { relative: Option<(PathBuf, String)>, absolute_len: usize },
+    Long {
+        relative: Option<(PathBuf, String)>,
+        absolute_len: usize,
+    },
 }
 
 /// A mounted overlay; unmounted (nothing is removed) on drop.
@@ -88,10 +99,12 @@ impl OverlayMount {
     /// Unmount now and report errors (drop ignores them).
     pub fn unmount(mut self) -> Result<()> {
         self.mounted = false;
-        LinuxSyscall.unmount(&self.target).map_err(|source| OverlayError::Unmount {
-            target: self.target.clone(),
-            source,
-        })
+        LinuxSyscall
+            .unmount(&self.target)
+            .map_err(|source| OverlayError::Unmount {
+                target: self.target.clone(),
+                source,
+            })
     }
 }
 
@@ -104,7 +117,12 @@ impl Drop for OverlayMount {
 }
 
 /// Mount an overlay at `target` (which must exist): `lowers` topmost first, may be empty.
-pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<OverlayMount> {
+pub fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<OverlayMount> {
     mount_overlay_with(&LinuxSyscall, lowers, upper, work, target)?;
     Ok(OverlayMount {
         target: target.to_path_buf(),
@@ -120,7 +138,11 @@ pub fn mount_overlay_with(
     work: &Path,
     target: &Path,
 ) -> Result<()> {
-    for p in lowers.iter().map(PathBuf::as_path).chain([upper, work, target]) {
+    for p in lowers
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([upper, work, target])
+    {
         check_path(p)?;
     }
     let owned_lowers;
@@ -138,30 +160,43 @@ pub fn mount_overlay_with(
     };
     match plan_mount(lowers, upper, work) {
         MountPlan::Direct { data } => sys.mount_overlay(&data, target, None).map_err(mount_err),
-        MountPlan::Long { relative, absolute_len } => {
-            match sys.mount_overlay_incremental(lowers, upper, work, target) {
-                Ok(()) => Ok(()),
-                Err(e) if is_unsupported(&e) => match relative {
-                    Some((cwd, data)) => sys.mount_overlay(&data, target, Some(&cwd)).map_err(mount_err),
-                    None => Err(OverlayError::OptionsTooLong { len: absolute_len }),
-                },
-                Err(e) => Err(mount_err(e)),
-            }
-        }
+        MountPlan::Long {
+            relative,
+            absolute_len,
+        } => match sys.mount_overlay_incremental(lowers, upper, work, target) {
+            Ok(()) => Ok(()),
+            Err(e) if is_unsupported(&e) => match relative {
+                Some((cwd, data)) => sys
+                    .mount_overlay(&data, target, Some(&cwd))
+                    .map_err(mount_err),
+                None => Err(OverlayError::OptionsTooLong { len: absolute_len }),
+            },
+            Err(e) => Err(mount_err(e)),
+        },
     }
 }
 
 fn is_unsupported(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::EOPNOTSUPP))
-        || e.kind() == io::ErrorKind::Unsupported
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::EOPNOTSUPP)
+    ) || e.kind() == io::ErrorKind::Unsupported
 }
 
 fn check_path(p: &Path) -> Result<()> {
     if !p.is_absolute() {
-        return Err(OverlayError::NotAbsolute { path: p.to_path_buf() });
+        return Err(OverlayError::NotAbsolute {
+            path: p.to_path_buf(),
+        });
     }
-    if p.as_os_str().as_bytes().iter().any(|b| matches!(b, b':' | b',' | b'\\' | b'\n' | 0)) {
-        return Err(OverlayError::UnsupportedPath { path: p.to_path_buf() });
+    if p.as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|b| matches!(b, b':' | b',' | b'\\' | b'\n' | 0))
+    {
+        return Err(OverlayError::UnsupportedPath {
+            path: p.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -171,7 +206,10 @@ fn check_path(p: &Path) -> Result<()> {
 fn empty_lower_dir(work: &Path) -> Result<PathBuf> {
     let parent = work.parent().unwrap_or(Path::new("/"));
     let path = parent.join(EMPTY_LOWER_NAME);
-    let err = |source| OverlayError::EmptyLower { path: path.clone(), source };
+    let err = |source| OverlayError::EmptyLower {
+        path: path.clone(),
+        source,
+    };
     match std::fs::DirBuilder::new().mode(0o755).create(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -179,7 +217,9 @@ fn empty_lower_dir(work: &Path) -> Result<PathBuf> {
     }
     let meta = std::fs::symlink_metadata(&path).map_err(err)?;
     if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Err(err(io::Error::other("exists but is not a directory owned by us")));
+        return Err(err(io::Error::other(
+            "exists but is not a directory owned by us",
+        )));
     }
     if std::fs::read_dir(&path).map_err(err)?.next().is_some() {
         return Err(err(io::Error::other("is not empty; remove what is in it")));
@@ -195,7 +235,10 @@ pub fn plan_mount(lowers: &[PathBuf], upper: &Path, work: &Path) -> MountPlan {
         return MountPlan::Direct { data };
     }
     let relative = common_parent(lowers).and_then(|cwd| {
-        let rel: Vec<&Path> = lowers.iter().filter_map(|l| l.strip_prefix(&cwd).ok()).collect();
+        let rel: Vec<&Path> = lowers
+            .iter()
+            .filter_map(|l| l.strip_prefix(&cwd).ok())
+            .collect();
         let rel_data = options(&rel, upper, work);
         (rel.len() == lowers.len() && rel_data.len() <= MAX_MOUNT_DATA).then_some((cwd, rel_data))
     });
@@ -226,7 +269,11 @@ fn common_parent(lowers: &[PathBuf]) -> Option<PathBuf> {
     let mut common: Vec<Component> = first.parent()?.components().collect();
     for l in &lowers[1..] {
         let parent: Vec<Component> = l.parent()?.components().collect();
-        let same = common.iter().zip(&parent).take_while(|(a, b)| a == b).count();
+        let same = common
+            .iter()
+            .zip(&parent)
+            .take_while(|(a, b)| a == b)
+            .count();
         common.truncate(same);
     }
     if common.is_empty() {
@@ -304,12 +351,19 @@ impl OverlaySyscall for LinuxSyscall {
         }
     }
 
-    fn mount_overlay_incremental(&self, lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
+    fn mount_overlay_incremental(
+        &self,
+        lowers: &[PathBuf],
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> io::Result<()> {
         use newmount::*;
         use std::os::fd::AsRawFd;
         let fstype = cstr("overlay")?;
         // SAFETY: valid NUL-terminated string; returns a new fd or -1.
-        let fs = owned_fd(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
+        let fs =
+            owned_fd(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) })?;
         let set = |key: &str, value: &CString| -> io::Result<()> {
             let key = cstr(key)?;
             // SAFETY: fs is a live fs context fd; key and value are NUL-terminated strings.
@@ -350,7 +404,9 @@ impl OverlaySyscall for LinuxSyscall {
             }
         })?;
         // SAFETY: fs is configured; returns a new detached mount fd.
-        let mnt = owned_fd(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) })?;
+        let mnt = owned_fd(unsafe {
+            libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0)
+        })?;
         let target = cstring(target)?;
         let empty = cstr("")?;
         // SAFETY: mnt is a detached mount fd; target is a NUL-terminated path.
@@ -371,7 +427,9 @@ impl OverlaySyscall for LinuxSyscall {
         use nix::mount::{umount2, MntFlags};
         match umount2(target, MntFlags::empty()) {
             Ok(()) => Ok(()),
-            Err(nix::errno::Errno::EBUSY) => umount2(target, MntFlags::MNT_DETACH).map_err(io::Error::from),
+            Err(nix::errno::Errno::EBUSY) => {
+                umount2(target, MntFlags::MNT_DETACH).map_err(io::Error::from)
+            }
             Err(e) => Err(io::Error::from(e)),
         }
     }
@@ -396,18 +454,30 @@ mod tests {
 
     impl OverlaySyscall for FakeSyscall {
         fn mount_overlay(&self, data: &str, _target: &Path, cwd: Option<&Path>) -> io::Result<()> {
-            assert!(data.len() <= MAX_MOUNT_DATA, "kernel would reject {} bytes", data.len());
+            assert!(
+                data.len() <= MAX_MOUNT_DATA,
+                "kernel would reject {} bytes",
+                data.len()
+            );
             self.calls.lock().unwrap().push(Call::Mount {
                 data: data.to_string(),
                 cwd: cwd.map(Path::to_path_buf),
             });
             Ok(())
         }
-        fn mount_overlay_incremental(&self, lowers: &[PathBuf], _: &Path, _: &Path, _: &Path) -> io::Result<()> {
+        fn mount_overlay_incremental(
+            &self,
+            lowers: &[PathBuf],
+            _: &Path,
+            _: &Path,
+            _: &Path,
+        ) -> io::Result<()> {
             if !self.incremental_supported {
                 return Err(io::Error::from_raw_os_error(libc::ENOSYS));
             }
-            self.calls.lock().unwrap().push(Call::Incremental { lowers: lowers.len() });
+            self.calls.lock().unwrap().push(Call::Incremental {
+                lowers: lowers.len(),
+            });
             Ok(())
         }
         fn unmount(&self, _: &Path) -> io::Result<()> {
@@ -425,7 +495,14 @@ mod tests {
     fn short_chain_is_one_direct_mount_topmost_first() {
         let sys = FakeSyscall::default();
         let lowers = vec![PathBuf::from("/s/2"), PathBuf::from("/s/1")];
-        mount_overlay_with(&sys, &lowers, Path::new("/u"), Path::new("/w"), Path::new("/m")).unwrap();
+        mount_overlay_with(
+            &sys,
+            &lowers,
+            Path::new("/u"),
+            Path::new("/w"),
+            Path::new("/m"),
+        )
+        .unwrap();
         assert_eq!(
             *sys.calls.lock().unwrap(),
             vec![Call::Mount {
@@ -442,8 +519,18 @@ mod tests {
             ..Default::default()
         };
         let lowers = many_lowers(150);
-        mount_overlay_with(&sys, &lowers, Path::new("/u"), Path::new("/w"), Path::new("/m")).unwrap();
-        assert_eq!(*sys.calls.lock().unwrap(), vec![Call::Incremental { lowers: 150 }]);
+        mount_overlay_with(
+            &sys,
+            &lowers,
+            Path::new("/u"),
+            Path::new("/w"),
+            Path::new("/m"),
+        )
+        .unwrap();
+        assert_eq!(
+            *sys.calls.lock().unwrap(),
+            vec![Call::Incremental { lowers: 150 }]
+        );
     }
 
     #[test]
@@ -452,9 +539,18 @@ mod tests {
         let lowers: Vec<PathBuf> = (0..150)
             .map(|i| PathBuf::from(format!("/var/lib/hoist/snapshots/{i}/fs")))
             .collect();
-        mount_overlay_with(&sys, &lowers, Path::new("/u"), Path::new("/w"), Path::new("/m")).unwrap();
+        mount_overlay_with(
+            &sys,
+            &lowers,
+            Path::new("/u"),
+            Path::new("/w"),
+            Path::new("/m"),
+        )
+        .unwrap();
         let calls = sys.calls.lock().unwrap();
-        let Call::Mount { data, cwd } = &calls[0] else { panic!("{calls:?}") };
+        let Call::Mount { data, cwd } = &calls[0] else {
+            panic!("{calls:?}")
+        };
         assert_eq!(cwd.as_deref(), Some(Path::new("/var/lib/hoist/snapshots")));
         assert!(data.starts_with("lowerdir=0/fs:1/fs:2/fs:"), "{data}");
         assert!(data.ends_with("149/fs,upperdir=/u,workdir=/w"), "{data}");
@@ -463,8 +559,14 @@ mod tests {
     #[test]
     fn too_long_without_new_api_is_a_clear_error() {
         let sys = FakeSyscall::default();
-        let err = mount_overlay_with(&sys, &many_lowers(150), Path::new("/u"), Path::new("/w"), Path::new("/m"))
-            .unwrap_err();
+        let err = mount_overlay_with(
+            &sys,
+            &many_lowers(150),
+            Path::new("/u"),
+            Path::new("/w"),
+            Path::new("/m"),
+        )
+        .unwrap_err();
         assert!(matches!(err, OverlayError::OptionsTooLong { .. }), "{err}");
         assert!(err.to_string().contains("shorter snapshot paths"));
     }
@@ -482,7 +584,11 @@ mod tests {
         assert_eq!(
             calls[0],
             Call::Mount {
-                data: format!("lowerdir={},upperdir=/u,workdir={}", empty.display(), work.display()),
+                data: format!(
+                    "lowerdir={},upperdir=/u,workdir={}",
+                    empty.display(),
+                    work.display()
+                ),
                 cwd: None
             }
         );
@@ -493,12 +599,24 @@ mod tests {
         let sys = FakeSyscall::default();
         let bad = [PathBuf::from("rel")];
         assert!(matches!(
-            mount_overlay_with(&sys, &bad, Path::new("/u"), Path::new("/w"), Path::new("/m")),
+            mount_overlay_with(
+                &sys,
+                &bad,
+                Path::new("/u"),
+                Path::new("/w"),
+                Path::new("/m")
+            ),
             Err(OverlayError::NotAbsolute { .. })
         ));
         let bad = [PathBuf::from("/a:b")];
         assert!(matches!(
-            mount_overlay_with(&sys, &bad, Path::new("/u"), Path::new("/w"), Path::new("/m")),
+            mount_overlay_with(
+                &sys,
+                &bad,
+                Path::new("/u"),
+                Path::new("/w"),
+                Path::new("/m")
+            ),
             Err(OverlayError::UnsupportedPath { .. })
         ));
         assert!(sys.calls.lock().unwrap().is_empty());
@@ -508,6 +626,9 @@ mod tests {
     fn common_parent_of_siblings() {
         let l = vec![PathBuf::from("/a/b/c/fs"), PathBuf::from("/a/b/d/fs")];
         assert_eq!(common_parent(&l), Some(PathBuf::from("/a/b")));
-        assert_eq!(common_parent(&[PathBuf::from("/x/y")]), Some(PathBuf::from("/x")));
+        assert_eq!(
+            common_parent(&[PathBuf::from("/x/y")]),
+            Some(PathBuf::from("/x"))
+        );
     }
 }

@@ -27,7 +27,9 @@ fn main() {
         return;
     }
     if !Path::new("/bin/busybox").exists() {
-        println!("skipping runtime tests: /bin/busybox is missing (apt-get install busybox-static)");
+        println!(
+            "skipping runtime tests: /bin/busybox is missing (apt-get install busybox-static)"
+        );
         return;
     }
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -37,20 +39,48 @@ fn main() {
     };
 
     let tests: &[(&str, TestFn)] = &[
-        ("stdout_is_captured_through_a_pipe", stdout_is_captured_through_a_pipe),
+        (
+            "stdout_is_captured_through_a_pipe",
+            stdout_is_captured_through_a_pipe,
+        ),
         ("exit_code_is_returned", exit_code_is_returned),
         ("sigkill_gives_137", sigkill_gives_137),
+        (
+            "killed_helper_takes_the_container_along",
+            killed_helper_takes_the_container_along,
+        ),
         ("env_cwd_and_uid_are_applied", env_cwd_and_uid_are_applied),
         ("network_none_has_only_lo_up", network_none_has_only_lo_up),
         ("host_processes_are_invisible", host_processes_are_invisible),
-        ("writes_and_deletions_become_a_layer", writes_and_deletions_become_a_layer),
-        ("network_files_and_mount_points", network_files_and_mount_points),
-        ("readonly_rootfs_and_extra_mounts", readonly_rootfs_and_extra_mounts),
-        ("missing_command_is_an_error_and_leaves_nothing", missing_command_is_an_error_and_leaves_nothing),
-        ("helper_that_does_not_run_is_detected", helper_that_does_not_run_is_detected),
-        ("scratch_overlay_has_no_lowers", scratch_overlay_has_no_lowers),
+        (
+            "writes_and_deletions_become_a_layer",
+            writes_and_deletions_become_a_layer,
+        ),
+        (
+            "network_files_and_mount_points",
+            network_files_and_mount_points,
+        ),
+        (
+            "readonly_rootfs_and_extra_mounts",
+            readonly_rootfs_and_extra_mounts,
+        ),
+        (
+            "missing_command_is_an_error_and_leaves_nothing",
+            missing_command_is_an_error_and_leaves_nothing,
+        ),
+        (
+            "helper_that_does_not_run_is_detected",
+            helper_that_does_not_run_is_detected,
+        ),
+        (
+            "scratch_overlay_has_no_lowers",
+            scratch_overlay_has_no_lowers,
+        ),
         ("overlay_with_150_lowers", overlay_with_150_lowers),
-        ("overlay_150_lowers_relative_fallback", overlay_150_lowers_relative_fallback),
+        (
+            "overlay_150_lowers_relative_fallback",
+            overlay_150_lowers_relative_fallback,
+        ),
         ("concurrent_runs_from_threads", concurrent_runs_from_threads),
         ("in_process_path_works", in_process_path_works),
         ("latency_of_true", latency_of_true),
@@ -87,7 +117,10 @@ fn make_busybox_rootfs(base: &Path) -> PathBuf {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let list = std::process::Command::new("/bin/busybox").arg("--list").output().unwrap();
+    let list = std::process::Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .unwrap();
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" {
             let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
@@ -98,7 +131,11 @@ fn make_busybox_rootfs(base: &Path) -> PathBuf {
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n",
     )
     .unwrap();
-    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\napp:x:1000:\n").unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nnogroup:x:65534:\napp:x:1000:\n",
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
     root
@@ -113,7 +150,7 @@ struct Sandbox {
 
 impl Sandbox {
     fn new(env: &Env) -> Sandbox {
-        Self::with_lowers(&[env.busybox_root.clone()])
+        Self::with_lowers(std::slice::from_ref(&env.busybox_root))
     }
 
     fn with_lowers(lowers: &[PathBuf]) -> Sandbox {
@@ -122,7 +159,8 @@ impl Sandbox {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
         let p = dir.path();
-        let mount = mount_overlay(lowers, &p.join("upper"), &p.join("work"), &p.join("merged")).unwrap();
+        let mount =
+            mount_overlay(lowers, &p.join("upper"), &p.join("work"), &p.join("merged")).unwrap();
         Sandbox {
             dir,
             mount: Some(mount),
@@ -186,7 +224,10 @@ impl Drop for Sandbox {
         }
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let dir = self.dir.path().to_string_lossy().into_owned();
-        assert!(!mountinfo.contains(&dir), "mounts left under {dir}:\n{mountinfo}");
+        assert!(
+            !mountinfo.contains(&dir),
+            "mounts left under {dir}:\n{mountinfo}"
+        );
         let left: Vec<_> = std::fs::read_dir(self.state()).unwrap().collect();
         assert!(left.is_empty(), "state dir not empty: {left:?}");
     }
@@ -213,10 +254,16 @@ fn sigkill_gives_137(env: &Env) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-                let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
                 let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
                 if cmdline == format!("sleep\0{marker}\0").as_bytes() {
-                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+                    nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::SIGKILL,
+                    )
+                    .unwrap();
                     return;
                 }
             }
@@ -227,6 +274,62 @@ fn sigkill_gives_137(env: &Env) {
     let code = container::run(sb.spec(&["sleep", marker]), &sb.state()).unwrap();
     killer.join().unwrap();
     assert_eq!(code, 137);
+}
+
+/// Pids of processes whose argv is exactly `argv`, or starts with it when `prefix`.
+fn find_processes(argv: &[&str], prefix: bool) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .collect();
+        let want: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+        let matches = if prefix {
+            args.len() >= want.len() && args[..want.len()] == want[..]
+        } else {
+            args == want
+        };
+        if matches {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn killed_helper_takes_the_container_along(env: &Env) {
+    let sb = Sandbox::new(env);
+    let marker = "27.1828";
+    let spec = sb.spec(&["sleep", marker]);
+    let state = sb.state();
+    let runner = std::thread::spawn(move || container::run(spec, &state));
+    let mut sleeper = Vec::new();
+    wait_for("the container's sleep", || {
+        sleeper = find_processes(&["sleep", marker], false);
+        !sleeper.is_empty()
+    });
+    let helper = find_processes(&["/proc/self/exe", container::INIT_MARKER], true);
+    assert_eq!(helper.len(), 1, "one helper process: {helper:?}");
+    use nix::sys::signal::{kill, SIGKILL};
+    use nix::unistd::Pid;
+    kill(Pid::from_raw(helper[0]), SIGKILL).unwrap();
+    let err = runner.join().unwrap().unwrap_err();
+    assert!(err.to_string().contains("signal: 9"), "{err}");
+    wait_for("the container to die with its helper", || {
+        find_processes(&["sleep", marker], false).is_empty()
+    });
 }
 
 fn env_cwd_and_uid_are_applied(env: &Env) {
@@ -244,7 +347,11 @@ fn env_cwd_and_uid_are_applied(env: &Env) {
 
 fn network_none_has_only_lo_up(env: &Env) {
     let sb = Sandbox::new(env);
-    let (code, out) = sb.run_capture(sb.spec(&["sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1; ip link show lo"]));
+    let (code, out) = sb.run_capture(sb.spec(&[
+        "sh",
+        "-c",
+        "tail -n +3 /proc/net/dev | cut -d: -f1; ip link show lo",
+    ]));
     assert_eq!(code, 0);
     let mut lines = out.lines();
     assert_eq!(lines.next().map(str::trim), Some("lo"), "{out}");
@@ -255,13 +362,22 @@ fn network_none_has_only_lo_up(env: &Env) {
     spec.network = Network::Host;
     let (code, out) = sb.run_capture(spec);
     assert_eq!(code, 0);
-    let host_ifaces = std::fs::read_to_string("/proc/net/dev").unwrap().lines().count() - 2;
-    assert_eq!(out.trim(), host_ifaces.to_string(), "host network shows the host's interfaces");
+    let host_ifaces = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .count()
+        - 2;
+    assert_eq!(
+        out.trim(),
+        host_ifaces.to_string(),
+        "host network shows the host's interfaces"
+    );
 }
 
 fn host_processes_are_invisible(env: &Env) {
     let sb = Sandbox::new(env);
-    let (code, out) = sb.run_capture(sb.spec(&["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]*$'"]));
+    let (code, out) =
+        sb.run_capture(sb.spec(&["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]*$'"]));
     assert_eq!(code, 0);
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("1"), "the process is pid 1: {out}");
@@ -272,17 +388,27 @@ fn host_processes_are_invisible(env: &Env) {
 fn writes_and_deletions_become_a_layer(env: &Env) {
     let mut sb = Sandbox::new(env);
     let code = container::run(
-        sb.spec(&["sh", "-c", "echo hi > /newfile && rm /etc/group && mkdir -p /tmp/d && rm -r /bin/busybox"]),
+        sb.spec(&[
+            "sh",
+            "-c",
+            "echo hi > /newfile && rm /etc/group && mkdir -p /tmp/d && rm -r /bin/busybox",
+        ]),
         &sb.state(),
     )
     .unwrap();
     assert_eq!(code, 0);
     sb.unmount();
     let upper = sb.upper();
-    assert_eq!(std::fs::read_to_string(upper.join("newfile")).unwrap(), "hi\n");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("newfile")).unwrap(),
+        "hi\n"
+    );
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let wh = std::fs::symlink_metadata(upper.join("etc/group")).unwrap();
-    assert!(wh.file_type().is_char_device() && wh.rdev() == 0, "deletion is an overlay whiteout");
+    assert!(
+        wh.file_type().is_char_device() && wh.rdev() == 0,
+        "deletion is an overlay whiteout"
+    );
 
     let mut tar = Vec::new();
     let stats = write_layer_tar(&upper, &mut tar).unwrap();
@@ -292,7 +418,10 @@ fn writes_and_deletions_become_a_layer(env: &Env) {
         .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
         .collect();
     for expected in ["etc/.wh.group", "bin/.wh.busybox", "newfile", "tmp/d/"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} not in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not in {names:?}"
+        );
     }
     assert_eq!(stats.whiteouts, 2);
     let mut again = Vec::new();
@@ -310,14 +439,28 @@ fn network_files_and_mount_points(env: &Env) {
     ]));
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(&lines[..5], ["buildkitsandbox", "buildkitsandbox", "2", "resolv", "ro"], "{out}");
-    for dev in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue"] {
-        assert!(lines[5].split(' ').any(|d| d == dev), "/dev/{dev} missing: {}", lines[5]);
+    assert_eq!(
+        &lines[..5],
+        ["buildkitsandbox", "buildkitsandbox", "2", "resolv", "ro"],
+        "{out}"
+    );
+    for dev in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue",
+    ] {
+        assert!(
+            lines[5].split(' ').any(|d| d == dev),
+            "/dev/{dev} missing: {}",
+            lines[5]
+        );
     }
     sb.unmount();
     // Like BuildKit: empty mount-point files stay behind in the upper dir.
     for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
-        assert_eq!(std::fs::metadata(sb.upper().join(f)).unwrap().len(), 0, "{f}");
+        assert_eq!(
+            std::fs::metadata(sb.upper().join(f)).unwrap().len(),
+            0,
+            "{f}"
+        );
     }
 }
 
@@ -351,7 +494,10 @@ fn readonly_rootfs_and_extra_mounts(env: &Env) {
     let (code, out) = sb.run_capture(spec);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out, "from hosttmpfs\n");
-    assert_eq!(std::fs::read_to_string(rw.path().join("out")).unwrap(), "out\n");
+    assert_eq!(
+        std::fs::read_to_string(rw.path().join("out")).unwrap(),
+        "out\n"
+    );
     assert!(!sb.upper().join("cache/t").exists());
 }
 
@@ -369,7 +515,10 @@ fn helper_that_does_not_run_is_detected(env: &Env) {
     let result = container::run(sb.spec(&["true"]), &sb.state());
     std::env::remove_var(container::INIT_PROGRAM_ENV);
     let err = result.unwrap_err();
-    assert!(err.to_string().contains("maybe_run_container_init"), "{err}");
+    assert!(
+        err.to_string().contains("maybe_run_container_init"),
+        "{err}"
+    );
 }
 
 fn scratch_overlay_has_no_lowers(_env: &Env) {
@@ -419,7 +568,13 @@ impl overlay::OverlaySyscall for NoIncremental {
     fn mount_overlay(&self, data: &str, target: &Path, cwd: Option<&Path>) -> std::io::Result<()> {
         overlay::LinuxSyscall.mount_overlay(data, target, cwd)
     }
-    fn mount_overlay_incremental(&self, _: &[PathBuf], _: &Path, _: &Path, _: &Path) -> std::io::Result<()> {
+    fn mount_overlay_incremental(
+        &self,
+        _: &[PathBuf],
+        _: &Path,
+        _: &Path,
+        _: &Path,
+    ) -> std::io::Result<()> {
         Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
     }
     fn unmount(&self, target: &Path) -> std::io::Result<()> {
@@ -437,8 +592,19 @@ fn overlay_150_lowers_relative_fallback(_env: &Env) {
         std::fs::create_dir(p.join(d)).unwrap();
     }
     let cwd_before = std::env::current_dir().unwrap();
-    overlay::mount_overlay_with(&NoIncremental, &lowers, &p.join("upper"), &p.join("work"), &p.join("merged")).unwrap();
-    assert_eq!(std::env::current_dir().unwrap(), cwd_before, "our cwd is untouched");
+    overlay::mount_overlay_with(
+        &NoIncremental,
+        &lowers,
+        &p.join("upper"),
+        &p.join("work"),
+        &p.join("merged"),
+    )
+    .unwrap();
+    assert_eq!(
+        std::env::current_dir().unwrap(),
+        cwd_before,
+        "our cwd is untouched"
+    );
     let merged = p.join("merged");
     assert_eq!(std::fs::read_to_string(merged.join("shared")).unwrap(), "0");
     assert!(merged.join("l149").exists());
