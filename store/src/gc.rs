@@ -1,0 +1,111 @@
+//! Garbage collection: delete blobs and snapshots that no image and no cache record refers to.
+
+use std::collections::HashSet;
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use crate::digest::Digest;
+use crate::error::{IoContext, Result};
+use crate::Store;
+
+/// What [`Store::gc`] removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    pub removed_blobs: Vec<Digest>,
+    pub removed_snapshots: Vec<Digest>,
+    /// Bytes of blobs removed (snapshot sizes are not measured).
+    pub freed_bytes: u64,
+}
+
+impl Store {
+    /// Delete blobs and snapshots that no image (config, manifest, layers) and no cache record refers to,
+    /// leaving anything younger than `grace` (a build in flight may be about to refer to it).
+    /// Hold [`Store::lock`] while calling this if builds take [`Store::lock_shared`].
+    pub fn gc(&self, grace: Duration) -> Result<GcReport> {
+        let (mut blob_refs, layer_refs) = self.gc_roots()?;
+        blob_refs.extend(layer_refs.iter().cloned());
+        let now = SystemTime::now();
+        let young = |t: SystemTime| now.duration_since(t).map(|age| age < grace).unwrap_or(true);
+        let mut report = GcReport::default();
+
+        for (_, diff, _) in self.list_snapshots()? {
+            if layer_refs.contains(diff.as_str()) {
+                continue;
+            }
+            let created = self.snapshot_created(&diff)?;
+            if young(created) {
+                continue;
+            }
+            if self.remove_snapshot(&diff)? {
+                report.removed_snapshots.push(diff);
+            }
+        }
+
+        let entries = fs::read_dir(&self.blobs).io_ctx("listing", self.blobs.clone())?;
+        for entry in entries {
+            let entry = entry.io_ctx("listing", self.blobs.clone())?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(digest) = Digest::from_hex(&name) else {
+                continue;
+            };
+            if blob_refs.contains(digest.as_str()) {
+                continue;
+            }
+            let meta = entry.metadata().io_ctx("inspecting", entry.path())?;
+            if young(meta.modified().unwrap_or(now)) {
+                continue;
+            }
+            fs::remove_file(entry.path()).io_ctx("removing blob", entry.path())?;
+            report.freed_bytes += meta.len();
+            report.removed_blobs.push(digest);
+        }
+        Ok(report)
+    }
+
+    /// (every referenced blob, the referenced layers) as `sha256:` strings.
+    fn gc_roots(&self) -> Result<(HashSet<String>, HashSet<String>)> {
+        let (images, cache_layers): (Vec<(String, String)>, Vec<String>) = {
+            let conn = self.conn();
+            let err = self.db_err();
+            let mut stmt = conn
+                .prepare("SELECT id, manifest_digest FROM images")
+                .map_err(&err)?;
+            let images = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(&err)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(&err)?;
+            let mut stmt = conn
+                .prepare("SELECT layer FROM cache WHERE layer IS NOT NULL")
+                .map_err(&err)?;
+            let layers = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(&err)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(&err)?;
+            (images, layers)
+        };
+        let mut blobs = HashSet::new();
+        let mut layers: HashSet<String> = cache_layers.into_iter().collect();
+        for (id, manifest) in images {
+            if let Some(image) = self.image_by_id(&id.parse()?)? {
+                layers.extend(image.config.rootfs().diff_ids().iter().cloned());
+            }
+            blobs.insert(id);
+            blobs.insert(manifest);
+        }
+        Ok((blobs, layers))
+    }
+
+    fn snapshot_created(&self, diff: &Digest) -> Result<SystemTime> {
+        let conn = self.conn();
+        let secs: i64 = conn
+            .query_row(
+                "SELECT created FROM snapshots WHERE diff_id = ?1",
+                [diff.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(self.db_err())?;
+        Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
+    }
+}
