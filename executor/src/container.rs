@@ -171,6 +171,38 @@ pub fn maybe_run_container_init() {
     std::process::exit(code);
 }
 
+/// The same check as [`maybe_run_container_init`], run by the C runtime before `main` (glibc
+/// calls `.init_array` entries with argc/argv), so that any binary linking this crate — test
+/// binaries with libtest's harness included — works as the helper without calling anything.
+/// Nothing but the C runtime has run yet, so there is exactly one thread.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[used]
+#[link_section = ".init_array"]
+static CONTAINER_INIT_HOOK: extern "C" fn(
+    libc::c_int,
+    *const *const libc::c_char,
+    *const *const libc::c_char,
+) = container_init_hook;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" fn container_init_hook(
+    argc: libc::c_int,
+    argv: *const *const libc::c_char,
+    _envp: *const *const libc::c_char,
+) {
+    use std::os::unix::ffi::OsStrExt;
+    if argc < 3 || argv.is_null() {
+        return;
+    }
+    // SAFETY: glibc passes main's argc/argv: argc valid NUL-terminated strings.
+    let arg = |i: usize| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+    if arg(1).to_bytes() != INIT_MARKER.as_bytes() {
+        return;
+    }
+    let request_path = Path::new(std::ffi::OsStr::from_bytes(arg(2).to_bytes())).to_path_buf();
+    std::process::exit(init_main(&request_path));
+}
+
 fn init_main(request_path: &Path) -> i32 {
     let bundle = request_path
         .parent()

@@ -15,6 +15,13 @@ use hoist_executor::overlay::{self, mount_overlay, OverlayMount, OverlaySyscall}
 
 type TestFn = fn(&Env);
 
+/// `[(name, fn)]` for the test functions listed.
+macro_rules! tests {
+    ($($test:ident),* $(,)?) => {
+        &[$((stringify!($test), $test as TestFn)),*]
+    };
+}
+
 struct Env {
     busybox_root: PathBuf,
 }
@@ -38,52 +45,26 @@ fn main() {
         busybox_root: make_busybox_rootfs(base.path()),
     };
 
-    let tests: &[(&str, TestFn)] = &[
-        (
-            "stdout_is_captured_through_a_pipe",
-            stdout_is_captured_through_a_pipe,
-        ),
-        ("exit_code_is_returned", exit_code_is_returned),
-        ("sigkill_gives_137", sigkill_gives_137),
-        (
-            "killed_helper_takes_the_container_along",
-            killed_helper_takes_the_container_along,
-        ),
-        ("env_cwd_and_uid_are_applied", env_cwd_and_uid_are_applied),
-        ("network_none_has_only_lo_up", network_none_has_only_lo_up),
-        ("host_processes_are_invisible", host_processes_are_invisible),
-        (
-            "writes_and_deletions_become_a_layer",
-            writes_and_deletions_become_a_layer,
-        ),
-        (
-            "network_files_and_mount_points",
-            network_files_and_mount_points,
-        ),
-        (
-            "readonly_rootfs_and_extra_mounts",
-            readonly_rootfs_and_extra_mounts,
-        ),
-        (
-            "missing_command_is_an_error_and_leaves_nothing",
-            missing_command_is_an_error_and_leaves_nothing,
-        ),
-        (
-            "helper_that_does_not_run_is_detected",
-            helper_that_does_not_run_is_detected,
-        ),
-        (
-            "scratch_overlay_has_no_lowers",
-            scratch_overlay_has_no_lowers,
-        ),
-        ("overlay_with_150_lowers", overlay_with_150_lowers),
-        (
-            "overlay_150_lowers_relative_fallback",
-            overlay_150_lowers_relative_fallback,
-        ),
-        ("concurrent_runs_from_threads", concurrent_runs_from_threads),
-        ("in_process_path_works", in_process_path_works),
-        ("latency_of_true", latency_of_true),
+    let tests: &[(&str, TestFn)] = tests![
+        stdout_is_captured_through_a_pipe,
+        exit_code_is_returned,
+        sigkill_gives_137,
+        killed_helper_takes_the_container_along,
+        env_cwd_and_uid_are_applied,
+        network_none_has_only_lo_up,
+        host_processes_are_invisible,
+        writes_and_deletions_become_a_layer,
+        network_files_and_mount_points,
+        readonly_rootfs_and_extra_mounts,
+        docker_security_defaults,
+        missing_command_is_an_error_and_leaves_nothing,
+        helper_that_does_not_run_is_detected,
+        scratch_overlay_has_no_lowers,
+        overlay_with_150_lowers,
+        overlay_150_lowers_relative_fallback,
+        concurrent_runs_from_threads,
+        in_process_path_works,
+        latency_of_true,
     ];
     let mut failed = Vec::new();
     let mut ran = 0;
@@ -499,6 +480,29 @@ fn readonly_rootfs_and_extra_mounts(env: &Env) {
         "out\n"
     );
     assert!(!sb.upper().join("cache/t").exists());
+}
+
+fn docker_security_defaults(env: &Env) {
+    let sb = Sandbox::new(env);
+    let script = "grep CapEff /proc/self/status | cut -f2; wc -c < /proc/interrupts; \
+         { echo 1 > /proc/sys/kernel/ns_last_pid; } 2>/dev/null && echo proc-sys-writable; \
+         { echo x > /sys/kernel/foo; } 2>/dev/null && echo sys-writable; \
+         mknod /tmp/disk b 8 0 && { head -c 1 /tmp/disk > /dev/null 2>&1 && echo disk-readable || echo disk-denied; }; \
+         echo ok > /dev/null && head -c 4 /dev/zero | wc -c";
+    let (code, out) = sb.run_capture(sb.spec(&["sh", "-c", script]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out, "00000000a80425fb\n0\ndisk-denied\n4\n",
+        "Docker's capabilities, masks, devices"
+    );
+
+    let mut spec = sb.spec(&["sh", "-c", "grep CapEff /proc/self/status | cut -f2"]);
+    spec.uid = 1000;
+    let (_, out) = sb.run_capture(spec);
+    assert_eq!(
+        out, "0000000000000000\n",
+        "a non-root user has no effective capabilities"
+    );
 }
 
 fn missing_command_is_an_error_and_leaves_nothing(env: &Env) {
