@@ -294,16 +294,18 @@ impl Unpacker<'_> {
 
     fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, raw_path: &Path) -> Result<Meta> {
         let header = entry.header();
-        let mut uid = header
-            .uid()
-            .map_err(|e| self.bad(raw_path, format!("bad uid: {e}")))? as u32;
-        let mut gid = header
-            .gid()
-            .map_err(|e| self.bad(raw_path, format!("bad gid: {e}")))? as u32;
-        let mode = header
-            .mode()
-            .map_err(|e| self.bad(raw_path, format!("bad mode: {e}")))?
-            & 0o7777;
+        let old = header.as_old();
+        // Go's archive/tar, and so Docker, reads an empty numeric field as 0; so do we.
+        let numeric = |value: io::Result<u64>, raw: &[u8], what: &str| -> Result<u64> {
+            match value {
+                Ok(v) => Ok(v),
+                Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+                Err(e) => Err(self.bad(raw_path, format!("bad {what}: {e}"))),
+            }
+        };
+        let mut uid = numeric(header.uid(), &old.uid, "uid")? as u32;
+        let mut gid = numeric(header.gid(), &old.gid, "gid")? as u32;
+        let mode = numeric(header.mode().map(u64::from), &old.mode, "mode")? as u32 & 0o7777;
         let mtime_secs = header.mtime().unwrap_or(0);
         let mut mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime_secs);
         let mut xattrs = Vec::new();

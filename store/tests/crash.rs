@@ -54,7 +54,7 @@ fn check_valid(store: &Store) {
     }
     for (reference, image) in store.list_images().unwrap() {
         assert_eq!(
-            store.resolve(&image.id.to_string()).unwrap().unwrap().id,
+            store.resolve(image.id.as_ref()).unwrap().unwrap().id,
             image.id,
             "{reference}"
         );

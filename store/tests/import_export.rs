@@ -249,40 +249,115 @@ fn oci_layout_archive() {
     assert!(files.contains_key("manifest.json"));
 }
 
-/// `docker load` + `docker run` of a saved archive. Needs a running docker daemon: `cargo test -- --ignored`.
+/// `docker load` + `docker run` of saved archives (docker-save and OCI layout). Needs a running docker
+/// daemon and a static busybox at /usr/bin/busybox: `cargo test -p hoist-store -- --ignored docker`.
 #[test]
 #[ignore]
-fn docker_loads_saved_archive() {
-    let ok = std::process::Command::new("docker")
+fn docker_loads_and_runs_saved_archives() {
+    let docker_ok = std::process::Command::new("docker")
         .arg("info")
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    if !ok {
-        eprintln!("skipping: no docker daemon answers `docker info`");
+    let busybox = Path::new("/usr/bin/busybox");
+    if !docker_ok || !busybox.exists() {
+        eprintln!(
+            "skipping: needs a docker daemon answering `docker info` and a static /usr/bin/busybox"
+        );
         return;
     }
     let (dir, store) = common::store();
-    // A static busybox is the only thing we could run; use what the host has, else just load.
-    let img = two_layer_image(&store);
-    store.tag("hoist-store-test:latest", &img).unwrap();
-    let out = dir.path().join("img.tar");
-    store
-        .save_docker_archive(&["hoist-store-test".to_string()], &out)
+    let rootfs = dir.path().join("rootfs.tar");
+    {
+        let mut b = tar::Builder::new(fs::File::create(&rootfs).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, "bin/", std::io::empty()).unwrap();
+        let bytes = fs::read(busybox).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o755);
+        h.set_size(bytes.len() as u64);
+        b.append_data(&mut h, "bin/busybox", &bytes[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "bin/sh", "busybox").unwrap();
+        b.finish().unwrap();
+    }
+    let base = store
+        .import_rootfs_tar(&rootfs, "hoist-store-test-base")
         .unwrap();
-    let load = std::process::Command::new("docker")
-        .args(["load", "-i"])
-        .arg(&out)
-        .output()
+    // A second image on top of the imported one, with a Cmd, as a build would make.
+    let mut t = LayerTar::new();
+    t.dir("etc/", 0o755)
+        .file("etc/greeting", 0o644, b"hello from hoist\n");
+    let layer = store.put_blob(&t.finish()).unwrap();
+    let mut diff_ids = base.config.rootfs().diff_ids().clone();
+    diff_ids.push(layer.to_string());
+    let config = oci_spec::image::ImageConfigurationBuilder::default()
+        .architecture(oci_spec::image::Arch::default())
+        .os(oci_spec::image::Os::Linux)
+        .config(
+            oci_spec::image::ConfigBuilder::default()
+                .cmd(vec![
+                    "/bin/sh".to_string(),
+                    "-c".to_string(),
+                    "cat /etc/greeting".to_string(),
+                ])
+                .build()
+                .unwrap(),
+        )
+        .rootfs(
+            oci_spec::image::RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(diff_ids)
+                .build()
+                .unwrap(),
+        )
+        .build()
         .unwrap();
-    assert!(
-        load.status.success(),
-        "{}",
-        String::from_utf8_lossy(&load.stderr)
-    );
-    let _ = std::process::Command::new("docker")
-        .args(["rmi", "hoist-store-test:latest"])
-        .output();
+    let img = store.write_image(&config).unwrap();
+    for (format, tag) in [
+        ("docker", "hoist-store-test:docker"),
+        ("oci", "hoist-store-test:oci"),
+    ] {
+        store.tag(tag, &img).unwrap();
+        let out = dir.path().join(format!("{format}.tar"));
+        if format == "oci" {
+            store.save_oci_layout(&[tag.to_string()], &out).unwrap();
+        } else {
+            store.save_docker_archive(&[tag.to_string()], &out).unwrap();
+        }
+        let load = std::process::Command::new("docker")
+            .args(["load", "-i"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            load.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&load.stderr)
+        );
+        let run = std::process::Command::new("docker")
+            .args(["run", "--rm", "--network", "none", tag])
+            .output()
+            .unwrap();
+        let _ = std::process::Command::new("docker")
+            .args(["rmi", "-f", tag])
+            .output();
+        assert!(
+            run.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            "hello from hoist\n",
+            "{format}"
+        );
+    }
 }
 
 #[test]
