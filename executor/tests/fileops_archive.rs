@@ -22,8 +22,19 @@ struct Entry<'a> {
 }
 
 fn entry(name: &str, kind: EntryType) -> Entry<'_> {
-    let mode = if kind == EntryType::Directory { 0o755 } else { 0o644 };
-    Entry { name, kind, data: b"", link: "", mode, owner: (0, 0) }
+    let mode = if kind == EntryType::Directory {
+        0o755
+    } else {
+        0o644
+    };
+    Entry {
+        name,
+        kind,
+        data: b"",
+        link: "",
+        mode,
+        owner: (0, 0),
+    }
 }
 
 fn tar_bytes(entries: &[Entry]) -> Vec<u8> {
@@ -46,15 +57,37 @@ fn tar_bytes(entries: &[Entry]) -> Vec<u8> {
 
 fn sample_tar() -> Vec<u8> {
     tar_bytes(&[
-        Entry { mode: 0o750, owner: (1000, 1000), ..entry("x/", EntryType::Directory) },
-        Entry { data: b"one", mode: 0o640, owner: (1234, 5678), ..entry("x/one.txt", EntryType::Regular) },
-        Entry { data: b"two", ..entry("two.txt", EntryType::Regular) },
-        Entry { link: "one.txt", ..entry("x/link", EntryType::Symlink) },
-        Entry { link: "x/one.txt", ..entry("x/hard", EntryType::Link) },
+        Entry {
+            mode: 0o750,
+            owner: (1000, 1000),
+            ..entry("x/", EntryType::Directory)
+        },
+        Entry {
+            data: b"one",
+            mode: 0o640,
+            owner: (1234, 5678),
+            ..entry("x/one.txt", EntryType::Regular)
+        },
+        Entry {
+            data: b"two",
+            ..entry("two.txt", EntryType::Regular)
+        },
+        Entry {
+            link: "one.txt",
+            ..entry("x/link", EntryType::Symlink)
+        },
+        Entry {
+            link: "x/one.txt",
+            ..entry("x/hard", EntryType::Link)
+        },
     ])
 }
 
-fn add(fx: &Fixture, source: &str, dest: &str) -> Result<hoist_executor::fileops::CopyStats, CopyError> {
+fn add(
+    fx: &Fixture,
+    source: &str,
+    dest: &str,
+) -> Result<hoist_executor::fileops::CopyStats, CopyError> {
     let mut req = fx.request(&[source], dest);
     req.extract_archives = true;
     copy(&req)
@@ -70,8 +103,14 @@ fn assert_sample_extracted(fx: &Fixture, dir: &str) {
     assert_eq!(stat(&d("x/one.txt")), (0o640, 1234, 5678));
     assert_eq!(read(&d("x/one.txt")), "one");
     assert_eq!(read(&d("two.txt")), "two");
-    assert_eq!(fs::read_link(d("x/link")).unwrap().to_str(), Some("one.txt"));
-    assert_eq!(fs::metadata(d("x/hard")).unwrap().ino(), fs::metadata(d("x/one.txt")).unwrap().ino());
+    assert_eq!(
+        fs::read_link(d("x/link")).unwrap().to_str(),
+        Some("one.txt")
+    );
+    assert_eq!(
+        fs::metadata(d("x/hard")).unwrap().ino(),
+        fs::metadata(d("x/one.txt")).unwrap().ino()
+    );
     assert_eq!(fs::metadata(d("x")).unwrap().mtime(), 1_234_567);
     assert_eq!(fs::metadata(d("two.txt")).unwrap().mtime(), 1_234_567);
 }
@@ -141,7 +180,10 @@ fn absolute_entry_names_land_inside_the_destination() {
     let fx = Fixture::new();
     write_bytes(
         &fx.src("abs.tar"),
-        &tar_bytes(&[Entry { data: b"abs", ..entry("/abs/file", EntryType::Regular) }]),
+        &tar_bytes(&[Entry {
+            data: b"abs",
+            ..entry("/abs/file", EntryType::Regular)
+        }]),
     );
     add(&fx, "abs.tar", "/out/").unwrap();
     assert_eq!(read(&fx.dest("out/abs/file")), "abs");
@@ -152,10 +194,16 @@ fn entries_that_climb_out_are_refused() {
     let fx = Fixture::new();
     write_bytes(
         &fx.src("evil.tar"),
-        &tar_bytes(&[Entry { data: b"evil", ..entry("../escaped", EntryType::Regular) }]),
+        &tar_bytes(&[Entry {
+            data: b"evil",
+            ..entry("../escaped", EntryType::Regular)
+        }]),
     );
     let err = add(&fx, "evil.tar", "/out/").unwrap_err();
-    assert!(matches!(err, CopyError::ArchiveEntryOutside { .. }), "{err}");
+    assert!(
+        matches!(err, CopyError::ArchiveEntryOutside { .. }),
+        "{err}"
+    );
     assert!(!exists(&fx.dest("escaped")));
     assert!(!exists(&fx.dest("out/escaped")));
 }
@@ -167,10 +215,22 @@ fn symlink_then_write_through_stays_inside() {
     write_bytes(
         &fx.src("evil.tar"),
         &tar_bytes(&[
-            Entry { link: "/", ..entry("rootlink", EntryType::Symlink) },
-            Entry { link: "/tmp", ..entry("tmplink", EntryType::Symlink) },
-            Entry { data: b"pwned", ..entry("rootlink/hoist-archive-escape-test", EntryType::Regular) },
-            Entry { data: b"pwned", ..entry("tmplink/hoist-archive-escape-test", EntryType::Regular) },
+            Entry {
+                link: "/",
+                ..entry("rootlink", EntryType::Symlink)
+            },
+            Entry {
+                link: "/tmp",
+                ..entry("tmplink", EntryType::Symlink)
+            },
+            Entry {
+                data: b"pwned",
+                ..entry("rootlink/hoist-archive-escape-test", EntryType::Regular)
+            },
+            Entry {
+                data: b"pwned",
+                ..entry("tmplink/hoist-archive-escape-test", EntryType::Regular)
+            },
         ]),
     );
     add(&fx, "evil.tar", "/out/").unwrap();
@@ -183,9 +243,15 @@ fn symlink_then_write_through_stays_inside() {
     let fx = Fixture::new();
     write_bytes(
         &fx.src("evil.tar"),
-        &tar_bytes(&[Entry { link: "../../../../etc", ..entry("up", EntryType::Symlink) }]),
+        &tar_bytes(&[Entry {
+            link: "../../../../etc",
+            ..entry("up", EntryType::Symlink)
+        }]),
     );
-    assert!(matches!(add(&fx, "evil.tar", "/out/"), Err(CopyError::ArchiveEntryOutside { .. })));
+    assert!(matches!(
+        add(&fx, "evil.tar", "/out/"),
+        Err(CopyError::ArchiveEntryOutside { .. })
+    ));
 }
 
 #[test]
@@ -195,13 +261,25 @@ fn hardlinks_out_of_the_destination_are_refused_or_contained() {
     let fx = Fixture::new();
     write_bytes(
         &fx.src("evil.tar"),
-        &tar_bytes(&[Entry { link: "../../../../../etc/passwd", ..entry("pw", EntryType::Link) }]),
+        &tar_bytes(&[Entry {
+            link: "../../../../../etc/passwd",
+            ..entry("pw", EntryType::Link)
+        }]),
     );
-    assert!(matches!(add(&fx, "evil.tar", "/out/"), Err(CopyError::ArchiveEntryOutside { .. })));
+    assert!(matches!(
+        add(&fx, "evil.tar", "/out/"),
+        Err(CopyError::ArchiveEntryOutside { .. })
+    ));
 
     // An absolute link name resolves inside the destination: there is no /etc/passwd there, so it fails.
     let fx = Fixture::new();
-    write_bytes(&fx.src("evil.tar"), &tar_bytes(&[Entry { link: "/etc/passwd", ..entry("pw", EntryType::Link) }]));
+    write_bytes(
+        &fx.src("evil.tar"),
+        &tar_bytes(&[Entry {
+            link: "/etc/passwd",
+            ..entry("pw", EntryType::Link)
+        }]),
+    );
     assert!(add(&fx, "evil.tar", "/out/").is_err());
     assert!(!exists(&fx.dest("out/pw")));
 
@@ -210,13 +288,22 @@ fn hardlinks_out_of_the_destination_are_refused_or_contained() {
     write_bytes(
         &fx.src("evil.tar"),
         &tar_bytes(&[
-            Entry { link: "/etc", ..entry("etc", EntryType::Symlink) },
-            Entry { link: "etc/passwd", ..entry("pw", EntryType::Link) },
+            Entry {
+                link: "/etc",
+                ..entry("etc", EntryType::Symlink)
+            },
+            Entry {
+                link: "etc/passwd",
+                ..entry("pw", EntryType::Link)
+            },
         ]),
     );
     assert!(add(&fx, "evil.tar", "/out/").is_err());
 
-    assert_eq!(fs::metadata("/etc/passwd").map(|m| m.nlink()).ok(), host_passwd_links);
+    assert_eq!(
+        fs::metadata("/etc/passwd").map(|m| m.nlink()).ok(),
+        host_passwd_links
+    );
 }
 
 #[test]

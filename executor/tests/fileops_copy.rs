@@ -29,8 +29,14 @@ fn directory_source_copies_its_contents_and_single_file_is_renamed() {
 fn missing_source_is_an_error() {
     let fx = Fixture::new();
     let err = fx.copy(&["missing.txt"], "/x").unwrap_err();
-    assert!(matches!(&err, CopyError::SourceNotFound { source } if source == "missing.txt"), "{err}");
-    assert!(err.to_string().contains("\"/missing.txt\" not found"), "{err}");
+    assert!(
+        matches!(&err, CopyError::SourceNotFound { source } if source == "missing.txt"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("\"/missing.txt\" not found"),
+        "{err}"
+    );
     assert!(!exists(&fx.dest("x")));
 }
 
@@ -71,7 +77,10 @@ fn wildcards_match_files_and_directories() {
     // A directory matched by a wildcard is copied like a named one: its contents.
     fx.copy(&["d[i]r"], "/w/").unwrap();
 
-    let mut multi: Vec<_> = fs::read_dir(fx.dest("multi")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut multi: Vec<_> = fs::read_dir(fx.dest("multi"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     multi.sort();
     assert_eq!(multi, ["one.txt", "other.md", "two.txt"]);
     assert_eq!(read(&fx.dest("c/x.c")), "x");
@@ -122,14 +131,22 @@ fn named_symlink_is_followed_and_inner_symlinks_are_kept() {
 
     fx.copy(&["link"], "/named/").unwrap();
     assert_eq!(read(&fx.dest("named/link")), "t");
-    assert!(fs::symlink_metadata(fx.dest("named/link")).unwrap().is_file());
+    assert!(fs::symlink_metadata(fx.dest("named/link"))
+        .unwrap()
+        .is_file());
 
     fx.copy(&["dirlink"], "/viadir/").unwrap();
     assert_eq!(read(&fx.dest("viadir/f")), "f");
 
     fx.copy(&["."], "/ctx/").unwrap();
-    assert_eq!(fs::read_link(fx.dest("ctx/link")).unwrap().to_str(), Some("target.txt"));
-    assert_eq!(fs::read_link(fx.dest("ctx/dirlink")).unwrap().to_str(), Some("dir"));
+    assert_eq!(
+        fs::read_link(fx.dest("ctx/link")).unwrap().to_str(),
+        Some("target.txt")
+    );
+    assert_eq!(
+        fs::read_link(fx.dest("ctx/dirlink")).unwrap().to_str(),
+        Some("dir")
+    );
     assert_eq!(stat(&fx.dest("ctx/link")).1, 0);
 }
 
@@ -151,8 +168,14 @@ fn copy_onto_existing_symlink_writes_through_even_dangling() {
     assert_eq!(read(&fx.dest("nonexistent")), "new");
     assert_eq!(read(&fx.dest("bin/busybox")), "new");
     assert_eq!(stat(&fx.dest("bin/busybox")).0, 0o644);
-    assert!(fs::symlink_metadata(fx.dest("link")).unwrap().file_type().is_symlink());
-    assert!(fs::symlink_metadata(fx.dest("bin/myapp")).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(fx.dest("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(fs::symlink_metadata(fx.dest("bin/myapp"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
@@ -176,7 +199,10 @@ fn modes_and_mtimes_are_preserved_owners_become_root() {
     assert_eq!(stat(&fx.dest("ctx/ro.txt")), (0o444, 0, 0));
     assert_eq!(stat(&fx.dest("ctx/suid")), (0o4755, 0, 0));
     assert_eq!(stat(&fx.dest("ctx/private")), (0o700, 0, 0));
-    assert_eq!(fs::metadata(fx.dest("ctx/ro.txt")).unwrap().mtime(), 1_000_000);
+    assert_eq!(
+        fs::metadata(fx.dest("ctx/ro.txt")).unwrap().mtime(),
+        1_000_000
+    );
 }
 
 #[test]
@@ -304,7 +330,10 @@ fn hardlinked_sources_stay_hardlinked() {
     write(&fx.src("a"), "same", 0o644);
     fs::hard_link(fx.src("a"), fx.src("b")).unwrap();
     let stats = fx.copy(&["."], "/h/").unwrap();
-    let (a, b) = (fs::metadata(fx.dest("h/a")).unwrap(), fs::metadata(fx.dest("h/b")).unwrap());
+    let (a, b) = (
+        fs::metadata(fx.dest("h/a")).unwrap(),
+        fs::metadata(fx.dest("h/b")).unwrap(),
+    );
     assert_eq!(a.ino(), b.ino());
     assert_eq!((stats.files, stats.hardlinks), (1, 1));
 }
@@ -317,7 +346,10 @@ fn overwrites_files_but_refuses_to_replace_directories() {
     write(&fx.dest("out/x"), "old", 0o600);
     mkdir(&fx.dest("out/sub"), 0o755);
     let err = fx.copy(&["tree"], "/out").unwrap_err();
-    assert!(matches!(err, CopyError::CannotReplaceDirectory { ref path } if path == "/out/sub"), "{err}");
+    assert!(
+        matches!(err, CopyError::CannotReplaceDirectory { ref path } if path == "/out/sub"),
+        "{err}"
+    );
 
     let fx = Fixture::new();
     write(&fx.src("d/f"), "f", 0o644);

@@ -30,7 +30,10 @@ fn context_symlinks_to_host_paths_resolve_inside_the_context() {
 
     for source in ["etclink/passwd", "pwlink", "relpw", "etclink"] {
         let err = fx.copy(&[source], "/x/").unwrap_err();
-        assert!(matches!(err, CopyError::SourceNotFound { .. }), "{source}: {err}");
+        assert!(
+            matches!(err, CopyError::SourceNotFound { .. }),
+            "{source}: {err}"
+        );
     }
     // A wildcard through such a link finds nothing either.
     fx.copy(&["etclink/pass*"], "/w/").unwrap();
@@ -40,7 +43,10 @@ fn context_symlinks_to_host_paths_resolve_inside_the_context() {
     write(&fx.src("tree/ok"), "ok", 0o644);
     symlink("/etc/shadow", fx.src("tree/shadow")).unwrap();
     fx.copy(&["tree"], "/tree/").unwrap();
-    assert!(fs::symlink_metadata(fx.dest("tree/shadow")).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(fx.dest("tree/shadow"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
@@ -58,7 +64,11 @@ fn destination_through_an_absolute_symlink_stays_in_the_rootfs() {
     fx.copy(&["f"], "/up/escaped").unwrap();
     fx.copy(&["f"], "/../../../../dotdot").unwrap();
 
-    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "nothing written outside dest_root");
+    assert_eq!(
+        fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing written outside dest_root"
+    );
     let inner = |p: &Path| fx.dest.path().join(p.strip_prefix("/").unwrap());
     assert_eq!(read(&inner(&outside.path().join("f"))), "data");
     assert_eq!(read(&inner(&outside.path().join("file"))), "data");

@@ -30,7 +30,11 @@ fn rootfs() -> tempfile::TempDir {
 }
 
 fn spec(uid: u32, gid: u32, additional_gids: &[u32]) -> UserSpec {
-    UserSpec { uid, gid, additional_gids: additional_gids.to_vec() }
+    UserSpec {
+        uid,
+        gid,
+        additional_gids: additional_gids.to_vec(),
+    }
 }
 
 #[test]
@@ -62,18 +66,33 @@ fn unknown_names_are_errors_with_runc_wording() {
     let root = rootfs();
     let err = resolve_user(root.path(), "ghost").unwrap_err();
     assert!(matches!(err, UserError::UnknownUser { .. }));
-    assert_eq!(err.to_string(), "unable to find user ghost: no matching entries in passwd file");
+    assert_eq!(
+        err.to_string(),
+        "unable to find user ghost: no matching entries in passwd file"
+    );
     let err = resolve_user(root.path(), "app:ghosts").unwrap_err();
-    assert_eq!(err.to_string(), "unable to find group ghosts: no matching entries in group file");
-    assert!(matches!(resolve_user(root.path(), "99999999999"), Err(UserError::Invalid { .. })));
+    assert_eq!(
+        err.to_string(),
+        "unable to find group ghosts: no matching entries in group file"
+    );
+    assert!(matches!(
+        resolve_user(root.path(), "99999999999"),
+        Err(UserError::Invalid { .. })
+    ));
 }
 
 #[test]
 fn missing_passwd_file_allows_numeric_users_only() {
     let root = tempfile::tempdir().unwrap();
     assert_eq!(resolve_user(root.path(), "12").unwrap(), spec(12, 0, &[]));
-    assert_eq!(resolve_user(root.path(), "12:34").unwrap(), spec(12, 34, &[]));
-    assert!(matches!(resolve_user(root.path(), "app"), Err(UserError::UnknownUser { .. })));
+    assert_eq!(
+        resolve_user(root.path(), "12:34").unwrap(),
+        spec(12, 34, &[])
+    );
+    assert!(matches!(
+        resolve_user(root.path(), "app"),
+        Err(UserError::UnknownUser { .. })
+    ));
     assert_eq!(resolve_chown(root.path(), "7").unwrap(), (7, 7));
 }
 
@@ -92,11 +111,24 @@ fn chown_resolution_table() {
         ("app:0", (1000, 0)),
     ];
     for (chown, expected) in cases {
-        assert_eq!(resolve_chown(r, chown).unwrap(), *expected, "--chown={chown}");
+        assert_eq!(
+            resolve_chown(r, chown).unwrap(),
+            *expected,
+            "--chown={chown}"
+        );
     }
-    assert!(matches!(resolve_chown(r, "ghost"), Err(UserError::UnknownUser { .. })));
-    assert!(matches!(resolve_chown(r, "app:ghosts"), Err(UserError::UnknownGroup { .. })));
-    assert!(matches!(resolve_chown(r, ":app"), Err(UserError::Invalid { .. })));
+    assert!(matches!(
+        resolve_chown(r, "ghost"),
+        Err(UserError::UnknownUser { .. })
+    ));
+    assert!(matches!(
+        resolve_chown(r, "app:ghosts"),
+        Err(UserError::UnknownGroup { .. })
+    ));
+    assert!(matches!(
+        resolve_chown(r, ":app"),
+        Err(UserError::Invalid { .. })
+    ));
 }
 
 #[test]

@@ -435,7 +435,7 @@ impl<'a> Copier<'_, 'a> {
 
     fn materialize_pending_dirs(&mut self) -> Result<()> {
         // Materializing creates every pending dir, so the last one tells whether any is left.
-        if !self.pending_dirs.last().is_some_and(|p| !p.created) {
+        if self.pending_dirs.last().is_none_or(|p| p.created) {
             return Ok(());
         }
         let root = self.req.dest_root;

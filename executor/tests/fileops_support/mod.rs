@@ -20,7 +20,10 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Self {
-        Fixture { src: tempfile::tempdir().unwrap(), dest: tempfile::tempdir().unwrap() }
+        Fixture {
+            src: tempfile::tempdir().unwrap(),
+            dest: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn src(&self, rel: &str) -> PathBuf {
