@@ -82,6 +82,11 @@ pub enum ContainerError {
     },
     #[error("container runtime failed to {what}: {detail}")]
     Runtime { what: &'static str, detail: String },
+    #[error("executable {command:?} not found in the container (PATH={path}); check the command's spelling or install it in an earlier step")]
+    CommandNotFound { command: String, path: String },
+    /// An error the container helper process reported.
+    #[error("{0}")]
+    Failed(String),
     #[error("could not start the container helper {program:?}: {source}")]
     SpawnHelper { program: PathBuf, source: io::Error },
     #[error("the container helper {program:?} exited without running the container ({status}); the program must call hoist_executor::container::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
@@ -129,6 +134,7 @@ struct InitRequest {
 #[derive(Debug, Serialize, Deserialize)]
 enum InitResult {
     Exited(i32),
+    NotFound { command: String, path: String },
     Failed(String),
 }
 
@@ -217,6 +223,10 @@ fn init_main(request_path: &Path) -> i32 {
         .and_then(|request| run_container(&request, &bundle, Stdio3::inherit()));
     let (result, code) = match outcome {
         Ok(code) => (InitResult::Exited(code), code),
+        Err(ContainerError::CommandNotFound { command, path }) => {
+            (InitResult::NotFound { command, path }, 127)
+        }
+        Err(ContainerError::Failed(message)) => (InitResult::Failed(message), 125),
         Err(e) => (InitResult::Failed(e.to_string()), 125),
     };
     let result_path = bundle.join(RESULT_FILE);
@@ -369,10 +379,10 @@ fn run_helper(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32
     match std::fs::read(&result_path) {
         Ok(bytes) => match serde_json::from_slice::<InitResult>(&bytes) {
             Ok(InitResult::Exited(code)) => Ok(code),
-            Ok(InitResult::Failed(message)) => Err(ContainerError::Runtime {
-                what: "run the container",
-                detail: message,
-            }),
+            Ok(InitResult::NotFound { command, path }) => {
+                Err(ContainerError::CommandNotFound { command, path })
+            }
+            Ok(InitResult::Failed(message)) => Err(ContainerError::Failed(message)),
             Err(e) => Err(ContainerError::HelperDidNotRun {
                 program,
                 status: format!("{status}, unreadable result: {e}"),
@@ -433,7 +443,18 @@ fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<
         .with_systemd(false)
         .with_detach(true)
         .build()
-        .map_err(runtime_err("create the container"))?;
+        .map_err(|e| {
+            let detail = e.to_string();
+            if detail.contains("not found in $PATH") {
+                let path = request.env.iter().find_map(|e| e.strip_prefix("PATH="));
+                ContainerError::CommandNotFound {
+                    command: request.args[0].clone(),
+                    path: path.unwrap_or(DEFAULT_PATH).to_string(),
+                }
+            } else {
+                runtime_err("create the container")(e)
+            }
+        })?;
 
     // From here on the container exists: delete it whatever happens.
     let outcome = (|| {

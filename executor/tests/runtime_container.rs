@@ -508,8 +508,15 @@ fn docker_security_defaults(env: &Env) {
 fn missing_command_is_an_error_and_leaves_nothing(env: &Env) {
     let sb = Sandbox::new(env);
     let err = container::run(sb.spec(&["no-such-command"]), &sb.state()).unwrap_err();
-    let msg = err.to_string();
-    assert!(msg.contains("no-such-command"), "{msg}");
+    assert!(
+        matches!(&err, container::ContainerError::CommandNotFound { command, .. } if command == "no-such-command"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "executable \"no-such-command\" not found in the container (PATH=/bin); \
+         check the command's spelling or install it in an earlier step"
+    );
 }
 
 fn helper_that_does_not_run_is_detected(env: &Env) {
