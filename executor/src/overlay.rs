@@ -260,8 +260,14 @@ fn options(lowers: &[&Path], upper: &Path, work: &Path) -> String {
     data.push_str(&upper.to_string_lossy());
     data.push_str(",workdir=");
     data.push_str(&work.to_string_lossy());
+    data.push(',');
+    data.push_str(FIXED_OPTIONS);
     data
 }
+
+/// Always a full copy-up, never a redirect or a metadata-only copy: the upper dir must hold
+/// every changed file and directory whole, because it becomes a layer on its own.
+const FIXED_OPTIONS: &str = "redirect_dir=off,metacopy=off";
 
 /// The deepest directory that contains every lower (not the lowers themselves when there is one).
 fn common_parent(lowers: &[PathBuf]) -> Option<PathBuf> {
@@ -384,6 +390,11 @@ impl OverlaySyscall for LinuxSyscall {
         }
         set("upperdir", &cstring(upper)?)?;
         set("workdir", &cstring(work)?)?;
+        for option in FIXED_OPTIONS.split(',') {
+            if let Some((key, value)) = option.split_once('=') {
+                set(key, &cstr(value)?)?;
+            }
+        }
         // SAFETY: as above; CMD_CREATE takes no key or value.
         check(unsafe {
             libc::syscall(
@@ -506,7 +517,8 @@ mod tests {
         assert_eq!(
             *sys.calls.lock().unwrap(),
             vec![Call::Mount {
-                data: "lowerdir=/s/2:/s/1,upperdir=/u,workdir=/w".into(),
+                data: "lowerdir=/s/2:/s/1,upperdir=/u,workdir=/w,redirect_dir=off,metacopy=off"
+                    .into(),
                 cwd: None
             }]
         );
@@ -553,7 +565,10 @@ mod tests {
         };
         assert_eq!(cwd.as_deref(), Some(Path::new("/var/lib/hoist/snapshots")));
         assert!(data.starts_with("lowerdir=0/fs:1/fs:2/fs:"), "{data}");
-        assert!(data.ends_with("149/fs,upperdir=/u,workdir=/w"), "{data}");
+        assert!(
+            data.ends_with("149/fs,upperdir=/u,workdir=/w,redirect_dir=off,metacopy=off"),
+            "{data}"
+        );
     }
 
     #[test]
@@ -585,7 +600,7 @@ mod tests {
             calls[0],
             Call::Mount {
                 data: format!(
-                    "lowerdir={},upperdir=/u,workdir={}",
+                    "lowerdir={},upperdir=/u,workdir={},redirect_dir=off,metacopy=off",
                     empty.display(),
                     work.display()
                 ),

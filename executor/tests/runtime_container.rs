@@ -54,6 +54,7 @@ fn main() {
         network_none_has_only_lo_up,
         host_processes_are_invisible,
         writes_and_deletions_become_a_layer,
+        renamed_lower_dir_is_copied_whole,
         network_files_and_mount_points,
         readonly_rootfs_and_extra_mounts,
         docker_security_defaults,
@@ -94,10 +95,11 @@ fn main() {
 /// The same tree as /work/shared/scripts/busybox-rootfs.sh makes.
 fn make_busybox_rootfs(base: &Path) -> PathBuf {
     let root = base.join("busybox");
-    for d in ["bin", "etc", "tmp"] {
+    for d in ["bin", "etc", "tmp", "data/sub"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::fs::write(root.join("data/sub/file"), "data\n").unwrap();
     let list = std::process::Command::new("/bin/busybox")
         .arg("--list")
         .output()
@@ -408,6 +410,22 @@ fn writes_and_deletions_become_a_layer(env: &Env) {
     let mut again = Vec::new();
     write_layer_tar(&upper, &mut again).unwrap();
     assert_eq!(tar, again, "layer tar is deterministic");
+}
+
+fn renamed_lower_dir_is_copied_whole(env: &Env) {
+    let mut sb = Sandbox::new(env);
+    let code = container::run(sb.spec(&["mv", "/data", "/data-moved"]), &sb.state()).unwrap();
+    assert_eq!(code, 0);
+    sb.unmount();
+    // No overlay redirect: the layer alone must carry the moved files.
+    let moved = sb.upper().join("data-moved");
+    assert!(xattr::get(&moved, "trusted.overlay.redirect")
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        std::fs::read_to_string(moved.join("sub/file")).unwrap(),
+        "data\n"
+    );
 }
 
 fn network_files_and_mount_points(env: &Env) {
