@@ -1,0 +1,153 @@
+//! Shared helpers for the integration tests: a fresh state dir with the busybox base imported, and a way to run
+//! the `hoist` binary against it. The tests need root (overlayfs, namespaces) and Debian's busybox-static.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub struct Hoist {
+    pub root: tempfile::TempDir,
+}
+
+/// The busybox base rootfs tar, made once per test binary by the project's script.
+pub fn busybox_tar() -> Option<PathBuf> {
+    static TAR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    TAR.get_or_init(|| {
+        if !Path::new("/bin/busybox").exists() {
+            eprintln!("SKIPPED: /bin/busybox is missing (apt-get install busybox-static)");
+            return None;
+        }
+        let out = std::env::temp_dir().join(format!("hoist-test-busybox-{}.tar", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/scripts/busybox-rootfs.sh");
+        let status = Command::new("bash").arg(script).arg(&out).output().expect("running busybox-rootfs.sh");
+        assert!(status.status.success(), "busybox-rootfs.sh failed: {}", String::from_utf8_lossy(&status.stderr));
+        Some(out)
+    })
+    .clone()
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+impl Hoist {
+    /// A new state dir with `busybox:latest` imported; `None` (test skipped) without root or busybox.
+    pub fn with_busybox() -> Option<Hoist> {
+        if !is_root() {
+            eprintln!("SKIPPED: integration tests need root");
+            return None;
+        }
+        let tar = busybox_tar()?;
+        let h = Hoist { root: tempfile::Builder::new().prefix("hoist-it-").tempdir_in("/var/tmp").expect("tempdir") };
+        let out = h.run(&["import", tar.to_str().unwrap(), "busybox:latest"]);
+        assert!(out.status.success(), "import failed: {}", stderr(&out));
+        Some(h)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        c.env("HOIST_ROOT", self.root.path());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("running hoist")
+    }
+
+    /// Builds `dockerfile` (with `files` beside it) as `tag`; returns the output.
+    pub fn build_text(&self, tag: &str, dockerfile: &str, files: &[(&str, &str)], extra: &[&str]) -> (Output, tempfile::TempDir) {
+        let ctx = tempfile::tempdir().expect("context dir");
+        std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+        for (name, content) in files {
+            let p = ctx.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        let mut args = vec!["build", "-t", tag];
+        args.extend_from_slice(extra);
+        let ctx_path = ctx.path().to_str().unwrap().to_string();
+        args.push(&ctx_path);
+        let out = self.run(&args);
+        (out, ctx)
+    }
+
+    /// Saves `image` as a docker-archive and returns the config JSON and the layer tars in order.
+    pub fn saved(&self, image: &str) -> (serde_json::Value, Vec<Vec<u8>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let tar_path = dir.path().join("img.tar");
+        let out = self.run(&["save", "-o", tar_path.to_str().unwrap(), image]);
+        assert!(out.status.success(), "save failed: {}", stderr(&out));
+        let files = read_tar(&std::fs::read(&tar_path).unwrap());
+        let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+        let entry = &manifest[0];
+        let config: serde_json::Value =
+            serde_json::from_slice(&files[entry["Config"].as_str().unwrap()]).unwrap();
+        let layers = entry["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| files[l.as_str().unwrap()].clone())
+            .collect();
+        (config, layers)
+    }
+
+    /// Mount points of this state dir still mounted (there must be none between commands).
+    pub fn leftover_mounts(&self) -> Vec<String> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = self.root.path().to_string_lossy().to_string();
+        info.lines().filter(|l| l.contains(&root)).map(str::to_string).collect()
+    }
+
+    /// Entries left in the state dir's staging area (there must be none between commands).
+    pub fn leftover_tmp(&self) -> Vec<String> {
+        match std::fs::read_dir(self.root.path().join("tmp")) {
+            Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// All regular files of a tar, by name (leading `./` removed).
+pub fn read_tar(bytes: &[u8]) -> std::collections::HashMap<String, Vec<u8>> {
+    let mut out = std::collections::HashMap::new();
+    let mut ar = tar::Archive::new(bytes);
+    for entry in ar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().trim_start_matches("./").to_string();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        out.insert(name, data);
+    }
+    out
+}
+
+/// The entries of a layer tar: name → (type byte, mode, uid, gid, content).
+pub fn layer_entries(layer: &[u8]) -> std::collections::BTreeMap<String, (u8, u32, u64, u64, Vec<u8>)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut ar = tar::Archive::new(layer);
+    for entry in ar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let h = entry.header().clone();
+        let name = entry.path().unwrap().to_string_lossy().trim_start_matches("./").trim_end_matches('/').to_string();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        out.insert(
+            name,
+            (h.entry_type().as_byte(), h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), data),
+        );
+    }
+    out
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
