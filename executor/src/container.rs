@@ -87,6 +87,8 @@ pub enum ContainerError {
     /// An error the container helper process reported.
     #[error("{0}")]
     Failed(String),
+    #[error("the container was cancelled")]
+    Cancelled,
     #[error("could not start the container helper {program:?}: {source}")]
     SpawnHelper { program: PathBuf, source: io::Error },
     #[error("the container helper {program:?} exited without running the container ({status}); the program must call hoist_executor::container::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
@@ -141,11 +143,101 @@ enum InitResult {
 /// Run the process and wait for it: its exit code, or 128+signal when a signal killed it.
 /// Safe to call from many threads at once. Nothing is left in `state_dir` when it returns.
 pub fn run(spec: ContainerSpec, state_dir: &Path) -> Result<i32> {
+    run_cancellable(spec, state_dir, &CancelToken::new())
+}
+
+/// [`run`], stopped early (SIGKILL to the container, then the usual cleanup) when `cancel` is
+/// cancelled from another thread; then the result is [`ContainerError::Cancelled`].
+pub fn run_cancellable(spec: ContainerSpec, state_dir: &Path, cancel: &CancelToken) -> Result<i32> {
+    if cancel.is_cancelled() {
+        return Err(ContainerError::Cancelled);
+    }
     let (request, stdio) = prepare(spec, state_dir)?;
     let bundle = bundle_dir(&request);
-    let result = run_helper(&request, &bundle, stdio);
+    let result = run_helper(&request, &bundle, stdio, cancel);
     cleanup(&request, &bundle);
+    if cancel.is_cancelled() {
+        return Err(ContainerError::Cancelled);
+    }
     result
+}
+
+/// Stops [`run_cancellable`] calls from any thread; clones share the state.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(std::sync::Arc<std::sync::Mutex<CancelState>>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    cancelled: bool,
+    /// pidfds of running helpers: signalling one can never hit a recycled pid.
+    helpers: Vec<OwnedFd>,
+}
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Kill every container running under this token, and refuse new ones.
+    pub fn cancel(&self) {
+        let mut state = self.lock();
+        state.cancelled = true;
+        for pidfd in &state.helpers {
+            kill_pidfd(pidfd);
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.lock().cancelled
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CancelState> {
+        // A panic while holding this lock leaves plain data behind: keep going.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Track a helper; killed at once if the token is already cancelled.
+    fn register(&self, pidfd: OwnedFd) -> i32 {
+        use std::os::fd::AsRawFd;
+        let mut state = self.lock();
+        if state.cancelled {
+            kill_pidfd(&pidfd);
+        }
+        let raw = pidfd.as_raw_fd();
+        state.helpers.push(pidfd);
+        raw
+    }
+
+    fn unregister(&self, raw: i32) {
+        use std::os::fd::AsRawFd;
+        self.lock().helpers.retain(|fd| fd.as_raw_fd() != raw);
+    }
+}
+
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+}
+
+fn kill_pidfd(pidfd: &OwnedFd) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid pidfd; an exited process gives ESRCH, which is fine to ignore.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
 }
 
 /// Like [`run`], but creates the container from this process. Only safe while the calling
@@ -338,7 +430,12 @@ fn init_program() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
 }
 
-fn run_helper(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32> {
+fn run_helper(
+    request: &InitRequest,
+    bundle: &Path,
+    stdio: Stdio3,
+    cancel: &CancelToken,
+) -> Result<i32> {
     std::fs::create_dir(bundle).map_err(io_err("create the bundle dir", bundle))?;
     let request_path = bundle.join(REQUEST_FILE);
     let bytes =
@@ -348,7 +445,17 @@ fn run_helper(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32
     let program = init_program();
     let mut command = Command::new(&program);
     command.arg(INIT_MARKER).arg(&request_path);
-    let to_stdio = |fd: Option<OwnedFd>| fd.map_or_else(Stdio::inherit, Stdio::from);
+    let to_stdio = |fd: Option<OwnedFd>| {
+        fd.map_or_else(Stdio::inherit, |fd| {
+            // Close-on-exec, so helpers that other threads start now do not inherit it and keep
+            // a pipe open (the child gets its own copy as 0/1/2, which is not close-on-exec).
+            let _ = nix::fcntl::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+            Stdio::from(fd)
+        })
+    };
     command
         .stdin(to_stdio(stdio.stdin))
         .stdout(to_stdio(stdio.stdout))
@@ -371,9 +478,15 @@ fn run_helper(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32
             source,
         })?;
     drop(command); // closes our copies of the stdio descriptors so readers see EOF
-    let status = child
-        .wait()
-        .map_err(io_err("wait for the container helper", &program))?;
+    let registered = match pidfd_open(child.id()) {
+        Ok(pidfd) => Some(cancel.register(pidfd)),
+        Err(_) => None, // pre-5.3 kernel: not cancellable
+    };
+    let status = child.wait();
+    if let Some(raw) = registered {
+        cancel.unregister(raw);
+    }
+    let status = status.map_err(io_err("wait for the container helper", &program))?;
 
     let result_path = bundle.join(RESULT_FILE);
     match std::fs::read(&result_path) {

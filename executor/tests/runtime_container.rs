@@ -50,6 +50,7 @@ fn main() {
         exit_code_is_returned,
         sigkill_gives_137,
         killed_helper_takes_the_container_along,
+        cancel_stops_a_running_container,
         env_cwd_and_uid_are_applied,
         network_none_has_only_lo_up,
         host_processes_are_invisible,
@@ -181,7 +182,7 @@ impl Sandbox {
 
     /// Run and capture stdout (stderr goes to ours).
     fn run_capture(&self, mut spec: ContainerSpec) -> (i32, String) {
-        let (read, write) = nix::unistd::pipe().unwrap();
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         spec.stdout = Some(write);
         let reader = std::thread::spawn(move || {
             let mut out = String::new();
@@ -313,6 +314,29 @@ fn killed_helper_takes_the_container_along(env: &Env) {
     wait_for("the container to die with its helper", || {
         find_processes(&["sleep", marker], false).is_empty()
     });
+}
+
+fn cancel_stops_a_running_container(env: &Env) {
+    let sb = Sandbox::new(env);
+    let marker = "16.1803";
+    let cancel = container::CancelToken::new();
+    let (spec, state, token) = (sb.spec(&["sleep", marker]), sb.state(), cancel.clone());
+    let runner = std::thread::spawn(move || container::run_cancellable(spec, &state, &token));
+    wait_for("the container's sleep", || {
+        !find_processes(&["sleep", marker], false).is_empty()
+    });
+    let start = Instant::now();
+    cancel.cancel();
+    let result = runner.join().unwrap();
+    assert!(
+        matches!(result, Err(container::ContainerError::Cancelled)),
+        "{result:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(find_processes(&["sleep", marker], false).is_empty());
+    // A cancelled token refuses new work.
+    let again = container::run_cancellable(sb.spec(&["true"]), &sb.state(), &cancel);
+    assert!(matches!(again, Err(container::ContainerError::Cancelled)));
 }
 
 fn env_cwd_and_uid_are_applied(env: &Env) {
@@ -662,7 +686,8 @@ fn concurrent_runs_from_threads(env: &Env) {
 
 fn in_process_path_works(env: &Env) {
     let sb = Sandbox::new(env);
-    let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+    let (read, write): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let mut spec = sb.spec(&["sh", "-c", "echo in-process; exit 5"]);
     spec.stdout = Some(write);
     let code = container::run_in_process(spec, &sb.state()).unwrap();
