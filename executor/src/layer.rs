@@ -44,8 +44,9 @@ pub struct LayerStats {
     pub tar_bytes: u64,
 }
 
+/// Counts the bytes of the tar stream; buffered, because tar writes 512-byte blocks.
 struct CountingWriter<'a> {
-    inner: &'a mut dyn Write,
+    inner: io::BufWriter<&'a mut dyn Write>,
     count: u64,
 }
 
@@ -65,7 +66,7 @@ pub fn write_layer_tar(upper: &Path, out: &mut dyn Write) -> Result<LayerStats> 
     let mut writer = LayerWriter {
         upper,
         builder: tar::Builder::new(CountingWriter {
-            inner: out,
+            inner: io::BufWriter::with_capacity(256 * 1024, out),
             count: 0,
         }),
         stats: LayerStats::default(),
@@ -91,10 +92,13 @@ pub fn write_layer_tar(upper: &Path, out: &mut dyn Write) -> Result<LayerStats> 
         path: PathBuf::from("(end of archive)"),
         source,
     })?;
-    let counted = builder.into_inner().map_err(|source| LayerError::Write {
-        path: PathBuf::from("(end of archive)"),
-        source,
-    })?;
+    let counted = builder
+        .into_inner()
+        .and_then(|mut counted| counted.flush().map(|()| counted))
+        .map_err(|source| LayerError::Write {
+            path: PathBuf::from("(end of archive)"),
+            source,
+        })?;
     Ok(LayerStats {
         tar_bytes: counted.count,
         ..stats
