@@ -375,3 +375,24 @@ fn copy_into_existing_directory_keeps_its_metadata() {
     assert_eq!(stat(&fx.dest("app")), (0o700, 7, 8));
     assert_eq!(read(&fx.dest("app/f")), "f");
 }
+
+#[test]
+fn xattrs_are_copied_except_overlay_and_selinux_ones() {
+    let fx = Fixture::new();
+    write(&fx.src("tree/bin"), "b", 0o755);
+    let supported = xattr::set(fx.src("tree/bin"), "user.keep", b"1").is_ok()
+        && xattr::set(fx.src("tree"), "trusted.overlay.opaque", b"y").is_ok();
+    if !supported {
+        eprintln!("skipped: the temp file system lacks user/trusted xattrs");
+        return;
+    }
+    fx.copy(&["."], "/ctx/").unwrap();
+    assert_eq!(
+        xattr::get(fx.dest("ctx/tree/bin"), "user.keep").unwrap(),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(
+        xattr::get(fx.dest("ctx/tree"), "trusted.overlay.opaque").unwrap(),
+        None
+    );
+}

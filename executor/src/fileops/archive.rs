@@ -251,7 +251,8 @@ pub(crate) fn extract_into(
             meta::chmod(&target, mode)?;
             if let Ok(Some(extensions)) = entry.pax_extensions() {
                 for ext in extensions.flatten() {
-                    if let Some(key) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
+                    let key = ext.key_bytes().strip_prefix(b"SCHILY.xattr.");
+                    if let Some(key) = key.filter(|k| meta::is_portable_xattr(k)) {
                         let _ = xattr::set(
                             &target,
                             std::ffi::OsStr::from_bytes(key),

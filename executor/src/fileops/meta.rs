@@ -1,6 +1,7 @@
 //! Setting owner, mode, times and xattrs on created entries (never following a symlink at the path).
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -35,8 +36,17 @@ pub(crate) fn copy_xattrs(src: &Path, dst: &Path) {
         return;
     };
     for name in names {
+        if !is_portable_xattr(name.as_bytes()) {
+            continue;
+        }
         if let Ok(Some(value)) = xattr::get(src, &name) {
             let _ = xattr::set(dst, &name, &value);
         }
     }
+}
+
+/// Host-specific attributes never go into a layer: overlayfs' own (`trusted.overlay.opaque` in a snapshot would
+/// hide the lower layers' files) and SELinux labels of the build host.
+pub(crate) fn is_portable_xattr(name: &[u8]) -> bool {
+    !name.starts_with(b"trusted.overlay.") && name != b"security.selinux"
 }
