@@ -326,10 +326,8 @@ impl Unpacker<'_> {
                         gid = v;
                     }
                 } else if key == "mtime" {
-                    if let Some(v) = ext.value().ok().and_then(|v| v.parse::<f64>().ok()) {
-                        if v >= 0.0 && v.is_finite() {
-                            mtime = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(v);
-                        }
+                    if let Some(t) = ext.value().ok().and_then(parse_pax_time) {
+                        mtime = t;
                     }
                 }
             }
@@ -601,10 +599,48 @@ fn xattr_set_fd(fd: &OwnedFd, name: &OsStr, value: &[u8]) -> io::Result<()> {
     }
 }
 
+/// PAX times are decimal seconds (`1700000000.123456789`); parse exactly, not through f64.
+fn parse_pax_time(v: &str) -> Option<SystemTime> {
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: u64 = secs.parse().ok()?;
+    let digits: String = frac.chars().take(9).collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: u32 = if digits.is_empty() {
+        0
+    } else {
+        format!("{digits:0<9}").parse().ok()?
+    };
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
 fn timespec(t: SystemTime) -> TimeSpec {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     TimeSpec::new(
         d.as_secs() as libc::time_t,
         d.subsec_nanos() as libc::c_long,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_times_parse_exactly() {
+        let t = |s| parse_pax_time(s).map(|t| t.duration_since(SystemTime::UNIX_EPOCH).unwrap());
+        assert_eq!(t("1700000000"), Some(Duration::new(1_700_000_000, 0)));
+        assert_eq!(
+            t("1700000000.5"),
+            Some(Duration::new(1_700_000_000, 500_000_000))
+        );
+        assert_eq!(
+            t("1795603709.332145295"),
+            Some(Duration::new(1_795_603_709, 332_145_295))
+        );
+        assert_eq!(t("1.1234567891"), Some(Duration::new(1, 123_456_789)));
+        assert_eq!(t("-1"), None);
+        assert_eq!(t("x"), None);
+    }
 }
