@@ -110,6 +110,8 @@ pub struct CopyFlags {
     pub exclude: Vec<String>,
     pub keep_git_dir: bool,
     pub checksum: Option<String>,
+    /// ADD `--unpack[=bool]`: `None` lets the source decide (local archives unpack, URLs do not).
+    pub unpack: Option<bool>,
 }
 
 /// COPY and ADD share their shape; `Instruction::kind` says which one it is.
