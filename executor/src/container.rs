@@ -618,6 +618,7 @@ impl libcontainer::workload::Executor for DieWithParent {
         // SAFETY: prctl with plain integer arguments. Done after the uid switch, which would
         // clear it; kept across execve unless the program is setuid or has file capabilities.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        reset_signals();
         libcontainer::workload::default::DefaultExecutor {}.exec(spec)
     }
 
@@ -626,6 +627,49 @@ impl libcontainer::workload::Executor for DieWithParent {
         spec: &oci_spec::runtime::Spec,
     ) -> Result<(), libcontainer::workload::ExecutorValidationError> {
         libcontainer::workload::default::DefaultExecutor {}.validate(spec)
+    }
+}
+
+/// Ignored signals and the signal mask survive `execve`; the process must start as Docker
+/// starts it, with none (Rust programs ignore SIGPIPE, for one, and `yes | head` relies on it).
+fn reset_signals() {
+    /// The kernel's `struct sigaction` (glibc's `signal()` refuses its reserved signals 32 and 33).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: plain syscalls on this process's own signal state, right before execve; the
+    // struct matches the kernel's layout and the size argument is the kernel's sigset size.
+    unsafe {
+        for signal in 1..=libc::SIGRTMAX() {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            if cfg!(not(target_arch = "x86_64")) {
+                // Layout above is x86_64's; elsewhere settle for what glibc allows.
+                libc::signal(signal, libc::SIG_DFL);
+            } else {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    &default as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                );
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
 }
 

@@ -59,6 +59,7 @@ fn main() {
         network_files_and_mount_points,
         readonly_rootfs_and_extra_mounts,
         docker_security_defaults,
+        signals_start_with_default_handlers,
         missing_command_is_an_error_and_leaves_nothing,
         helper_that_does_not_run_is_detected,
         scratch_overlay_has_no_lowers,
@@ -545,6 +546,25 @@ fn docker_security_defaults(env: &Env) {
         out, "0000000000000000\n",
         "a non-root user has no effective capabilities"
     );
+}
+
+fn signals_start_with_default_handlers(env: &Env) {
+    // Rust ignores SIGPIPE in its programs; a container must not inherit that (`yes | head`).
+    let sb = Sandbox::new(env);
+    let script = "grep -E 'SigIgn|SigBlk' /proc/self/status | tr -d '\\t'";
+    let (code, out) = sb.run_capture(sb.spec(&["sh", "-c", script]));
+    assert_eq!(code, 0);
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut spec = sb.spec(&["sh", "-c", script]);
+    spec.stdout = Some(write);
+    assert_eq!(container::run_in_process(spec, &sb.state()).unwrap(), 0);
+    let mut in_process = String::new();
+    std::fs::File::from(read)
+        .read_to_string(&mut in_process)
+        .unwrap();
+    for out in [out, in_process] {
+        assert_eq!(out, "SigBlk:0000000000000000\nSigIgn:0000000000000000\n");
+    }
 }
 
 fn missing_command_is_an_error_and_leaves_nothing(env: &Env) {
