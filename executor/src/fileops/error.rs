@@ -70,7 +70,7 @@ impl fmt::Display for CopyError {
             }
             CopyError::NotADirectory { path } => write!(
                 f,
-                "cannot copy into {path:?}: it exists and is not a directory (remove it first, or pick another destination)"
+                "cannot use {path:?} as a directory: it exists and is not one (remove it first, or pick another path)"
             ),
             CopyError::CannotReplaceDirectory { path } => write!(
                 f,

@@ -66,6 +66,8 @@ pub(crate) fn resolve_components<'a>(
                 resolved.pop();
                 depth -= 1;
             }
+            // Back above the missing component, the next one may exist again (and be a symlink).
+            missing = false;
             continue;
         }
         resolved.push(&component);
@@ -207,6 +209,9 @@ mod tests {
             resolve_in_root(r, "loop1"),
             Err(CopyError::SymlinkLoop { .. })
         ));
+        // A link whose target passes through a missing directory and back up still has its rest followed.
+        symlink("nowhere/../abs/dir", r.join("detour")).unwrap();
+        assert_eq!(resolve_in_root(r, "detour").unwrap(), r.join("real/dir"));
     }
 
     #[test]
