@@ -411,7 +411,7 @@ impl Store {
 
     /// Rewrite `<root>/index.json` (OCI image layout) from the tags, inside the caller's write transaction so
     /// concurrent writers cannot interleave.
-    fn write_index_json(&self, tx: &Transaction<'_>) -> Result<()> {
+    pub(crate) fn write_index_json(&self, tx: &Transaction<'_>) -> Result<()> {
         let err = self.db_err();
         let rows: Vec<(String, String)> = {
             let mut stmt = tx

@@ -39,10 +39,11 @@ pub use digest::Digest;
 pub use error::{Result, StoreError};
 pub use gc::GcReport;
 pub use images::ImageRecord;
+pub use import::{decompressing_reader, Compression};
 pub use lock::StoreLock;
 pub use reference::normalize_reference;
 pub use tmpdir::TempDir;
-pub use unpack::unpack_layer;
+pub use unpack::{unpack_layer, unpack_tar, UnpackOptions};
 
 use error::IoContext;
 
@@ -233,12 +234,23 @@ impl Store {
         }
     }
 
+    /// `oci-layout` and `index.json`, so the root is an OCI image layout from the start.
     fn write_oci_layout_file(&self) -> Result<()> {
-        let path = self.root.join("oci-layout");
-        if path.exists() {
-            return Ok(());
+        let layout = self.root.join("oci-layout");
+        if !layout.exists() {
+            fsutil::write_atomic(&self.tmp, &layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
-        fsutil::write_atomic(&self.tmp, &path, br#"{"imageLayoutVersion":"1.0.0"}"#)
+        if !self.root.join("index.json").exists() {
+            // Under the database's write lock, like every other index.json writer, so a concurrent `tag` is
+            // never overwritten by a stale list.
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(self.db_err())?;
+            self.write_index_json(&tx)?;
+            tx.commit().map_err(self.db_err())?;
+        }
+        Ok(())
     }
 }
 

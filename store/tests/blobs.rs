@@ -77,7 +77,14 @@ fn open_creates_layout_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("state");
     let store = Store::open(&root).unwrap();
-    for p in ["blobs/sha256", "snapshots", "tmp", "cache.db", "oci-layout"] {
+    for p in [
+        "blobs/sha256",
+        "snapshots",
+        "tmp",
+        "cache.db",
+        "oci-layout",
+        "index.json",
+    ] {
         assert!(root.join(p).exists(), "{p} missing");
     }
     let d = store.put_blob(b"persist").unwrap();
