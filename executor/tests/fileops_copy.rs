@@ -396,3 +396,32 @@ fn xattrs_are_copied_except_overlay_and_selinux_ones() {
         None
     );
 }
+
+#[test]
+fn matched_sources_lists_what_copy_reads() {
+    use hoist_executor::fileops::{matched_sources, MatchedSource};
+    let fx = Fixture::new();
+    write(&fx.src("a.txt"), "a", 0o644);
+    write(&fx.src("b.txt"), "b", 0o644);
+    write(&fx.src("dir/x"), "x", 0o644);
+    symlink("dir", fx.src("link")).unwrap();
+    let req = fx.request(&["*.txt", "link", "*.none"], "/d/");
+    let found = matched_sources(&req).unwrap();
+    let m = |written: &str, path: &str, is_dir| MatchedSource {
+        written: written.into(),
+        path: path.into(),
+        is_dir,
+    };
+    assert_eq!(
+        found,
+        [
+            m("a.txt", "a.txt", false),
+            m("b.txt", "b.txt", false),
+            m("link", "dir", true)
+        ]
+    );
+    assert!(matches!(
+        matched_sources(&fx.request(&["nope"], "/")),
+        Err(CopyError::SourceNotFound { .. })
+    ));
+}

@@ -83,6 +83,30 @@ pub fn copy(req: &CopyRequest) -> Result<CopyStats> {
     Ok(copier.stats)
 }
 
+/// A source of a copy after wildcard expansion, `.dockerignore` and symlink resolution: what [`copy`] will read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedSource {
+    /// The path as written (cleaned, wildcards replaced by what they matched), relative to `src_root`.
+    pub written: String,
+    /// The file or directory it names, symlinks followed inside `src_root`, relative to `src_root`
+    /// ("" for `src_root` itself). A directory is read recursively, minus excluded entries.
+    pub path: String,
+    pub is_dir: bool,
+}
+
+/// The sources `copy(req)` would read, in order (for cache keys: checksum exactly these). Errors like [`copy`]
+/// does for a missing source; wildcards that match nothing add nothing.
+pub fn matched_sources(req: &CopyRequest) -> Result<Vec<MatchedSource>> {
+    Ok(resolve_sources(req)?
+        .into_iter()
+        .map(|s| MatchedSource {
+            is_dir: s.meta.is_dir(),
+            written: s.logical,
+            path: s.physical_rel,
+        })
+        .collect())
+}
+
 /// A source after wildcard expansion and symlink resolution.
 struct Source {
     /// The path as written, cleaned, relative to `src_root` (wildcards replaced by what they matched): its last
