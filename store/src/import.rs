@@ -65,16 +65,21 @@ pub fn decompressing_reader<'a, R: BufRead + 'a>(
 
 impl Store {
     /// Store a layer tar (plain or compressed) uncompressed as a blob; returns its diff ID and size.
+    /// `-` reads standard input.
     pub fn put_layer_tar(&self, tar: &Path) -> Result<(Digest, u64)> {
-        let file = File::open(tar).io_ctx("opening archive", tar)?;
         let what = tar.display().to_string();
-        let mut reader = decompressing_reader(BufReader::new(file), &what)?;
+        let input: Box<dyn Read> = if tar == Path::new("-") {
+            Box::new(io::stdin().lock())
+        } else {
+            Box::new(File::open(tar).io_ctx("opening archive", tar)?)
+        };
+        let mut reader = decompressing_reader(BufReader::new(input), &what)?;
         let mut writer = self.blob_writer()?;
         io::copy(&mut reader, &mut writer).map_err(|source| StoreError::Tar { what, source })?;
         writer.commit()
     }
 
-    /// Like `docker import`: the tar becomes a one-layer image (os linux, the host's architecture, no
+    /// Like `docker import` (`-` reads standard input): the tar becomes a one-layer image (os linux, the host's architecture, no
     /// Env/Cmd, one history entry "imported from <file>"), tagged `reference`.
     pub fn import_rootfs_tar(&self, tar: &Path, reference: &str) -> Result<ImageRecord> {
         // Validate the reference before doing any work.

@@ -72,10 +72,13 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> 
 
 impl Store {
     /// Load a `docker save` archive (`manifest.json`) or an OCI image layout tar (`index.json`), plain or
-    /// compressed. Layers are stored uncompressed and checked against the config's diff IDs; image IDs are
+    /// compressed; `-` reads standard input. Layers are stored uncompressed and checked against the config's diff IDs; image IDs are
     /// kept. Returns each image with the tags it got.
     pub fn load_archive(&self, archive: &Path) -> Result<Vec<(Vec<String>, ImageRecord)>> {
         let label = archive.display().to_string();
+        if archive == Path::new("-") {
+            return self.load_archive_from(BufReader::new(io::stdin().lock()), "standard input");
+        }
         let file = File::open(archive).io_ctx("opening archive", archive)?;
         self.load_archive_from(BufReader::new(file), &label)
     }
