@@ -55,11 +55,11 @@ impl fmt::Display for CopyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CopyError::SourceNotFound { source } => {
-                let shown = format!("/{}", source.trim_start_matches("./").trim_start_matches('/'));
+                let shown = format!("/{}", super::paths::clean_relative(source));
                 write!(
                     f,
-                    "COPY failed: {shown:?} not found: no such file or directory in the build context \
-                     (or the --from stage/image); check the path and your .dockerignore"
+                    "{shown:?} not found in the copy source (the build context, or the --from stage or image); \
+                     check the path, and .dockerignore for the context"
                 )
             }
             CopyError::Io { action, path, error } => {
