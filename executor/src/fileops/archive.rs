@@ -269,7 +269,10 @@ pub(crate) fn extract_into(
         }
     }
     for (path, mtime) in dir_times.iter().rev() {
-        meta::set_times(path, (*mtime, 0), (*mtime, 0))?;
+        // A later entry may have replaced the directory with a file: only directories still there get times.
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            meta::set_times(path, (*mtime, 0), (*mtime, 0))?;
+        }
     }
     stats.archives += 1;
     Ok(())
