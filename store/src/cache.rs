@@ -143,6 +143,25 @@ impl Store {
         Ok(())
     }
 
+    /// Delete every cache record last used before `last_used_before` (Unix seconds); returns what it removed.
+    /// Follow with [`Store::gc`] to free the layers only they kept.
+    pub fn cache_prune(&self, last_used_before: i64) -> Result<Vec<CacheRecord>> {
+        let rows: Vec<(CacheRecord, Option<String>)> = {
+            let conn = self.conn();
+            let err = self.db_err();
+            let mut stmt = conn
+                .prepare(&format!(
+                    "DELETE FROM cache WHERE last_used < ?1 RETURNING {CACHE_COLUMNS}"
+                ))
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map([last_used_before], cache_row)
+                .map_err(&err)?;
+            rows.collect::<std::result::Result<_, _>>().map_err(&err)?
+        };
+        rows.into_iter().map(with_layer).collect()
+    }
+
     /// The stat cache entry for `path`, if any (the caller compares size/mtime/ctime/inode).
     pub fn stat_cache_get(&self, path: &str) -> Result<Option<StatEntry>> {
         let conn = self.conn();

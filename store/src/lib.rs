@@ -28,9 +28,10 @@ mod snapshots;
 mod tmpdir;
 mod unpack;
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 pub use blobs::BlobWriter;
@@ -58,6 +59,8 @@ pub struct Store {
     snapshots: PathBuf,
     db_path: PathBuf,
     conn: Mutex<rusqlite::Connection>,
+    /// One lock per layer being unpacked, so threads of one process unpack a layer once.
+    unpacking: Mutex<HashMap<Digest, Arc<Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -91,6 +94,7 @@ impl Store {
             snapshots,
             db_path,
             conn: Mutex::new(conn),
+            unpacking: Mutex::new(HashMap::new()),
         };
         store.write_oci_layout_file()?;
         store.remove_stale_tmp();
@@ -143,6 +147,14 @@ impl Store {
         self.conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The in-process lock for unpacking `diff_id`.
+    pub(crate) fn unpack_lock(&self, diff_id: &Digest) -> Arc<Mutex<()>> {
+        let mut map = self.unpacking.lock().unwrap_or_else(|p| p.into_inner());
+        // Drop entries nobody holds any more, so the map stays small.
+        map.retain(|_, lock| Arc::strong_count(lock) > 1);
+        Arc::clone(map.entry(diff_id.clone()).or_default())
     }
 
     pub(crate) fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

@@ -38,6 +38,12 @@ impl Store {
         if let Some(path) = self.snapshot_path(diff_id)? {
             return Ok(path);
         }
+        let lock = self.unpack_lock(diff_id);
+        let _unpacking = lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have unpacked it while we waited.
+        if let Some(path) = self.snapshot_path(diff_id)? {
+            return Ok(path);
+        }
         let blob = self.open_blob(diff_id)?;
         let staging = self.new_tmp_dir("unpack")?;
         unpack_layer(

@@ -63,3 +63,17 @@ fn stat_cache_roundtrip() {
     assert_eq!(store.stat_cache_get("/ctx/a.txt").unwrap(), Some(e));
     assert_eq!(store.stat_cache_get("/ctx/b.txt").unwrap(), None);
 }
+
+#[test]
+fn prune_removes_records_unused_since() {
+    let (_d, store) = common::store();
+    let mut old = rec("old", None);
+    old.last_used = 10;
+    let mut new = rec("new", None);
+    new.last_used = 1000;
+    store.cache_insert(&old).unwrap();
+    store.cache_insert(&new).unwrap();
+    let removed = store.cache_prune(500).unwrap();
+    assert_eq!(removed, vec![old]);
+    assert_eq!(store.cache_records().unwrap(), vec![new]);
+}
