@@ -4,9 +4,16 @@
 //! logging) in the child. In a multi-threaded process (the tokio solver) another thread may hold
 //! the allocator's lock at that moment and the child would deadlock, so [`run`] never does that
 //! in-process: it re-executes the current program (`/proc/self/exe`, or `$HOIST_CONTAINER_INIT`)
-//! with a hidden marker argument, and [`maybe_run_container_init`] — called first thing in `main`,
-//! before any thread exists — runs libcontainer single-threaded there and exits with the container's
-//! code. [`run_in_process`] is that single-threaded path, for callers that know they have one thread.
+//! with a hidden marker argument. The re-executed program turns into the helper before `main`
+//! (an `.init_array` hook, glibc targets) or, failing that, in [`maybe_run_container_init`] —
+//! called first thing in `main`, before any thread exists. The helper runs libcontainer
+//! single-threaded, reports the result in a file and exits. [`run_in_process`] is that
+//! single-threaded path, for callers that know they have one thread.
+//!
+//! Cleanup: the process dies with its helper, the helper with the thread that started it
+//! (`PR_SET_PDEATHSIG`); pid 1 of the container dying takes every process and mount of its
+//! namespaces along. [`run`] removes the container's state and cgroup whatever happened;
+//! [`remove_stale_containers`] does it for hoist processes that were killed.
 
 use std::ffi::OsString;
 use std::io;
@@ -91,7 +98,7 @@ pub enum ContainerError {
     Cancelled,
     #[error("could not start the container helper {program:?}: {source}")]
     SpawnHelper { program: PathBuf, source: io::Error },
-    #[error("the container helper {program:?} exited without running the container ({status}); the program must call hoist_executor::container::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
+    #[error("the container helper {program:?} exited without running the container ({status}); the program must link hoist-executor and call hoist_executor::container::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
     HelperDidNotRun { program: PathBuf, status: String },
 }
 
