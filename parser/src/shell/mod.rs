@@ -43,6 +43,13 @@ impl Env for Vec<(String, String)> {
     }
 }
 
+/// Lets a slice (which cannot itself become `&dyn Env`) be passed as `&slice`.
+impl<T: Env + ?Sized> Env for &T {
+    fn get(&self, name: &str) -> Option<String> {
+        (**self).get(name)
+    }
+}
+
 /// An environment with no variables set.
 pub(crate) struct EmptyEnv;
 
