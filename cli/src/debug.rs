@@ -48,15 +48,27 @@ enum DebugCommand {
 pub fn run(args: DebugArgs) -> anyhow::Result<i32> {
     match args.command {
         DebugCommand::Parse { ast, file } => parse(&file, ast),
-        DebugCommand::Expand { escape, env, words, word } => expand(escape, &env, words, &word),
-        DebugCommand::Ignore { patterns, file, path } => ignore(patterns, file, &path),
+        DebugCommand::Expand {
+            escape,
+            env,
+            words,
+            word,
+        } => expand(escape, &env, words, &word),
+        DebugCommand::Ignore {
+            patterns,
+            file,
+            path,
+        } => ignore(patterns, file, &path),
     }
 }
 
 fn parse(file: &PathBuf, ast: bool) -> anyhow::Result<i32> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = String::from_utf8_lossy(&bytes);
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "Dockerfile".into());
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "Dockerfile".into());
     if ast {
         match hoist_parser::parse_named(&name, &text) {
             Ok(dockerfile) => println!("{dockerfile:#?}"),
@@ -94,7 +106,8 @@ fn expand(escape: char, env: &[String], words: bool, word: &str) -> anyhow::Resu
         })
         .collect();
     let result = if words {
-        shell::expand_words(word, &vars, escape).map(|w| w.into_iter().map(|w| w + "\n").collect::<String>())
+        shell::expand_words(word, &vars, escape)
+            .map(|w| w.into_iter().map(|w| w + "\n").collect::<String>())
     } else {
         shell::expand_word(word, &vars, escape).map(|w| w + "\n")
     };
@@ -112,7 +125,8 @@ fn expand(escape: char, env: &[String], words: bool, word: &str) -> anyhow::Resu
 
 fn ignore(mut patterns: Vec<String>, file: Option<PathBuf>, path: &str) -> anyhow::Result<i32> {
     if let Some(file) = file {
-        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let mut from_file = dockerignore::read_patterns(&text);
         from_file.append(&mut patterns);
         patterns = from_file;

@@ -8,7 +8,9 @@ fn generate(lines: usize) -> String {
     let mut out = String::from("# syntax=docker/dockerfile:1\nARG BASE=debian:bookworm\n");
     let mut stage = 0;
     while out.lines().count() < lines {
-        out.push_str(&format!("FROM --platform=$BUILDPLATFORM ${{BASE}} AS stage{stage}\n"));
+        out.push_str(&format!(
+            "FROM --platform=$BUILDPLATFORM ${{BASE}} AS stage{stage}\n"
+        ));
         out.push_str("ENV PATH=/usr/local/bin:$PATH LANG=C.UTF-8 \\\n    HOME=/root\n");
         out.push_str("LABEL org.opencontainers.image.title=\"hoist bench\" version=1\n");
         out.push_str("RUN --mount=type=cache,target=/var/cache/apt apt-get update \\\n");
@@ -21,7 +23,9 @@ fn generate(lines: usize) -> String {
         out.push_str("WORKDIR /app\nUSER 1000:1000\nEXPOSE 8080/tcp 8443\n");
         out.push_str("HEALTHCHECK --interval=30s --timeout=3s CMD [\"curl\", \"-f\", \"http://localhost/\"]\n");
         out.push_str("ONBUILD RUN echo triggered\n");
-        out.push_str("ENTRYPOINT [\"/app/bin/server\", \"--port\", \"8080\"]\nCMD [\"--help\"]\n\n");
+        out.push_str(
+            "ENTRYPOINT [\"/app/bin/server\", \"--port\", \"8080\"]\nCMD [\"--help\"]\n\n",
+        );
         stage += 1;
     }
     out

@@ -20,7 +20,11 @@ pub struct Directives {
 
 impl Default for Directives {
     fn default() -> Self {
-        Directives { escape: '\\', syntax: None, check: None }
+        Directives {
+            escape: '\\',
+            syntax: None,
+            check: None,
+        }
     }
 }
 
@@ -138,7 +142,10 @@ pub struct HealthcheckFlags {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Healthcheck {
     None,
-    Cmd { flags: HealthcheckFlags, command: CommandLine },
+    Cmd {
+        flags: HealthcheckFlags,
+        command: CommandLine,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -20,7 +20,13 @@ pub struct ParseError {
 
 impl ParseError {
     /// An error at `line:col` of `text` (the whole Dockerfile), quoting that line.
-    pub(crate) fn new(file: &str, text: &str, line: usize, col: usize, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        file: &str,
+        text: &str,
+        line: usize,
+        col: usize,
+        message: impl Into<String>,
+    ) -> Self {
         let source_line = if line == 0 {
             None
         } else {
@@ -33,7 +39,13 @@ impl ParseError {
                 }
             })
         };
-        ParseError { file: file.to_string(), line, col: col.max(1), message: message.into(), source_line }
+        ParseError {
+            file: file.to_string(),
+            line,
+            col: col.max(1),
+            message: message.into(),
+            source_line,
+        }
     }
 }
 
@@ -42,13 +54,20 @@ impl fmt::Display for ParseError {
         if self.line == 0 {
             return write!(f, "{}: {}", self.file, self.message);
         }
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )?;
         if let Some(text) = &self.source_line {
             let number = self.line.to_string();
             let gutter = " ".repeat(number.len());
             // Tabs keep their width in the caret line so the caret lands under the right character.
-            let pad: String =
-                text.chars().take(self.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let pad: String = text
+                .chars()
+                .take(self.col.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
             write!(f, "\n {number} | {text}\n {gutter} | {pad}^")?;
         }
         Ok(())
@@ -67,7 +86,11 @@ pub(crate) struct RawError {
 
 impl RawError {
     pub fn new(line: usize, col: usize, message: impl Into<String>) -> Self {
-        RawError { line, col, message: message.into() }
+        RawError {
+            line,
+            col,
+            message: message.into(),
+        }
     }
 
     pub fn into_parse_error(self, file: &str, text: &str) -> ParseError {

@@ -63,7 +63,8 @@ pub(super) fn validate_match_pattern(pattern: &str) -> Result<(), String> {
                     }
                     i = class_char(&chars, i).ok_or_else(|| bad("malformed character class"))?;
                     if chars.get(i) == Some(&'-') {
-                        i = class_char(&chars, i + 1).ok_or_else(|| bad("malformed character range"))?;
+                        i = class_char(&chars, i + 1)
+                            .ok_or_else(|| bad("malformed character range"))?;
                     }
                     ranges += 1;
                 }
@@ -117,7 +118,9 @@ mod tests {
         for ok in ["a[b-d]e", "[\\]a]", "[\\-x]", "a\\*b", "*.go", "[^a]"] {
             assert!(validate_match_pattern(ok).is_ok(), "{ok}");
         }
-        for bad in ["[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]"] {
+        for bad in [
+            "[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]",
+        ] {
             assert!(validate_match_pattern(bad).is_err(), "{bad}");
         }
     }

@@ -32,7 +32,11 @@ pub fn read_patterns(text: &str) -> Vec<String> {
                 cleaned.remove(0);
             }
         }
-        patterns.push(if invert { format!("!{cleaned}") } else { cleaned });
+        patterns.push(if invert {
+            format!("!{cleaned}")
+        } else {
+            cleaned
+        });
     }
     patterns
 }
@@ -186,7 +190,10 @@ impl Matcher {
     pub fn new(patterns: &[String]) -> Result<Matcher, PatternError> {
         let mut compiled = Vec::with_capacity(patterns.len());
         for original in patterns {
-            let fail = |reason: String| PatternError { pattern: original.clone(), reason };
+            let fail = |reason: String| PatternError {
+                pattern: original.clone(),
+                reason,
+            };
             let trimmed = original.trim();
             if trimmed.is_empty() {
                 continue;
@@ -195,13 +202,19 @@ impl Matcher {
             let exclusion = text.starts_with('!');
             if exclusion {
                 if text.len() == 1 {
-                    return Err(fail("\"!\" alone excludes nothing: write !<path> to re-include a path".into()));
+                    return Err(fail(
+                        "\"!\" alone excludes nothing: write !<path> to re-include a path".into(),
+                    ));
                 }
                 text.remove(0);
             }
             gopath::validate_match_pattern(&text).map_err(fail)?;
             let rule = compile(&text).map_err(fail)?;
-            compiled.push(Pattern { text, exclusion, rule });
+            compiled.push(Pattern {
+                text,
+                exclusion,
+                rule,
+            });
         }
         Ok(Matcher { patterns: compiled })
     }
@@ -233,8 +246,15 @@ impl Matcher {
     /// it may say yes when nothing below ends up included, never no when something would.
     pub fn may_reinclude_under(&self, dir_rel: &str) -> bool {
         let dir = gopath::clean(dir_rel);
-        let dir_parts: Vec<&str> = if dir == "." { Vec::new() } else { dir.split('/').collect() };
-        self.patterns.iter().filter(|p| p.exclusion).any(|p| pattern_reaches_below(&p.text, &dir_parts))
+        let dir_parts: Vec<&str> = if dir == "." {
+            Vec::new()
+        } else {
+            dir.split('/').collect()
+        };
+        self.patterns
+            .iter()
+            .filter(|p| p.exclusion)
+            .any(|p| pattern_reaches_below(&p.text, &dir_parts))
     }
 
     /// Whether any `!` pattern is present.

@@ -7,7 +7,17 @@ fn m(patterns: &[&str]) -> Matcher {
 #[test]
 fn reads_patterns_from_file_text() {
     let text = "\u{feff}# comment\n  node_modules  \n\n/abs/path\n./rel/../x/\n!  keep.txt\n!\n #not a comment\n";
-    assert_eq!(read_patterns(text), vec!["node_modules", "abs/path", "x", "!keep.txt", "!", "#not a comment"]);
+    assert_eq!(
+        read_patterns(text),
+        vec![
+            "node_modules",
+            "abs/path",
+            "x",
+            "!keep.txt",
+            "!",
+            "#not a comment"
+        ]
+    );
 }
 
 #[test]
@@ -71,7 +81,7 @@ fn malformed_patterns_are_rejected() {
         let e = Matcher::new(&[bad.to_string()]).unwrap_err();
         assert_eq!(e.pattern, bad);
     }
-    assert!(Matcher::new(&["  ".to_string()]).unwrap().excluded("x") == false);
+    assert!(!Matcher::new(&["  ".to_string()]).unwrap().excluded("x"));
 }
 
 #[test]
@@ -97,8 +107,14 @@ fn finds_the_dockerfile_specific_ignore_file() {
     let dockerfile = dir.join("sub/app.Dockerfile");
     assert_eq!(find_ignore_file(&dir, &dockerfile), None);
     std::fs::write(dir.join(".dockerignore"), "x").unwrap();
-    assert_eq!(find_ignore_file(&dir, &dockerfile), Some(dir.join(".dockerignore")));
+    assert_eq!(
+        find_ignore_file(&dir, &dockerfile),
+        Some(dir.join(".dockerignore"))
+    );
     std::fs::write(dir.join("sub/app.Dockerfile.dockerignore"), "y").unwrap();
-    assert_eq!(find_ignore_file(&dir, &dockerfile), Some(dir.join("sub/app.Dockerfile.dockerignore")));
+    assert_eq!(
+        find_ignore_file(&dir, &dockerfile),
+        Some(dir.join("sub/app.Dockerfile.dockerignore"))
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

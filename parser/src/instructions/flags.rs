@@ -40,9 +40,14 @@ impl Flags {
     ) -> Result<Flags, FlagError> {
         let mut flags = Flags::default();
         for word in words {
-            let fail = |message: String| FlagError { word: word.clone(), message };
+            let fail = |message: String| FlagError {
+                word: word.clone(),
+                message,
+            };
             let Some(body) = word.strip_prefix("--") else {
-                return Err(fail(format!("invalid flag {word:?} for {instruction}: flags start with --")));
+                return Err(fail(format!(
+                    "invalid flag {word:?} for {instruction}: flags start with --"
+                )));
             };
             if body.is_empty() {
                 return Ok(flags);
@@ -56,7 +61,9 @@ impl Flags {
             };
             let existing = flags.values.iter_mut().find(|(n, _)| *n == spec_name);
             if existing.is_some() && kind != FlagKind::Strings {
-                return Err(fail(format!("duplicate flag specified: --{name} (give it once)")));
+                return Err(fail(format!(
+                    "duplicate flag specified: --{name} (give it once)"
+                )));
             }
             let missing = || format!("missing a value on flag --{name}: write --{name}=<value>");
             let parsed = match kind {
@@ -72,7 +79,9 @@ impl Flags {
                         )))
                     }
                 },
-                FlagKind::String => FlagValue::String(value.ok_or_else(|| fail(missing()))?.to_string()),
+                FlagKind::String => {
+                    FlagValue::String(value.ok_or_else(|| fail(missing()))?.to_string())
+                }
                 FlagKind::Strings => {
                     let value = value.ok_or_else(|| fail(missing()))?.to_string();
                     if let Some((_, FlagValue::Strings(list))) = existing {
@@ -118,7 +127,11 @@ impl Flags {
     }
 }
 
-fn unknown_flag_message(instruction: &str, name: &str, specs: &[(&'static str, FlagKind)]) -> String {
+fn unknown_flag_message(
+    instruction: &str,
+    name: &str,
+    specs: &[(&'static str, FlagKind)],
+) -> String {
     if specs.is_empty() {
         return format!("unknown flag --{name} for {instruction} ({instruction} takes no flags)");
     }
@@ -127,7 +140,10 @@ fn unknown_flag_message(instruction: &str, name: &str, specs: &[(&'static str, F
         Some(s) => format!("unknown flag --{name} for {instruction} (did you mean --{s}?)"),
         None => {
             let list: Vec<String> = names.iter().map(|n| format!("--{n}")).collect();
-            format!("unknown flag --{name} for {instruction} (it accepts {})", list.join(", "))
+            format!(
+                "unknown flag --{name} for {instruction} (it accepts {})",
+                list.join(", ")
+            )
         }
     }
 }
@@ -136,8 +152,11 @@ fn unknown_flag_message(instruction: &str, name: &str, specs: &[(&'static str, F
 mod tests {
     use super::*;
 
-    const COPY: &[(&str, FlagKind)] =
-        &[("from", FlagKind::String), ("link", FlagKind::Bool), ("exclude", FlagKind::Strings)];
+    const COPY: &[(&str, FlagKind)] = &[
+        ("from", FlagKind::String),
+        ("link", FlagKind::Bool),
+        ("exclude", FlagKind::Strings),
+    ];
 
     fn w(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -145,7 +164,12 @@ mod tests {
 
     #[test]
     fn parses_each_kind() {
-        let f = Flags::parse("COPY", &w(&["--from=a", "--link", "--exclude=x", "--exclude=y"]), COPY).unwrap();
+        let f = Flags::parse(
+            "COPY",
+            &w(&["--from=a", "--link", "--exclude=x", "--exclude=y"]),
+            COPY,
+        )
+        .unwrap();
         assert_eq!(f.string("from").as_deref(), Some("a"));
         assert!(f.bool("link"));
         assert_eq!(f.strings("exclude"), vec!["x", "y"]);
@@ -156,7 +180,10 @@ mod tests {
     #[test]
     fn unknown_flag_suggests() {
         let e = Flags::parse("COPY", &w(&["--frm=a"]), COPY).unwrap_err();
-        assert_eq!(e.message, "unknown flag --frm for COPY (did you mean --from?)");
+        assert_eq!(
+            e.message,
+            "unknown flag --frm for COPY (did you mean --from?)"
+        );
         assert_eq!(e.word, "--frm=a");
         let e = Flags::parse("CMD", &w(&["--x"]), &[]).unwrap_err();
         assert!(e.message.contains("takes no flags"));
@@ -164,10 +191,28 @@ mod tests {
 
     #[test]
     fn value_rules() {
-        assert!(Flags::parse("COPY", &w(&["--from"]), COPY).unwrap_err().message.contains("missing a value"));
-        assert!(Flags::parse("COPY", &w(&["--link="]), COPY).unwrap_err().message.contains("missing a value"));
-        assert!(Flags::parse("COPY", &w(&["--link=maybe"]), COPY).unwrap_err().message.contains("boolean"));
-        assert!(Flags::parse("COPY", &w(&["--from=a", "--from=b"]), COPY).unwrap_err().message.contains("duplicate"));
-        assert_eq!(Flags::parse("COPY", &w(&["--from="]), COPY).unwrap().string("from").as_deref(), Some(""));
+        assert!(Flags::parse("COPY", &w(&["--from"]), COPY)
+            .unwrap_err()
+            .message
+            .contains("missing a value"));
+        assert!(Flags::parse("COPY", &w(&["--link="]), COPY)
+            .unwrap_err()
+            .message
+            .contains("missing a value"));
+        assert!(Flags::parse("COPY", &w(&["--link=maybe"]), COPY)
+            .unwrap_err()
+            .message
+            .contains("boolean"));
+        assert!(Flags::parse("COPY", &w(&["--from=a", "--from=b"]), COPY)
+            .unwrap_err()
+            .message
+            .contains("duplicate"));
+        assert_eq!(
+            Flags::parse("COPY", &w(&["--from="]), COPY)
+                .unwrap()
+                .string("from")
+                .as_deref(),
+            Some("")
+        );
     }
 }

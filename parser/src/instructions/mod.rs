@@ -6,8 +6,8 @@ mod flags;
 mod suggest;
 
 use crate::ast::{
-    ArgDecl, CommandLine, Copy, CopyFlags, Dockerfile, Healthcheck, HealthcheckFlags, Heredoc, Instruction,
-    InstructionKind, KeyValue, Pos, Run, Stage,
+    ArgDecl, CommandLine, Copy, CopyFlags, Dockerfile, Healthcheck, HealthcheckFlags, Heredoc,
+    Instruction, InstructionKind, KeyValue, Pos, Run, Stage,
 };
 use crate::error::RawError;
 use crate::parser::{parse_heredoc, Arg, Node, Tree};
@@ -38,8 +38,11 @@ const INSTRUCTIONS: &[&str] = &[
 ];
 
 const FROM_FLAGS: &[(&str, FlagKind)] = &[("platform", FlagKind::String)];
-const RUN_FLAGS: &[(&str, FlagKind)] =
-    &[("mount", FlagKind::Strings), ("network", FlagKind::String), ("security", FlagKind::String)];
+const RUN_FLAGS: &[(&str, FlagKind)] = &[
+    ("mount", FlagKind::Strings),
+    ("network", FlagKind::String),
+    ("security", FlagKind::String),
+];
 const COPY_FLAGS: &[(&str, FlagKind)] = &[
     ("chown", FlagKind::String),
     ("from", FlagKind::String),
@@ -83,7 +86,10 @@ struct Request<'a> {
 
 impl Request<'_> {
     fn pos(&self) -> Pos {
-        Pos { line: self.node.start_line, col: self.node.col }
+        Pos {
+            line: self.node.start_line,
+            col: self.node.col,
+        }
     }
 
     fn error(&self, message: impl Into<String>) -> RawError {
@@ -95,8 +101,14 @@ impl Request<'_> {
         let first = self.node.start_line.max(1);
         let last = self.node.end_line.max(first);
         for line_no in first..=last {
-            let Some(text) = self.lines.get(line_no - 1) else { break };
-            let from = if line_no == self.node.start_line { byte_offset(text, self.node.col) } else { 0 };
+            let Some(text) = self.lines.get(line_no - 1) else {
+                break;
+            };
+            let from = if line_no == self.node.start_line {
+                byte_offset(text, self.node.col)
+            } else {
+                0
+            };
             if let Some(i) = text.get(from..).and_then(|t| t.find(needle)) {
                 return RawError::new(line_no, text[..from + i].chars().count() + 1, message);
             }
@@ -105,8 +117,11 @@ impl Request<'_> {
     }
 
     fn flags(&self, specs: &[(&'static str, FlagKind)]) -> Result<Flags, RawError> {
-        Flags::parse(&self.keyword, &self.node.flags, specs)
-            .map_err(|FlagError { word, message }| self.error_at(word.split('=').next().unwrap_or(&word), message))
+        Flags::parse(&self.keyword, &self.node.flags, specs).map_err(
+            |FlagError { word, message }| {
+                self.error_at(word.split('=').next().unwrap_or(&word), message)
+            },
+        )
     }
 
     fn original(&self) -> String {
@@ -139,13 +154,23 @@ impl Request<'_> {
 
 /// The byte offset of 1-based character column `col` in `text`.
 fn byte_offset(text: &str, col: usize) -> usize {
-    text.char_indices().nth(col.saturating_sub(1)).map(|(i, _)| i).unwrap_or(text.len())
+    text.char_indices()
+        .nth(col.saturating_sub(1))
+        .map(|(i, _)| i)
+        .unwrap_or(text.len())
 }
 
 /// Groups the node tree into meta ARGs and stages.
 pub(crate) fn build(tree: &Tree, text: &str) -> Result<Dockerfile, RawError> {
-    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
-    let mut dockerfile = Dockerfile { directives: tree.directives.clone(), meta_args: Vec::new(), stages: Vec::new() };
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    let mut dockerfile = Dockerfile {
+        directives: tree.directives.clone(),
+        meta_args: Vec::new(),
+        stages: Vec::new(),
+    };
     for node in &tree.nodes {
         match parse_node(node, &node.heredocs, &lines)? {
             Parsed::From(stage) => dockerfile.stages.push(stage),
@@ -168,15 +193,28 @@ pub(crate) fn build(tree: &Tree, text: &str) -> Result<Dockerfile, RawError> {
         }
     }
     if dockerfile.stages.is_empty() {
-        let last = tree.nodes.last().map(|n| (n.start_line, n.col)).unwrap_or((0, 1));
-        return Err(RawError::new(last.0, last.1, "no FROM instruction: a Dockerfile needs at least one build stage"));
+        let last = tree
+            .nodes
+            .last()
+            .map(|n| (n.start_line, n.col))
+            .unwrap_or((0, 1));
+        return Err(RawError::new(
+            last.0,
+            last.1,
+            "no FROM instruction: a Dockerfile needs at least one build stage",
+        ));
     }
     Ok(dockerfile)
 }
 
 fn parse_node(node: &Node, heredocs: &[Heredoc], lines: &[&str]) -> Result<Parsed, RawError> {
-    let req =
-        Request { node, keyword: node.keyword.to_ascii_uppercase(), args: node.arg_values(), heredocs, lines };
+    let req = Request {
+        node,
+        keyword: node.keyword.to_ascii_uppercase(),
+        args: node.arg_values(),
+        heredocs,
+        lines,
+    };
     let kind = match req.keyword.as_str() {
         "FROM" => return parse_from(&req).map(Parsed::From),
         "RUN" => parse_run(&req)?,
@@ -239,7 +277,11 @@ fn parse_node(node: &Node, heredocs: &[Heredoc], lines: &[&str]) -> Result<Parse
             return Err(req.error(message));
         }
     };
-    Ok(Parsed::Instruction(Instruction { pos: req.pos(), original: req.original(), kind }))
+    Ok(Parsed::Instruction(Instruction {
+        pos: req.pos(),
+        original: req.original(),
+        kind,
+    }))
 }
 
 fn parse_from(req: &Request) -> Result<Stage, RawError> {
@@ -257,7 +299,11 @@ fn parse_from(req: &Request) -> Result<Stage, RawError> {
             }
             Some(lower)
         }
-        _ => return Err(req.error("FROM requires either one or three arguments: FROM <image> [AS <name>]")),
+        _ => {
+            return Err(
+                req.error("FROM requires either one or three arguments: FROM <image> [AS <name>]")
+            )
+        }
     };
     let flags = req.flags(FROM_FLAGS)?;
     Ok(Stage {
@@ -274,7 +320,8 @@ fn parse_from(req: &Request) -> Result<Stage, RawError> {
 fn is_valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 fn parse_run(req: &Request) -> Result<InstructionKind, RawError> {
@@ -282,16 +329,26 @@ fn parse_run(req: &Request) -> Result<InstructionKind, RawError> {
     let network = flags.string("network");
     if let Some(n) = &network {
         if !matches!(n.as_str(), "default" | "none" | "host") {
-            return Err(req.error_at("--network", format!("unsupported network mode {n:?}: use default, none or host")));
+            return Err(req.error_at(
+                "--network",
+                format!("unsupported network mode {n:?}: use default, none or host"),
+            ));
         }
     }
     let security = flags.string("security");
     if let Some(s) = &security {
         if !matches!(s.as_str(), "sandbox" | "insecure") {
-            return Err(req.error_at("--security", format!("unsupported security mode {s:?}: use sandbox or insecure")));
+            return Err(req.error_at(
+                "--security",
+                format!("unsupported security mode {s:?}: use sandbox or insecure"),
+            ));
         }
     }
-    let command = if req.args.is_empty() && !req.node.json { None } else { Some(req.command_line(&req.args)) };
+    let command = if req.args.is_empty() && !req.node.json {
+        None
+    } else {
+        Some(req.command_line(&req.args))
+    };
     Ok(InstructionKind::Run(Run {
         command,
         mounts: flags.strings("mount"),
@@ -305,7 +362,11 @@ fn parse_run(req: &Request) -> Result<InstructionKind, RawError> {
 fn chomped(doc: &Heredoc) -> Heredoc {
     let mut doc = doc.clone();
     if doc.chomp {
-        doc.content = doc.content.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect();
+        doc.content = doc
+            .content
+            .split_inclusive('\n')
+            .map(|l| l.trim_start_matches('\t'))
+            .collect();
     }
     doc
 }
@@ -313,15 +374,20 @@ fn chomped(doc: &Heredoc) -> Heredoc {
 fn parse_key_values(req: &Request) -> Result<Vec<KeyValue>, RawError> {
     req.flags(&[])?;
     req.at_least_one()?;
-    if req.args.len() % 3 != 0 {
+    let triples = req.args.chunks_exact(3);
+    if !triples.remainder().is_empty() {
         return Err(req.error(format!("Bad input to {}, too many arguments", req.keyword)));
     }
     let mut pairs = Vec::with_capacity(req.args.len() / 3);
-    for chunk in req.args.chunks(3) {
+    for chunk in triples {
         if chunk[0].is_empty() {
             return Err(req.error(format!("{} names can not be blank", req.keyword)));
         }
-        pairs.push(KeyValue { key: chunk[0].clone(), value: chunk[1].clone(), has_equals: chunk[2] == "=" });
+        pairs.push(KeyValue {
+            key: chunk[0].clone(),
+            value: chunk[1].clone(),
+            has_equals: chunk[2] == "=",
+        });
     }
     Ok(pairs)
 }
@@ -332,8 +398,14 @@ fn parse_arg(req: &Request) -> Result<InstructionKind, RawError> {
     let mut decls = Vec::with_capacity(req.args.len());
     for word in &req.args {
         let decl = match word.split_once('=') {
-            Some((name, default)) => ArgDecl { name: name.to_string(), default: Some(default.to_string()) },
-            None => ArgDecl { name: word.clone(), default: None },
+            Some((name, default)) => ArgDecl {
+                name: name.to_string(),
+                default: Some(default.to_string()),
+            },
+            None => ArgDecl {
+                name: word.clone(),
+                default: None,
+            },
         };
         if decl.name.is_empty() {
             return Err(req.error_at(word, "ARG names can not be blank"));
@@ -353,7 +425,10 @@ fn parse_copy(req: &Request, specs: &[(&'static str, FlagKind)]) -> Result<Copy,
     let flags = req.flags(specs)?;
     let (dest, sources) = req.args.split_last().unwrap_or((&req.args[0], &[]));
     if !req.node.json && parse_heredoc(dest).ok().flatten().is_some() {
-        return Err(req.error_at(dest, format!("{} cannot accept a heredoc as a destination", req.keyword)));
+        return Err(req.error_at(
+            dest,
+            format!("{} cannot accept a heredoc as a destination", req.keyword),
+        ));
     }
     let mut heredocs = Vec::new();
     if !req.node.json {
@@ -407,7 +482,9 @@ fn parse_onbuild(req: &Request) -> Result<Parsed, RawError> {
     let trigger = inner.keyword.to_ascii_uppercase();
     match trigger.as_str() {
         "ONBUILD" => return Err(req.error("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")),
-        "MAINTAINER" | "FROM" => return Err(req.error(format!("{trigger} isn't allowed as an ONBUILD trigger"))),
+        "MAINTAINER" | "FROM" => {
+            return Err(req.error(format!("{trigger} isn't allowed as an ONBUILD trigger")))
+        }
         _ => {}
     }
     let Parsed::Instruction(mut instruction) = parse_node(inner, req.heredocs, req.lines)? else {
@@ -449,13 +526,18 @@ fn parse_healthcheck(req: &Request) -> Result<InstructionKind, RawError> {
     }
     let flags = req.flags(HEALTHCHECK_FLAGS)?;
     if kind != "CMD" {
-        return Err(req.error_at(&req.args[0], format!("Unknown type {:?} in HEALTHCHECK (try CMD)", req.args[0])));
+        return Err(req.error_at(
+            &req.args[0],
+            format!("Unknown type {:?} in HEALTHCHECK (try CMD)", req.args[0]),
+        ));
     }
     if rest.is_empty() {
         return Err(req.error("Missing command after HEALTHCHECK CMD"));
     }
     for name in ["interval", "timeout", "start-period", "start-interval"] {
-        let Some(value) = flags.string(name) else { continue };
+        let Some(value) = flags.string(name) else {
+            continue;
+        };
         if value.is_empty() {
             continue;
         }
@@ -466,9 +548,12 @@ fn parse_healthcheck(req: &Request) -> Result<InstructionKind, RawError> {
         }
     }
     if let Some(retries) = flags.string("retries").filter(|r| !r.is_empty()) {
-        let n: i32 = retries
-            .parse()
-            .map_err(|_| req.error_at("--retries", format!("--retries must be a whole number, not {retries:?}")))?;
+        let n: i32 = retries.parse().map_err(|_| {
+            req.error_at(
+                "--retries",
+                format!("--retries must be a whole number, not {retries:?}"),
+            )
+        })?;
         if n < 0 {
             return Err(req.error_at("--retries", format!("--retries cannot be negative ({n})")));
         }
@@ -480,7 +565,10 @@ fn parse_healthcheck(req: &Request) -> Result<InstructionKind, RawError> {
         start_interval: flags.string("start-interval"),
         retries: flags.string("retries"),
     };
-    Ok(InstructionKind::Healthcheck(Healthcheck::Cmd { flags: health_flags, command: req.command_line(rest) }))
+    Ok(InstructionKind::Healthcheck(Healthcheck::Cmd {
+        flags: health_flags,
+        command: req.command_line(rest),
+    }))
 }
 
 #[cfg(test)]

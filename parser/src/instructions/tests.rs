@@ -17,7 +17,10 @@ fn from_with_name_and_platform() {
     assert_eq!(s.base, "golang:1.22");
     assert_eq!(s.name.as_deref(), Some("build"));
     assert_eq!(s.platform.as_deref(), Some("$BUILDPLATFORM"));
-    assert_eq!(s.original, "FROM --platform=$BUILDPLATFORM golang:1.22 AS Build");
+    assert_eq!(
+        s.original,
+        "FROM --platform=$BUILDPLATFORM golang:1.22 AS Build"
+    );
     assert_eq!(s.pos, Pos { line: 1, col: 1 });
     assert_eq!(df.stages[1].base, "build");
 }
@@ -33,12 +36,20 @@ fn from_arity_and_stage_names() {
 fn meta_args_before_from() {
     let df = parse("ARG V=1 W\nFROM img:$V\nARG V\n").unwrap();
     assert_eq!(df.meta_args.len(), 1);
-    let InstructionKind::Arg(decls) = &df.meta_args[0].kind else { panic!() };
+    let InstructionKind::Arg(decls) = &df.meta_args[0].kind else {
+        panic!()
+    };
     assert_eq!(
         decls,
         &vec![
-            ArgDecl { name: "V".into(), default: Some("1".into()) },
-            ArgDecl { name: "W".into(), default: None }
+            ArgDecl {
+                name: "V".into(),
+                default: Some("1".into())
+            },
+            ArgDecl {
+                name: "W".into(),
+                default: None
+            }
         ]
     );
     assert_eq!(df.stages[0].instructions.len(), 1);
@@ -66,7 +77,9 @@ fn keywords_are_case_insensitive() {
 fn unknown_instruction_suggests() {
     let e = parse("FRM alpine\n").unwrap_err();
     assert_eq!(e.message, "unknown instruction: FRM (did you mean FROM?)");
-    assert!(err("FROM a\nBANANA x\n").ends_with("unknown instruction: BANANA\n 2 | BANANA x\n   | ^"));
+    assert!(
+        err("FROM a\nBANANA x\n").ends_with("unknown instruction: BANANA\n 2 | BANANA x\n   | ^")
+    );
 }
 
 #[test]
@@ -78,7 +91,11 @@ fn unknown_flag_error_points_at_flag() {
         "Dockerfile:3:6: unknown flag --frm for COPY (did you mean --from?)\n 3 | COPY --frm=b x /y\n   |      ^"
     );
     let e = crate::parse_named("app.Dockerfile", "FROM a\n  RUN --foo x\n").unwrap_err();
-    assert!(e.to_string().starts_with("app.Dockerfile:2:7: unknown flag --foo for RUN"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("app.Dockerfile:2:7: unknown flag --foo for RUN"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -88,12 +105,20 @@ fn run_shell_exec_and_flags() {
     else {
         panic!()
     };
-    assert_eq!(run.mounts, vec!["type=cache,target=/c", "type=tmpfs,target=/t"]);
+    assert_eq!(
+        run.mounts,
+        vec!["type=cache,target=/c", "type=tmpfs,target=/t"]
+    );
     assert_eq!(run.network.as_deref(), Some("none"));
     assert_eq!(run.security.as_deref(), Some("insecure"));
     assert_eq!(run.command, Some(CommandLine::Shell("make".into())));
-    let InstructionKind::Run(run) = one(r#"RUN ["echo", "a b"]"#) else { panic!() };
-    assert_eq!(run.command, Some(CommandLine::Exec(vec!["echo".into(), "a b".into()])));
+    let InstructionKind::Run(run) = one(r#"RUN ["echo", "a b"]"#) else {
+        panic!()
+    };
+    assert_eq!(
+        run.command,
+        Some(CommandLine::Exec(vec!["echo".into(), "a b".into()]))
+    );
     assert!(err("FROM a\nRUN --network=bridge x\n").contains("unsupported network mode"));
     assert!(err("FROM a\nRUN --security=x y\n").contains("unsupported security mode"));
 }
@@ -101,7 +126,9 @@ fn run_shell_exec_and_flags() {
 #[test]
 fn run_heredoc_with_chomp() {
     let df = parse("FROM a\nRUN <<-EOF\n\techo hi\n\t\techo there\n\tEOF\nRUN true\n").unwrap();
-    let InstructionKind::Run(run) = &df.stages[0].instructions[0].kind else { panic!() };
+    let InstructionKind::Run(run) = &df.stages[0].instructions[0].kind else {
+        panic!()
+    };
     assert_eq!(run.command, Some(CommandLine::Shell("<<-EOF".into())));
     assert_eq!(run.heredocs.len(), 1);
     assert_eq!(run.heredocs[0].content, "echo hi\necho there\n");
@@ -112,7 +139,9 @@ fn run_heredoc_with_chomp() {
 #[test]
 fn copy_heredoc_source() {
     let df = parse("FROM a\nCOPY <<EOF <<'RAW' /dest/\nhello $X\nEOF\n$literal\nRAW\n").unwrap();
-    let InstructionKind::Copy(copy) = &df.stages[0].instructions[0].kind else { panic!() };
+    let InstructionKind::Copy(copy) = &df.stages[0].instructions[0].kind else {
+        panic!()
+    };
     assert_eq!(copy.sources, vec!["<<EOF", "<<'RAW'"]);
     assert_eq!(copy.dest, "/dest/");
     assert_eq!(copy.heredocs[0].name, "EOF");
@@ -147,12 +176,16 @@ fn copy_and_add_flags() {
     assert_eq!(a.flags.checksum.as_deref(), Some("sha256:abc"));
     assert_eq!(a.flags.unpack, Some(false));
     assert!(err("FROM a\nADD --from=x a b\n").contains("unknown flag --from for ADD"));
-    assert!(err("FROM a\nCOPY --keep-git-dir a b\n").contains("unknown flag --keep-git-dir for COPY"));
+    assert!(
+        err("FROM a\nCOPY --keep-git-dir a b\n").contains("unknown flag --keep-git-dir for COPY")
+    );
 }
 
 #[test]
 fn copy_json_form_and_arity() {
-    let InstructionKind::Copy(c) = one(r#"COPY ["a b", "c", "/d"]"#) else { panic!() };
+    let InstructionKind::Copy(c) = one(r#"COPY ["a b", "c", "/d"]"#) else {
+        panic!()
+    };
     assert!(c.json_form);
     assert_eq!(c.sources, vec!["a b", "c"]);
     assert_eq!(c.dest, "/d");
@@ -161,12 +194,35 @@ fn copy_json_form_and_arity() {
 
 #[test]
 fn env_and_label_forms() {
-    let InstructionKind::Env(kv) = one(r#"ENV A=1 B="two words" C=x\ y"#) else { panic!() };
-    let got: Vec<_> = kv.iter().map(|k| (k.key.as_str(), k.value.as_str(), k.has_equals)).collect();
-    assert_eq!(got, vec![("A", "1", true), ("B", "\"two words\"", true), ("C", "x\\ y", true)]);
-    let InstructionKind::Env(kv) = one("ENV PATH /usr/bin:$PATH  more") else { panic!() };
-    assert_eq!(kv, vec![KeyValue { key: "PATH".into(), value: "/usr/bin:$PATH  more".into(), has_equals: false }]);
-    let InstructionKind::Label(kv) = one(r#"LABEL "org.key"=v other=w"#) else { panic!() };
+    let InstructionKind::Env(kv) = one(r#"ENV A=1 B="two words" C=x\ y"#) else {
+        panic!()
+    };
+    let got: Vec<_> = kv
+        .iter()
+        .map(|k| (k.key.as_str(), k.value.as_str(), k.has_equals))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("A", "1", true),
+            ("B", "\"two words\"", true),
+            ("C", "x\\ y", true)
+        ]
+    );
+    let InstructionKind::Env(kv) = one("ENV PATH /usr/bin:$PATH  more") else {
+        panic!()
+    };
+    assert_eq!(
+        kv,
+        vec![KeyValue {
+            key: "PATH".into(),
+            value: "/usr/bin:$PATH  more".into(),
+            has_equals: false
+        }]
+    );
+    let InstructionKind::Label(kv) = one(r#"LABEL "org.key"=v other=w"#) else {
+        panic!()
+    };
     assert_eq!(kv[0].key, "\"org.key\"");
     assert_eq!(kv.len(), 2);
     assert!(err("FROM a\nENV X\n").contains("ENV must have two arguments"));
@@ -177,10 +233,22 @@ fn env_and_label_forms() {
 
 #[test]
 fn cmd_entrypoint_shell() {
-    assert_eq!(one("CMD echo  hi"), InstructionKind::Cmd(CommandLine::Shell("echo  hi".into())));
-    assert_eq!(one(r#"ENTRYPOINT ["/bin/app", "-x"]"#), InstructionKind::Entrypoint(CommandLine::Exec(vec!["/bin/app".into(), "-x".into()])));
-    assert_eq!(one("CMD []"), InstructionKind::Cmd(CommandLine::Exec(vec![])));
-    assert_eq!(one(r#"SHELL ["bash", "-c"]"#), InstructionKind::Shell(vec!["bash".into(), "-c".into()]));
+    assert_eq!(
+        one("CMD echo  hi"),
+        InstructionKind::Cmd(CommandLine::Shell("echo  hi".into()))
+    );
+    assert_eq!(
+        one(r#"ENTRYPOINT ["/bin/app", "-x"]"#),
+        InstructionKind::Entrypoint(CommandLine::Exec(vec!["/bin/app".into(), "-x".into()]))
+    );
+    assert_eq!(
+        one("CMD []"),
+        InstructionKind::Cmd(CommandLine::Exec(vec![]))
+    );
+    assert_eq!(
+        one(r#"SHELL ["bash", "-c"]"#),
+        InstructionKind::Shell(vec!["bash".into(), "-c".into()])
+    );
     assert!(err("FROM a\nSHELL bash -c\n").contains("JSON form"));
     assert!(err("FROM a\nSHELL []\n").contains("SHELL requires at least one argument"));
     assert!(err("FROM a\nCMD --x echo\n").contains("unknown flag --x for CMD"));
@@ -188,8 +256,14 @@ fn cmd_entrypoint_shell() {
 
 #[test]
 fn invalid_json_falls_back_to_shell_form() {
-    assert_eq!(one("CMD ['a']"), InstructionKind::Cmd(CommandLine::Shell("['a']".into())));
-    assert_eq!(one(r#"CMD ["a""#), InstructionKind::Cmd(CommandLine::Shell(r#"["a""#.into())));
+    assert_eq!(
+        one("CMD ['a']"),
+        InstructionKind::Cmd(CommandLine::Shell("['a']".into()))
+    );
+    assert_eq!(
+        one(r#"CMD ["a""#),
+        InstructionKind::Cmd(CommandLine::Shell(r#"["a""#.into()))
+    );
     assert!(err("FROM a\nCMD [\"a\", 1]\n").contains("arrays must be comprised of strings only"));
 }
 
@@ -197,17 +271,32 @@ fn invalid_json_falls_back_to_shell_form() {
 fn single_argument_instructions() {
     assert_eq!(one("USER app:app"), InstructionKind::User("app:app".into()));
     assert_eq!(one("WORKDIR /a b"), InstructionKind::Workdir("/a b".into()));
-    assert_eq!(one("STOPSIGNAL SIGKILL"), InstructionKind::Stopsignal("SIGKILL".into()));
-    assert_eq!(one("MAINTAINER Jane <j@x>"), InstructionKind::Maintainer("Jane <j@x>".into()));
+    assert_eq!(
+        one("STOPSIGNAL SIGKILL"),
+        InstructionKind::Stopsignal("SIGKILL".into())
+    );
+    assert_eq!(
+        one("MAINTAINER Jane <j@x>"),
+        InstructionKind::Maintainer("Jane <j@x>".into())
+    );
     assert!(err("FROM a\nUSER\n").contains("USER requires exactly one argument"));
     assert!(err("FROM a\nWORKDIR\n").contains("WORKDIR requires exactly one argument"));
 }
 
 #[test]
 fn expose_and_volume() {
-    assert_eq!(one("EXPOSE 80/tcp 443"), InstructionKind::Expose(vec!["80/tcp".into(), "443".into()]));
-    assert_eq!(one("VOLUME /a /b"), InstructionKind::Volume(vec!["/a".into(), "/b".into()]));
-    assert_eq!(one(r#"VOLUME ["/a b"]"#), InstructionKind::Volume(vec!["/a b".into()]));
+    assert_eq!(
+        one("EXPOSE 80/tcp 443"),
+        InstructionKind::Expose(vec!["80/tcp".into(), "443".into()])
+    );
+    assert_eq!(
+        one("VOLUME /a /b"),
+        InstructionKind::Volume(vec!["/a".into(), "/b".into()])
+    );
+    assert_eq!(
+        one(r#"VOLUME ["/a b"]"#),
+        InstructionKind::Volume(vec!["/a b".into()])
+    );
     assert!(err("FROM a\nEXPOSE\n").contains("EXPOSE requires at least one argument"));
     assert!(err("FROM a\nVOLUME [\" \"]\n").contains("can not be an empty string"));
 }
@@ -216,10 +305,17 @@ fn expose_and_volume() {
 fn onbuild_nested_instruction() {
     let df = parse("FROM a\nONBUILD RUN --mount=type=cache,target=/x echo hi\n").unwrap();
     let i = &df.stages[0].instructions[0];
-    assert_eq!(i.original, "ONBUILD RUN --mount=type=cache,target=/x echo hi");
-    let InstructionKind::Onbuild(inner) = &i.kind else { panic!() };
+    assert_eq!(
+        i.original,
+        "ONBUILD RUN --mount=type=cache,target=/x echo hi"
+    );
+    let InstructionKind::Onbuild(inner) = &i.kind else {
+        panic!()
+    };
     assert_eq!(inner.original, "RUN --mount=type=cache,target=/x echo hi");
-    let InstructionKind::Run(run) = &inner.kind else { panic!() };
+    let InstructionKind::Run(run) = &inner.kind else {
+        panic!()
+    };
     assert_eq!(run.mounts, vec!["type=cache,target=/x"]);
     assert_eq!(inner.pos, Pos { line: 2, col: 9 });
 }
@@ -227,9 +323,13 @@ fn onbuild_nested_instruction() {
 #[test]
 fn onbuild_heredoc_goes_into_original() {
     let df = parse("FROM a\nONBUILD RUN <<EOF\necho hi\nEOF\n").unwrap();
-    let InstructionKind::Onbuild(inner) = &df.stages[0].instructions[0].kind else { panic!() };
+    let InstructionKind::Onbuild(inner) = &df.stages[0].instructions[0].kind else {
+        panic!()
+    };
     assert_eq!(inner.original, "RUN <<EOF\necho hi\nEOF");
-    let InstructionKind::Run(run) = &inner.kind else { panic!() };
+    let InstructionKind::Run(run) = &inner.kind else {
+        panic!()
+    };
     assert_eq!(run.heredocs[0].content, "echo hi\n");
 }
 
@@ -243,7 +343,10 @@ fn onbuild_rejections() {
 
 #[test]
 fn healthcheck_forms() {
-    assert_eq!(one("HEALTHCHECK NONE"), InstructionKind::Healthcheck(Healthcheck::None));
+    assert_eq!(
+        one("HEALTHCHECK NONE"),
+        InstructionKind::Healthcheck(Healthcheck::None)
+    );
     let InstructionKind::Healthcheck(Healthcheck::Cmd { flags, command }) = one(
         "HEALTHCHECK --interval=5s --timeout=3s --start-period=1m --start-interval=1s --retries=3 CMD curl -f http://x/",
     ) else {
@@ -255,7 +358,9 @@ fn healthcheck_forms() {
     assert_eq!(flags.start_interval.as_deref(), Some("1s"));
     assert_eq!(flags.retries.as_deref(), Some("3"));
     assert_eq!(command, CommandLine::Shell("curl -f http://x/".into()));
-    let InstructionKind::Healthcheck(Healthcheck::Cmd { command, .. }) = one(r#"healthcheck cmd ["true"]"#) else {
+    let InstructionKind::Healthcheck(Healthcheck::Cmd { command, .. }) =
+        one(r#"healthcheck cmd ["true"]"#)
+    else {
         panic!()
     };
     assert_eq!(command, CommandLine::Exec(vec!["true".into()]));
@@ -278,7 +383,10 @@ fn flag_rules() {
 
 #[test]
 fn directives_are_kept() {
-    let df = parse("# syntax=docker/dockerfile:1\n# check=skip=all\n# escape=`\nFROM a\nRUN echo `\n  hi\n").unwrap();
+    let df = parse(
+        "# syntax=docker/dockerfile:1\n# check=skip=all\n# escape=`\nFROM a\nRUN echo `\n  hi\n",
+    )
+    .unwrap();
     assert_eq!(df.directives.syntax.as_deref(), Some("docker/dockerfile:1"));
     assert_eq!(df.directives.check.as_deref(), Some("skip=all"));
     assert_eq!(df.directives.escape, '`');

@@ -15,9 +15,18 @@ fn is_re_space(c: char) -> bool {
 
 /// `#`, spaces, a key (`[a-zA-Z][a-zA-Z0-9]*`), spaces, `=`: returns the key and what follows `=`.
 fn directive_head(line: &str) -> IResult<&str, &str> {
-    let key = recognize(pair(satisfy(|c| c.is_ascii_alphabetic()), take_while(|c: char| c.is_ascii_alphanumeric())));
-    let (rest, (_, _, key, _, _)) =
-        (char('#'), take_while(is_re_space), key, take_while(is_re_space), char('=')).parse(line)?;
+    let key = recognize(pair(
+        satisfy(|c| c.is_ascii_alphabetic()),
+        take_while(|c: char| c.is_ascii_alphanumeric()),
+    ));
+    let (rest, (_, _, key, _, _)) = (
+        char('#'),
+        take_while(is_re_space),
+        key,
+        take_while(is_re_space),
+        char('='),
+    )
+        .parse(line)?;
     Ok((rest, key))
 }
 
@@ -35,17 +44,11 @@ fn split_directive(line: &str) -> Option<(&str, &str)> {
     Some((key, &after_equals[..first.len_utf8()]))
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct DirectiveParser {
     done: bool,
     directives: Directives,
     seen: Vec<String>,
-}
-
-impl Default for DirectiveParser {
-    fn default() -> Self {
-        DirectiveParser { done: false, directives: Directives::default(), seen: Vec::new() }
-    }
 }
 
 impl DirectiveParser {
@@ -80,7 +83,11 @@ impl DirectiveParser {
                 self.directives.escape = match value {
                     "\\" => '\\',
                     "`" => '`',
-                    _ => return Err(format!("invalid escape token '{value}' does not match ` or \\")),
+                    _ => {
+                        return Err(format!(
+                            "invalid escape token '{value}' does not match ` or \\"
+                        ))
+                    }
                 }
             }
             "syntax" => self.directives.syntax = Some(value.to_string()),
@@ -97,7 +104,10 @@ mod tests {
     #[test]
     fn splits_key_and_value_with_spaces() {
         assert_eq!(split_directive("# escape = `"), Some(("escape", "`")));
-        assert_eq!(split_directive("#syntax=docker/dockerfile:1  "), Some(("syntax", "docker/dockerfile:1")));
+        assert_eq!(
+            split_directive("#syntax=docker/dockerfile:1  "),
+            Some(("syntax", "docker/dockerfile:1"))
+        );
         assert_eq!(split_directive("# not a directive"), None);
         assert_eq!(split_directive("# 1x=y"), None);
         assert_eq!(split_directive("#escape="), None);
@@ -118,9 +128,15 @@ mod tests {
     fn repeated_or_invalid_directive_is_an_error() {
         let mut p = DirectiveParser::default();
         p.parse_line("# escape=\\").unwrap();
-        assert!(p.parse_line("# ESCAPE=`").unwrap_err().contains("only one escape"));
+        assert!(p
+            .parse_line("# ESCAPE=`")
+            .unwrap_err()
+            .contains("only one escape"));
         let mut p = DirectiveParser::default();
-        assert!(p.parse_line("# escape=x").unwrap_err().contains("invalid escape token"));
+        assert!(p
+            .parse_line("# escape=x")
+            .unwrap_err()
+            .contains("invalid escape token"));
     }
 
     #[test]

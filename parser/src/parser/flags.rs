@@ -102,18 +102,27 @@ mod tests {
 
     #[test]
     fn flags_then_args() {
-        assert_eq!(x("--from=a --chown=1:1 src dst"), ("src dst".to_string(), flags(&["--from=a", "--chown=1:1"])));
+        assert_eq!(
+            x("--from=a --chown=1:1 src dst"),
+            ("src dst".to_string(), flags(&["--from=a", "--chown=1:1"]))
+        );
     }
 
     #[test]
     fn double_dash_ends_flags() {
-        assert_eq!(x("--a=1 -- --b x"), (" --b x".to_string(), flags(&["--a=1"])));
+        assert_eq!(
+            x("--a=1 -- --b x"),
+            (" --b x".to_string(), flags(&["--a=1"]))
+        );
         assert_eq!(x("-- foo"), (" foo".to_string(), vec![]));
     }
 
     #[test]
     fn quotes_and_escapes_are_removed() {
-        assert_eq!(x(r#"--label="a b" x"#), ("x".to_string(), flags(&["--label=a b"])));
+        assert_eq!(
+            x(r#"--label="a b" x"#),
+            ("x".to_string(), flags(&["--label=a b"]))
+        );
         assert_eq!(x(r"--a=b\ c x"), ("x".to_string(), flags(&["--a=b c"])));
     }
 

@@ -9,15 +9,29 @@ use nom::{IResult, Parser};
 
 /// `(\d*)<<(-?)([^<]*)` over a whole word: the chomp flag and the delimiter text.
 fn heredoc_marker(word: &str) -> IResult<&str, (bool, &str)> {
-    let (input, (_, _, dash, name, _)) =
-        (digit0, tag("<<"), opt(char('-')), take_while(|c| c != '<'), eof).parse(word)?;
+    let (input, (_, _, dash, name, _)) = (
+        digit0,
+        tag("<<"),
+        opt(char('-')),
+        take_while(|c| c != '<'),
+        eof,
+    )
+        .parse(word)?;
     Ok((input, (dash.is_some(), name)))
 }
 
 fn lex_words(text: &str, raw_quotes: bool, raw_escapes: bool) -> Result<Vec<String>, String> {
-    let opts = LexerOptions { escape: '\\', raw_quotes, raw_escapes, skip_unset: true };
+    let opts = LexerOptions {
+        escape: '\\',
+        raw_quotes,
+        raw_escapes,
+        skip_unset: true,
+    };
     let mut lexer = Lexer::new(text, &EmptyEnv, opts);
-    lexer.process().map(|(_, words)| words).map_err(|e| e.to_string())
+    lexer
+        .process()
+        .map(|(_, words)| words)
+        .map_err(|e| e.to_string())
 }
 
 /// Reads one word as a heredoc marker; `Ok(None)` when it is not one. The delimiter is the word
@@ -35,11 +49,18 @@ pub(crate) fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, String> {
     }
     let raw = lex_words(rest, true, false)?;
     if raw.len() != words.len() {
-        return Err(format!("internal lexing of heredoc produced inconsistent results: {rest}"));
+        return Err(format!(
+            "internal lexing of heredoc produced inconsistent results: {rest}"
+        ));
     }
     let quotes = |s: &str| s.chars().filter(|&c| c == '\'' || c == '"').count();
     let expand = quotes(&words[0]) == quotes(&raw[0]);
-    Ok(Some(Heredoc { name: words[0].clone(), content: String::new(), expand, chomp }))
+    Ok(Some(Heredoc {
+        name: words[0].clone(),
+        content: String::new(),
+        expand,
+        chomp,
+    }))
 }
 
 /// Every heredoc marker on an instruction line, in order.
@@ -62,7 +83,10 @@ mod tests {
     #[test]
     fn plain_marker_expands() {
         let doc = parse_heredoc("<<EOF").unwrap().unwrap();
-        assert_eq!((doc.name.as_str(), doc.expand, doc.chomp), ("EOF", true, false));
+        assert_eq!(
+            (doc.name.as_str(), doc.expand, doc.chomp),
+            ("EOF", true, false)
+        );
     }
 
     #[test]
@@ -93,7 +117,10 @@ mod tests {
     #[test]
     fn several_markers_on_a_line() {
         let docs = heredocs_from_line("RUN <<A cat - <<-'B'").unwrap();
-        let names: Vec<_> = docs.iter().map(|d| (d.name.as_str(), d.expand, d.chomp)).collect();
+        let names: Vec<_> = docs
+            .iter()
+            .map(|d| (d.name.as_str(), d.expand, d.chomp))
+            .collect();
         assert_eq!(names, vec![("A", true, false), ("B", false, true)]);
     }
 }

@@ -24,7 +24,10 @@ fn split_first_word(text: &str) -> (&str, Option<&str>) {
 }
 
 fn split_whitespace_list(text: &str) -> Vec<String> {
-    text.split(is_separator).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    text.split(is_separator)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Builds the node for one joined instruction line.
@@ -48,7 +51,10 @@ pub(super) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
             if args_text.is_empty() {
                 (Vec::new(), false)
             } else {
-                (vec![Arg::Sub(Box::new(node_from_line(args_text, escape)?))], false)
+                (
+                    vec![Arg::Sub(Box::new(node_from_line(args_text, escape)?))],
+                    false,
+                )
             }
         }
         // Unknown instructions keep an empty argument; the instruction layer rejects them.
@@ -87,7 +93,8 @@ enum JsonArgs {
     NotStrings,
 }
 
-const NOT_STRING_ARRAY: &str = "when using JSON array syntax, arrays must be comprised of strings only";
+const NOT_STRING_ARRAY: &str =
+    "when using JSON array syntax, arrays must be comprised of strings only";
 
 /// Reads one JSON array at the start of `text`; whatever follows the closing `]` is ignored, as
 /// Go's streaming decoder does.
@@ -160,14 +167,24 @@ fn name_values(text: &str, instruction: &str, escape: char) -> Result<Vec<Arg>, 
                 "{instruction} must have two arguments: {instruction} {key} <value> (or {instruction} {key}=<value>)"
             ));
         };
-        return Ok(values(vec![key.to_string(), value.to_string(), String::new()]));
+        return Ok(values(vec![
+            key.to_string(),
+            value.to_string(),
+            String::new(),
+        ]));
     }
     let mut out = Vec::with_capacity(words.len() * 3);
     for word in words {
         let Some((key, value)) = word.split_once('=') else {
-            return Err(format!("Syntax error - can't find = in {word:?}. Must be of the form: name=value"));
+            return Err(format!(
+                "Syntax error - can't find = in {word:?}. Must be of the form: name=value"
+            ));
         };
-        out.extend([Arg::Value(key.to_string()), Arg::Value(value.to_string()), Arg::Value("=".to_string())]);
+        out.extend([
+            Arg::Value(key.to_string()),
+            Arg::Value(value.to_string()),
+            Arg::Value("=".to_string()),
+        ]);
     }
     Ok(out)
 }
@@ -262,7 +279,10 @@ mod tests {
 
     #[test]
     fn words_keep_quotes_and_escapes() {
-        assert_eq!(parse_words(r#"a="x y" b\ c 'd'"#, '\\'), vec![r#"a="x y""#, r"b\ c", "'d'"]);
+        assert_eq!(
+            parse_words(r#"a="x y" b\ c 'd'"#, '\\'),
+            vec![r#"a="x y""#, r"b\ c", "'d'"]
+        );
         assert_eq!(parse_words(r#"x="" "#, '\\'), vec![r#"x="""#]);
         assert_eq!(parse_words("a\\", '\\'), vec!["a"]);
     }

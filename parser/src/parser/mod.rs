@@ -108,7 +108,10 @@ pub struct Tree {
 impl Tree {
     /// BuildKit's test dump: one `(instruction args…)` line per node.
     pub fn dump(&self) -> String {
-        self.nodes.iter().map(|n| format!("({})\n", n.dump())).collect()
+        self.nodes
+            .iter()
+            .map(|n| format!("({})\n", n.dump()))
+            .collect()
     }
 }
 
@@ -194,7 +197,8 @@ pub(crate) fn parse_raw(text: &str) -> Result<Tree, RawError> {
                 has_empty_continuation = true;
                 continue;
             }
-            let (continuation, now_ended) = trim_continuation(&processed, directive_parser.escape());
+            let (continuation, now_ended) =
+                trim_continuation(&processed, directive_parser.escape());
             ended = now_ended;
             line.push_str(&continuation);
         }
@@ -211,7 +215,8 @@ pub(crate) fn parse_raw(text: &str) -> Result<Tree, RawError> {
             .map_err(|message| RawError::new(start_line, col, message))?;
 
         if node.can_contain_heredoc() && line.contains("<<") {
-            let heredocs = heredoc::heredocs_from_line(&line).map_err(|m| RawError::new(start_line, col, m))?;
+            let heredocs = heredoc::heredocs_from_line(&line)
+                .map_err(|m| RawError::new(start_line, col, m))?;
             for mut doc in heredocs {
                 let mut terminated = false;
                 while next < lines.len() {
@@ -232,7 +237,10 @@ pub(crate) fn parse_raw(text: &str) -> Result<Tree, RawError> {
                     return Err(RawError::new(
                         start_line,
                         col,
-                        format!("unterminated heredoc: no line {:?} ends it before the end of the file", doc.name),
+                        format!(
+                            "unterminated heredoc: no line {:?} ends it before the end of the file",
+                            doc.name
+                        ),
                     ));
                 }
                 node.heredocs.push(doc);
@@ -251,7 +259,11 @@ pub(crate) fn parse_raw(text: &str) -> Result<Tree, RawError> {
             "file with no instructions: a Dockerfile needs at least a FROM instruction",
         ));
     }
-    Ok(Tree { directives: directive_parser.into_directives(), nodes, warnings })
+    Ok(Tree {
+        directives: directive_parser.into_directives(),
+        nodes,
+        warnings,
+    })
 }
 
 /// Strips the line break (and leading whitespace on a first line), feeds the directive parser,
@@ -266,7 +278,9 @@ fn process_line(
     if strip_leading {
         token = token.trim_start();
     }
-    directives.parse_line(token).map_err(|m| RawError::new(line_no, 1, m))?;
+    directives
+        .parse_line(token)
+        .map_err(|m| RawError::new(line_no, 1, m))?;
     if token.starts_with('#') {
         return Ok(String::new());
     }

@@ -10,7 +10,10 @@ fn fails(text: &str) -> ParseError {
 
 #[test]
 fn shell_form_keeps_the_rest_of_the_line() {
-    assert_eq!(dump("FROM a\nRUN   echo  \"hi\"  \n"), "(from \"a\")\n(run \"echo  \\\"hi\\\"\")\n");
+    assert_eq!(
+        dump("FROM a\nRUN   echo  \"hi\"  \n"),
+        "(from \"a\")\n(run \"echo  \\\"hi\\\"\")\n"
+    );
 }
 
 #[test]
@@ -18,7 +21,9 @@ fn json_form_and_fallback() {
     assert_eq!(dump("CMD [\"a\", \"b c\"]\n"), "(cmd \"a\" \"b c\")\n");
     assert_eq!(dump("CMD [\"a\"\n"), "(cmd \"[\\\"a\\\"\")\n");
     assert_eq!(dump("COPY [\"a\" b\n"), "(copy \"[\\\"a\\\"\" \"b\")\n");
-    assert!(fails("CMD [\"a\", [\"b\"]]\n").message.contains("strings only"));
+    assert!(fails("CMD [\"a\", [\"b\"]]\n")
+        .message
+        .contains("strings only"));
 }
 
 #[test]
@@ -28,7 +33,10 @@ fn continuation_rules() {
     let tree = parse_tree("RUN a \\\n\n b\n").unwrap();
     assert_eq!(tree.warnings.len(), 1);
     // An escaped escape at the end is not a continuation.
-    assert_eq!(dump("RUN a \\\\\nRUN b\n"), "(run \"a \\\\\\\\\")\n(run \"b\")\n");
+    assert_eq!(
+        dump("RUN a \\\\\nRUN b\n"),
+        "(run \"a \\\\\\\\\")\n(run \"b\")\n"
+    );
     // A line with only the escape continues.
     assert_eq!(dump("RUN a \\\n\\\n b\n"), "(run \"a  b\")\n");
 }
@@ -36,7 +44,11 @@ fn continuation_rules() {
 #[test]
 fn positions_cover_continuations_and_heredocs() {
     let tree = parse_tree("\n  FROM a\nRUN x \\\n  y\nRUN <<EOF\nbody\nEOF\nUSER u\n").unwrap();
-    let pos: Vec<_> = tree.nodes.iter().map(|n| (n.start_line, n.end_line, n.col)).collect();
+    let pos: Vec<_> = tree
+        .nodes
+        .iter()
+        .map(|n| (n.start_line, n.end_line, n.col))
+        .collect();
     assert_eq!(pos, vec![(2, 2, 3), (3, 4, 1), (5, 7, 1), (8, 8, 1)]);
 }
 
@@ -51,17 +63,25 @@ fn directives_only_at_the_top() {
     assert_eq!(tree.directives.escape, '\\');
     let e = fails("# escape=`\n# escape=\\\nFROM a\n");
     assert_eq!(e.line, 2);
-    assert!(fails("# escape=x\nFROM a\n").message.contains("invalid escape token"));
+    assert!(fails("# escape=x\nFROM a\n")
+        .message
+        .contains("invalid escape token"));
 }
 
 #[test]
 fn backtick_escape_continues_lines() {
-    assert_eq!(dump("# escape=`\nRUN dir c:\\ `\n  /s\n"), "(run \"dir c:\\\\   /s\")\n");
+    assert_eq!(
+        dump("# escape=`\nRUN dir c:\\ `\n  /s\n"),
+        "(run \"dir c:\\\\   /s\")\n"
+    );
 }
 
 #[test]
 fn bom_and_crlf() {
-    assert_eq!(dump("\u{feff}FROM a\r\nRUN b \\\r\n c\r\n"), "(from \"a\")\n(run \"b  c\")\n");
+    assert_eq!(
+        dump("\u{feff}FROM a\r\nRUN b \\\r\n c\r\n"),
+        "(from \"a\")\n(run \"b  c\")\n"
+    );
 }
 
 #[test]
@@ -69,8 +89,22 @@ fn heredoc_bodies() {
     let tree = parse_tree("RUN <<A <<-\"B\"\none $X\nA\n\ttwo\n\tB\nRUN c\n").unwrap();
     let docs = &tree.nodes[0].heredocs;
     assert_eq!(docs.len(), 2);
-    assert_eq!((docs[0].name.as_str(), docs[0].content.as_str(), docs[0].expand), ("A", "one $X\n", true));
-    assert_eq!((docs[1].name.as_str(), docs[1].content.as_str(), docs[1].chomp), ("B", "\ttwo\n", true));
+    assert_eq!(
+        (
+            docs[0].name.as_str(),
+            docs[0].content.as_str(),
+            docs[0].expand
+        ),
+        ("A", "one $X\n", true)
+    );
+    assert_eq!(
+        (
+            docs[1].name.as_str(),
+            docs[1].content.as_str(),
+            docs[1].chomp
+        ),
+        ("B", "\ttwo\n", true)
+    );
     assert!(!docs[1].expand);
     assert_eq!(tree.nodes.len(), 2);
 }
@@ -82,7 +116,9 @@ fn heredocs_only_for_run_copy_add_in_shell_form() {
     assert_eq!(tree.nodes.len(), 2);
     let tree = parse_tree("ONBUILD COPY <<X /x\nbody\nX\n").unwrap();
     assert_eq!(tree.nodes[0].heredocs[0].content, "body\n");
-    assert!(parse_tree("LABEL a=<<EOF\n").unwrap().nodes[0].heredocs.is_empty());
+    assert!(parse_tree("LABEL a=<<EOF\n").unwrap().nodes[0]
+        .heredocs
+        .is_empty());
 }
 
 #[test]
@@ -98,15 +134,26 @@ fn env_label_arg_dumps() {
         dump("ENV a=1 b=\"x y\"\nENV c  d e\nLABEL k=v\nARG x y=\"1 2\"\n"),
         "(env \"a\" \"1\" \"=\" \"b\" \"\\\"x y\\\"\" \"=\")\n(env \"c\" \"d e\" \"\")\n(label \"k\" \"v\" \"=\")\n(arg \"x\" \"y=\\\"1 2\\\"\")\n"
     );
-    assert!(fails("ENV onlykey\n").message.contains("ENV must have two arguments"));
+    assert!(fails("ENV onlykey\n")
+        .message
+        .contains("ENV must have two arguments"));
     assert!(fails("LABEL a=b c\n").message.contains("can't find ="));
 }
 
 #[test]
 fn flags_and_onbuild_dumps() {
-    assert_eq!(dump("COPY --from=a -- x y\n"), "(copy [\"--from=a\"] \"x\" \"y\")\n");
-    assert_eq!(dump("ONBUILD RUN --mount=x echo hi\n"), "(onbuild (run [\"--mount=x\"] \"echo hi\"))\n");
-    assert_eq!(dump("HEALTHCHECK --retries=1 CMD [\"a\"]\nHEALTHCHECK NONE\n"), "(healthcheck [\"--retries=1\"] \"CMD\" \"a\")\n(healthcheck \"NONE\")\n");
+    assert_eq!(
+        dump("COPY --from=a -- x y\n"),
+        "(copy [\"--from=a\"] \"x\" \"y\")\n"
+    );
+    assert_eq!(
+        dump("ONBUILD RUN --mount=x echo hi\n"),
+        "(onbuild (run [\"--mount=x\"] \"echo hi\"))\n"
+    );
+    assert_eq!(
+        dump("HEALTHCHECK --retries=1 CMD [\"a\"]\nHEALTHCHECK NONE\n"),
+        "(healthcheck [\"--retries=1\"] \"CMD\" \"a\")\n(healthcheck \"NONE\")\n"
+    );
 }
 
 #[test]

@@ -17,7 +17,12 @@ pub(crate) struct LexerOptions {
 
 impl Default for LexerOptions {
     fn default() -> Self {
-        LexerOptions { escape: '\\', raw_quotes: false, raw_escapes: false, skip_unset: false }
+        LexerOptions {
+            escape: '\\',
+            raw_quotes: false,
+            raw_escapes: false,
+            skip_unset: false,
+        }
     }
 }
 
@@ -79,7 +84,13 @@ type Res<T> = Result<T, ShellErrorReason>;
 
 impl<'a> Lexer<'a> {
     pub fn new(text: &str, env: &'a dyn Env, opts: LexerOptions) -> Self {
-        Lexer { chars: text.chars().collect(), pos: 0, env, opts, unmatched: Vec::new() }
+        Lexer {
+            chars: text.chars().collect(),
+            pos: 0,
+            env,
+            opts,
+            unmatched: Vec::new(),
+        }
     }
 
     /// Expands the whole text: the joined result and the split words.
@@ -114,7 +125,11 @@ impl<'a> Lexer<'a> {
 
     /// Processes until `stop` (consumed) or the end of the text; `raw_escapes` applies for the
     /// duration of this call (patterns inside `${…}` keep their escapes for the matcher).
-    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> Res<(String, Vec<String>)> {
+    fn process_stop_on(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Res<(String, Vec<String>)> {
         let saved = self.opts.raw_escapes;
         self.opts.raw_escapes = raw_escapes;
         let result = self.process_stop_on_inner(stop);
@@ -225,7 +240,9 @@ impl<'a> Lexer<'a> {
                         }
                         match self.peek() {
                             None => continue,
-                            Some(next) if next == '"' || next == '$' || next == self.opts.escape => {
+                            Some(next)
+                                if next == '"' || next == '$' || next == self.opts.escape =>
+                            {
                                 ch = next;
                                 self.pos += 1;
                             }
@@ -294,7 +311,11 @@ impl<'a> Lexer<'a> {
                     Some(s) => null_is_unset && s.is_empty(),
                 };
                 match op {
-                    '-' => Ok(if is_null(&value) { word } else { value.unwrap_or_default() }),
+                    '-' => Ok(if is_null(&value) {
+                        word
+                    } else {
+                        value.unwrap_or_default()
+                    }),
                     '+' => Ok(if is_null(&value) { String::new() } else { word }),
                     '?' => match value {
                         None => Err(required(&name, word, "is not allowed to be unset")),
@@ -337,7 +358,12 @@ impl<'a> Lexer<'a> {
                 if self.opts.skip_unset && value.is_none() {
                     return Ok(format!("${{{name}/{pattern}/{replacement}}}"));
                 }
-                replace_pattern(&pattern, &replacement, &value.unwrap_or_default(), replace_all)
+                replace_pattern(
+                    &pattern,
+                    &replacement,
+                    &value.unwrap_or_default(),
+                    replace_all,
+                )
             }
             _ => Err(ShellErrorReason::UnsupportedModifier(modifier)),
         }
@@ -370,6 +396,13 @@ impl<'a> Lexer<'a> {
 }
 
 fn required(name: &str, word: String, default_message: &str) -> ShellErrorReason {
-    let message = if word.is_empty() { default_message.to_string() } else { word };
-    ShellErrorReason::Required { name: name.to_string(), message }
+    let message = if word.is_empty() {
+        default_message.to_string()
+    } else {
+        word
+    };
+    ShellErrorReason::Required {
+        name: name.to_string(),
+        message,
+    }
 }

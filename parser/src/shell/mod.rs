@@ -33,7 +33,10 @@ impl Env for BTreeMap<String, String> {
 /// as in a process environment built up by successive `ENV` instructions.
 impl Env for [(String, String)] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -87,21 +90,36 @@ pub struct ShellError {
 }
 
 fn default_options(escape: char) -> LexerOptions {
-    LexerOptions { escape, ..LexerOptions::default() }
+    LexerOptions {
+        escape,
+        ..LexerOptions::default()
+    }
 }
 
 /// Expands variables in `word` and removes quotes and escapes, keeping whitespace (one word in,
 /// one string out), as for the value of `ENV`, `ARG`, `WORKDIR`, `USER`, a `COPY` source …
 pub fn expand_word(word: &str, env: &dyn Env, escape: char) -> Result<String, ShellError> {
     let mut lexer = Lexer::new(word, env, default_options(escape));
-    lexer.process().map(|(result, _)| result).map_err(|reason| ShellError { word: word.to_string(), reason })
+    lexer
+        .process()
+        .map(|(result, _)| result)
+        .map_err(|reason| ShellError {
+            word: word.to_string(),
+            reason,
+        })
 }
 
 /// Expands variables in `text` and splits the result into words at unquoted whitespace (including
 /// whitespace that came from a variable's value), as for `EXPOSE` and the shell form of `VOLUME`.
 pub fn expand_words(text: &str, env: &dyn Env, escape: char) -> Result<Vec<String>, ShellError> {
     let mut lexer = Lexer::new(text, env, default_options(escape));
-    lexer.process().map(|(_, words)| words).map_err(|reason| ShellError { word: text.to_string(), reason })
+    lexer
+        .process()
+        .map(|(_, words)| words)
+        .map_err(|reason| ShellError {
+            word: text.to_string(),
+            reason,
+        })
 }
 
 /// The names `word` references that have no value in `env`, in order of first use, so the caller

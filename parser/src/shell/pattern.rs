@@ -5,8 +5,15 @@ use super::ShellErrorReason;
 use regex::Regex;
 
 /// Translates a shell pattern to a regex. `greedy` picks `.*` over `.*?` for `*`; `anchored` adds `^`.
-fn shell_pattern_to_regex(pattern: &str, greedy: bool, anchored: bool) -> Result<Regex, ShellErrorReason> {
-    let invalid = |reason: String| ShellErrorReason::InvalidPattern { pattern: pattern.to_string(), reason };
+fn shell_pattern_to_regex(
+    pattern: &str,
+    greedy: bool,
+    anchored: bool,
+) -> Result<Regex, ShellErrorReason> {
+    let invalid = |reason: String| ShellErrorReason::InvalidPattern {
+        pattern: pattern.to_string(),
+        reason,
+    };
     let mut out = String::with_capacity(pattern.len() + 4);
     if anchored {
         out.push('^');
@@ -43,7 +50,11 @@ fn shell_pattern_to_regex(pattern: &str, greedy: bool, anchored: bool) -> Result
 }
 
 /// `${V#p}` / `${V##p}`: drops the shortest (longest when `greedy`) prefix matching `pattern`.
-pub(super) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, ShellErrorReason> {
+pub(super) fn trim_prefix(
+    pattern: &str,
+    value: &str,
+    greedy: bool,
+) -> Result<String, ShellErrorReason> {
     let re = shell_pattern_to_regex(pattern, greedy, true)?;
     Ok(match re.find(value) {
         Some(m) => value[m.end()..].to_string(),
@@ -53,7 +64,11 @@ pub(super) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<St
 
 /// `${V%p}` / `${V%%p}`: a regex cannot find the shortest match ending at the right, so both the
 /// pattern and the value are reversed and the suffix becomes a prefix.
-pub(super) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<String, ShellErrorReason> {
+pub(super) fn trim_suffix(
+    pattern: &str,
+    value: &str,
+    greedy: bool,
+) -> Result<String, ShellErrorReason> {
     let reversed_value: String = value.chars().rev().collect();
     let trimmed = trim_prefix(&reverse_pattern(pattern), &reversed_value, greedy)?;
     Ok(trimmed.chars().rev().collect())

@@ -1,7 +1,10 @@
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn x(word: &str, e: &[(&str, &str)]) -> Result<String, ShellError> {
@@ -43,9 +46,21 @@ fn required_variables() {
     assert_eq!(ok("${SET:?msg}", &e), "v");
     assert_eq!(ok("${EMPTY?msg}", &e), "");
     let err = x("${EMPTY:?must be set}", &e).unwrap_err();
-    assert_eq!(err.reason, ShellErrorReason::Required { name: "EMPTY".into(), message: "must be set".into() });
-    assert!(x("${NONE?}", &e).unwrap_err().to_string().contains("NONE: is not allowed to be unset"));
-    assert!(x("${EMPTY:?}", &e).unwrap_err().to_string().contains("is not allowed to be empty"));
+    assert_eq!(
+        err.reason,
+        ShellErrorReason::Required {
+            name: "EMPTY".into(),
+            message: "must be set".into()
+        }
+    );
+    assert!(x("${NONE?}", &e)
+        .unwrap_err()
+        .to_string()
+        .contains("NONE: is not allowed to be unset"));
+    assert!(x("${EMPTY:?}", &e)
+        .unwrap_err()
+        .to_string()
+        .contains("is not allowed to be empty"));
 }
 
 #[test]
@@ -78,7 +93,10 @@ fn pattern_replacement() {
 fn quotes_and_escapes() {
     let e = [("A", "1")];
     assert_eq!(ok(r#"'$A' "$A" \$A"#, &e), "$A 1 $A");
-    assert_eq!(ok(r#""a\"b\\c\d""#, &e), r"a\b\c\d".replacen(r"a\b", "a\"b", 1));
+    assert_eq!(
+        ok(r#""a\"b\\c\d""#, &e),
+        r"a\b\c\d".replacen(r"a\b", "a\"b", 1)
+    );
     assert_eq!(ok(r"a\ b", &e), "a b");
     assert_eq!(ok(r"trailing\", &e), "trailing");
     assert!(x("'open", &e).is_err());
@@ -97,23 +115,41 @@ fn syntax_errors() {
     for bad in ["${}", "${A", "${:-x}", "${A:x}", "${A=x}", "${.}", "${{A}"] {
         assert!(x(bad, &[]).is_err(), "{bad} should fail");
     }
-    assert_eq!(x("${A", &[]).unwrap_err().reason, ShellErrorReason::MissingBrace);
-    assert_eq!(x("${}", &[]).unwrap_err().reason, ShellErrorReason::BadSubstitution);
+    assert_eq!(
+        x("${A", &[]).unwrap_err().reason,
+        ShellErrorReason::MissingBrace
+    );
+    assert_eq!(
+        x("${}", &[]).unwrap_err().reason,
+        ShellErrorReason::BadSubstitution
+    );
 }
 
 #[test]
 fn word_splitting() {
     let e = env(&[("S", " a  b "), ("E", "")]);
-    assert_eq!(expand_words("x${S}y", &e, '\\').unwrap(), vec!["x", "a", "b", "y"]);
-    assert_eq!(expand_words("x\"${S}\"y", &e, '\\').unwrap(), vec!["x a  b y"]);
-    assert_eq!(expand_words(r"80/tcp  443\ x", &e, '\\').unwrap(), vec!["80/tcp", "443 x"]);
+    assert_eq!(
+        expand_words("x${S}y", &e, '\\').unwrap(),
+        vec!["x", "a", "b", "y"]
+    );
+    assert_eq!(
+        expand_words("x\"${S}\"y", &e, '\\').unwrap(),
+        vec!["x a  b y"]
+    );
+    assert_eq!(
+        expand_words(r"80/tcp  443\ x", &e, '\\').unwrap(),
+        vec!["80/tcp", "443 x"]
+    );
     assert!(expand_words("$E", &e, '\\').unwrap().is_empty());
 }
 
 #[test]
 fn unset_variable_names() {
     let e = env(&[("SET", "1")]);
-    assert_eq!(unset_variables("$SET $A ${B:-x} ${A} $1", &e, '\\'), vec!["A", "B", "1"]);
+    assert_eq!(
+        unset_variables("$SET $A ${B:-x} ${A} $1", &e, '\\'),
+        vec!["A", "B", "1"]
+    );
     assert!(unset_variables("'$QUOTED'", &e, '\\').is_empty());
 }
 
@@ -132,7 +168,10 @@ fn env_implementations_agree() {
 
 #[test]
 fn skip_unset_keeps_references() {
-    let opts = LexerOptions { skip_unset: true, ..LexerOptions::default() };
+    let opts = LexerOptions {
+        skip_unset: true,
+        ..LexerOptions::default()
+    };
     let e = env(&[("A", "1")]);
     let mut lexer = Lexer::new("$A $B ${C} ${D:-x} ${E/a/b}", &e, opts);
     assert_eq!(lexer.process().unwrap().0, "1 $B ${C} ${D:-x} ${E/a/b}");
