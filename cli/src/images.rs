@@ -113,13 +113,9 @@ pub fn rmi(store: &Store, args: RmiArgs) -> anyhow::Result<i32> {
     let mut code = 0;
     for name in &args.images {
         match store.remove_image(name) {
-            Ok(removed) if removed.is_empty() => {
-                eprintln!("Error: No such image: {name}");
-                code = 1;
-            }
             Ok(removed) => {
-                for r in removed {
-                    println!("Untagged: {r}");
+                for line in removed {
+                    println!("{line}");
                 }
             }
             Err(e) => {

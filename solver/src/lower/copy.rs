@@ -124,7 +124,8 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
             }
         };
         let from_context = matches!(origin, Origin::Context);
-        let excluded = |rel: &str| exclude.excluded(rel) || (from_context && build.context.excluded(rel));
+        let context = &build.context;
+        let excluded = |rel: &str| exclude.excluded(rel) || (from_context && context.excluded(rel));
         let request = CopyRequest {
             src_root: &src_root,
             sources: sources.clone(),
