@@ -20,6 +20,16 @@ pub fn parse(text: &str) -> Result<ast::Dockerfile, ParseError> {
 
 /// Parses a Dockerfile; errors are reported as `file_name:line:col: message`.
 pub fn parse_named(file_name: &str, text: &str) -> Result<ast::Dockerfile, ParseError> {
+    parse_with_warnings(file_name, text).map(|(dockerfile, _)| dockerfile)
+}
+
+/// [`parse_named`], also returning what BuildKit warns about but accepts (empty continuation lines).
+pub fn parse_with_warnings(
+    file_name: &str,
+    text: &str,
+) -> Result<(ast::Dockerfile, Vec<parser::Warning>), ParseError> {
     let tree = parser::parse_tree_named(file_name, text)?;
-    instructions::build(&tree, text).map_err(|e| e.into_parse_error(file_name, text))
+    let dockerfile =
+        instructions::build(&tree, text).map_err(|e| e.into_parse_error(file_name, text))?;
+    Ok((dockerfile, tree.warnings))
 }

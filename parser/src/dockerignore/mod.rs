@@ -186,7 +186,8 @@ pub struct Matcher {
 
 impl Matcher {
     /// Compiles patterns (as [`read_patterns`] returns them, or given directly); empty ones are
-    /// skipped. A lone `!` and malformed character classes are errors.
+    /// skipped, each is cleaned (`./a/` → `a`, leading `/` dropped). A lone `!` and malformed
+    /// character classes are errors.
     pub fn new(patterns: &[String]) -> Result<Matcher, PatternError> {
         let mut compiled = Vec::with_capacity(patterns.len());
         for original in patterns {
@@ -206,6 +207,11 @@ impl Matcher {
                         "\"!\" alone excludes nothing: write !<path> to re-include a path".into(),
                     ));
                 }
+                text.remove(0);
+            }
+            // Patterns are relative to the context root; read_patterns already strips a leading
+            // `/`, this does the same for patterns given directly.
+            if text.len() > 1 && text.starts_with('/') {
                 text.remove(0);
             }
             gopath::validate_match_pattern(&text).map_err(fail)?;

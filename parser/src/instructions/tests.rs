@@ -401,3 +401,13 @@ fn original_joins_continuations() {
     assert_eq!(i[0].pos, Pos { line: 2, col: 1 });
     assert_eq!(i[1].pos.line, 6);
 }
+
+#[test]
+fn warnings_for_empty_continuation_lines() {
+    let (df, warnings) =
+        crate::parse_with_warnings("Dockerfile", "FROM a\nRUN a \\\n\n  b\n").unwrap();
+    assert_eq!(df.stages[0].instructions.len(), 1);
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].line, 4);
+    assert!(warnings[0].message.contains("empty continuation line"));
+}

@@ -32,6 +32,13 @@ fn split_whitespace_list(text: &str) -> Vec<String> {
 
 /// Builds the node for one joined instruction line.
 pub(super) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
+    node_at_depth(line, escape, 0)
+}
+
+/// `ONBUILD ONBUILD …` nests; bounded so hostile input cannot exhaust the stack.
+const MAX_ONBUILD_NESTING: usize = 16;
+
+fn node_at_depth(line: &str, escape: char, depth: usize) -> Result<Node, String> {
     let (keyword, rest) = split_first_word(line.trim());
     let (args_text, flags) = match rest {
         Some(rest) => extract_builder_flags(rest),
@@ -50,9 +57,17 @@ pub(super) fn node_from_line(line: &str, escape: char) -> Result<Node, String> {
         "onbuild" => {
             if args_text.is_empty() {
                 (Vec::new(), false)
+            } else if depth >= MAX_ONBUILD_NESTING {
+                return Err(format!(
+                    "ONBUILD nested more than {MAX_ONBUILD_NESTING} deep"
+                ));
             } else {
                 (
-                    vec![Arg::Sub(Box::new(node_from_line(args_text, escape)?))],
+                    vec![Arg::Sub(Box::new(node_at_depth(
+                        args_text,
+                        escape,
+                        depth + 1,
+                    )?))],
                     false,
                 )
             }

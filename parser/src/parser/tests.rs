@@ -172,3 +172,16 @@ fn error_display_has_file_line_and_caret() {
     let e = parse_tree_named("x/Dockerfile.dev", "FROM a\n\tENV K\n").unwrap_err();
     assert_eq!(e.to_string(), "x/Dockerfile.dev:2:2: ENV must have two arguments: ENV K <value> (or ENV K=<value>)\n 2 | \tENV K\n   | \t^");
 }
+
+#[test]
+fn hostile_nesting_is_an_error_not_a_crash() {
+    let deep = format!("FROM a\nRUN {}\n", "ONBUILD ".repeat(100_000));
+    assert!(crate::parse(&deep).is_ok(), "just a long shell command");
+    let onbuilds = format!("{}RUN x\n", "ONBUILD ".repeat(100_000));
+    assert!(fails(&onbuilds).message.contains("nested more than"));
+    let subst = format!("FROM a\nCOPY <<{}x /y\n", "${a:-".repeat(100_000));
+    let _ = crate::parse(&subst);
+    let word = "${a:-".repeat(100_000);
+    let e = crate::shell::expand_word(&word, &crate::shell::EmptyEnv, '\\').unwrap_err();
+    assert!(e.to_string().contains("nested more than"), "{e}");
+}

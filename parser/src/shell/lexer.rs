@@ -78,7 +78,12 @@ pub(crate) struct Lexer<'a> {
     env: &'a dyn super::Env,
     opts: LexerOptions,
     unmatched: Vec<String>,
+    /// How many `${…}` are open; bounded so hostile input cannot exhaust the stack.
+    depth: usize,
 }
+
+/// Deeper nesting than any real Dockerfile uses.
+const MAX_NESTING: usize = 128;
 
 type Res<T> = Result<T, ShellErrorReason>;
 
@@ -90,6 +95,7 @@ impl<'a> Lexer<'a> {
             env,
             opts,
             unmatched: Vec::new(),
+            depth: 0,
         }
     }
 
@@ -256,6 +262,16 @@ impl<'a> Lexer<'a> {
     }
 
     fn process_dollar(&mut self) -> Res<String> {
+        if self.depth >= MAX_NESTING {
+            return Err(ShellErrorReason::TooDeep(MAX_NESTING));
+        }
+        self.depth += 1;
+        let result = self.process_dollar_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn process_dollar_inner(&mut self) -> Res<String> {
         self.pos += 1; // the '$'
         if self.peek() != Some('{') {
             let name = self.process_name();

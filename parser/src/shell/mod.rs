@@ -77,6 +77,8 @@ pub enum ShellErrorReason {
     UnsupportedModifier(String),
     #[error("{name}: {message}")]
     Required { name: String, message: String },
+    #[error("substitutions nested more than {0} deep")]
+    TooDeep(usize),
     #[error("invalid pattern ({pattern}) in substitution: {reason}")]
     InvalidPattern { pattern: String, reason: String },
 }
