@@ -76,6 +76,8 @@ pub struct Heredoc {
     pub expand: bool,
     /// `<<-`: leading tabs were stripped.
     pub chomp: bool,
+    /// 1-based line of the first body line in the Dockerfile (0 when not known).
+    pub body_line: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

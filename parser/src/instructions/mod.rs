@@ -436,7 +436,12 @@ fn parse_copy(req: &Request, specs: &[(&'static str, FlagKind)]) -> Result<Copy,
             if let Ok(Some(marker)) = parse_heredoc(src) {
                 let body = req.heredocs.iter().find(|d| d.name == marker.name);
                 let content = body.map(|d| d.content.clone()).unwrap_or_default();
-                heredocs.push(chomped(&Heredoc { content, ..marker }));
+                let body_line = body.map_or(0, |d| d.body_line);
+                heredocs.push(chomped(&Heredoc {
+                    content,
+                    body_line,
+                    ..marker
+                }));
             }
         }
     }

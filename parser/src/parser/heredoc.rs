@@ -60,6 +60,7 @@ pub(crate) fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, String> {
         content: String::new(),
         expand,
         chomp,
+        body_line: 0,
     }))
 }
 

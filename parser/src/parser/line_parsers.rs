@@ -130,6 +130,11 @@ fn parse_json(text: &str) -> JsonArgs {
             }
             JsonArgs::Strings(out)
         }
+        // Go's decoder nests far deeper than serde_json's limit; an array that deep cannot be all
+        // strings, so it is the same hard error BuildKit gives.
+        Some(Err(e)) if e.to_string().starts_with("recursion limit exceeded") => {
+            JsonArgs::NotStrings
+        }
         _ => JsonArgs::NotJson,
     }
 }
@@ -313,6 +318,8 @@ mod tests {
         assert!(matches!(parse_json(r#"["a", 1]"#), JsonArgs::NotStrings));
         assert!(matches!(parse_json(r#"['a']"#), JsonArgs::NotJson));
         assert!(matches!(parse_json(r#"["a""#), JsonArgs::NotJson));
+        let deep = format!("[\"a\", {}{}]", "[".repeat(500), "]".repeat(500));
+        assert!(matches!(parse_json(&deep), JsonArgs::NotStrings));
     }
 
     #[test]

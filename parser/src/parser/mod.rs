@@ -218,6 +218,7 @@ pub(crate) fn parse_raw(text: &str) -> Result<Tree, RawError> {
             let heredocs = heredoc::heredocs_from_line(&line)
                 .map_err(|m| RawError::new(start_line, col, m))?;
             for mut doc in heredocs {
+                doc.body_line = current_line + 1;
                 let mut terminated = false;
                 while next < lines.len() {
                     let raw = lines[next];

@@ -106,6 +106,7 @@ fn heredoc_bodies() {
         ("B", "\ttwo\n", true)
     );
     assert!(!docs[1].expand);
+    assert_eq!((docs[0].body_line, docs[1].body_line), (2, 4));
     assert_eq!(tree.nodes.len(), 2);
 }
 
