@@ -7,12 +7,14 @@ use nom::character::complete::{char, digit0};
 use nom::combinator::{eof, opt};
 use nom::{IResult, Parser};
 
-/// `(\d*)<<(-?)([^<]*)` over a whole word: the chomp flag and the delimiter text.
+/// `(\d*)<<(-?)\s*([^<]*)` over a whole word: the chomp flag and the delimiter text.
 fn heredoc_marker(word: &str) -> IResult<&str, (bool, &str)> {
-    let (input, (_, _, dash, name, _)) = (
+    let re_space = |c: char| matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' ');
+    let (input, (_, _, dash, _, name, _)) = (
         digit0,
         tag("<<"),
         opt(char('-')),
+        take_while(re_space),
         take_while(|c| c != '<'),
         eof,
     )
@@ -113,6 +115,34 @@ mod tests {
         assert_eq!(parse_heredoc("a<<EOF").unwrap(), None);
         assert_eq!(parse_heredoc("<<EOF<").unwrap(), None);
         assert_eq!(parse_heredoc("echo").unwrap(), None);
+    }
+
+    #[test]
+    fn whitespace_after_the_arrows() {
+        let names = |line: &str| -> Vec<String> {
+            heredocs_from_line(line)
+                .unwrap()
+                .into_iter()
+                .map(|d| d.name)
+                .collect()
+        };
+        assert_eq!(names("RUN <<  EOF"), vec!["EOF"]);
+        assert_eq!(names("RUN <<  EOF  > foo"), vec!["EOF"]);
+        // Only whitespace right after `<<` joins the word; after `<<-` it splits, as in BuildKit.
+        assert!(names("RUN <<- EOF").is_empty());
+        assert_eq!(names("RUN << -EOF"), vec!["-EOF"]);
+        assert_eq!(names("RUN <<$EOF"), vec!["$EOF"]);
+        assert!(names("RUN '<<EOF' \"<<X\"").is_empty());
+        assert_eq!(parse_heredoc("<< EOF").unwrap().unwrap().name, "EOF");
+    }
+
+    #[test]
+    fn unbalanced_quotes_in_a_marker_are_errors() {
+        for bad in ["<<'EOF", "<<\"EOF", "<<EOF'", "<<EOF\""] {
+            assert!(parse_heredoc(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_heredoc("<<EOF sh").unwrap(), None);
+        assert_eq!(parse_heredoc("<<<EOF").unwrap(), None);
     }
 
     #[test]

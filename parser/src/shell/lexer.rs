@@ -157,6 +157,11 @@ impl<'a> Lexer<'a> {
                     result.push_str(&value);
                     words.add_string(&value);
                 }
+                '<' => {
+                    let value = self.process_possible_heredoc();
+                    result.push_str(&value);
+                    words.add_raw_string(&value);
+                }
                 '\'' => {
                     let value = self.process_single_quote()?;
                     result.push_str(&value);
@@ -193,6 +198,22 @@ impl<'a> Lexer<'a> {
             }));
         }
         Ok((result, words.finish()))
+    }
+
+    /// `<<` keeps the whitespace after it in the same word, so `<<  EOF` stays one heredoc
+    /// marker when a line is split into words.
+    fn process_possible_heredoc(&mut self) -> String {
+        self.pos += 1;
+        if self.peek() != Some('<') {
+            return "<".to_string();
+        }
+        self.pos += 1;
+        let mut marker = String::from("<<");
+        while let Some(c) = self.peek().filter(|c| c.is_whitespace()) {
+            marker.push(c);
+            self.pos += 1;
+        }
+        marker
     }
 
     /// Everything up to the next `'` is literal; there is no escape inside single quotes.
