@@ -452,6 +452,7 @@ fn run_helper(
     let program = init_program();
     let mut command = Command::new(&program);
     command.arg(INIT_MARKER).arg(&request_path);
+    let has_stdin = stdio.stdin.is_some();
     let to_stdio = |fd: Option<OwnedFd>| {
         fd.map_or_else(Stdio::inherit, |fd| {
             // Close-on-exec, so helpers that other threads start now do not inherit it and keep
@@ -478,6 +479,15 @@ fn run_helper(
             Ok(())
         });
     }
+    // A process group of its own, so that if the helper dies halfway, the processes it was
+    // creating (libcontainer's intermediate and init, which do not die with it) can be killed
+    // as a group. Not when the container reads our terminal: a background group would be
+    // stopped by SIGTTIN.
+    let own_group = has_stdin || !nix::unistd::isatty(0).unwrap_or(false);
+    if own_group {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
     let mut child = command
         .spawn()
         .map_err(|source| ContainerError::SpawnHelper {
@@ -494,6 +504,12 @@ fn run_helper(
         cancel.unregister(raw);
     }
     let status = status.map_err(io_err("wait for the container helper", &program))?;
+    if own_group {
+        // If the helper was killed or failed halfway, its children may still be setting the
+        // container up. While any of them lives the group id cannot be reused, so this reaches
+        // only them; an empty group answers ESRCH at once.
+        kill_process_group(child.id() as i32);
+    }
 
     let result_path = bundle.join(RESULT_FILE);
     match std::fs::read(&result_path) {
@@ -515,18 +531,92 @@ fn run_helper(
     }
 }
 
+/// SIGKILL every process of group `pgid` and wait (briefly) until they are gone.
+fn kill_process_group(pgid: i32) {
+    use nix::sys::signal::{killpg, SIGKILL};
+    let group = nix::unistd::Pid::from_raw(pgid);
+    for _ in 0..200 {
+        if killpg(group, SIGKILL).is_err() {
+            return; // ESRCH: nobody left
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Remove everything this container left in the state dir, killing it first if it still runs
 /// (the helper was killed halfway, say).
 fn cleanup(request: &InitRequest, bundle: &Path) {
-    let container_root = request.state_dir.join(&request.id);
+    remove_container(&request.state_dir.join(&request.id), &request.id);
+    let _ = std::fs::remove_dir_all(bundle);
+}
+
+/// Delete a container through libcontainer when its state is readable, then make sure of it
+/// by hand: a helper killed while writing `state.json` leaves a state libcontainer cannot load.
+fn remove_container(container_root: &Path, id: &str) {
     if container_root.exists() {
-        if let Ok(mut container) = libcontainer::container::Container::load(container_root.clone())
+        if let Ok(mut container) =
+            libcontainer::container::Container::load(container_root.to_path_buf())
         {
             let _ = container.delete(true);
         }
-        let _ = std::fs::remove_dir_all(&container_root);
+        let _ = std::fs::remove_dir_all(container_root);
     }
-    let _ = std::fs::remove_dir_all(bundle);
+    remove_cgroups(&cgroup_path(id));
+}
+
+/// Where libcontainer puts a container's cgroup, under every hierarchy.
+fn cgroup_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("/hoist/{id}"))
+}
+
+/// Kill whatever is left in cgroup `path` (relative to each hierarchy's root) and remove it.
+fn remove_cgroups(path: &Path) {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    for line in mountinfo.lines() {
+        // "... MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS"
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        if !matches!(right.split(' ').next(), Some("cgroup" | "cgroup2")) {
+            continue;
+        }
+        let Some(mount_point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let dir = Path::new(mount_point).join(relative);
+        if !dir.is_dir() {
+            continue;
+        }
+        for _ in 0..200 {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            let pids: Vec<i32> = procs
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Retry: a cgroup is busy for a moment after its last process exits.
+        for _ in 0..100 {
+            match std::fs::remove_dir(&dir) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                _ => break,
+            }
+        }
+    }
 }
 
 /// The single-threaded core: create, start, wait, delete.
@@ -700,9 +790,7 @@ pub fn remove_stale_containers(state_dir: &Path) -> Result<usize> {
         }
         let path = entry.path();
         if !name.ends_with(".bundle") {
-            if let Ok(mut container) = libcontainer::container::Container::load(path.clone()) {
-                let _ = container.delete(true);
-            }
+            remove_container(&path, &name);
         }
         if path.exists() {
             std::fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
@@ -1082,7 +1170,7 @@ fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::S
                 .map(|p| p.to_string())
                 .collect::<Vec<_>>(),
         )
-        .cgroups_path(PathBuf::from(format!("/hoist/{}", request.id)))
+        .cgroups_path(cgroup_path(&request.id))
         .build()
         .map_err(spec_err)?;
     let root = RootBuilder::default()

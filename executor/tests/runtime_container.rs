@@ -51,6 +51,7 @@ fn main() {
         sigkill_gives_137,
         killed_helper_takes_the_container_along,
         cancel_stops_a_running_container,
+        helper_killed_during_setup_leaves_nothing,
         env_cwd_and_uid_are_applied,
         network_none_has_only_lo_up,
         host_processes_are_invisible,
@@ -215,7 +216,29 @@ impl Drop for Sandbox {
         );
         let left: Vec<_> = std::fs::read_dir(self.state()).unwrap().collect();
         assert!(left.is_empty(), "state dir not empty: {left:?}");
+        let cgroups = our_cgroups();
+        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
     }
+}
+
+/// Cgroups of containers this test process started (ids are `hoist-<our pid>-…`).
+fn our_cgroups() -> Vec<PathBuf> {
+    let prefix = format!("hoist-{}-", std::process::id());
+    let mut found = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for root in [hierarchy.path().join("hoist"), hierarchy.path()] {
+            for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    found.push(entry.path());
+                }
+            }
+        }
+    }
+    found
 }
 
 fn stdout_is_captured_through_a_pipe(env: &Env) {
@@ -286,6 +309,22 @@ fn find_processes(argv: &[&str], prefix: bool) -> Vec<i32> {
     found
 }
 
+/// Helper processes this test process started (libcontainer's processes forked from a helper
+/// have the same command line, but a helper for a parent).
+fn our_helpers() -> Vec<i32> {
+    find_processes(&["/proc/self/exe", container::INIT_MARKER], true)
+        .into_iter()
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // "pid (comm) state ppid ..."; comm may hold spaces, so split after the last ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            ppid == Some(std::process::id().to_string().as_str())
+        })
+        .collect()
+}
+
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check() {
@@ -305,7 +344,7 @@ fn killed_helper_takes_the_container_along(env: &Env) {
         sleeper = find_processes(&["sleep", marker], false);
         !sleeper.is_empty()
     });
-    let helper = find_processes(&["/proc/self/exe", container::INIT_MARKER], true);
+    let helper = our_helpers();
     assert_eq!(helper.len(), 1, "one helper process: {helper:?}");
     use nix::sys::signal::{kill, SIGKILL};
     use nix::unistd::Pid;
@@ -338,6 +377,32 @@ fn cancel_stops_a_running_container(env: &Env) {
     // A cancelled token refuses new work.
     let again = container::run_cancellable(sb.spec(&["true"]), &sb.state(), &cancel);
     assert!(matches!(again, Err(container::ContainerError::Cancelled)));
+}
+
+fn helper_killed_during_setup_leaves_nothing(env: &Env) {
+    // Kill the helper at various points of container creation; every Sandbox checks on drop
+    // that no mount, cgroup or state is left, and no container process may survive.
+    for delay_ms in [0, 1, 2, 3, 5, 8, 12] {
+        let sb = Sandbox::new(env);
+        let marker = format!("11.{delay_ms}");
+        let spec = sb.spec(&["sleep", &marker]);
+        let state = sb.state();
+        let runner = std::thread::spawn(move || container::run(spec, &state));
+        let mut helper = Vec::new();
+        wait_for("the helper", || {
+            helper = our_helpers();
+            !helper.is_empty()
+        });
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(helper[0]),
+            nix::sys::signal::SIGKILL,
+        );
+        assert!(runner.join().unwrap().is_err());
+        wait_for("no container process", || {
+            find_processes(&["sleep", &marker], false).is_empty()
+        });
+    }
 }
 
 fn env_cwd_and_uid_are_applied(env: &Env) {
