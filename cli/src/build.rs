@@ -25,6 +25,9 @@ pub struct BuildArgs {
     /// Do not use the cache.
     #[arg(long)]
     no_cache: bool,
+    /// Expose a secret to `RUN --mount=type=secret`: `id=ID,src=FILE` (or `id=ID,env=VAR`).
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -48,6 +51,14 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     for tag in &args.tags {
         crate::images::check_reference(tag).with_context(|| format!("invalid tag {tag:?}"))?;
     }
+    let mut secrets = Vec::new();
+    // Secrets given as environment variables live in temp files that are removed when the build ends.
+    let mut secret_files = Vec::new();
+    for spec in &args.secrets {
+        let (id, path, file) = parse_secret(spec)?;
+        secrets.push((id, path));
+        secret_files.extend(file);
+    }
     let options = BuildOptions {
         context_dir: args.context.clone(),
         dockerfile: args.file.clone(),
@@ -55,6 +66,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         build_args,
         target: args.target.clone(),
         no_cache: args.no_cache,
+        secrets,
     };
     let plain = PlainProgress::new();
     let progress: &dyn hoist_solver::Progress = if args.quiet { &Silent } else { &plain };
@@ -65,6 +77,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
             return Ok(1);
         }
     };
+    drop(secret_files);
     if args.quiet {
         println!("{}", out.image.id);
     } else {
@@ -75,4 +88,29 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         eprintln!("{} steps cached, {} executed", out.cached_steps, out.executed_steps);
     }
     Ok(0)
+}
+
+/// `--secret id=ID,src=FILE` / `id=ID,env=VAR` (docker buildx's syntax; `source=` and `type=file|env` accepted).
+fn parse_secret(spec: &str) -> anyhow::Result<(String, PathBuf, Option<tempfile::NamedTempFile>)> {
+    let (mut id, mut src, mut env) = (None, None, None);
+    for field in spec.split(',') {
+        match field.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+            Some(("env", v)) => env = Some(v.to_string()),
+            Some(("type", "file" | "env")) => {}
+            _ => anyhow::bail!("--secret {spec}: expected id=ID,src=FILE or id=ID,env=VAR"),
+        }
+    }
+    let id = id.ok_or_else(|| anyhow::anyhow!("--secret {spec}: id= is required"))?;
+    if let Some(src) = src {
+        anyhow::ensure!(src.is_file(), "--secret {spec}: {} is not a readable file", src.display());
+        return Ok((id, src, None));
+    }
+    // An env secret is written to a private temp file that lives for the build.
+    let var = env.unwrap_or_else(|| id.clone());
+    let value = std::env::var(&var).map_err(|_| anyhow::anyhow!("--secret {spec}: environment variable {var} is not set"))?;
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), value)?;
+    Ok((id, file.path().to_path_buf(), Some(file)))
 }

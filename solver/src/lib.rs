@@ -36,6 +36,8 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--no-cache`: run every step, but still record the results for later builds.
     pub no_cache: bool,
+    /// `--secret id=ID,src=FILE`: files RUN `--mount=type=secret` can read; never stored in a layer or the cache.
+    pub secrets: Vec<(String, PathBuf)>,
 }
 
 /// What a finished build produced.

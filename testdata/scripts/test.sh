@@ -13,13 +13,23 @@ if [ -d "$shared/conformance" ]; then
   python3 "$shared/conformance/run.py" --hoist "$hoist"
 fi
 if [ -d "$shared/oracle" ]; then
-  echo "== build oracle (../shared/oracle), report only until issue #4 lands"
+  echo "== build oracle (../shared/oracle)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   # The cases are recorded from a git checkout (umask 022: 0644/0755). A read-only copy of shared/ (0444/0555)
   # would change every copied mode, so build from a copy with the owner's write bit back, as a checkout has it.
   cp -r "$shared/oracle/cases" "$work/cases" && chmod -R u+w "$work/cases"
   bash testdata/scripts/busybox-rootfs.sh "$work/busybox.tar" >/dev/null
+  # copy-symlink-kept needs symlinks in its context; where shared/ holds them as plain files (a checkout without
+  # symlink support) the case cannot pass and is left out.
+  cases=()
+  for c in "$work"/cases/*/; do
+    if [ "$(basename "$c")" = copy-symlink-kept ] && [ ! -L "$c/context/link" ]; then
+      echo "SKIP copy-symlink-kept: its context's symlinks are plain files in this copy of shared/"
+      continue
+    fi
+    cases+=("$c")
+  done
   HOIST_ROOT="$work/root" HOIST="$hoist" BASE_TAR="$work/busybox.tar" \
-    bash "$shared/oracle/check.sh" "$work"/cases/*/ | grep -v '^PASS' || true
+    bash "$shared/oracle/check.sh" "${cases[@]}" | grep -v '^PASS'
 fi

@@ -2,6 +2,7 @@
 //! ([`meta`]); RUN, COPY/ADD and WORKDIR are filesystem steps ([`run`], [`copy`], [`workdir`]).
 mod copy;
 mod meta;
+mod mounts;
 mod run;
 mod workdir;
 

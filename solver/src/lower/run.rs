@@ -12,14 +12,39 @@ use crate::progress::Stream;
 use crate::stage::{Build, StageState};
 use crate::step::{fs_step, Progress, StepInfo};
 
+use super::mounts::{self, BindOrigin, MountSpec};
 use super::shell_of;
 
+/// What each mount contributes to the cache key: its definition, and for bind mounts what they expose.
+fn mount_key_parts(build: &Build, mounts: &[(MountSpec, Option<BindOrigin>)]) -> Result<Vec<String>> {
+    let mut parts = Vec::with_capacity(mounts.len());
+    for (spec, origin) in mounts {
+        let content = match origin {
+            Some(BindOrigin::Context) => {
+                let source = spec.source.clone().unwrap_or_else(|| ".".into());
+                build.context.checksum(&[source], &|_| false)?
+            }
+            Some(BindOrigin::Stage(s)) => s.fs_key.clone(),
+            Some(BindOrigin::Image(layers)) => layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>().join(","),
+            None => String::new(),
+        };
+        parts.push(format!("{}|{content}", spec.canonical()));
+    }
+    Ok(parts)
+}
+
 pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &Run) -> Result<()> {
-    if let Some(mount) = r.mounts.first() {
-        return Err(build.error_at(
-            ins.pos,
-            format!("RUN --mount={mount}: mounts are not supported by this version of hoist yet"),
-        ));
+    let mut mounts = Vec::with_capacity(r.mounts.len());
+    for raw in &r.mounts {
+        let spec = mounts::parse(raw, &|v| build.expand(ins, v, &state.scope))
+            .map_err(|e| build.error_at(ins.pos, format!("RUN {e}")))?;
+        let origin = match spec.kind {
+            mounts::Kind::Bind => Some(
+                mounts::bind_origin(build, spec.from.as_deref()).map_err(|e| build.error_at(ins.pos, format!("RUN {e}")))?,
+            ),
+            _ => None,
+        };
+        mounts.push((spec, origin));
     }
     let network = match r.network.as_deref() {
         None | Some("default") | Some("host") => Network::Host,
@@ -48,6 +73,7 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         .field("user", &user)
         .field("cwd", &cwd)
         .field("network", if network == Network::None { "none" } else { "host" })
+        .list("mounts", &mount_key_parts(build, &mounts)?)
         .finish();
     let created_by = match &r.command {
         Some(CommandLine::Shell(_)) | None => format!("RUN {} # buildkit", argv.join(" ")),
@@ -60,19 +86,23 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
             .map_err(|e| build.error_at(ins.pos, format!("RUN: {e}")))?;
         hoist_executor::fileops::mkdir_all_in_root(rootfs, &cwd, None)
             .map_err(|e| BuildError::other(format!("creating the working directory {cwd}: {e}")))?;
+        let mut guards = mounts::MountGuards::default();
+        let mut env = env.clone();
+        let extra_mounts = mounts::prepare(build, &mounts, &mut guards, &mut env)
+            .map_err(|e| build.error_at(ins.pos, format!("RUN {e}")))?;
         let code = run_container(
             &state_root,
             ContainerSpec {
                 rootfs: rootfs.to_path_buf(),
                 args: argv.clone(),
-                env: env.clone(),
+                env,
                 cwd: cwd.clone(),
                 uid: spec_user.uid,
                 gid: spec_user.gid,
                 additional_gids: spec_user.additional_gids,
                 hostname: "buildkitsandbox".into(),
                 network,
-                mounts: Vec::new(),
+                mounts: extra_mounts,
                 readonly_rootfs: false,
                 stdin: None,
                 stdout: None,
