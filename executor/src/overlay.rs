@@ -266,8 +266,9 @@ fn options(lowers: &[&Path], upper: &Path, work: &Path) -> String {
 }
 
 /// Always a full copy-up, never a redirect or a metadata-only copy: the upper dir must hold
-/// every changed file and directory whole, because it becomes a layer on its own.
-const FIXED_OPTIONS: &str = "redirect_dir=off,metacopy=off";
+/// every changed file and directory whole, because it becomes a layer on its own. No inode
+/// index either (as Docker mounts): it would tie a lower dir to one upper dir.
+const FIXED_OPTIONS: &str = "index=off,redirect_dir=off,metacopy=off";
 
 /// The deepest directory that contains every lower (not the lowers themselves when there is one).
 fn common_parent(lowers: &[PathBuf]) -> Option<PathBuf> {
@@ -517,7 +518,7 @@ mod tests {
         assert_eq!(
             *sys.calls.lock().unwrap(),
             vec![Call::Mount {
-                data: "lowerdir=/s/2:/s/1,upperdir=/u,workdir=/w,redirect_dir=off,metacopy=off"
+                data: "lowerdir=/s/2:/s/1,upperdir=/u,workdir=/w,index=off,redirect_dir=off,metacopy=off"
                     .into(),
                 cwd: None
             }]
@@ -566,7 +567,7 @@ mod tests {
         assert_eq!(cwd.as_deref(), Some(Path::new("/var/lib/hoist/snapshots")));
         assert!(data.starts_with("lowerdir=0/fs:1/fs:2/fs:"), "{data}");
         assert!(
-            data.ends_with("149/fs,upperdir=/u,workdir=/w,redirect_dir=off,metacopy=off"),
+            data.ends_with("149/fs,upperdir=/u,workdir=/w,index=off,redirect_dir=off,metacopy=off"),
             "{data}"
         );
     }
@@ -600,7 +601,7 @@ mod tests {
             calls[0],
             Call::Mount {
                 data: format!(
-                    "lowerdir={},upperdir=/u,workdir={},redirect_dir=off,metacopy=off",
+                    "lowerdir={},upperdir=/u,workdir={},index=off,redirect_dir=off,metacopy=off",
                     empty.display(),
                     work.display()
                 ),
