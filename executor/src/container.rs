@@ -949,22 +949,29 @@ fn write_network_files(request: &InitRequest, bundle: &Path) -> Result<()> {
 /// (systemd-resolved) is unreachable, so use the upstream list or public servers as Docker does.
 fn host_resolv_conf(network: Network) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    if network == Network::Host {
-        return host;
-    }
+    resolv_conf_for(network, host, || {
+        std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok()
+    })
+}
+
+/// BuildKit's choice: the host's file for the host network; otherwise the host's file unless
+/// it names only loopback servers, then the upstream list, then Google's public servers.
+fn resolv_conf_for(
+    network: Network,
+    host: String,
+    upstream: impl FnOnce() -> Option<String>,
+) -> String {
     let only_loopback = |conf: &str| {
-        let servers: Vec<&str> = conf
-            .lines()
+        conf.lines()
             .filter_map(|l| l.trim().strip_prefix("nameserver"))
             .map(str::trim)
-            .collect();
-        servers.iter().all(|s| s.starts_with("127.") || *s == "::1")
+            .all(|s| s.starts_with("127.") || s == "::1")
     };
-    if !only_loopback(&host) {
+    if network == Network::Host || !only_loopback(&host) {
         return host;
     }
-    match std::fs::read_to_string("/run/systemd/resolve/resolv.conf") {
-        Ok(upstream) if !only_loopback(&upstream) => upstream,
+    match upstream() {
+        Some(upstream) if !only_loopback(&upstream) => upstream,
         _ => "nameserver 8.8.8.8\nnameserver 8.8.4.4\n".to_string(),
     }
 }
@@ -1333,6 +1340,22 @@ mod tests {
         assert_eq!(owner_pid("hoist-42-7-0000abcd"), Some(42));
         assert_eq!(owner_pid("hoist-42-7-0000abcd.bundle"), Some(42));
         assert_eq!(owner_pid("other-42"), None);
+    }
+
+    #[test]
+    fn resolv_conf_avoids_unreachable_loopback_servers() {
+        let stub = "nameserver 127.0.0.53\noptions edns0\n".to_string();
+        let real = "nameserver 10.0.0.2\n".to_string();
+        assert_eq!(resolv_conf_for(Network::Host, stub.clone(), || None), stub);
+        assert_eq!(resolv_conf_for(Network::None, real.clone(), || None), real);
+        assert_eq!(
+            resolv_conf_for(Network::None, stub.clone(), || Some(real.clone())),
+            real
+        );
+        assert_eq!(
+            resolv_conf_for(Network::None, stub, || None),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
     }
 
     #[test]
