@@ -449,6 +449,9 @@ fn run_helper(
         serde_json::to_vec(request).map_err(|e| ContainerError::InvalidSpec(e.to_string()))?;
     std::fs::write(&request_path, bytes).map_err(io_err("write", &request_path))?;
 
+    // Referencing the hook makes the linker keep it in every program that can reach this point.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::hint::black_box(&CONTAINER_INIT_HOOK);
     let program = init_program();
     let mut command = Command::new(&program);
     command.arg(INIT_MARKER).arg(&request_path);
