@@ -71,7 +71,7 @@ fn parse(file: &PathBuf, ast: bool) -> anyhow::Result<i32> {
         .unwrap_or_else(|| "Dockerfile".into());
     if ast {
         match hoist_parser::parse_named(&name, &text) {
-            Ok(dockerfile) => println!("{dockerfile:#?}"),
+            Ok(dockerfile) => emit(&format!("{dockerfile:#?}\n"))?,
             Err(e) => {
                 eprintln!("{e}");
                 return Ok(1);
@@ -84,7 +84,7 @@ fn parse(file: &PathBuf, ast: bool) -> anyhow::Result<i32> {
             for warning in &tree.warnings {
                 eprintln!("warning: {name}:{}: {}", warning.line, warning.message);
             }
-            print!("{}", tree.dump());
+            emit(&tree.dump())?;
             Ok(0)
         }
         Err(e) => {
@@ -113,7 +113,7 @@ fn expand(escape: char, env: &[String], words: bool, word: &str) -> anyhow::Resu
     };
     match result {
         Ok(out) => {
-            print!("{out}");
+            emit(&out)?;
             Ok(0)
         }
         Err(e) => {
@@ -133,12 +133,22 @@ fn ignore(mut patterns: Vec<String>, file: Option<PathBuf>, path: &str) -> anyho
     }
     match dockerignore::Matcher::new(&patterns) {
         Ok(matcher) => {
-            println!("{}", matcher.excluded(path));
+            emit(&format!("{}\n", matcher.excluded(path)))?;
             Ok(0)
         }
         Err(e) => {
             eprintln!("hoist: {e}");
             Ok(1)
         }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
