@@ -28,6 +28,9 @@ pub struct BuildArgs {
     /// Expose a secret to `RUN --mount=type=secret`: `id=ID,src=FILE` (or `id=ID,env=VAR`).
     #[arg(long = "secret")]
     secrets: Vec<String>,
+    /// How many steps may run at once (default: one per CPU core).
+    #[arg(long, default_value_t = 0)]
+    jobs: usize,
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -67,6 +70,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         target: args.target.clone(),
         no_cache: args.no_cache,
         secrets,
+        jobs: args.jobs,
     };
     let plain = PlainProgress::new();
     let progress: &dyn hoist_solver::Progress = if args.quiet { &Silent } else { &plain };

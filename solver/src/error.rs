@@ -14,6 +14,9 @@ pub enum BuildError {
     RunFailed { step: String, command: String, code: i32 },
     #[error("{0}")]
     Other(String),
+    /// Another stage failed, so this step did not start.
+    #[error("cancelled: another stage of the build failed")]
+    Cancelled,
     #[error(transparent)]
     Store(#[from] hoist_store::StoreError),
     #[error("{context}: {source}")]

@@ -38,6 +38,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `--secret id=ID,src=FILE`: files RUN `--mount=type=secret` can read; never stored in a layer or the cache.
     pub secrets: Vec<(String, PathBuf)>,
+    /// `--jobs`: how many steps may execute at once; 0 = one per CPU core.
+    pub jobs: usize,
 }
 
 /// What a finished build produced.

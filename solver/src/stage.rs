@@ -1,11 +1,14 @@
 //! One build: which stages the target needs, each stage from its `FROM` through its instructions.
 //!
-//! Stages are built on demand and memoised: the target stage is built, and a stage it names (in `FROM` or
-//! `COPY --from`) is built the first time it is needed. So a stage nobody needs is never run, as with BuildKit.
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+//! The stages the target needs (through `FROM stage`, `COPY --from`, `RUN --mount from=`) are found up front and
+//! built at the same time, one thread each; a stage waits for the stages it uses. A stage nobody needs is never
+//! run, as with BuildKit. A reference only known once a stage runs (an ARG-built `--from`) builds that stage on
+//! demand. At most `--jobs` steps execute at once (see [`crate::step`]).
+use std::cell::Cell;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use hoist_parser::ast::{Dockerfile, Instruction, InstructionKind, Stage};
@@ -50,11 +53,29 @@ pub(crate) struct Build<'a> {
     pub build_args: BuildArgs,
     /// Global ARGs (before the first FROM), resolved: visible in FROM lines.
     pub meta_scope: Scope,
-    stages_done: RefCell<HashMap<usize, Rc<StageState>>>,
-    stages_running: RefCell<Vec<usize>>,
-    vertex: Cell<usize>,
-    pub cached_steps: Cell<usize>,
-    pub executed_steps: Cell<usize>,
+    stages: Mutex<HashMap<usize, Slot>>,
+    /// Which stage waits for which (to report a cycle instead of deadlocking).
+    waits: Mutex<HashMap<usize, usize>>,
+    stage_changed: Condvar,
+    vertex: AtomicUsize,
+    pub cached_steps: AtomicUsize,
+    pub executed_steps: AtomicUsize,
+    /// Set when a stage failed: steps not yet started give up.
+    pub cancelled: AtomicBool,
+    /// Bounds the steps that execute at once (`--jobs`).
+    pub jobs: crate::step::Semaphore,
+}
+
+/// Where a stage's build stands.
+enum Slot {
+    Running,
+    Done(Arc<StageState>),
+    Failed(String),
+}
+
+thread_local! {
+    /// The stage this thread is building, for cycle detection.
+    static CURRENT_STAGE: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
 impl<'a> Build<'a> {
@@ -87,11 +108,18 @@ impl<'a> Build<'a> {
             context,
             build_args,
             meta_scope: Scope::default(),
-            stages_done: RefCell::default(),
-            stages_running: RefCell::default(),
-            vertex: Cell::new(0),
-            cached_steps: Cell::new(0),
-            executed_steps: Cell::new(0),
+            stages: Mutex::default(),
+            waits: Mutex::default(),
+            stage_changed: Condvar::new(),
+            vertex: AtomicUsize::new(0),
+            cached_steps: AtomicUsize::new(0),
+            executed_steps: AtomicUsize::new(0),
+            cancelled: AtomicBool::new(false),
+            jobs: crate::step::Semaphore::new(if options.jobs == 0 {
+                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            } else {
+                options.jobs
+            }),
         };
         for ins in build.dockerfile.meta_args.clone() {
             if let InstructionKind::Arg(decls) = &ins.kind {
@@ -113,7 +141,25 @@ impl<'a> Build<'a> {
 
     pub fn run(self) -> Result<BuildOutput> {
         let target = self.target_index()?;
-        let state = self.stage(target)?;
+        let needed = self.needed_stages(target)?;
+        let state = std::thread::scope(|scope| {
+            for &index in needed.iter().filter(|i| **i != target) {
+                let build = &self;
+                std::thread::Builder::new()
+                    .name(format!("stage-{index}"))
+                    .spawn_scoped(scope, move || {
+                        // The error is kept in the stage's slot and reported by whoever needs the stage.
+                        let _ = build.stage(index);
+                    })
+                    .map_err(|e| BuildError::other(format!("starting a build thread: {e}")))?;
+            }
+            let result = self.stage(target);
+            if result.is_err() {
+                self.cancelled.store(true, Ordering::SeqCst);
+            }
+            result
+        })
+        .map_err(|e| self.root_cause(e))?;
         for name in self.build_args.unused() {
             if !crate::args::PREDEFINED_ARGS.contains(&name.as_str()) {
                 self.warn(&format!("[Warning] One or more build-args [{name}] were not consumed"));
@@ -127,9 +173,52 @@ impl<'a> Build<'a> {
         }
         Ok(BuildOutput {
             image,
-            cached_steps: self.cached_steps.get(),
-            executed_steps: self.executed_steps.get(),
+            cached_steps: self.cached_steps.load(Ordering::SeqCst),
+            executed_steps: self.executed_steps.load(Ordering::SeqCst),
         })
+    }
+
+    /// The target and every stage it uses, as far as the Dockerfile shows without running anything: `FROM` of an
+    /// earlier stage, `COPY/ADD --from=`, `RUN --mount=…from=` (values expanded with the global ARGs).
+    fn needed_stages(&self, target: usize) -> Result<BTreeSet<usize>> {
+        let mut deps: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, stage) in self.dockerfile.stages.iter().enumerate() {
+            let mut d = Vec::new();
+            let escape = self.dockerfile.directives.escape;
+            let expand = |w: &str| shell::expand_word(w, &self.meta_scope, escape).ok();
+            if let Some(base) = expand(&stage.base) {
+                d.extend(self.stage_by_name(&base).filter(|p| *p < i));
+            }
+            for ins in &stage.instructions {
+                let refs: Vec<String> = match &ins.kind {
+                    InstructionKind::Copy(c) | InstructionKind::Add(c) => c.flags.from.iter().cloned().collect(),
+                    InstructionKind::Run(r) => r
+                        .mounts
+                        .iter()
+                        .flat_map(|m| m.split(','))
+                        .filter_map(|f| f.trim().strip_prefix("from=").map(str::to_string))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for r in refs {
+                    if let Some(dep) = expand(&r).and_then(|r| self.stage_by_ref(&r)) {
+                        if dep == i {
+                            return Err(self.error_at(ins.pos, format!("{}: a stage cannot use itself ({r})", ins.kind.keyword())));
+                        }
+                        d.push(dep);
+                    }
+                }
+            }
+            deps.insert(i, d);
+        }
+        let mut needed = BTreeSet::new();
+        let mut todo = vec![target];
+        while let Some(i) = todo.pop() {
+            if needed.insert(i) {
+                todo.extend(deps.get(&i).into_iter().flatten().copied());
+            }
+        }
+        Ok(needed)
     }
 
     fn target_index(&self) -> Result<usize> {
@@ -160,20 +249,98 @@ impl<'a> Build<'a> {
         self.stage_by_name(name)
     }
 
-    /// Builds stage `index` (once) and returns its final state.
-    pub fn stage(&self, index: usize) -> Result<Rc<StageState>> {
-        if let Some(done) = self.stages_done.borrow().get(&index) {
-            return Ok(done.clone());
+    /// Builds stage `index` (once; another thread may be building it: then this waits) and returns its state.
+    pub fn stage(&self, index: usize) -> Result<Arc<StageState>> {
+        let waiter = CURRENT_STAGE.with(|c| c.get());
+        let mut stages = self.stages.lock().map_err(|_| poisoned())?;
+        loop {
+            match stages.get(&index) {
+                Some(Slot::Done(state)) => return Ok(state.clone()),
+                Some(Slot::Failed(message)) => {
+                    return Err(BuildError::other(format!("stage {} failed: {message}", self.stage_name(index))))
+                }
+                Some(Slot::Running) => {
+                    if let Some(w) = waiter {
+                        self.check_cycle(w, index)?;
+                    }
+                    stages = self.stage_changed.wait(stages).map_err(|_| poisoned())?;
+                }
+                None => break,
+            }
         }
-        if self.stages_running.borrow().contains(&index) {
-            return Err(BuildError::other(format!("circular dependency: stage {index} depends on itself")));
-        }
-        self.stages_running.borrow_mut().push(index);
+        stages.insert(index, Slot::Running);
+        drop(stages);
+
+        let previous = CURRENT_STAGE.with(|c| c.replace(Some(index)));
         let result = self.build_stage(index);
-        self.stages_running.borrow_mut().retain(|i| *i != index);
-        let state = Rc::new(result?);
-        self.stages_done.borrow_mut().insert(index, state.clone());
-        Ok(state)
+        CURRENT_STAGE.with(|c| c.set(previous));
+        if let Some(w) = waiter {
+            if let Ok(mut waits) = self.waits.lock() {
+                waits.remove(&w);
+            }
+        }
+        let mut stages = self.stages.lock().map_err(|_| poisoned())?;
+        let out = match result {
+            Ok(state) => {
+                let state = Arc::new(state);
+                stages.insert(index, Slot::Done(state.clone()));
+                Ok(state)
+            }
+            Err(e) => {
+                self.cancelled.store(true, Ordering::SeqCst);
+                stages.insert(index, Slot::Failed(e.to_string()));
+                Err(e)
+            }
+        };
+        self.stage_changed.notify_all();
+        out
+    }
+
+    /// When the target failed because another stage did, that stage's error is the one to show.
+    fn root_cause(&self, e: BuildError) -> BuildError {
+        if !matches!(e, BuildError::Cancelled) && !e.to_string().contains("cancelled: another stage") {
+            return e;
+        }
+        let stages = match self.stages.lock() {
+            Ok(s) => s,
+            Err(_) => return e,
+        };
+        let mut failed: Vec<(&usize, &String)> = stages
+            .iter()
+            .filter_map(|(i, s)| match s {
+                Slot::Failed(m) if !m.contains("cancelled: another stage") => Some((i, m)),
+                _ => None,
+            })
+            .collect();
+        failed.sort();
+        match failed.first() {
+            Some((i, m)) => BuildError::other(format!("stage {} failed: {m}", self.stage_name(**i))),
+            None => e,
+        }
+    }
+
+    /// Records that stage `waiter` waits for `target`, failing if that closes a cycle.
+    fn check_cycle(&self, waiter: usize, target: usize) -> Result<()> {
+        let mut waits = self.waits.lock().map_err(|_| poisoned())?;
+        waits.insert(waiter, target);
+        let mut cur = target;
+        let mut steps = 0;
+        while let Some(&next) = waits.get(&cur) {
+            if next == waiter || cur == waiter || steps > waits.len() {
+                return Err(BuildError::other(format!(
+                    "circular dependency between stages {} and {}",
+                    self.stage_name(waiter),
+                    self.stage_name(target)
+                )));
+            }
+            cur = next;
+            steps += 1;
+        }
+        Ok(())
+    }
+
+    fn stage_name(&self, index: usize) -> String {
+        self.dockerfile.stages[index].name.clone().unwrap_or_else(|| index.to_string())
     }
 
     fn build_stage(&self, index: usize) -> Result<StageState> {
@@ -251,9 +418,7 @@ impl<'a> Build<'a> {
     }
 
     pub fn next_vertex(&self) -> usize {
-        let v = self.vertex.get() + 1;
-        self.vertex.set(v);
-        v
+        self.vertex.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     pub fn warn(&self, message: &str) {
@@ -304,6 +469,10 @@ fn parse_trigger(trigger: &str, stage: &Stage) -> Result<Instruction> {
         .ok_or_else(|| BuildError::other(format!("base image ONBUILD trigger {trigger:?} is empty")))?;
     ins.pos = stage.pos;
     Ok(ins)
+}
+
+fn poisoned() -> BuildError {
+    BuildError::other("a build thread panicked")
 }
 
 fn epoch() -> String {

@@ -1,6 +1,8 @@
 //! A filesystem step: look its key up in the cache; on a miss mount the stage's layers with a fresh upper dir,
 //! let the step change the merged tree, and turn the upper dir into a layer (blob + snapshot + cache record).
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use hoist_executor::{layer, overlay};
@@ -44,7 +46,7 @@ pub(crate) fn fs_step(
         if let Some(record) = build.store.cache_lookup(&info.key)? {
             if let Some(result) = reuse(build.store, &record)? {
                 build.progress.event(Event::Cached { id });
-                build.cached_steps.set(build.cached_steps.get() + 1);
+                build.cached_steps.fetch_add(1, Ordering::SeqCst);
                 apply(state, info, result.0, result.1);
                 return Ok(());
             }
@@ -52,11 +54,18 @@ pub(crate) fn fs_step(
     }
 
     let progress = Progress { sink: build.progress, id };
-    let outcome = execute(build.store, state, &progress, run);
+    let outcome = {
+        let _permit = build.jobs.acquire();
+        if build.cancelled.load(Ordering::SeqCst) {
+            Err(BuildError::Cancelled)
+        } else {
+            execute(build.store, state, &progress, run)
+        }
+    };
     match outcome {
         Ok((layer, created)) => {
             build.progress.event(Event::Done { id, elapsed: started.elapsed() });
-            build.executed_steps.set(build.executed_steps.get() + 1);
+            build.executed_steps.fetch_add(1, Ordering::SeqCst);
             let payload = serde_json::to_string(&Payload { created: created.clone() })
                 .map_err(|e| BuildError::other(format!("cache record: {e}")))?;
             let now = chrono::Utc::now().timestamp();
@@ -200,4 +209,60 @@ fn execute(
     let (digest, size): (Digest, u64) = writer.commit()?;
     store.adopt_snapshot(&digest, &upper)?;
     Ok((Some(LayerDesc { diff_id: digest, size }), created))
+}
+
+/// A counting semaphore: at most N steps execute at once (`--jobs`); waiting for other stages holds no permit.
+pub(crate) struct Semaphore {
+    free: Mutex<usize>,
+    released: Condvar,
+}
+
+pub(crate) struct Permit<'s>(&'s Semaphore);
+
+impl Semaphore {
+    pub fn new(permits: usize) -> Self {
+        Semaphore { free: Mutex::new(permits.max(1)), released: Condvar::new() }
+    }
+
+    pub fn acquire(&self) -> Permit<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.released.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(|p| p.into_inner());
+        *free += 1;
+        self.0.released.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Semaphore;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn semaphore_bounds_concurrency() {
+        let sem = Semaphore::new(2);
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let _p = sem.acquire();
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
 }

@@ -151,3 +151,54 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// Helpers for the per-feature build tests (`build_*.rs`).
+impl Hoist {
+    /// Builds `dockerfile` with `files` beside it; the build must succeed. Returns the progress log (stderr).
+    pub fn build_ok(&self, tag: &str, dockerfile: &str, files: &[(&str, &str)], extra: &[&str]) -> String {
+        let (out, _ctx) = self.build_text(tag, dockerfile, files, extra);
+        assert!(out.status.success(), "build of {tag} failed:\n{dockerfile}\n---\n{}", stderr(&out));
+        stderr(&out)
+    }
+
+    /// Builds `dockerfile`; the build must fail (exit 1, no panic). Returns the error output.
+    pub fn build_err(&self, tag: &str, dockerfile: &str, files: &[(&str, &str)], extra: &[&str]) -> String {
+        let (out, _ctx) = self.build_text(tag, dockerfile, files, extra);
+        let log = stderr(&out);
+        assert!(!out.status.success(), "build of {tag} should fail:\n{dockerfile}\n---\n{log}");
+        assert!(!log.contains("panicked"), "{log}");
+        log
+    }
+
+    /// Builds the context directory `ctx` (its own `Dockerfile`) as `tag`.
+    pub fn build_dir(&self, tag: &str, ctx: &Path, extra: &[&str]) -> Output {
+        let mut args = vec!["build", "-t", tag];
+        args.extend_from_slice(extra);
+        let ctx_path = ctx.to_str().expect("utf-8 path").to_string();
+        args.push(&ctx_path);
+        self.run(&args)
+    }
+
+    /// `hoist run --rm IMAGE sh -c SCRIPT`: must succeed; returns stdout.
+    pub fn sh(&self, image: &str, script: &str) -> String {
+        let out = self.run(&["run", "--rm", "--entrypoint", "", image, "/bin/sh", "-c", script]);
+        assert!(out.status.success(), "`{script}` in {image} failed: {}\n{}", stderr(&out), stdout(&out));
+        stdout(&out)
+    }
+
+    /// The `config` object of an image's config.
+    pub fn config(&self, image: &str) -> serde_json::Value {
+        self.saved(image).0["config"].clone()
+    }
+}
+
+/// A context directory with `files` (path → bytes) written into it.
+pub fn context_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let ctx = tempfile::tempdir().expect("context dir");
+    for (name, content) in files {
+        let p = ctx.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    ctx
+}

@@ -1,6 +1,6 @@
 //! COPY and ADD: files from the context, another stage, an image or a heredoc into the stage's rootfs.
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use hoist_executor::fileops::{self, CopyRequest};
 use hoist_parser::ast::{Copy, Instruction};
@@ -15,7 +15,7 @@ use crate::step::{fs_step, ScratchView, StepInfo};
 /// Where the sources of a COPY come from.
 enum Origin {
     Context,
-    Stage(Rc<StageState>),
+    Stage(Arc<StageState>),
     Image(Vec<LayerDesc>),
     Heredocs(hoist_store::TempDir),
 }

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use hoist_executor::container::ExtraMount;
 use hoist_executor::fileops;
@@ -179,7 +179,7 @@ pub(super) fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String>) -> Resu
 /// Where a bind mount's files come from.
 pub(super) enum BindOrigin {
     Context,
-    Stage(Rc<StageState>),
+    Stage(Arc<StageState>),
     Image(Vec<crate::image::LayerDesc>),
 }
 

@@ -1,0 +1,84 @@
+//! Multi-stage builds: --target, stages nobody needs, FROM a stage or ${ARG}, COPY --from a stage, an index or
+//! an image, and the errors for unknown stages and targets.
+mod common;
+
+use common::Hoist;
+
+const STAGES: &str = "\
+FROM busybox AS never
+RUN echo never-ran && exit 1
+FROM busybox AS base
+RUN echo base > /base.txt
+FROM base AS mid
+RUN echo mid > /mid.txt
+FROM busybox AS final
+COPY --from=mid /mid.txt /from-mid.txt
+COPY --from=1 /base.txt /from-index.txt
+COPY --from=busybox:latest /etc/group /from-image-group
+";
+
+#[test]
+fn target_builds_only_the_stages_it_needs() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let log = h.build_ok("st:mid", STAGES, &[], &["--target", "mid"]);
+    assert!(!log.contains("never-ran"), "a stage nobody needs never runs:\n{log}");
+    assert!(!log.contains("COPY --from=mid"), "stages after the target are not built:\n{log}");
+    assert_eq!(h.sh("st:mid", "cat /base.txt /mid.txt"), "base\nmid\n", "a stage is the base of another");
+    // --target is case-insensitive, as stage names are.
+    h.build_ok("st:mid2", STAGES, &[], &["--target", "MID"]);
+}
+
+#[test]
+fn last_stage_is_the_default_target_and_copies_from_stage_index_and_image() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let log = h.build_ok("st:final", STAGES, &[], &[]);
+    assert!(!log.contains("never-ran"), "a stage nobody needs never runs:\n{log}");
+    let out = h.sh("st:final", "cat /from-mid.txt /from-index.txt; test ! -e /mid.txt && echo no-mid; head -1 /from-image-group");
+    assert_eq!(out, "mid\nbase\nno-mid\nroot:x:0:\n");
+}
+
+#[test]
+fn from_takes_a_global_arg_naming_an_image_or_a_stage() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let df = "ARG BASE=busybox\nFROM ${BASE} AS first\nRUN echo first > /first\nFROM $BASE\nRUN test ! -e /first && echo ok > /ok\n";
+    h.build_ok("arg:1", df, &[], &[]);
+    assert_eq!(h.sh("arg:1", "cat /ok"), "ok\n");
+    // --build-arg can point FROM at an earlier stage.
+    h.build_ok("arg:2", "ARG BASE=busybox\nFROM busybox AS first\nRUN echo first > /first\nFROM $BASE\nRUN cat /first > /seen\n", &[], &[
+        "--build-arg",
+        "BASE=first",
+    ]);
+    assert_eq!(h.sh("arg:2", "cat /seen"), "first\n");
+    let log = h.build_err("arg:3", "ARG BASE\nFROM $BASE\n", &[], &[]);
+    assert!(log.contains("should not be blank"), "{log}");
+}
+
+#[test]
+fn unknown_stage_target_and_image_are_clear_errors() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let log = h.build_err("e:1", "FROM busybox\nCOPY --from=nosuchstage /x /x\n", &[], &[]);
+    assert!(log.contains("Dockerfile:2"), "{log}");
+    assert!(log.contains("nosuchstage"), "names the missing stage: {log}");
+    let log = h.build_err("e:2", "FROM busybox AS a\nFROM busybox AS b\n", &[], &["--target", "c"]);
+    assert!(log.contains("failed to reach build target c"), "{log}");
+    assert!(log.contains("a, b"), "lists the stages there are: {log}");
+    let log = h.build_err("e:3", "FROM no-such-image:9\n", &[], &[]);
+    assert!(log.contains("no-such-image:9"), "{log}");
+    // A stage cannot use a later stage as its base: the name is taken as an image.
+    let log = h.build_err("e:4", "FROM later\nFROM busybox AS later\n", &[], &[]);
+    assert!(log.contains("later"), "{log}");
+}
+
+#[test]
+fn scratch_stage_and_copy_from_scratch_built_stage() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let df = "FROM scratch AS files\nCOPY a.txt /a.txt\nFROM busybox\nCOPY --from=files /a.txt /b.txt\n";
+    h.build_ok("sc:1", df, &[("a.txt", "A\n")], &[]);
+    assert_eq!(h.sh("sc:1", "cat /b.txt"), "A\n");
+    h.build_ok("sc:2", df, &[("a.txt", "A\n")], &["--target", "files"]);
+    let (config, layers) = h.saved("sc:2");
+    assert_eq!(layers.len(), 1, "scratch + COPY is one layer");
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+    let entries = common::layer_entries(&layers[0]);
+    assert_eq!(entries["a.txt"].4, b"A\n");
+}
