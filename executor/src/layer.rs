@@ -418,6 +418,64 @@ mod tests {
     }
 
     #[test]
+    fn devices_fifos_and_special_modes_are_kept() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: needs root for mknod and chown");
+            return;
+        }
+        use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+        let dir = tempfile::tempdir().unwrap();
+        let u = dir.path();
+        mknod(
+            &u.join("null"),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(1, 3),
+        )
+        .unwrap();
+        nix::unistd::mkfifo(&u.join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        std::fs::write(u.join("suid"), "x").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(u.join("null"), std::fs::Permissions::from_mode(0o666)).unwrap();
+        // chown first: it clears the setuid bit.
+        std::os::unix::fs::chown(u.join("suid"), Some(1234), Some(5678)).unwrap();
+        std::fs::set_permissions(u.join("suid"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+        std::fs::create_dir(u.join("sticky")).unwrap();
+        std::fs::set_permissions(u.join("sticky"), std::fs::Permissions::from_mode(0o1777))
+            .unwrap();
+
+        let mut out = Vec::new();
+        write_layer_tar(u, &mut out).unwrap();
+        let mut archive = tar::Archive::new(out.as_slice());
+        let mut seen = Vec::new();
+        for e in archive.entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            match name.as_str() {
+                "fifo" => assert_eq!(h.entry_type(), EntryType::Fifo),
+                "null" => {
+                    assert_eq!(h.entry_type(), EntryType::Char);
+                    assert_eq!(
+                        (h.device_major().unwrap(), h.device_minor().unwrap()),
+                        (Some(1), Some(3))
+                    );
+                    assert_eq!(h.mode().unwrap() & 0o7777, 0o666);
+                }
+                "suid" => {
+                    assert_eq!(h.mode().unwrap(), 0o4755);
+                    assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (1234, 5678));
+                    assert_eq!(h.username_bytes(), Some(&b""[..]));
+                }
+                "sticky/" => assert_eq!(h.mode().unwrap(), 0o1777),
+                other => panic!("unexpected {other}"),
+            }
+            seen.push(name);
+        }
+        assert_eq!(seen, ["fifo", "null", "sticky/", "suid"]);
+    }
+
+    #[test]
     fn whiteouts_and_opaque_dirs_become_oci_markers() {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipping: needs root for mknod and trusted.* xattrs");
