@@ -110,13 +110,19 @@ fn compile(pattern: &str) -> Result<Rule, String> {
     let mut kind = Kind::Exact;
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
-    let mut index = 0; // characters consumed by earlier tokens == 0 for the first token
+    let mut index = 0; // how many tokens came before this one
+    let mut in_class = false;
     while i < chars.len() {
         let first = index == 0;
         index += 1;
         let ch = chars[i];
         i += 1;
         match ch {
+            // Wildcards mean themselves inside a class, as in Go's filepath.Match.
+            '*' | '?' if in_class => {
+                re.push('\\');
+                re.push(ch);
+            }
             '*' if chars.get(i) == Some(&'*') => {
                 i += 1;
                 // `**/` is the same as `**`.
@@ -160,8 +166,19 @@ fn compile(pattern: &str) -> Result<Rule, String> {
                 }
                 None => re.push_str("\\\\"),
             },
-            '[' | ']' => {
+            // Inside a class `[` is literal (Go), but would open a nested class for the regex
+            // engine; `&&` and `~~` would be set operations.
+            '[' | '&' | '~' if in_class => {
+                re.push('\\');
                 re.push(ch);
+            }
+            '[' | ']' => {
+                in_class = ch == '[';
+                re.push(ch);
+                if in_class && chars.get(i) == Some(&'^') {
+                    re.push('^');
+                    i += 1;
+                }
                 kind = Kind::Regex;
             }
             _ => re.push(ch),

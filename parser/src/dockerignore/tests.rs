@@ -57,6 +57,15 @@ fn last_match_wins_and_negation_reincludes() {
 }
 
 #[test]
+fn brackets_inside_a_class_are_literal() {
+    let matcher = m(&["a[[]b", "x[&&y]z", "[^[]q", "s[*?]"]);
+    assert!(matcher.excluded("s*") && matcher.excluded("s?") && !matcher.excluded("sx"));
+    assert!(matcher.excluded("a[b"));
+    assert!(matcher.excluded("x&z") && matcher.excluded("xyz"));
+    assert!(matcher.excluded("aq") && !matcher.excluded("[q"));
+}
+
+#[test]
 fn escapes_and_special_characters() {
     let matcher = m(&[r"a\*b", "a+b(c)", "x.y"]);
     assert!(matcher.excluded("a*b"));
@@ -117,4 +126,11 @@ fn finds_the_dockerfile_specific_ignore_file() {
         Some(dir.join("sub/app.Dockerfile.dockerignore"))
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn stray_closing_bracket_is_literal() {
+    let matcher = m(&["a]", "b]c*"]);
+    assert!(matcher.excluded("a]"));
+    assert!(matcher.excluded("b]cd"));
 }
