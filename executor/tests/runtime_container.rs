@@ -47,6 +47,7 @@ fn main() {
 
     let tests: &[(&str, TestFn)] = tests![
         stdout_is_captured_through_a_pipe,
+        stdin_and_stderr_are_wired,
         exit_code_is_returned,
         sigkill_gives_137,
         killed_helper_takes_the_container_along,
@@ -246,6 +247,23 @@ fn stdout_is_captured_through_a_pipe(env: &Env) {
     let (code, out) = sb.run_capture(sb.spec(&["echo", "hello", "world"]));
     assert_eq!(code, 0);
     assert_eq!(out, "hello world\n");
+}
+
+fn stdin_and_stderr_are_wired(env: &Env) {
+    let sb = Sandbox::new(env);
+    let (in_r, in_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    std::io::Write::write_all(&mut std::fs::File::from(in_w), b"from stdin\n").unwrap();
+    let mut spec = sb.spec(&["sh", "-c", "tr a-z A-Z; echo oops >&2"]);
+    spec.stdin = Some(in_r);
+    spec.stderr = Some(err_w);
+    let (code, out) = sb.run_capture(spec);
+    let mut err = String::new();
+    std::fs::File::from(err_r).read_to_string(&mut err).unwrap();
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (0, "FROM STDIN\n", "oops\n")
+    );
 }
 
 fn exit_code_is_returned(env: &Env) {
