@@ -70,7 +70,8 @@ pub enum CommandLine {
 pub struct Heredoc {
     /// The delimiter word (`EOF`), without quotes.
     pub name: String,
-    /// The body, with `<<-` tab stripping already applied.
+    /// The body, with `<<-` tab stripping already applied (in [`crate::parser::Node`]'s heredocs,
+    /// which feed this, the body is still raw).
     pub content: String,
     /// `false` when the delimiter was quoted (`<<"EOF"` / `<<'EOF'`): no expansion of the body.
     pub expand: bool,
@@ -82,6 +83,7 @@ pub struct Heredoc {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
+    /// As written: may be quoted (`LABEL "com.example key"=v`), so expand it like the value.
     pub key: String,
     /// As written (quotes and escapes kept); expand with [`crate::shell`] to get the value.
     pub value: String,
