@@ -96,6 +96,10 @@ pub enum ContainerError {
     Failed(String),
     #[error("the container was cancelled")]
     Cancelled,
+    #[error(
+        "the container helper process was killed by signal {signal} before the container finished"
+    )]
+    HelperKilled { signal: i32 },
     #[error("could not start the container helper {program:?}: {source}")]
     SpawnHelper { program: PathBuf, source: io::Error },
     #[error("the container helper {program:?} exited without running the container ({status}); the program must link hoist-executor and call hoist_executor::container::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
@@ -527,10 +531,13 @@ fn run_helper(
                 status: format!("{status}, unreadable result: {e}"),
             }),
         },
-        Err(_) => Err(ContainerError::HelperDidNotRun {
-            program,
-            status: status.to_string(),
-        }),
+        Err(_) => match std::os::unix::process::ExitStatusExt::signal(&status) {
+            Some(signal) => Err(ContainerError::HelperKilled { signal }),
+            None => Err(ContainerError::HelperDidNotRun {
+                program,
+                status: status.to_string(),
+            }),
+        },
     }
 }
 

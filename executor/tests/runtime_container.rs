@@ -368,7 +368,10 @@ fn killed_helper_takes_the_container_along(env: &Env) {
     use nix::unistd::Pid;
     kill(Pid::from_raw(helper[0]), SIGKILL).unwrap();
     let err = runner.join().unwrap().unwrap_err();
-    assert!(err.to_string().contains("signal: 9"), "{err}");
+    assert!(
+        matches!(err, container::ContainerError::HelperKilled { signal: 9 }),
+        "{err}"
+    );
     wait_for("the container to die with its helper", || {
         find_processes(&["sleep", marker], false).is_empty()
     });
