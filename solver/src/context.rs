@@ -1,7 +1,11 @@
 //! The build context: a directory, its `.dockerignore`, and content checksums of what COPY reads.
+use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+use hoist_store::StatEntry;
 
 use hoist_parser::dockerignore::{self, Matcher};
 use sha2::{Digest as _, Sha256};
@@ -11,12 +15,24 @@ use crate::error::{BuildError, Result};
 pub struct BuildContext {
     root: PathBuf,
     ignore: Matcher,
+    /// Content digests of context files from earlier builds, by absolute path, trusted while the file's
+    /// size, mtime, ctime and inode are unchanged (like git's index).
+    stat_cache: HashMap<String, StatEntry>,
+    /// Digests computed in this build, to write back to the store's stat cache.
+    fresh: Mutex<Vec<StatEntry>>,
+}
+
+/// One entry of a walked source tree, in walk order.
+struct Walked {
+    rel: String,
+    abs: PathBuf,
+    meta: std::fs::Metadata,
 }
 
 impl BuildContext {
     /// Opens the context dir; `.dockerignore` is read from `<Dockerfile>.dockerignore` next to the Dockerfile when
-    /// that exists (it wins), else from the context root.
-    pub fn open(root: &Path, dockerfile: &Path) -> Result<Self> {
+    /// that exists (it wins), else from the context root. `stat_cache` holds what earlier builds learned.
+    pub fn open(root: &Path, dockerfile: &Path, stat_cache: Vec<StatEntry>) -> Result<Self> {
         let root = root
             .canonicalize()
             .map_err(|e| BuildError::io(format!("build context {}", root.display()), e))?;
@@ -42,11 +58,17 @@ impl BuildContext {
             }
         }
         let ignore = Matcher::new(&patterns).map_err(|e| BuildError::other(format!(".dockerignore: {e}")))?;
-        Ok(BuildContext { root, ignore })
+        let stat_cache = stat_cache.into_iter().map(|e| (e.path.clone(), e)).collect();
+        Ok(BuildContext { root, ignore, stat_cache, fresh: Mutex::default() })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The stat cache entries learned in this build (to store for the next one).
+    pub fn take_fresh_stat_entries(&self) -> Vec<StatEntry> {
+        self.fresh.lock().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default()
     }
 
     /// True when `.dockerignore` keeps `rel` (a path relative to the context root) out of the context.
@@ -56,15 +78,36 @@ impl BuildContext {
     }
 
     /// A checksum of everything COPY/ADD would read for `sources`: names, types, modes, sizes, symlink targets
-    /// and file contents (not mtimes or owners — COPY resets owners).
-    pub fn checksum(&self, sources: &[String], extra_excluded: &dyn Fn(&str) -> bool) -> Result<String> {
+    /// and file contents (not mtimes or owners — COPY resets owners). Unchanged files cost one `stat` (the stat
+    /// cache); new or changed ones are hashed on all cores.
+    pub fn checksum(&self, sources: &[String], extra_excluded: &(dyn Fn(&str) -> bool + Sync)) -> Result<String> {
         let mut h = Sha256::new();
         for src in sources {
             h.update(b"source\0");
             h.update(src.as_bytes());
             h.update(b"\0");
             for rel in self.matches(src)? {
-                self.hash_tree(&rel, extra_excluded, &mut h)?;
+                let walked = self.walk(&rel, extra_excluded)?;
+                if walked.is_empty() {
+                    h.update(b"missing\0");
+                    h.update(rel.as_bytes());
+                    continue;
+                }
+                let digests = self.file_digests(&walked)?;
+                for (entry, digest) in walked.iter().zip(digests) {
+                    let meta = &entry.meta;
+                    h.update(entry.rel.as_bytes());
+                    h.update(format!("\0{:o}\0{}\0", meta.permissions().mode(), meta.size()).as_bytes());
+                    if meta.file_type().is_symlink() {
+                        let target = std::fs::read_link(&entry.abs)
+                            .map_err(|e| BuildError::io(format!("readlink {}", entry.abs.display()), e))?;
+                        h.update(b"link\0");
+                        h.update(target.as_os_str().as_encoded_bytes());
+                    } else if let Some(d) = digest {
+                        h.update(d.as_bytes());
+                    }
+                    h.update(b"\n");
+                }
             }
         }
         Ok(hex::encode(h.finalize()))
@@ -94,13 +137,14 @@ impl BuildContext {
         Ok(out)
     }
 
-    fn hash_tree(&self, rel: &str, extra_excluded: &dyn Fn(&str) -> bool, h: &mut Sha256) -> Result<()> {
+    /// Every entry under `rel` that the copy would see (sorted; excluded paths left out). Empty when `rel` is
+    /// missing.
+    fn walk(&self, rel: &str, extra_excluded: &dyn Fn(&str) -> bool) -> Result<Vec<Walked>> {
         let top = if rel.is_empty() { self.root.clone() } else { self.root.join(rel) };
         if std::fs::symlink_metadata(&top).is_err() {
-            h.update(b"missing\0");
-            h.update(rel.as_bytes());
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let mut out = Vec::new();
         // A symlink named as a source is followed (inside the context): hash what it points to.
         let walker = walkdir::WalkDir::new(&top).follow_root_links(true).sort_by_file_name();
         let mut it = walker.into_iter();
@@ -119,32 +163,96 @@ impl BuildContext {
                 std::fs::symlink_metadata(entry.path())
             }
             .map_err(|e| BuildError::io(format!("stat {}", entry.path().display()), e))?;
-            h.update(rel_path.as_bytes());
-            h.update(format!("\0{:o}\0{}\0", meta.permissions().mode(), meta.size()).as_bytes());
-            let ft = meta.file_type();
-            if ft.is_symlink() {
-                let target = std::fs::read_link(entry.path())
-                    .map_err(|e| BuildError::io(format!("readlink {}", entry.path().display()), e))?;
-                h.update(b"link\0");
-                h.update(target.as_os_str().as_encoded_bytes());
-            } else if ft.is_file() {
-                let mut f = std::fs::File::open(entry.path())
-                    .map_err(|e| BuildError::io(format!("reading {}", entry.path().display()), e))?;
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = f
-                        .read(&mut buf)
-                        .map_err(|e| BuildError::io(format!("reading {}", entry.path().display()), e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    h.update(&buf[..n]);
-                }
-            }
-            h.update(b"\n");
+            out.push(Walked { rel: rel_path, abs: entry.path().to_path_buf(), meta });
         }
-        Ok(())
+        Ok(out)
     }
+
+    /// The content digest of each regular file in `walked` (`None` for other types): from the stat cache when
+    /// the file is unchanged, else hashed, spread over all cores.
+    fn file_digests(&self, walked: &[Walked]) -> Result<Vec<Option<String>>> {
+        let mut digests: Vec<Option<String>> = vec![None; walked.len()];
+        let mut to_hash = Vec::new();
+        for (i, w) in walked.iter().enumerate() {
+            if !w.meta.file_type().is_file() {
+                continue;
+            }
+            let path = w.abs.to_string_lossy();
+            match self.stat_cache.get(path.as_ref()) {
+                Some(e) if same_file_state(e, &w.meta) => digests[i] = Some(e.digest.clone()),
+                _ => to_hash.push(i),
+            }
+        }
+        if to_hash.is_empty() {
+            return Ok(digests);
+        }
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(to_hash.len());
+        let chunk = to_hash.len().div_ceil(threads);
+        let hashed: Vec<Result<Vec<(usize, String)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = to_hash
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|&i| hash_file(&walked[i].abs).map(|d| (i, d)))
+                            .collect::<Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(BuildError::other("a hashing thread panicked"))))
+                .collect()
+        });
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let mut fresh = Vec::new();
+        for part in hashed {
+            for (i, digest) in part? {
+                let w = &walked[i];
+                // A file changed in the last two seconds may change again within the same mtime tick ("racily
+                // clean" in git's words): do not trust its entry next time.
+                if now_ns - w.meta.mtime() * 1_000_000_000 - w.meta.mtime_nsec() > 2_000_000_000 {
+                    fresh.push(StatEntry {
+                        path: w.abs.to_string_lossy().into_owned(),
+                        size: w.meta.size(),
+                        mtime_ns: w.meta.mtime() * 1_000_000_000 + w.meta.mtime_nsec(),
+                        ctime_ns: w.meta.ctime() * 1_000_000_000 + w.meta.ctime_nsec(),
+                        inode: w.meta.ino(),
+                        digest: digest.clone(),
+                    });
+                }
+                digests[i] = Some(digest);
+            }
+        }
+        if let Ok(mut f) = self.fresh.lock() {
+            f.extend(fresh);
+        }
+        Ok(digests)
+    }
+}
+
+fn same_file_state(e: &StatEntry, meta: &std::fs::Metadata) -> bool {
+    e.size == meta.size()
+        && e.inode == meta.ino()
+        && e.mtime_ns == meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+        && e.ctime_ns == meta.ctime() * 1_000_000_000 + meta.ctime_nsec()
+}
+
+fn hash_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
 }
 
 pub fn has_wildcard(s: &str) -> bool {
@@ -187,7 +295,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "one").unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch").unwrap();
-        let ctx = BuildContext::open(dir.path(), &dir.path().join("Dockerfile")).unwrap();
+        let ctx = BuildContext::open(dir.path(), &dir.path().join("Dockerfile"), Vec::new()).unwrap();
         let none = |_: &str| false;
         let first = ctx.checksum(&["a.txt".into()], &none).unwrap();
         let f = std::fs::File::options().write(true).open(dir.path().join("a.txt")).unwrap();
@@ -204,7 +312,7 @@ mod tests {
         std::fs::write(dir.path().join("src/main.rs"), "fn main(){}").unwrap();
         std::fs::write(dir.path().join(".dockerignore"), "src/*.log\n").unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch").unwrap();
-        let ctx = BuildContext::open(dir.path(), &dir.path().join("Dockerfile")).unwrap();
+        let ctx = BuildContext::open(dir.path(), &dir.path().join("Dockerfile"), Vec::new()).unwrap();
         let none = |_: &str| false;
         let first = ctx.checksum(&["src".into()], &none).unwrap();
         std::fs::write(dir.path().join("src/debug.log"), "noise").unwrap();

@@ -93,7 +93,9 @@ impl<'a> Build<'a> {
         if dockerfile.stages.is_empty() {
             return Err(BuildError::other(format!("{file_name}: the Dockerfile has no FROM instruction")));
         }
-        let context = BuildContext::open(&options.context_dir, &dockerfile_path)?;
+        let context_abs = options.context_dir.canonicalize().unwrap_or_else(|_| options.context_dir.clone());
+        let known = store.stat_cache_under(&format!("{}/", context_abs.to_string_lossy()))?;
+        let context = BuildContext::open(&options.context_dir, &dockerfile_path, known)?;
         let build_args = BuildArgs::new(&options.build_args);
         let mut meta_scope = Scope::default();
         for (k, v) in crate::args::platform_args() {
@@ -164,6 +166,10 @@ impl<'a> Build<'a> {
             if !crate::args::PREDEFINED_ARGS.contains(&name.as_str()) {
                 self.warn(&format!("[Warning] One or more build-args [{name}] were not consumed"));
             }
+        }
+        let fresh = self.context.take_fresh_stat_entries();
+        if !fresh.is_empty() {
+            self.store.stat_cache_put(&fresh)?;
         }
         let created = state.created.clone();
         let config = state.image.to_config_json(&created)?;

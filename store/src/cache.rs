@@ -183,6 +183,34 @@ impl Store {
         .map_err(self.db_err())
     }
 
+    /// Every stat cache entry whose path starts with `prefix` (one query: a build loads its context's entries at
+    /// once rather than one query per file).
+    pub fn stat_cache_under(&self, prefix: &str) -> Result<Vec<StatEntry>> {
+        let conn = self.conn();
+        let err = self.db_err();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM stat_cache
+                 WHERE path >= ?1 AND path < ?2",
+            )
+            .map_err(&err)?;
+        // Paths under the prefix sort between "prefix" and "prefix" + U+10FFFF.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let rows = stmt
+            .query_map(rusqlite::params![prefix, upper], |r| {
+                Ok(StatEntry {
+                    path: r.get(0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                    ctime_ns: r.get(3)?,
+                    inode: r.get::<_, i64>(4)? as u64,
+                    digest: r.get(5)?,
+                })
+            })
+            .map_err(&err)?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(&err)
+    }
+
     /// Insert or replace many stat cache entries in one transaction.
     pub fn stat_cache_put(&self, entries: &[StatEntry]) -> Result<()> {
         let mut conn = self.conn();

@@ -12,6 +12,8 @@ use crate::image::{ImageState, LayerDesc};
 use crate::stage::{Build, StageState};
 use crate::step::{fs_step, ScratchView, StepInfo};
 
+use super::fetch;
+
 /// Where the sources of a COPY come from.
 enum Origin {
     Context,
@@ -25,19 +27,55 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
     let err = |m: String| build.error_at(ins.pos, format!("{keyword}: {m}"));
     let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
     let mut sources = Vec::with_capacity(c.sources.len());
+    let mut urls = Vec::new();
     for src in &c.sources {
         let src = match src.strip_prefix("<<").map(|n| n.trim_start_matches('-').trim_matches(|q| q == '"' || q == '\'')) {
             Some(name) if heredoc_names.iter().any(|h| h == name) => name.to_string(),
             _ => build.expand(ins, src, &state.scope)?,
         };
+        if is_add && fetch::is_http_url(&src) {
+            urls.push(src);
+            continue;
+        }
         if src.contains("://") || src.starts_with("git@") {
             return Err(err(format!(
                 "source {src}: {}",
-                if is_add { "URL and git sources are not supported by this version of hoist yet" } else { "COPY cannot copy from a URL; use ADD" }
+                if is_add {
+                    "only http:// and https:// URLs can be downloaded; git sources are not supported by this version of hoist"
+                } else {
+                    "COPY cannot copy from a URL; use ADD"
+                }
             )));
         }
         sources.push(src);
     }
+    let checksum = match &c.flags.checksum {
+        Some(text) => {
+            let text = build.expand(ins, text, &state.scope)?;
+            if urls.is_empty() || !sources.is_empty() {
+                return Err(err(format!("--checksum={text}: checksums are only supported for http(s) URL sources")));
+            }
+            Some(fetch::parse_checksum(&text).map_err(|e| err(e.to_string()))?)
+        }
+        None => None,
+    };
+    // Downloads happen on every build: their content, not their URL, decides whether the step is cached.
+    let downloads_dir = if urls.is_empty() { None } else { Some(build.store.new_tmp_dir("download")?) };
+    let mut downloads = Vec::with_capacity(urls.len());
+    if let Some(dir) = &downloads_dir {
+        for url in &urls {
+            let download = fetch::fetch(url, dir.path(), checksum.as_deref()).map_err(|e| err(format!("{url}: {e}")))?;
+            if downloads.iter().any(|d: &fetch::Download| d.file_name == download.file_name) {
+                return Err(err(format!(
+                    "{url}: another URL of this ADD already downloaded a file named {:?}; use one ADD per URL",
+                    download.file_name
+                )));
+            }
+            downloads.push(download);
+        }
+    }
+    let url_identity: Vec<String> =
+        urls.iter().zip(&downloads).map(|(url, d)| format!("{url}\0{}\0{}", d.file_name, d.digest)).collect();
     let dest = build.expand(ins, &c.dest, &state.scope)?;
     let chown = match &c.flags.chown {
         Some(ch) => Some(build.expand(ins, ch, &state.scope)?),
@@ -101,6 +139,8 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
         .field("chmod", &chmod.map(|m| format!("{m:o}")).unwrap_or_default())
         .field("parents", if c.flags.parents { "1" } else { "0" })
         .list("exclude", &excludes)
+        .list("urls", &url_identity)
+        .field("unpack", &format!("{:?}", c.flags.unpack))
         .finish();
     let created_by = format!("{} # buildkit", ins.original);
     let info = StepInfo { key, display: &ins.original, created_by };
@@ -126,24 +166,42 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
         let from_context = matches!(origin, Origin::Context);
         let context = &build.context;
         let excluded = |rel: &str| exclude.excluded(rel) || (from_context && context.excluded(rel));
-        let request = CopyRequest {
-            src_root: &src_root,
-            sources: sources.clone(),
-            dest_root: rootfs,
-            dest: dest.clone(),
-            workdir: workdir.clone(),
-            chown: owner,
-            chmod,
-            excluded: &excluded,
-            parents: c.flags.parents,
-            extract_archives: is_add,
-        };
-        fileops::copy(&request).map_err(|e| match e {
-            fileops::CopyError::SourceNotFound { source } if from_context => {
-                err(format!("failed: file not found in build context or excluded by .dockerignore: {source}"))
-            }
-            other => err(format!("{other}")),
-        })?;
+        if !sources.is_empty() {
+            let request = CopyRequest {
+                src_root: &src_root,
+                sources: sources.clone(),
+                dest_root: rootfs,
+                dest: dest.clone(),
+                workdir: workdir.clone(),
+                chown: owner,
+                chmod,
+                excluded: &excluded,
+                parents: c.flags.parents,
+                extract_archives: is_add && c.flags.unpack.unwrap_or(true),
+            };
+            fileops::copy(&request).map_err(|e| match e {
+                fileops::CopyError::SourceNotFound { source } if from_context => {
+                    err(format!("failed: file not found in build context or excluded by .dockerignore: {source}"))
+                }
+                other => err(format!("{other}")),
+            })?;
+        }
+        if let Some(dir) = &downloads_dir {
+            // Downloaded files are copied as files (no archive extraction unless --unpack), like BuildKit.
+            let request = CopyRequest {
+                src_root: dir.path(),
+                sources: downloads.iter().map(|d| d.file_name.clone()).collect(),
+                dest_root: rootfs,
+                dest: dest.clone(),
+                workdir: workdir.clone(),
+                chown: owner,
+                chmod,
+                excluded: &|_: &str| false,
+                parents: false,
+                extract_archives: c.flags.unpack.unwrap_or(false),
+            };
+            fileops::copy(&request).map_err(|e| err(format!("{e}")))?;
+        }
         Ok(())
     })
 }
