@@ -13,6 +13,9 @@
 
 mod blobs;
 mod cache;
+mod cache_admin;
+mod cache_filter;
+mod cache_transfer;
 mod db;
 mod digest;
 mod error;
@@ -36,6 +39,12 @@ use std::time::{Duration, SystemTime};
 
 pub use blobs::BlobWriter;
 pub use cache::{CacheRecord, StatEntry};
+pub use cache_admin::{
+    step_kind, CacheDiskUsage, CacheItem, CacheItemKind, PruneOptions, PruneReport, UsageLine,
+    CONTEXT_CHECKSUMS_ID,
+};
+pub use cache_filter::{parse_duration, parse_size, CacheFilter, FilterError};
+pub use cache_transfer::{CacheExportReport, CACHE_RECORDS_MEDIA_TYPE};
 pub use digest::Digest;
 pub use error::{Result, StoreError};
 pub use gc::GcReport;
