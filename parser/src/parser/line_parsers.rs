@@ -2,6 +2,7 @@
 //! whitespace lists, `KEY=value` pairs, a single string, or a nested instruction.
 
 use super::flags::extract_builder_flags;
+use super::json::{parse_json, JsonArgs};
 use super::{Arg, Node};
 use nom::bytes::complete::{take_till1, take_while1};
 use nom::combinator::rest;
@@ -101,43 +102,8 @@ fn single(text: &str) -> Vec<Arg> {
     }
 }
 
-/// What a `[`-led argument text turned out to be.
-enum JsonArgs {
-    Strings(Vec<String>),
-    NotJson,
-    NotStrings,
-}
-
 const NOT_STRING_ARRAY: &str =
     "when using JSON array syntax, arrays must be comprised of strings only";
-
-/// Reads one JSON array at the start of `text`; whatever follows the closing `]` is ignored, as
-/// Go's streaming decoder does.
-fn parse_json(text: &str) -> JsonArgs {
-    let text = text.trim_start();
-    if !text.starts_with('[') {
-        return JsonArgs::NotJson;
-    }
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
-    match stream.next() {
-        Some(Ok(serde_json::Value::Array(items))) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    serde_json::Value::String(s) => out.push(s),
-                    _ => return JsonArgs::NotStrings,
-                }
-            }
-            JsonArgs::Strings(out)
-        }
-        // Go's decoder nests far deeper than serde_json's limit; an array that deep cannot be all
-        // strings, so it is the same hard error BuildKit gives.
-        Some(Err(e)) if e.to_string().starts_with("recursion limit exceeded") => {
-            JsonArgs::NotStrings
-        }
-        _ => JsonArgs::NotJson,
-    }
-}
 
 /// CMD/ENTRYPOINT/RUN/SHELL: a JSON array, or else the whole text as one shell-form argument.
 fn maybe_json(text: &str) -> Result<(Vec<Arg>, bool), String> {
@@ -310,16 +276,6 @@ mod tests {
     #[test]
     fn escaped_quote_inside_double_quotes() {
         assert_eq!(parse_words(r#""a\"b" c"#, '\\'), vec![r#""a\"b""#, "c"]);
-    }
-
-    #[test]
-    fn json_trailing_text_is_ignored() {
-        assert!(matches!(parse_json(r#"["a"] tail"#), JsonArgs::Strings(v) if v == vec!["a"]));
-        assert!(matches!(parse_json(r#"["a", 1]"#), JsonArgs::NotStrings));
-        assert!(matches!(parse_json(r#"['a']"#), JsonArgs::NotJson));
-        assert!(matches!(parse_json(r#"["a""#), JsonArgs::NotJson));
-        let deep = format!("[\"a\", {}{}]", "[".repeat(500), "]".repeat(500));
-        assert!(matches!(parse_json(&deep), JsonArgs::NotStrings));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod directives;
 mod flags;
 mod heredoc;
+mod json;
 mod line_parsers;
 mod quote;
 
