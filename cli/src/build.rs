@@ -31,6 +31,9 @@ pub struct BuildArgs {
     /// How many steps may run at once (default: one per CPU core).
     #[arg(long, default_value_t = 0)]
     jobs: usize,
+    /// Say why each step that missed the cache missed (also kept for `hoist cache explain`).
+    #[arg(long)]
+    explain: bool,
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -71,6 +74,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         no_cache: args.no_cache,
         secrets,
         jobs: args.jobs,
+        explain: args.explain,
     };
     let plain = PlainProgress::new();
     let progress: &dyn hoist_solver::Progress = if args.quiet { &Silent } else { &plain };

@@ -44,6 +44,9 @@ impl Progress for PlainProgress {
                     let _ = writeln!(out, "#{id} {:.3} {text}", self.started.elapsed().as_secs_f64());
                 }
             }
+            Event::Explain { id, reason } => {
+                let _ = writeln!(out, "#{id} MISS: {reason}");
+            }
             Event::Cached { id } => {
                 let _ = writeln!(out, "#{id} CACHED");
             }

@@ -2,40 +2,66 @@
 //! different field splits can never collide (`"ab" + "c"` ≠ `"a" + "bc"`).
 use sha2::{Digest as _, Sha256};
 
-pub(crate) struct KeyBuilder(Sha256);
+pub(crate) struct KeyBuilder {
+    hash: Sha256,
+    inputs: Vec<Input>,
+}
+
+/// One named input of a key, kept (besides hashed) so that `--explain` can say which input changed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Input {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// A finished key and the inputs it was made of. Derefs to the key string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StepKey {
+    pub key: String,
+    pub inputs: Vec<Input>,
+}
+
+impl std::ops::Deref for StepKey {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.key
+    }
+}
 
 impl KeyBuilder {
     /// A key for a step of kind `kind` (`run`, `copy` …); bump the version when the meaning of a kind changes.
     pub fn new(kind: &str) -> Self {
-        let mut h = Sha256::new();
-        h.update(b"hoist-cache-v1\0");
-        let mut k = KeyBuilder(h);
+        let mut hash = Sha256::new();
+        hash.update(b"hoist-cache-v1\0");
+        let mut k = KeyBuilder { hash, inputs: vec![Input { name: "kind".into(), values: vec![kind.into()] }] };
         k.put(kind.as_bytes());
         k
     }
 
     fn put(&mut self, bytes: &[u8]) {
-        self.0.update((bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
+        self.hash.update((bytes.len() as u64).to_le_bytes());
+        self.hash.update(bytes);
     }
 
     pub fn field(mut self, name: &str, value: &str) -> Self {
         self.put(name.as_bytes());
         self.put(value.as_bytes());
+        self.inputs.push(Input { name: name.into(), values: vec![value.into()] });
         self
     }
 
     pub fn list<S: AsRef<str>>(mut self, name: &str, values: &[S]) -> Self {
         self.put(name.as_bytes());
-        self.0.update((values.len() as u64).to_le_bytes());
+        self.hash.update((values.len() as u64).to_le_bytes());
         for v in values {
             self.put(v.as_ref().as_bytes());
         }
+        self.inputs.push(Input { name: name.into(), values: values.iter().map(|v| v.as_ref().to_string()).collect() });
         self
     }
 
-    pub fn finish(self) -> String {
-        format!("sha256:{}", hex::encode(self.0.finalize()))
+    pub fn finish(self) -> StepKey {
+        StepKey { key: format!("sha256:{}", hex::encode(self.hash.finalize())), inputs: self.inputs }
     }
 }
 

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hoist_store::StatEntry;
 
@@ -20,6 +20,9 @@ pub struct BuildContext {
     stat_cache: HashMap<String, StatEntry>,
     /// Digests computed in this build, to write back to the store's stat cache.
     fresh: Mutex<Vec<StatEntry>>,
+    /// The file lists behind the checksums of this build (checksum → `(path, "TYPE MODE SIZE DIGEST")`), for
+    /// `--explain`.
+    manifests: Mutex<HashMap<String, Arc<Vec<(String, String)>>>>,
 }
 
 /// One entry of a walked source tree, in walk order.
@@ -59,7 +62,7 @@ impl BuildContext {
         }
         let ignore = Matcher::new(&patterns).map_err(|e| BuildError::other(format!(".dockerignore: {e}")))?;
         let stat_cache = stat_cache.into_iter().map(|e| (e.path.clone(), e)).collect();
-        Ok(BuildContext { root, ignore, stat_cache, fresh: Mutex::default() })
+        Ok(BuildContext { root, ignore, stat_cache, fresh: Mutex::default(), manifests: Mutex::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -82,6 +85,7 @@ impl BuildContext {
     /// cache); new or changed ones are hashed on all cores.
     pub fn checksum(&self, sources: &[String], extra_excluded: &(dyn Fn(&str) -> bool + Sync)) -> Result<String> {
         let mut h = Sha256::new();
+        let mut manifest = Vec::new();
         for src in sources {
             h.update(b"source\0");
             h.update(src.as_bytes());
@@ -91,6 +95,7 @@ impl BuildContext {
                 if walked.is_empty() {
                     h.update(b"missing\0");
                     h.update(rel.as_bytes());
+                    manifest.push((rel.clone(), "missing".to_string()));
                     continue;
                 }
                 let digests = self.file_digests(&walked)?;
@@ -98,19 +103,34 @@ impl BuildContext {
                     let meta = &entry.meta;
                     h.update(entry.rel.as_bytes());
                     h.update(format!("\0{:o}\0{}\0", meta.permissions().mode(), meta.size()).as_bytes());
+                    let kind = if meta.is_dir() { "dir" } else if meta.is_symlink() { "symlink" } else { "file" };
+                    let mut what = String::new();
                     if meta.file_type().is_symlink() {
                         let target = std::fs::read_link(&entry.abs)
                             .map_err(|e| BuildError::io(format!("readlink {}", entry.abs.display()), e))?;
                         h.update(b"link\0");
                         h.update(target.as_os_str().as_encoded_bytes());
+                        what = target.to_string_lossy().into_owned();
                     } else if let Some(d) = digest {
                         h.update(d.as_bytes());
+                        what = d;
                     }
                     h.update(b"\n");
+                    let mode = meta.permissions().mode() & 0o7777;
+                    manifest.push((entry.rel.clone(), format!("{kind} {mode:o} {} {what}", meta.size())));
                 }
             }
         }
-        Ok(hex::encode(h.finalize()))
+        let sum = hex::encode(h.finalize());
+        if let Ok(mut m) = self.manifests.lock() {
+            m.insert(sum.clone(), Arc::new(manifest));
+        }
+        Ok(sum)
+    }
+
+    /// The file list behind a checksum this build computed.
+    pub fn manifest(&self, checksum: &str) -> Option<Arc<Vec<(String, String)>>> {
+        self.manifests.lock().ok().and_then(|m| m.get(checksum).cloned())
     }
 
     /// The context paths (relative) that a COPY source names: the path itself, or every match of a wildcard.

@@ -10,6 +10,7 @@ pub mod image;
 pub mod progress;
 
 mod cachekey;
+pub mod explain;
 mod lower;
 mod stage;
 mod step;
@@ -40,6 +41,8 @@ pub struct BuildOptions {
     pub secrets: Vec<(String, PathBuf)>,
     /// `--jobs`: how many steps may execute at once; 0 = one per CPU core.
     pub jobs: usize,
+    /// `--explain`: report why each step that missed the cache missed.
+    pub explain: bool,
 }
 
 /// What a finished build produced.
@@ -49,6 +52,8 @@ pub struct BuildOutput {
     /// Steps that came from the cache / steps that ran.
     pub cached_steps: usize,
     pub executed_steps: usize,
+    /// Every step of the build, cached or not (and why not).
+    pub report: Vec<explain::StepReport>,
 }
 
 /// Builds the image `options` describes into `store`, reporting to `progress`.

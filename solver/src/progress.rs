@@ -14,6 +14,8 @@ pub enum Event<'a> {
     /// Output of a RUN process.
     Output { id: usize, stream: Stream, data: &'a [u8] },
     Cached { id: usize },
+    /// `--explain`: why step `id` missed the cache.
+    Explain { id: usize, reason: &'a str },
     Done { id: usize, elapsed: Duration },
     Failed { id: usize, elapsed: Duration, message: &'a str },
     /// Something BuildKit accepts silently but a user should know (unused build-arg, undefined variable …).

@@ -19,6 +19,7 @@ use crate::args::{BuildArgs, Scope};
 use crate::cachekey::KeyBuilder;
 use crate::context::BuildContext;
 use crate::error::{BuildError, Result};
+use crate::explain::{self, StepReport};
 use crate::image::ImageState;
 use crate::progress::{Event, Progress};
 use crate::{lower, BuildOptions, BuildOutput};
@@ -64,6 +65,11 @@ pub(crate) struct Build<'a> {
     pub cancelled: AtomicBool,
     /// Bounds the steps that execute at once (`--jobs`).
     pub jobs: crate::step::Semaphore,
+    /// The Dockerfile's absolute path: part of each step's identity for `--explain`.
+    pub dockerfile_path: String,
+    report: Mutex<Vec<StepReport>>,
+    /// The latest cache record of each step identity, loaded at the first miss.
+    previous: std::sync::OnceLock<HashMap<String, (hoist_store::CacheRecord, explain::Payload)>>,
 }
 
 /// Where a stage's build stands.
@@ -117,6 +123,13 @@ impl<'a> Build<'a> {
             cached_steps: AtomicUsize::new(0),
             executed_steps: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
+            dockerfile_path: dockerfile_path
+                .canonicalize()
+                .unwrap_or_else(|_| dockerfile_path.clone())
+                .to_string_lossy()
+                .into_owned(),
+            report: Mutex::default(),
+            previous: std::sync::OnceLock::new(),
             jobs: crate::step::Semaphore::new(if options.jobs == 0 {
                 std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
             } else {
@@ -141,12 +154,72 @@ impl<'a> Build<'a> {
         Ok(build)
     }
 
+    /// Records a step's outcome for the build report.
+    pub fn record_step(&self, step: StepReport) {
+        if let Ok(mut r) = self.report.lock() {
+            r.push(step);
+        }
+    }
+
+    /// Why the step `step_id` with key `key` missed the cache (compared with its latest earlier record).
+    pub fn why_missed(&self, step_id: &str, key: &crate::cachekey::StepKey) -> String {
+        let previous = self.previous.get_or_init(|| {
+            explain::latest_by_step(self.store.cache_records().unwrap_or_default())
+        });
+        let this_build: HashMap<String, bool> = self
+            .report
+            .lock()
+            .map(|r| r.iter().map(|s| (s.key.clone(), s.cached)).collect())
+            .unwrap_or_default();
+        let new_manifest = key
+            .inputs
+            .iter()
+            .find(|i| i.name == "sources-content")
+            .and_then(|i| i.values.first())
+            .and_then(|c| self.context.manifest(c));
+        let read_manifest = |digest: &str| {
+            let d = explain::manifest_digest(digest)?;
+            explain::parse_manifest(&self.store.read_blob(&d).ok()?)
+        };
+        let cx = explain::Context {
+            this_build: &this_build,
+            read_manifest: &read_manifest,
+            new_manifest: new_manifest.as_deref().map(|v| v.as_slice()),
+        };
+        explain::why_missed(previous.get(step_id), key, &cx)
+    }
+
+    /// The steps so far, in the order they finished.
+    fn report(&self) -> Vec<StepReport> {
+        let mut r = self.report.lock().map(|r| r.clone()).unwrap_or_default();
+        r.sort_by_key(|s| s.vertex);
+        r
+    }
+
+    /// Keeps the build report (every step, and why each miss missed) for `hoist cache explain`: under the image
+    /// ID when there is one, and as `last`.
+    fn save_report(&self, image: Option<&str>) {
+        let Ok(json) = serde_json::to_vec_pretty(&self.report()) else { return };
+        if let Some(id) = image {
+            let _ = self.store.put_build_report(id, &json);
+        }
+        let _ = self.store.put_build_report("last", &json);
+    }
+
     pub fn run(self) -> Result<BuildOutput> {
+        let result = self.run_stages();
+        if result.is_err() {
+            self.save_report(None);
+        }
+        result
+    }
+
+    fn run_stages(&self) -> Result<BuildOutput> {
         let target = self.target_index()?;
         let needed = self.needed_stages(target)?;
         let state = std::thread::scope(|scope| {
             for &index in needed.iter().filter(|i| **i != target) {
-                let build = &self;
+                let build = self;
                 std::thread::Builder::new()
                     .name(format!("stage-{index}"))
                     .spawn_scoped(scope, move || {
@@ -177,10 +250,12 @@ impl<'a> Build<'a> {
         for tag in &self.options.tags {
             self.store.tag(tag, &image)?;
         }
+        self.save_report(Some(image.id.as_str()));
         Ok(BuildOutput {
             image,
             cached_steps: self.cached_steps.load(Ordering::SeqCst),
             executed_steps: self.executed_steps.load(Ordering::SeqCst),
+            report: self.report(),
         })
     }
 
@@ -384,7 +459,7 @@ impl<'a> Build<'a> {
         let name = format!("[{label}1/{step_count}] FROM {base}");
         self.progress.event(Event::Started { id, name: &name });
         let (image, fs_key, cmd_from_base) = if base.eq_ignore_ascii_case("scratch") {
-            (ImageState::scratch(), KeyBuilder::new("scratch").finish(), false)
+            (ImageState::scratch(), KeyBuilder::new("scratch").finish().key, false)
         } else if let Some(parent) = self.stage_by_name(&base).filter(|p| *p < index) {
             let done = self.stage(parent)?;
             (done.image.clone(), done.fs_key.clone(), done.image.cmd.is_some())
@@ -403,7 +478,7 @@ impl<'a> Build<'a> {
             if !image.env.iter().any(|e| e.starts_with("PATH=")) {
                 image.env.insert(0, format!("PATH={}", crate::image::DEFAULT_PATH));
             }
-            let key = KeyBuilder::new("image").field("id", &record.id.to_string()).finish();
+            let key = KeyBuilder::new("image").field("id", &record.id.to_string()).finish().key;
             let cmd = image.cmd.is_some();
             (image, key, cmd)
         };

@@ -8,26 +8,23 @@ use std::time::Instant;
 use hoist_executor::{layer, overlay};
 use hoist_store::{CacheRecord, Digest, Store};
 
+use crate::cachekey::StepKey;
 use crate::error::{BuildError, Result};
+use crate::explain::{self, Payload, StepReport};
 use crate::image::{HistoryEntry, LayerDesc};
 use crate::progress::Event;
 use crate::stage::{Build, StageState};
 
 /// What a step is, for progress output and history.
 pub(crate) struct StepInfo<'s> {
-    /// The cache key of the step's result.
-    pub key: String,
+    /// The cache key of the step's result, with the inputs it was made of.
+    pub key: StepKey,
     /// `RUN echo hi` as written (continuations joined).
     pub display: &'s str,
     /// The history `created_by` (`RUN /bin/sh -c echo hi # buildkit`).
     pub created_by: String,
 }
 
-/// The cache record's payload: when the step ran, so that a cached rebuild keeps the same history (and image ID).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Payload {
-    created: String,
-}
 
 /// Runs (or reuses) one filesystem step on `state`, then records its layer and history in `state`.
 pub(crate) fn fs_step(
@@ -42,16 +39,23 @@ pub(crate) fn fs_step(
     build.progress.event(Event::Started { id, name: &name });
     let started = Instant::now();
 
+    let step_id = explain::step_identity(&build.dockerfile_path, &state.label, state.step_index, info.display);
     if !build.options.no_cache {
         if let Some(record) = build.store.cache_lookup(&info.key)? {
             if let Some(result) = reuse(build.store, &record)? {
                 build.progress.event(Event::Cached { id });
                 build.cached_steps.fetch_add(1, Ordering::SeqCst);
+                build.record_step(StepReport { vertex: id, name, key: info.key.key.clone(), cached: true, reason: None });
                 apply(state, info, result.0, result.1);
                 return Ok(());
             }
         }
     }
+    let reason = if build.options.no_cache { "--no-cache".to_string() } else { build.why_missed(&step_id, &info.key) };
+    if build.options.explain {
+        build.progress.event(Event::Explain { id, reason: &reason });
+    }
+    build.record_step(StepReport { vertex: id, name: name.clone(), key: info.key.key.clone(), cached: false, reason: Some(reason) });
 
     let progress = Progress { sink: build.progress, id };
     let outcome = {
@@ -66,11 +70,23 @@ pub(crate) fn fs_step(
         Ok((layer, created)) => {
             build.progress.event(Event::Done { id, elapsed: started.elapsed() });
             build.executed_steps.fetch_add(1, Ordering::SeqCst);
-            let payload = serde_json::to_string(&Payload { created: created.clone() })
-                .map_err(|e| BuildError::other(format!("cache record: {e}")))?;
+            let sources = match info.key.inputs.iter().find(|i| i.name == "sources-content") {
+                Some(input) => match input.values.first().and_then(|c| build.context.manifest(c)) {
+                    Some(files) => Some(build.store.put_blob(&explain::manifest_json(&files))?.to_string()),
+                    None => None,
+                },
+                None => None,
+            };
+            let payload = serde_json::to_string(&Payload {
+                created: created.clone(),
+                step: step_id,
+                inputs: info.key.inputs.clone(),
+                sources,
+            })
+            .map_err(|e| BuildError::other(format!("cache record: {e}")))?;
             let now = chrono::Utc::now().timestamp();
             build.store.cache_insert(&CacheRecord {
-                key: info.key.clone(),
+                key: info.key.key.clone(),
                 parent: Some(state.fs_key.clone()),
                 description: name.clone(),
                 layer: layer.as_ref().map(|l| l.diff_id.clone()),
@@ -130,7 +146,7 @@ fn apply(state: &mut StageState, info: StepInfo, layer: Option<LayerDesc>, creat
         comment: Some("buildkit.dockerfile.v0".into()),
         empty_layer,
     });
-    state.fs_key = info.key;
+    state.fs_key = info.key.key;
     state.created = created;
 }
 

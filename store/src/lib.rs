@@ -27,6 +27,7 @@ mod import;
 mod load;
 mod lock;
 mod reference;
+mod reports;
 mod snapshots;
 mod tmpdir;
 mod unpack;
