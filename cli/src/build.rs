@@ -25,6 +25,9 @@ pub struct BuildArgs {
     /// Do not use the cache.
     #[arg(long)]
     no_cache: bool,
+    /// Do not use the cache for these stages (name or index; may repeat or be comma-separated).
+    #[arg(long = "no-cache-filter", value_delimiter = ',')]
+    no_cache_filter: Vec<String>,
     /// Expose a secret to `RUN --mount=type=secret`: `id=ID,src=FILE` (or `id=ID,env=VAR`).
     #[arg(long = "secret")]
     secrets: Vec<String>,
@@ -72,6 +75,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         build_args,
         target: args.target.clone(),
         no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
         secrets,
         jobs: args.jobs,
         explain: args.explain,

@@ -37,6 +37,8 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--no-cache`: run every step, but still record the results for later builds.
     pub no_cache: bool,
+    /// `--no-cache-filter`: stages (by name or index) whose steps run without the cache.
+    pub no_cache_filter: Vec<String>,
     /// `--secret id=ID,src=FILE`: files RUN `--mount=type=secret` can read; never stored in a layer or the cache.
     pub secrets: Vec<(String, PathBuf)>,
     /// `--jobs`: how many steps may execute at once; 0 = one per CPU core.

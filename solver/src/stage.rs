@@ -37,6 +37,8 @@ pub(crate) struct StageState {
     pub cmd_from_base: bool,
     /// The stage's position, for `[name 2/6]` labels.
     pub label: String,
+    /// Steps of this stage skip the cache (`--no-cache`, or the stage is in `--no-cache-filter`).
+    pub no_cache: bool,
     pub step_count: usize,
     pub step_index: usize,
     /// When the filesystem last changed: history entries and `created` derive from it so that a fully cached
@@ -65,6 +67,8 @@ pub(crate) struct Build<'a> {
     pub cancelled: AtomicBool,
     /// Bounds the steps that execute at once (`--jobs`).
     pub jobs: crate::step::Semaphore,
+    /// Keys of steps executing now: an identical step elsewhere waits for the result instead of running twice.
+    pub in_flight: crate::step::InFlight,
     /// The Dockerfile's absolute path: part of each step's identity for `--explain`.
     pub dockerfile_path: String,
     report: Mutex<Vec<StepReport>>,
@@ -123,6 +127,7 @@ impl<'a> Build<'a> {
             cached_steps: AtomicUsize::new(0),
             executed_steps: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
+            in_flight: crate::step::InFlight::default(),
             dockerfile_path: dockerfile_path
                 .canonicalize()
                 .unwrap_or_else(|_| dockerfile_path.clone())
@@ -492,6 +497,10 @@ impl<'a> Build<'a> {
             fs_key,
             cmd_from_base,
             label,
+            no_cache: self.options.no_cache
+                || self.options.no_cache_filter.iter().any(|f| {
+                    stage.name.as_deref() == Some(f.to_ascii_lowercase().as_str()) || *f == index.to_string()
+                }),
             step_count,
             step_index: 1,
             created,

@@ -40,23 +40,23 @@ pub(crate) fn fs_step(
     let started = Instant::now();
 
     let step_id = explain::step_identity(&build.dockerfile_path, &state.label, state.step_index, info.display);
-    if !build.options.no_cache {
+    // An identical step running in another stage right now: wait for it, then take its result from the cache.
+    let _claim = build.in_flight.claim(&info.key.key);
+    if !state.no_cache {
         if let Some(record) = build.store.cache_lookup(&info.key)? {
             if let Some(result) = reuse(build.store, &record)? {
                 build.progress.event(Event::Cached { id });
                 build.cached_steps.fetch_add(1, Ordering::SeqCst);
-                build.record_step(StepReport { vertex: id, name, key: info.key.key.clone(), cached: true, reason: None });
                 apply(state, info, result.0, result.1);
+                build.record_step(StepReport { vertex: id, name, key: state.fs_key.clone(), cached: true, reason: None });
                 return Ok(());
             }
         }
     }
-    let reason = if build.options.no_cache { "--no-cache".to_string() } else { build.why_missed(&step_id, &info.key) };
+    let reason = if state.no_cache { "--no-cache".to_string() } else { build.why_missed(&step_id, &info.key) };
     if build.options.explain {
         build.progress.event(Event::Explain { id, reason: &reason });
     }
-    build.record_step(StepReport { vertex: id, name: name.clone(), key: info.key.key.clone(), cached: false, reason: Some(reason) });
-
     let progress = Progress { sink: build.progress, id };
     let outcome = {
         let _permit = build.jobs.acquire();
@@ -97,6 +97,7 @@ pub(crate) fn fs_step(
                 used_count: 0,
             })?;
             apply(state, info, layer, created);
+            build.record_step(StepReport { vertex: id, name, key: state.fs_key.clone(), cached: false, reason: Some(reason) });
             Ok(())
         }
         Err(e) => {
@@ -146,7 +147,13 @@ fn apply(state: &mut StageState, info: StepInfo, layer: Option<LayerDesc>, creat
         comment: Some("buildkit.dockerfile.v0".into()),
         empty_layer,
     });
-    state.fs_key = info.key.key;
+    // The filesystem's key names the step AND what it produced: a step that re-ran (no-cache, a pruned record)
+    // and produced other content changes the keys of what follows, one that produced the same layer does not.
+    state.fs_key = crate::cachekey::KeyBuilder::new("result")
+        .field("step", &info.key.key)
+        .field("layer", &state.image.layers.last().filter(|_| !empty_layer).map(|l| l.diff_id.to_string()).unwrap_or_default())
+        .finish()
+        .key;
     state.created = created;
 }
 
@@ -280,5 +287,36 @@ mod tests {
             }
         });
         assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+}
+
+/// Keys of the steps executing now. Claiming a key that another thread holds waits until it is released.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    keys: Mutex<std::collections::HashSet<String>>,
+    released: Condvar,
+}
+
+pub(crate) struct Claim<'f> {
+    owner: &'f InFlight,
+    key: String,
+}
+
+impl InFlight {
+    pub fn claim(&self, key: &str) -> Claim<'_> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        while keys.contains(key) {
+            keys = self.released.wait(keys).unwrap_or_else(|p| p.into_inner());
+        }
+        keys.insert(key.to_string());
+        Claim { owner: self, key: key.to_string() }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.owner.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.remove(&self.key);
+        self.owner.released.notify_all();
     }
 }
