@@ -126,8 +126,11 @@ fn short_id(id: &str, full: bool) -> &str {
 fn ls(store: &Store, args: LsArgs) -> anyhow::Result<i32> {
     let filter = parse_filters(&args.filters)?;
     let t = now();
-    let items: Vec<CacheItem> =
-        store.cache_items()?.into_iter().filter(|i| filter.matches(i, t)).collect();
+    let items: Vec<CacheItem> = store
+        .cache_items()?
+        .into_iter()
+        .filter(|i| filter.matches(i, t))
+        .collect();
     let mut out = std::io::stdout().lock();
     if args.format == Format::Json {
         let json: Vec<serde_json::Value> = items.iter().map(item_json).collect();
@@ -140,7 +143,11 @@ fn ls(store: &Store, args: LsArgs) -> anyhow::Result<i32> {
         "ID", "TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"
     )?;
     for item in &items {
-        let description = if args.no_trunc { item.description.clone() } else { truncate(&item.description, 60) };
+        let description = if args.no_trunc {
+            item.description.clone()
+        } else {
+            truncate(&item.description, 60)
+        };
         writeln!(
             out,
             "{:<12}  {:<11}  {:>9}  {:<15}  {:<15}  {:>5}  {:<6}  {}",
@@ -197,20 +204,25 @@ fn du(store: &Store, args: DuArgs) -> anyhow::Result<i32> {
         writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
         return Ok(0);
     }
-    let table = |out: &mut std::io::StdoutLock, title: &str, lines: &[UsageLine]| -> std::io::Result<()> {
-        writeln!(out, "{title:<18}  {:>6}  {:>10}  {:>11}", "ITEMS", "SIZE", "RECLAIMABLE")?;
-        for l in lines {
+    let table =
+        |out: &mut std::io::StdoutLock, title: &str, lines: &[UsageLine]| -> std::io::Result<()> {
             writeln!(
                 out,
-                "{:<18}  {:>6}  {:>10}  {:>11}",
-                l.name,
-                l.items,
-                human_size(l.size),
-                human_size(l.reclaimable)
+                "{title:<18}  {:>6}  {:>10}  {:>11}",
+                "ITEMS", "SIZE", "RECLAIMABLE"
             )?;
-        }
-        Ok(())
-    };
+            for l in lines {
+                writeln!(
+                    out,
+                    "{:<18}  {:>6}  {:>10}  {:>11}",
+                    l.name,
+                    l.items,
+                    human_size(l.size),
+                    human_size(l.reclaimable)
+                )?;
+            }
+            Ok(())
+        };
     table(&mut out, "TYPE", &usage.by_type)?;
     if !usage.by_step.is_empty() {
         writeln!(out)?;
@@ -240,16 +252,27 @@ fn prune(store: &Store, args: PruneArgs) -> anyhow::Result<i32> {
         // Under the exclusive lock no build is in flight, so nothing young needs sparing.
         gc_grace: Duration::ZERO,
     };
-    let report = store.cache_prune_items(&options).context("pruning the build cache")?;
+    let report = store
+        .cache_prune_items(&options)
+        .context("pruning the build cache")?;
     let mut out = std::io::stdout().lock();
     if !report.removed.is_empty() {
         writeln!(out, "Deleted build cache objects:")?;
         for item in &report.removed {
-            writeln!(out, "{}  {}", short_id(&item.id, false), truncate(&item.description, 70))?;
+            writeln!(
+                out,
+                "{}  {}",
+                short_id(&item.id, false),
+                truncate(&item.description, 70)
+            )?;
         }
         writeln!(out)?;
     }
-    writeln!(out, "Total reclaimed space: {}", human_size(report.reclaimed_bytes))?;
+    writeln!(
+        out,
+        "Total reclaimed space: {}",
+        human_size(report.reclaimed_bytes)
+    )?;
     Ok(0)
 }
 
@@ -276,8 +299,11 @@ fn export(store: &Store, args: ExportArgs) -> anyhow::Result<i32> {
         let mut keys = Vec::new();
         for wanted in &args.keys {
             let bare = wanted.strip_prefix("sha256:").unwrap_or(wanted);
-            let matching: Vec<&str> =
-                records.iter().map(|r| r.key.as_str()).filter(|k| short_id(k, true).starts_with(bare)).collect();
+            let matching: Vec<&str> = records
+                .iter()
+                .map(|r| r.key.as_str())
+                .filter(|k| short_id(k, true).starts_with(bare))
+                .collect();
             match matching.as_slice() {
                 [one] => keys.push(one.to_string()),
                 [] => anyhow::bail!("--key {wanted}: no cache record has this key (see `hoist cache ls --no-trunc`)"),
@@ -307,6 +333,79 @@ fn import(store: &Store, args: ImportArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("importing the build cache from {}", args.dir.display()))?;
     eprintln!("imported {added} cache records from {}", args.dir.display());
     Ok(0)
+}
+
+/// The directory of a `--cache-to type=local,dest=DIR` (`dir_key` `dest`) or `--cache-from type=local,src=DIR`
+/// (`dir_key` `src`) value, docker buildx's syntax; `mode=min|max` is accepted (hoist exports every step).
+// Called by `hoist build` once build.rs has the --cache-from/--cache-to flags; drop the allow then.
+#[allow(dead_code)]
+pub fn parse_local_cache_spec(flag: &str, spec: &str, dir_key: &str) -> anyhow::Result<PathBuf> {
+    let fields: Vec<(&str, &str)> = spec
+        .split(',')
+        .map(|f| f.split_once('=').unwrap_or((f, "")))
+        .collect();
+    match fields.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v) {
+        Some("local") => {}
+        Some(other) => anyhow::bail!(
+            "{flag} {spec}: cache type {other:?} is not supported; hoist has type=local,{dir_key}=DIR"
+        ),
+        None => anyhow::bail!("{flag} {spec}: expected type=local,{dir_key}=DIR"),
+    }
+    let mut dir = None;
+    for (key, value) in fields {
+        match (key, value) {
+            ("type", _) | ("mode", "min" | "max") => {}
+            (k, "") if k == dir_key => {}
+            (k, v) if k == dir_key && !v.is_empty() => dir = Some(PathBuf::from(v)),
+            _ => anyhow::bail!(
+                "{flag} {spec}: unknown field {key:?}; expected type=local,{dir_key}=DIR"
+            ),
+        }
+    }
+    dir.ok_or_else(|| anyhow::anyhow!("{flag} {spec}: {dir_key}=DIR is required"))
+}
+
+/// `hoist build --cache-from type=local,src=DIR`: add each directory's records before the build. A directory
+/// that is not there yet (the first CI run) is a warning, as in BuildKit.
+// Called by `hoist build` once build.rs has the --cache-from/--cache-to flags; drop the allow then.
+#[allow(dead_code)]
+pub fn import_cache_from(store: &Store, specs: &[String]) -> anyhow::Result<()> {
+    for spec in specs {
+        let dir = parse_local_cache_spec("--cache-from", spec, "src")?;
+        if !dir.join("index.json").exists() {
+            eprintln!(
+                "WARNING: --cache-from {spec}: no build cache at {} yet; building without it",
+                dir.display()
+            );
+            continue;
+        }
+        let _lock = store.lock_shared().context("locking the state directory")?;
+        let added = store
+            .import_cache(&dir)
+            .with_context(|| format!("--cache-from {spec}: importing the build cache"))?;
+        eprintln!("importing cache from {}: {added} records", dir.display());
+    }
+    Ok(())
+}
+
+/// `hoist build --cache-to type=local,dest=DIR`: write the build's steps (`keys`, e.g. the keys of
+/// `BuildOutput::report`) and their layers to DIR.
+// Called by `hoist build` once build.rs has the --cache-from/--cache-to flags; drop the allow then.
+#[allow(dead_code)]
+pub fn export_cache_to(store: &Store, spec: &str, keys: &[String]) -> anyhow::Result<()> {
+    let dir = parse_local_cache_spec("--cache-to", spec, "dest")?;
+    let _lock = store.lock_shared().context("locking the state directory")?;
+    let report = store
+        .export_cache(keys, &dir)
+        .with_context(|| format!("--cache-to {spec}: exporting the build cache"))?;
+    eprintln!(
+        "exporting cache to {}: {} records, {} layers copied ({})",
+        dir.display(),
+        report.records,
+        report.blobs_copied,
+        human_size(report.bytes_copied)
+    );
+    Ok(())
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -354,6 +453,22 @@ mod tests {
         assert_eq!(short_id("m1", false), "m1");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
+    }
+
+    #[test]
+    fn cache_specs() {
+        let dir = parse_local_cache_spec("--cache-to", "type=local,dest=/tmp/c,mode=max", "dest")
+            .unwrap();
+        assert_eq!(dir, PathBuf::from("/tmp/c"));
+        let dir = parse_local_cache_spec("--cache-from", "src=ci-cache,type=local", "src").unwrap();
+        assert_eq!(dir, PathBuf::from("ci-cache"));
+        let e = parse_local_cache_spec("--cache-to", "type=registry,ref=x", "dest").unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+        let e = parse_local_cache_spec("--cache-to", "type=local", "dest").unwrap_err();
+        assert!(e.to_string().contains("dest=DIR is required"), "{e}");
+        let e = parse_local_cache_spec("--cache-from", "type=local,dest=x", "src").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        assert!(parse_local_cache_spec("--cache-from", "/some/dir", "src").is_err());
     }
 
     #[test]

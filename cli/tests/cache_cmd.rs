@@ -10,7 +10,11 @@ const OTHER: &str = "FROM busybox\nRUN head -c 300000 /dev/zero > /big.bin\nCOPY
 
 fn build(h: &Hoist, tag: &str, dockerfile: &str, files: &[(&str, &str)]) -> String {
     let (out, _ctx) = h.build_text(tag, dockerfile, files, &[]);
-    assert!(out.status.success(), "build {tag} failed:\n{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "build {tag} failed:\n{}",
+        stderr(&out)
+    );
     stderr(&out)
 }
 
@@ -21,23 +25,40 @@ fn ls_json(h: &Hoist, extra: &[&str]) -> Vec<serde_json::Value> {
     assert!(out.status.success(), "cache ls failed: {}", stderr(&out));
     let value: serde_json::Value =
         serde_json::from_str(&stdout(&out)).expect("ls --format json prints one JSON value");
-    value.as_array().cloned().expect("ls --format json prints an array")
+    value
+        .as_array()
+        .cloned()
+        .expect("ls --format json prints an array")
 }
 
 fn descriptions(items: &[serde_json::Value]) -> Vec<String> {
-    items.iter().map(|i| i["description"].as_str().unwrap_or_default().to_string()).collect()
+    items
+        .iter()
+        .map(|i| i["description"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[test]
 fn ls_shows_steps_with_sharing_and_filters() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     build(&h, "app:1", APP, &[("f.txt", "f")]);
 
     let items = ls_json(&h, &[]);
     let steps: Vec<&serde_json::Value> = items.iter().filter(|i| i["type"] == "regular").collect();
     assert_eq!(steps.len(), 3, "RUN, COPY, WORKDIR: {items:#?}");
-    let run = steps.iter().find(|i| i["step"] == "RUN").expect("a RUN record");
-    assert!(run["description"].as_str().unwrap().contains("RUN echo app > /app.txt"), "{run}");
+    let run = steps
+        .iter()
+        .find(|i| i["step"] == "RUN")
+        .expect("a RUN record");
+    assert!(
+        run["description"]
+            .as_str()
+            .unwrap()
+            .contains("RUN echo app > /app.txt"),
+        "{run}"
+    );
     assert_eq!(run["shared"], true, "the tagged image uses its layer");
     assert_eq!(run["short_id"].as_str().unwrap().len(), 12);
     assert!(run["size"].as_u64().unwrap() > 0);
@@ -47,12 +68,20 @@ fn ls_shows_steps_with_sharing_and_filters() {
     assert!(descriptions(&copies)[0].contains("COPY f.txt"));
     let by_text = ls_json(&h, &["--filter", "echo app"]);
     assert_eq!(by_text.len(), 1);
-    assert!(ls_json(&h, &["--filter", "until=24h"]).is_empty(), "nothing is a day old");
+    assert!(
+        ls_json(&h, &["--filter", "until=24h"]).is_empty(),
+        "nothing is a day old"
+    );
 
     let out = h.run(&["cache", "ls"]);
     let table = stdout(&out);
     assert!(table.starts_with("ID"), "{table}");
-    assert!(table.lines().any(|l| l.contains("RUN echo app") && l.contains("true")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("RUN echo app") && l.contains("true")),
+        "{table}"
+    );
 
     let out = h.run(&["cache", "ls", "--filter", "colour=blue"]);
     assert!(!out.status.success());
@@ -61,7 +90,9 @@ fn ls_shows_steps_with_sharing_and_filters() {
 
 #[test]
 fn du_splits_by_type_and_step() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     build(&h, "app:1", APP, &[("f.txt", "f")]);
     build(&h, "other:1", OTHER, &[("g.txt", "g")]);
     let out = h.run(&["rmi", "other:1"]);
@@ -72,21 +103,42 @@ fn du_splits_by_type_and_step() {
     let du: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let total = du["total"].as_u64().unwrap();
     let reclaimable = du["reclaimable"].as_u64().unwrap();
-    assert!(reclaimable >= 300_000, "other:1's 300 kB layer is only cache now: {du:#}");
-    assert!(reclaimable < total, "app:1's layers are not reclaimable: {du:#}");
-    let types: Vec<&str> = du["by_type"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(
+        reclaimable >= 300_000,
+        "other:1's 300 kB layer is only cache now: {du:#}"
+    );
+    assert!(
+        reclaimable < total,
+        "app:1's layers are not reclaimable: {du:#}"
+    );
+    let types: Vec<&str> = du["by_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(types, vec!["layers", "cache mounts", "context checksums"]);
-    let steps: Vec<&str> = du["by_step"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let steps: Vec<&str> = du["by_step"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(steps, vec!["COPY", "RUN", "WORKDIR"]);
 
     let out = h.run(&["cache", "du"]);
     let text = stdout(&out);
-    assert!(text.contains("Total:") && text.contains("Reclaimable:") && text.contains("cache mounts"), "{text}");
+    assert!(
+        text.contains("Total:") && text.contains("Reclaimable:") && text.contains("cache mounts"),
+        "{text}"
+    );
 }
 
 #[test]
 fn prune_frees_only_what_no_tagged_image_uses() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     build(&h, "app:1", APP, &[("f.txt", "f")]);
     build(&h, "other:1", OTHER, &[("g.txt", "g")]);
     assert!(h.run(&["rmi", "other:1"]).status.success());
@@ -94,9 +146,18 @@ fn prune_frees_only_what_no_tagged_image_uses() {
     let out = h.run(&["cache", "prune"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("RUN head -c 300000"), "lists what it deleted: {text}");
-    let reclaimed = text.lines().find_map(|l| l.strip_prefix("Total reclaimed space: ")).expect(&text);
-    assert!(reclaimed.ends_with("kB") || reclaimed.ends_with("MB"), "{text}");
+    assert!(
+        text.contains("RUN head -c 300000"),
+        "lists what it deleted: {text}"
+    );
+    let reclaimed = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Total reclaimed space: "))
+        .expect(&text);
+    assert!(
+        reclaimed.ends_with("kB") || reclaimed.ends_with("MB"),
+        "{text}"
+    );
 
     // app:1's records stay and its rebuild is fully cached; it still runs.
     let left = descriptions(&ls_json(&h, &["--filter", "type=regular"]));
@@ -114,22 +175,40 @@ fn prune_frees_only_what_no_tagged_image_uses() {
     let out = h.run(&["run", "--rm", "app:1", "cat", "/f.txt"]);
     assert_eq!(stdout(&out), "f", "{}", stderr(&out));
     let out = h.run(&["cache", "prune", "--all"]);
-    assert!(stdout(&out).contains("Total reclaimed space: 0B"), "{}", stdout(&out));
-    assert!(h.leftover_tmp().is_empty(), "tmp left: {:?}", h.leftover_tmp());
+    assert!(
+        stdout(&out).contains("Total reclaimed space: 0B"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        h.leftover_tmp().is_empty(),
+        "tmp left: {:?}",
+        h.leftover_tmp()
+    );
 }
 
 #[test]
 fn prune_keep_storage_and_until() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     build(&h, "other:1", OTHER, &[("g.txt", "g")]);
     assert!(h.run(&["rmi", "other:1"]).status.success());
 
     let out = h.run(&["cache", "prune", "--filter", "until=1h"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(ls_json(&h, &["--filter", "type=regular"]).len(), 2, "nothing is an hour old");
+    assert_eq!(
+        ls_json(&h, &["--filter", "type=regular"]).len(),
+        2,
+        "nothing is an hour old"
+    );
 
     let out = h.run(&["cache", "prune", "--keep-storage", "100GB"]);
-    assert!(stdout(&out).contains("Total reclaimed space: 0B"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Total reclaimed space: 0B"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(ls_json(&h, &["--filter", "type=regular"]).len(), 2);
 
     let out = h.run(&["cache", "prune", "--keep-storage", "0"]);
@@ -143,7 +222,9 @@ fn prune_keep_storage_and_until() {
 
 #[test]
 fn prune_waits_for_running_builds() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     // What a build holds while it runs.
     let lock_file = std::fs::OpenOptions::new()
         .create(true)
@@ -152,10 +233,20 @@ fn prune_waits_for_running_builds() {
         .write(true)
         .open(h.root.path().join("lock"))
         .unwrap();
-    let held = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockShared).map_err(|(_, e)| e).unwrap();
-    let mut prune = h.cmd().args(["cache", "prune", "--all"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let held = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockShared)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let mut prune = h
+        .cmd()
+        .args(["cache", "prune", "--all"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(prune.try_wait().unwrap().is_none(), "prune must wait while a build holds the store");
+    assert!(
+        prune.try_wait().unwrap().is_none(),
+        "prune must wait while a build holds the store"
+    );
     drop(held);
     let started = Instant::now();
     let out = prune.wait_with_output().unwrap();
@@ -165,8 +256,12 @@ fn prune_waits_for_running_builds() {
 
 #[test]
 fn export_and_import_carry_the_cache_to_a_fresh_state_dir() {
-    let Some(a) = Hoist::with_busybox() else { return };
-    let Some(b) = Hoist::with_busybox() else { return };
+    let Some(a) = Hoist::with_busybox() else {
+        return;
+    };
+    let Some(b) = Hoist::with_busybox() else {
+        return;
+    };
     let files = [("f.txt", "f")];
     build(&a, "app:1", APP, &files);
     let dir = tempfile::tempdir().unwrap();
@@ -177,13 +272,24 @@ fn export_and_import_carry_the_cache_to_a_fresh_state_dir() {
 
     let out = b.run(&["cache", "import", cache_dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("imported 3 cache records"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("imported 3 cache records"),
+        "{}",
+        stderr(&out)
+    );
     let log = build(&b, "app:1", APP, &files);
-    assert!(log.contains("3 steps cached, 0 executed"), "the imported cache is used:\n{log}");
+    assert!(
+        log.contains("3 steps cached, 0 executed"),
+        "the imported cache is used:\n{log}"
+    );
     let out = b.run(&["run", "--rm", "app:1", "cat", "/app.txt"]);
     assert_eq!(stdout(&out), "app\n", "{}", stderr(&out));
 
     let out = b.run(&["cache", "import", dir.path().to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("index.json"), "says what is missing: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("index.json"),
+        "says what is missing: {}",
+        stderr(&out)
+    );
 }
