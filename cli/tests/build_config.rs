@@ -53,19 +53,19 @@ fn user_is_resolved_at_run_time_from_the_stage_passwd() {
     let Some(h) = Hoist::with_busybox() else { return };
     let df = "\
 FROM busybox
-RUN echo 'late:x:1234:4321::/:/bin/sh' >> /etc/passwd && echo 'late:x:4321:' >> /etc/group && echo 'extra:x:777:late' >> /etc/group
+RUN echo 'late:x:1234:4321::/:/bin/sh' >> /etc/passwd && echo 'late:x:4321:' >> /etc/group && echo 'extra:x:777:late' >> /etc/group && mkdir -m 1777 /out
 USER late
-RUN id -u > /tmp/uid && id -g > /tmp/gid && id -G > /tmp/groups
-USER app:nobody
-RUN id -u > /tmp/uid2 && id -g > /tmp/gid2
+RUN id -u > /out/uid && id -g > /out/gid && id -G > /out/groups
+USER app:nogroup
+RUN id -u > /out/uid2 && id -g > /out/gid2
 USER 4242:4343
-RUN id -u > /tmp/uid3 && id -g > /tmp/gid3
+RUN id -u > /out/uid3 && id -g > /out/gid3
 USER late
 ";
     h.build_ok("u:1", df, &[], &[]);
     assert_eq!(h.config("u:1")["User"], "late");
-    let out = h.sh("u:1", "cat /tmp/uid /tmp/gid /tmp/groups /tmp/uid2 /tmp/gid2 /tmp/uid3 /tmp/gid3");
-    let nobody_gid = h.sh("u:1", "grep ^nobody: /etc/group | cut -d: -f3");
+    let out = h.sh("u:1", "cat /out/uid /out/gid /out/groups /out/uid2 /out/gid2 /out/uid3 /out/gid3");
+    let nobody_gid = h.sh("u:1", "grep ^nogroup: /etc/group | cut -d: -f3");
     assert_eq!(out, format!("1234\n4321\n4321 777\n1000\n{nobody_gid}4242\n4343\n"));
     let log = h.build_err("u:2", "FROM busybox\nUSER nosuchuser\nRUN true\n", &[], &[]);
     assert!(log.contains("nosuchuser"), "{log}");
@@ -96,7 +96,7 @@ LABEL a=1 \"b c\"=\"d e\"
 LABEL a=2
 MAINTAINER Jane Doe <jane@example.com>
 STOPSIGNAL SIGTERM
-RUN echo kept > /data/file
+RUN mkdir /data && echo kept > /data/file
 ";
     h.build_ok("m:1", df, &[], &[]);
     let c = h.config("m:1");

@@ -65,7 +65,7 @@ fn unknown_stage_target_and_image_are_clear_errors() {
     let log = h.build_err("e:3", "FROM no-such-image:9\n", &[], &[]);
     assert!(log.contains("no-such-image:9"), "{log}");
     // A stage cannot use a later stage as its base: the name is taken as an image.
-    let log = h.build_err("e:4", "FROM later\nFROM busybox AS later\n", &[], &[]);
+    let log = h.build_err("e:4", "FROM later AS first\nFROM busybox AS later\n", &[], &["--target", "first"]);
     assert!(log.contains("later"), "{log}");
 }
 

@@ -96,11 +96,22 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
     }
     let exclude = Matcher::new(&excludes).map_err(|e| err(format!("--exclude: {e}")))?;
 
+    // An unquoted heredoc delimiter expands variables in the body; quotes and escapes stay as written (BuildKit's
+    // lexer in raw-quotes mode).
+    let mut heredoc_contents = Vec::with_capacity(c.heredocs.len());
+    for doc in &c.heredocs {
+        heredoc_contents.push(if doc.expand {
+            let escape = build.dockerfile.directives.escape;
+            build.expand(ins, &protect_quotes(&doc.content, escape), &state.scope)?
+        } else {
+            doc.content.clone()
+        });
+    }
     let origin = if !c.heredocs.is_empty() {
         let dir = build.store.new_tmp_dir("heredoc")?;
-        for doc in &c.heredocs {
+        for (doc, content) in c.heredocs.iter().zip(&heredoc_contents) {
             let path = dir.path().join(&doc.name);
-            std::fs::write(&path, &doc.content).map_err(|e| BuildError::io(format!("writing heredoc {}", doc.name), e))?;
+            std::fs::write(&path, content).map_err(|e| BuildError::io(format!("writing heredoc {}", doc.name), e))?;
         }
         Origin::Heredocs(dir)
     } else if let Some(from) = &c.flags.from {
@@ -124,9 +135,13 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
         Origin::Context => build.context.checksum(&sources, &|rel| exclude.excluded(rel))?,
         Origin::Stage(s) => s.fs_key.clone(),
         Origin::Image(layers) => layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>().join(","),
-        Origin::Heredocs(_) => {
-            c.heredocs.iter().map(|h| format!("{}\0{}", h.name, h.content)).collect::<Vec<_>>().join("\0")
-        }
+        Origin::Heredocs(_) => c
+            .heredocs
+            .iter()
+            .zip(&heredoc_contents)
+            .map(|(h, content)| format!("{}\0{content}", h.name))
+            .collect::<Vec<_>>()
+            .join("\0"),
     };
     let workdir = if state.image.working_dir.is_empty() { "/".to_string() } else { state.image.working_dir.clone() };
     let key = KeyBuilder::new(if is_add { "add" } else { "copy" })
@@ -165,7 +180,10 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
         };
         let from_context = matches!(origin, Origin::Context);
         let context = &build.context;
-        let excluded = |rel: &str| exclude.excluded(rel) || (from_context && context.excluded(rel));
+        // --exclude patterns match a path relative to the source it was found under (BuildKit's fsutil copy),
+        // and, for sources named directly or by a wildcard at the top, the path itself.
+        let excluded =
+            |rel: &str| excluded_by_flag(&exclude, &sources, rel) || (from_context && context.excluded(rel));
         if !sources.is_empty() {
             let request = CopyRequest {
                 src_root: &src_root,
@@ -208,4 +226,70 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
 
 fn fileops_user(rootfs: &std::path::Path, spec: &str) -> std::result::Result<(u32, u32), String> {
     hoist_executor::user::resolve_chown(rootfs, spec).map_err(|e| e.to_string())
+}
+
+/// Whether `--exclude` drops `rel` (a path relative to the source root): matched as it is, and relative to each
+/// source directory it lies under (a wildcard source counts as the directory it matched).
+fn excluded_by_flag(exclude: &Matcher, sources: &[String], rel: &str) -> bool {
+    if exclude.excluded(rel) {
+        return true;
+    }
+    sources.iter().any(|source| {
+        let source = source.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
+        if source.is_empty() || source == "." {
+            return false;
+        }
+        // The source's components cover as many components of `rel`; what is below them is relative to it.
+        let depth = source.split('/').count();
+        let mut parts = rel.splitn(depth + 1, '/');
+        let head: Vec<&str> = parts.by_ref().take(depth).collect();
+        let Some(inner) = parts.next() else { return false };
+        if head.len() != depth || inner.is_empty() {
+            return false;
+        }
+        let head = head.join("/");
+        let source_matches = if source.contains(['*', '?', '[']) {
+            globset::GlobBuilder::new(source)
+                .literal_separator(true)
+                .build()
+                .map(|g| g.compile_matcher().is_match(&head))
+                .unwrap_or(false)
+        } else {
+            head == source
+        };
+        source_matches && exclude.excluded(inner)
+    })
+}
+
+/// Escapes quotes and the escape character so that expansion keeps them literally: only `$` is interpreted.
+fn protect_quotes(text: &str, escape: char) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for ch in text.chars() {
+        if ch == '"' || ch == '\'' || ch == escape {
+            out.push(escape);
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclude_matches_relative_to_each_source() {
+        let m = Matcher::new(&["*.log".to_string()]).unwrap();
+        let sources = vec!["dir".to_string(), "logs*".to_string()];
+        assert!(excluded_by_flag(&m, &sources, "top.log"));
+        assert!(excluded_by_flag(&m, &sources, "dir/drop.log"));
+        assert!(!excluded_by_flag(&m, &sources, "dir/keep.txt"));
+        assert!(excluded_by_flag(&m, &sources, "logs1/x.log"));
+        assert!(!excluded_by_flag(&m, &sources, "other/x.log"));
+    }
+
+    #[test]
+    fn quotes_are_protected() {
+        assert_eq!(protect_quotes(r#"a "b" 'c' \d"#, '\\'), r#"a \"b\" \'c\' \\d"#);
+    }
 }

@@ -1,0 +1,144 @@
+//! ADD of an http(s) URL: downloaded (name from the URL path), mode 0600, --checksum verified, and the content
+//! (not the URL) decides whether the step is cached. Files are served by `python3 -m http.server` on 127.0.0.1.
+mod common;
+
+use common::{sha256_hex, stderr, Hoist};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A static file server for one test; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Option<Server> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = match Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("SKIPPED: python3 is needed to serve files: {e}");
+                return None;
+            }
+        };
+        let server = Server { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the http server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    fn put(&self, path: &str, content: &[u8]) {
+        let p = self.dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn add_url_downloads_with_the_url_file_name_and_mode_0600() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(srv) = Server::start() else { return };
+    srv.put("files/tool.sh", b"#!/bin/sh\necho tool\n");
+    srv.put("other.txt", b"other\n");
+    let df = format!(
+        "FROM busybox\nADD {} /opt/\nADD {} /renamed.txt\nADD --chmod=755 {} /bin/tool\nADD --chown=app {} /owned/\n",
+        srv.url("files/tool.sh"),
+        srv.url("other.txt"),
+        srv.url("files/tool.sh"),
+        srv.url("other.txt?version=2")
+    );
+    h.build_ok("url:1", &df, &[], &[]);
+    let out = h.sh("url:1", "stat -c '%n %a %u:%g' /opt/tool.sh /renamed.txt /bin/tool /owned/other.txt; cat /renamed.txt; tool");
+    assert_eq!(
+        out,
+        "/opt/tool.sh 600 0:0\n/renamed.txt 600 0:0\n/bin/tool 755 0:0\n/owned/other.txt 600 1000:1000\nother\ntool\n"
+    );
+    let _ = srv.root();
+}
+
+#[test]
+fn add_url_is_cached_by_content_and_downloaded_again_each_build() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(srv) = Server::start() else { return };
+    srv.put("v.txt", b"one\n");
+    let df = format!("FROM busybox\nADD {} /v.txt\n", srv.url("v.txt"));
+    h.build_ok("uc:1", &df, &[], &[]);
+    let log = h.build_ok("uc:2", &df, &[], &[]);
+    assert!(log.contains("CACHED"), "same content, same key:\n{log}");
+    srv.put("v.txt", b"two\n");
+    let log = h.build_ok("uc:3", &df, &[], &[]);
+    assert!(!log.contains("CACHED"), "changed content is a new step:\n{log}");
+    assert_eq!(h.sh("uc:3", "cat /v.txt"), "two\n");
+}
+
+#[test]
+fn add_url_checksum_is_verified() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(srv) = Server::start() else { return };
+    srv.put("pkg.tar", b"not really a tar\n");
+    let good = sha256_hex(b"not really a tar\n");
+    let df = format!("FROM busybox\nADD --checksum=sha256:{good} {} /pkg.tar\n", srv.url("pkg.tar"));
+    h.build_ok("ck:1", &df, &[], &[]);
+    assert_eq!(h.sh("ck:1", "cat /pkg.tar"), "not really a tar\n");
+    let bad = sha256_hex(b"something else");
+    let df = format!("FROM busybox\nADD --checksum=sha256:{bad} {} /pkg.tar\n", srv.url("pkg.tar"));
+    let log = h.build_err("ck:2", &df, &[], &[]);
+    assert!(log.contains("checksum mismatch") && log.contains(&bad) && log.contains(&good), "{log}");
+    assert!(log.contains("Dockerfile:2"), "{log}");
+    let df = format!("FROM busybox\nADD --checksum=md5:abc {} /pkg.tar\n", srv.url("pkg.tar"));
+    let log = h.build_err("ck:3", &df, &[], &[]);
+    assert!(log.contains("sha256:"), "says what to give: {log}");
+    let log = h.build_err("ck:4", &format!("FROM busybox\nADD --checksum=sha256:{good} local.txt /\n"), &[("local.txt", "x")], &[]);
+    assert!(log.contains("--checksum"), "{log}");
+}
+
+#[test]
+fn add_url_is_not_extracted_and_errors_name_the_url() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(srv) = Server::start() else { return };
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(3);
+    header.set_mode(0o644);
+    builder.append_data(&mut header, "inner.txt", &b"in\n"[..]).unwrap();
+    srv.put("a.tar", &builder.into_inner().unwrap());
+    h.build_ok("ux:1", &format!("FROM busybox\nADD {} /dl/\n", srv.url("a.tar")), &[], &[]);
+    assert_eq!(h.sh("ux:1", "ls /dl"), "a.tar\n", "a downloaded archive stays an archive");
+    let missing = srv.url("nope.txt");
+    let log = h.build_err("ux:2", &format!("FROM busybox\nADD {missing} /x\n"), &[], &[]);
+    assert!(log.contains(&missing) && log.contains("404"), "{log}");
+    // A port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (out, _ctx) = h.build_text("ux:3", &format!("FROM busybox\nADD http://127.0.0.1:{port}/x /x\n"), &[], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("download failed"), "{}", stderr(&out));
+}
