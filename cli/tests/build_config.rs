@@ -33,6 +33,11 @@ ENTRYPOINT /bin/echo shell-ep
     let c = h.config("c:same");
     assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "/bin/echo shell-ep"]));
     assert_eq!(c["Cmd"], json!(["x"]), "a CMD of the same stage is kept");
+    // The same with a base image from the store.
+    h.build_ok("c:img-child", "FROM c:base\nENTRYPOINT [\"/bin/echo\"]\n", &[], &[]);
+    assert!(h.config("c:img-child")["Cmd"].is_null(), "ENTRYPOINT drops the base image's CMD");
+    h.build_ok("c:img-keep", "FROM c:base\nLABEL x=1\n", &[], &[]);
+    assert_eq!(h.config("c:img-keep")["Cmd"], json!(["/bin/sh", "-c", "echo base-cmd"]));
 }
 
 #[test]
@@ -139,20 +144,26 @@ fn healthcheck_forms() {
 #[test]
 fn history_marks_config_only_steps_as_empty_layers() {
     let Some(h) = Hoist::with_busybox() else { return };
-    h.build_ok("hi:1", "FROM busybox\nENV A=1\nRUN echo x > /x\nLABEL l=1\nCOPY f /f\n", &[("f", "f")], &[]);
+    let df = "FROM busybox\nENV A=1\nARG V=x\nARG A\nRUN echo x > /x\nLABEL l=1\nCOPY f /f\n";
+    h.build_ok("hi:1", df, &[("f", "f")], &["--build-arg", "V=y", "--build-arg", "HTTP_PROXY=http://p:1"]);
     let (config, layers) = h.saved("hi:1");
     let history = config["history"].as_array().unwrap();
-    let ours: Vec<(String, bool)> = history
+    let ours: Vec<(String, bool)> = history[history.len() - 6..]
         .iter()
-        .rev()
-        .take(4)
-        .rev()
         .map(|e| (e["created_by"].as_str().unwrap().to_string(), e["empty_layer"].as_bool().unwrap_or(false)))
         .collect();
-    assert_eq!(ours[0], ("ENV A=1".to_string(), true));
-    assert!(ours[1].0.starts_with("RUN ") && !ours[1].1, "{ours:?}");
-    assert_eq!(ours[2], ("LABEL l=1".to_string(), true));
-    assert!(ours[3].0.starts_with("COPY f /f") && !ours[3].1, "{ours:?}");
+    let expected = [
+        ("ENV A=1", true),
+        ("ARG V=x", true),
+        ("ARG A", true),
+        // BuildKit's prefix: the declared ARGs as the step saw them (ENV wins), proxy args left out.
+        ("RUN |2 V=y A=1 /bin/sh -c echo x > /x # buildkit", false),
+        ("LABEL l=1", true),
+        ("COPY f /f # buildkit", false),
+    ];
+    for ((got, got_empty), (want, want_empty)) in ours.iter().zip(expected) {
+        assert_eq!((got.as_str(), *got_empty), (want, want_empty), "{ours:?}");
+    }
     let non_empty = history.iter().filter(|e| !e["empty_layer"].as_bool().unwrap_or(false)).count();
     assert_eq!(non_empty, layers.len(), "one non-empty history entry per layer");
 }

@@ -93,6 +93,8 @@ fn network_none_has_only_loopback() {
     let host: usize = out.lines().last().unwrap().trim().parse().unwrap();
     assert_eq!(out.lines().count(), 2, "only lo with --network=none: {out}");
     assert!(host >= 1);
+    h.build_ok("nw:3", "FROM busybox\nRUN --network=host tail -n +3 /proc/net/dev | wc -l > /n\n", &[], &[]);
+    assert_eq!(h.sh("nw:3", "cat /n").trim().parse::<usize>().unwrap(), host, "host network: the host's interfaces");
     let log = h.build_err("nw:2", "FROM busybox\nRUN --network=bridge0 true\n", &[], &[]);
     assert!(log.contains("Dockerfile:2") && log.contains("bridge0"), "{log}");
 }

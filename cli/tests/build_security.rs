@@ -112,3 +112,32 @@ fn tar_entries_with_dotdot_are_refused_or_contained() {
     assert!(!Path::new(&format!("/tmp/{marker}-dir")).exists(), "a tar symlink let an entry escape to the host");
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+#[test]
+fn dotdot_destinations_and_workdirs_stay_in_the_rootfs() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let marker = format!("hoist-dest-escape-{}", std::process::id());
+    let df = format!(
+        "FROM busybox\nWORKDIR /w\nCOPY a.txt ../../../../../tmp/{marker}\nWORKDIR ../../../../..\nRUN pwd > /pwd\nADD a.txt ../../../../{marker}-add\n"
+    );
+    h.build_ok("sec:8", &df, &[("a.txt", "A\n")], &[]);
+    assert!(!Path::new(&format!("/tmp/{marker}")).exists(), "COPY wrote outside the rootfs");
+    assert!(!Path::new(&format!("/{marker}-add")).exists(), "ADD wrote outside the rootfs");
+    assert_eq!(h.sh("sec:8", &format!("cat /tmp/{marker} /pwd /{marker}-add")), "A\n/\nA\n");
+}
+
+#[test]
+fn bind_mount_sources_stay_in_their_root() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let df = "FROM busybox\nRUN --mount=type=bind,source=../../../etc,target=/m cat /m/passwd > /got\n";
+    let (out, _ctx) = h.build_text("sec:9", df, &[("etc/passwd", "context passwd\n")], &[]);
+    if out.status.success() {
+        assert_eq!(h.sh("sec:9", "cat /got"), "context passwd\n");
+    } else {
+        let log = stderr(&out);
+        assert!(!log.contains("panicked") && log.contains("Dockerfile:2"), "{log}");
+    }
+    let df = "FROM busybox AS s\nRUN echo stage > /only\nFROM busybox\nRUN --mount=type=bind,from=s,source=../../../only,target=/m cat /m > /got\n";
+    h.build_ok("sec:10", df, &[], &[]);
+    assert_eq!(h.sh("sec:10", "cat /got"), "stage\n");
+}

@@ -29,14 +29,13 @@ pub(crate) fn apply(build: &Build, state: &mut StageState, ins: &Instruction) ->
         InstructionKind::Workdir(w) => workdir::workdir(build, state, ins, w),
         _ => {
             meta::apply(build, state, ins)?;
-            if !matches!(ins.kind, InstructionKind::Arg(_)) {
-                state.image.history.push(HistoryEntry {
-                    created: state.created.clone(),
-                    created_by: ins.original.clone(),
-                    comment: Some("buildkit.dockerfile.v0".into()),
-                    empty_layer: true,
-                });
-            }
+            // Every config-only instruction, ARG included, is an empty-layer history entry (BuildKit).
+            state.image.history.push(HistoryEntry {
+                created: state.created.clone(),
+                created_by: ins.original.clone(),
+                comment: Some("buildkit.dockerfile.v0".into()),
+                empty_layer: true,
+            });
             Ok(())
         }
     }

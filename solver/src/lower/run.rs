@@ -75,10 +75,11 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         .field("network", if network == Network::None { "none" } else { "host" })
         .list("mounts", &mount_key_parts(build, &mounts)?)
         .finish();
-    let created_by = match &r.command {
-        Some(CommandLine::Shell(_)) | None => format!("RUN {} # buildkit", argv.join(" ")),
-        Some(CommandLine::Exec(_)) => format!("RUN {} # buildkit", serde_json::to_string(&argv).unwrap_or_default()),
+    let command = match &r.command {
+        Some(CommandLine::Shell(_)) | None => argv.join(" "),
+        Some(CommandLine::Exec(_)) => serde_json::to_string(&argv).unwrap_or_default(),
     };
+    let created_by = format!("RUN {}{command} # buildkit", history_args(state));
     let info = StepInfo { key, display: &ins.original, created_by };
     let state_root = build.store.tmp_dir().to_path_buf();
     fs_step(build, state, info, |rootfs, progress| {
@@ -180,6 +181,21 @@ fn forward(fd: OwnedFd, stream: Stream, progress: &Progress) {
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| BuildError::other(format!("creating a pipe for the container's output: {e}")))
+}
+
+/// BuildKit's `|N K=V … ` prefix of a RUN's history entry: the stage's declared ARGs (an ENV of the same name
+/// gives the value), so that `docker history` shows what the step saw. Empty without ARGs.
+fn history_args(state: &StageState) -> String {
+    let args = state.scope.args();
+    if args.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("|{} ", args.len());
+    for (name, _) in args {
+        let value = hoist_parser::shell::Env::get(&state.scope, name).unwrap_or_default();
+        out.push_str(&format!("{name}={value} "));
+    }
+    out
 }
 
 fn first_line(s: &str) -> &str {
