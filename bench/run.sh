@@ -152,7 +152,7 @@ perl -e '
   }
 ' "$big" "$dirs"
 printf 'FROM hoist-bench-busybox\nCOPY . /app\n' >"$work/Dockerfile.big"
-log "context: $(find "$big" -type f | wc -l) files, $(du -sm "$big" | cut -f1) MB"
+log "context: $(find "$big" -type f | wc -l) files, $(du -s --apparent-size -B MB "$big" | cut -f1)"
 
 # ---- timing -----------------------------------------------------------------------------------------------
 
