@@ -1,134 +1,174 @@
-//! `hoist run`: a container from an image, on an overlay of its layers, removed when it exits.
-//!
-//! Docker's rules for what runs: `--entrypoint` replaces the image's ENTRYPOINT and drops its CMD; arguments after
-//! the image replace CMD; the process is ENTRYPOINT + CMD.
-use anyhow::{bail, Context as _};
+//! `hoist run`: flags → [`hoist_executor::runtime`]. The runtime makes the container, and this process
+//! becomes its monitor (foreground: hoist's exit code is the container's) or starts one (`-d`).
+//! Exit codes as docker's: 125 hoist failed, 126 the command cannot be run, 127 it was not found.
+use anyhow::Context as _;
 use clap::Args;
-use hoist_executor::container::{self, ContainerSpec, Network};
-use hoist_executor::{fileops, overlay, user};
+use hoist_executor::runtime::{self, config::NetworkMode, ImageSource, RunOptions, Status};
 use hoist_store::Store;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Remove the container when it exits (hoist always does so today; accepted for docker compatibility).
+    /// Remove the container (and its anonymous volumes) when it exits.
     #[arg(long)]
     rm: bool,
+    /// Run in the background and print the container ID.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Keep standard input open.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Give the container a pseudo-terminal.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Name the container (default: a generated name).
+    #[arg(long)]
+    name: Option<String>,
     /// Set an environment variable (`KEY=VALUE`, or `KEY` to pass hoist's own value).
     #[arg(short = 'e', long = "env")]
     env: Vec<String>,
-    /// Override the image's ENTRYPOINT.
+    /// Read environment variables from a file (`KEY=VALUE` lines, `#` comments).
+    #[arg(long = "env-file")]
+    env_file: Vec<std::path::PathBuf>,
+    /// Override the image's ENTRYPOINT (also drops its CMD).
     #[arg(long)]
     entrypoint: Option<String>,
-    /// Working directory inside the container.
+    /// Working directory inside the container (absolute).
     #[arg(short = 'w', long = "workdir")]
     workdir: Option<String>,
-    /// User (name or uid, optionally :group).
+    /// User (name or uid, optionally :group; names are looked up in the image).
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
-    /// Network: host (default) or none.
+    /// Mount a volume: `HOST:CONTAINER[:ro]`, `NAME:CONTAINER[:ro]` or `CONTAINER` (anonymous).
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
+    /// Mount: `type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount a tmpfs: `CONTAINER[:OPTIONS]`.
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// The container's hostname (default: its short ID).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Network: host (default), none, or bridge (own namespace, NAT to the host's network).
     #[arg(long, default_value = "host")]
     network: String,
+    /// Publish a container port on 127.0.0.1: `HOSTPORT:CONTAINERPORT` (needs --network bridge).
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Memory limit (`64m`, `1g`); the process is OOM-killed beyond it.
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// CPU limit (`0.5`, `2`).
+    #[arg(long)]
+    cpus: Option<String>,
+    /// Maximum number of processes.
+    #[arg(long = "pids-limit")]
+    pids_limit: Option<i64>,
+    /// Add a capability (`NET_ADMIN`, `ALL`).
+    #[arg(long = "cap-add")]
+    cap_add: Vec<String>,
+    /// Drop a capability (`CHOWN`, `ALL`).
+    #[arg(long = "cap-drop")]
+    cap_drop: Vec<String>,
+    /// All capabilities, all devices, no masked /proc paths.
+    #[arg(long)]
+    privileged: bool,
+    /// Run a tiny init as pid 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    init: bool,
+    /// Signal that stops the container (default: the image's STOPSIGNAL, else SIGTERM).
+    #[arg(long = "stop-signal")]
+    stop_signal: Option<String>,
+    /// Seconds `hoist stop` waits before SIGKILL (default 10).
+    #[arg(long = "stop-timeout")]
+    stop_timeout: Option<u64>,
     image: String,
     /// The command and its arguments (replace the image's CMD).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
 
+/// Never fails: errors are printed and become docker's exit codes.
 pub fn run(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
-    let image = store
-        .resolve(&args.image)?
-        .with_context(|| format!("Unable to find image '{}' in the store (build, import or pull it first)", args.image))?;
+    match run_inner(store, args) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("hoist: {e:#}");
+            let code = e
+                .downcast_ref::<runtime::RuntimeError>()
+                .map_or(runtime::EXIT_RUNTIME_ERROR, runtime::RuntimeError::exit_code);
+            Ok(code)
+        }
+    }
+}
+
+fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
+    let image = store.resolve(reference)?.with_context(|| {
+        format!("Unable to find image '{reference}' in the store (build, import or pull it first)")
+    })?;
     let raw = store.read_blob(&image.id)?;
     let config: serde_json::Value = serde_json::from_slice(&raw).context("the image config is not valid JSON")?;
-    let c = config.get("config").cloned().unwrap_or_default();
-    let strings = |v: Option<&serde_json::Value>| -> Vec<String> {
-        v.and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-            .unwrap_or_default()
-    };
-    let (entrypoint, cmd) = match &args.entrypoint {
-        Some(ep) => (if ep.is_empty() { vec![] } else { vec![ep.clone()] }, args.command.clone()),
-        None => {
-            let cmd = if args.command.is_empty() { strings(c.get("Cmd")) } else { args.command.clone() };
-            (strings(c.get("Entrypoint")), cmd)
-        }
-    };
-    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
-    if argv.is_empty() {
-        bail!("no command specified: the image has no ENTRYPOINT or CMD; give one after the image name");
-    }
-    let mut env = strings(c.get("Env"));
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    }
-    for e in &args.env {
-        let kv = match e.split_once('=') {
-            Some(_) => e.clone(),
-            None => match std::env::var(e) {
-                Ok(v) => format!("{e}={v}"),
-                Err(_) => continue,
-            },
-        };
-        let key = kv.split('=').next().unwrap_or_default().to_string();
-        env.retain(|x| x.split('=').next() != Some(key.as_str()));
-        env.push(kv);
-    }
-    let workdir = args
-        .workdir
-        .clone()
-        .or_else(|| c.get("WorkingDir").and_then(|v| v.as_str()).map(str::to_string))
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| "/".into());
-    let user_spec = args
-        .user
-        .clone()
-        .or_else(|| c.get("User").and_then(|v| v.as_str()).map(str::to_string))
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "0".into());
-    let network = match args.network.as_str() {
-        "host" | "default" => Network::Host,
-        "none" => Network::None,
-        other => bail!("--network {other}: this version of hoist supports host and none"),
-    };
-
-    let dir = store.new_tmp_dir("run")?;
-    let (upper, work, merged) = (dir.path().join("u"), dir.path().join("w"), dir.path().join("m"));
-    for d in [&upper, &work, &merged] {
-        std::fs::create_dir(d)?;
-    }
     let mut lowers = Vec::new();
     for diff_id in image.config.rootfs().diff_ids().iter().rev() {
         let digest = diff_id.parse().map_err(|e| anyhow::anyhow!("image has a bad diff_id {diff_id}: {e}"))?;
         lowers.push(store.ensure_snapshot(&digest)?);
     }
-    let mount = overlay::mount_overlay(&lowers, &upper, &work, &merged).context("mounting the image's layers")?;
-    let result = (|| -> anyhow::Result<i32> {
-        let u = user::resolve_user(&merged, &user_spec)?;
-        fileops::mkdir_all_in_root(&merged, &workdir, None)?;
-        let id = dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let hostname: String = id.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
-        let code = container::run(
-            ContainerSpec {
-                rootfs: merged.clone(),
-                args: argv,
-                env,
-                cwd: workdir,
-                uid: u.uid,
-                gid: u.gid,
-                additional_gids: u.additional_gids,
-                hostname: if hostname.is_empty() { "hoist".into() } else { hostname },
-                network,
-                mounts: Vec::new(),
-                readonly_rootfs: false,
-                stdin: None,
-                stdout: None,
-                stderr: None,
-            },
-            store.tmp_dir(),
-        )?;
-        Ok(code)
-    })();
-    mount.unmount().context("unmounting the container's rootfs")?;
-    drop(dir);
-    result
+    Ok(ImageSource { reference: reference.to_string(), id: image.id.to_string(), config, lowers })
+}
+
+fn run_inner(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
+    let network: NetworkMode = args.network.parse()?;
+    let image = image_source(store, &args.image)?;
+    let options = RunOptions {
+        name: args.name,
+        detach: args.detach,
+        auto_remove: args.rm,
+        interactive: args.interactive,
+        tty: args.tty,
+        env: args.env,
+        env_files: args.env_file,
+        workdir: args.workdir,
+        user: args.user,
+        entrypoint: args.entrypoint,
+        command: args.command,
+        volumes: args.volume,
+        mounts: args.mount,
+        tmpfs: args.tmpfs,
+        read_only: args.read_only,
+        hostname: args.hostname,
+        network,
+        publish: args.publish,
+        memory: args.memory,
+        cpus: args.cpus,
+        pids_limit: args.pids_limit,
+        cap_add: args.cap_add,
+        cap_drop: args.cap_drop,
+        privileged: args.privileged,
+        init: args.init,
+        stop_signal: args.stop_signal,
+        stop_timeout: args.stop_timeout,
+    };
+    let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
+    let (dir, record) = runtime::create(&root, &image, &options)?;
+    if !options.detach {
+        // Returns only when the exec failed.
+        return Err(runtime::start_foreground(&dir).into());
+    }
+    let state = runtime::start_detached(&dir)?;
+    if state.status == Status::Exited {
+        if let Some(error) = state.error {
+            let code = state.exit_code.unwrap_or(runtime::EXIT_RUNTIME_ERROR);
+            eprintln!("hoist: {error}");
+            if options.auto_remove {
+                let _ = runtime::remove(&root, &record.id, true);
+            }
+            return Ok(code);
+        }
+    }
+    println!("{}", record.id);
+    Ok(0)
 }

@@ -52,6 +52,43 @@ pub enum ExtraMount {
     Tmpfs {
         destination: PathBuf,
     },
+    /// A tmpfs with mount options (`size=64m`, `mode=1777`, `noexec` …), as `docker run --tmpfs`.
+    TmpfsWith {
+        destination: PathBuf,
+        options: Vec<String>,
+    },
+}
+
+impl ExtraMount {
+    pub fn destination(&self) -> &Path {
+        match self {
+            ExtraMount::Bind { destination, .. }
+            | ExtraMount::Tmpfs { destination }
+            | ExtraMount::TmpfsWith { destination, .. } => destination,
+        }
+    }
+}
+
+/// What `hoist run` adds to a build step's container; everything off by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeOptions {
+    /// Capabilities added to Docker's defaults (`NET_ADMIN`, `CAP_NET_ADMIN` or `ALL`).
+    pub cap_add: Vec<String>,
+    /// Capabilities removed from Docker's defaults (or `ALL`).
+    pub cap_drop: Vec<String>,
+    /// Every capability, no masked or read-only /proc paths, all devices allowed.
+    pub privileged: bool,
+    /// Memory limit in bytes (swap included, so the limit is hard).
+    pub memory: Option<i64>,
+    /// CPU limit in thousandths of a CPU (`--cpus 1.5` = 1500).
+    pub cpu_millis: Option<i64>,
+    /// Maximum number of processes.
+    pub pids_limit: Option<i64>,
+    /// Give the process a pty; its master is sent to `console_socket`.
+    pub terminal: bool,
+    pub console_socket: Option<PathBuf>,
+    /// pid 1 is a tiny reaper that runs the command as its child and forwards signals.
+    pub init: bool,
 }
 
 /// One process to run. Stdio left `None` is inherited from the calling process.
@@ -94,6 +131,8 @@ pub enum ContainerError {
     /// An error the container helper process reported.
     #[error("{0}")]
     Failed(String),
+    #[error("{command:?}: permission denied: the file is not executable in the container")]
+    NotExecutable { command: String },
     #[error("the container was cancelled")]
     Cancelled,
     #[error(
@@ -127,20 +166,22 @@ fn runtime_err(
 
 /// Everything of a [`ContainerSpec`] but its descriptors; what the helper process receives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct InitRequest {
-    id: String,
-    state_dir: PathBuf,
-    rootfs: PathBuf,
-    args: Vec<String>,
-    env: Vec<String>,
-    cwd: String,
-    uid: u32,
-    gid: u32,
-    additional_gids: Vec<u32>,
-    hostname: String,
-    network: Network,
-    mounts: Vec<ExtraMount>,
-    readonly_rootfs: bool,
+pub(crate) struct InitRequest {
+    pub(crate) id: String,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) rootfs: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<String>,
+    pub(crate) cwd: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) additional_gids: Vec<u32>,
+    pub(crate) hostname: String,
+    pub(crate) network: Network,
+    pub(crate) mounts: Vec<ExtraMount>,
+    pub(crate) readonly_rootfs: bool,
+    #[serde(default)]
+    pub(crate) options: RuntimeOptions,
 }
 
 /// What the helper reports back.
@@ -148,6 +189,7 @@ struct InitRequest {
 enum InitResult {
     Exited(i32),
     NotFound { command: String, path: String },
+    NotExecutable { command: String },
     Failed(String),
 }
 
@@ -267,7 +309,15 @@ pub fn run_in_process(spec: ContainerSpec, state_dir: &Path) -> Result<i32> {
 /// with its code; otherwise return at once. Call it first thing in `main`, before any thread.
 pub fn maybe_run_container_init() {
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() != Some(std::ffi::OsStr::new(INIT_MARKER)) {
+    let marker = args.next();
+    if marker.as_deref() == Some(std::ffi::OsStr::new(crate::runtime::MONITOR_MARKER)) {
+        let code = match args.next() {
+            Some(dir) => crate::runtime::monitor::monitor_main(Path::new(&dir)),
+            None => 125,
+        };
+        std::process::exit(code);
+    }
+    if marker.as_deref() != Some(std::ffi::OsStr::new(INIT_MARKER)) {
         return;
     }
     let code = match args.next() {
@@ -305,6 +355,10 @@ extern "C" fn container_init_hook(
     }
     // SAFETY: glibc passes main's argc/argv: argc valid NUL-terminated strings.
     let arg = |i: usize| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+    if arg(1).to_bytes() == crate::runtime::MONITOR_MARKER.as_bytes() {
+        let dir = Path::new(std::ffi::OsStr::from_bytes(arg(2).to_bytes())).to_path_buf();
+        std::process::exit(crate::runtime::monitor::monitor_main(&dir));
+    }
     if arg(1).to_bytes() != INIT_MARKER.as_bytes() {
         return;
     }
@@ -329,6 +383,9 @@ fn init_main(request_path: &Path) -> i32 {
         Err(ContainerError::CommandNotFound { command, path }) => {
             (InitResult::NotFound { command, path }, 127)
         }
+        Err(ContainerError::NotExecutable { command }) => {
+            (InitResult::NotExecutable { command }, 126)
+        }
         Err(ContainerError::Failed(message)) => (InitResult::Failed(message), 125),
         Err(e) => (InitResult::Failed(e.to_string()), 125),
     };
@@ -343,14 +400,14 @@ fn init_main(request_path: &Path) -> i32 {
     code
 }
 
-struct Stdio3 {
-    stdin: Option<OwnedFd>,
-    stdout: Option<OwnedFd>,
-    stderr: Option<OwnedFd>,
+pub(crate) struct Stdio3 {
+    pub(crate) stdin: Option<OwnedFd>,
+    pub(crate) stdout: Option<OwnedFd>,
+    pub(crate) stderr: Option<OwnedFd>,
 }
 
 impl Stdio3 {
-    fn inherit() -> Self {
+    pub(crate) fn inherit() -> Self {
         Stdio3 {
             stdin: None,
             stdout: None,
@@ -380,9 +437,7 @@ fn prepare(spec: ContainerSpec, state_dir: &Path) -> Result<(InitRequest, Stdio3
         )));
     }
     for m in &spec.mounts {
-        let dest = match m {
-            ExtraMount::Bind { destination, .. } | ExtraMount::Tmpfs { destination } => destination,
-        };
+        let dest = m.destination();
         if !dest.is_absolute() {
             return Err(ContainerError::InvalidSpec(format!(
                 "mount destination {dest:?} is not absolute"
@@ -419,6 +474,7 @@ fn prepare(spec: ContainerSpec, state_dir: &Path) -> Result<(InitRequest, Stdio3
         network: spec.network,
         mounts: spec.mounts,
         readonly_rootfs: spec.readonly_rootfs,
+        options: RuntimeOptions::default(),
     };
     let stdio = Stdio3 {
         stdin: spec.stdin,
@@ -430,7 +486,7 @@ fn prepare(spec: ContainerSpec, state_dir: &Path) -> Result<(InitRequest, Stdio3
 
 /// Our files for one container (config.json, resolv.conf, hosts…), next to libcontainer's own
 /// state dir `state_dir/<id>` (which libcontainer insists on creating itself).
-fn bundle_dir(request: &InitRequest) -> PathBuf {
+pub(crate) fn bundle_dir(request: &InitRequest) -> PathBuf {
     request.state_dir.join(format!("{}.bundle", request.id))
 }
 
@@ -525,6 +581,9 @@ fn run_helper(
             Ok(InitResult::NotFound { command, path }) => {
                 Err(ContainerError::CommandNotFound { command, path })
             }
+            Ok(InitResult::NotExecutable { command }) => {
+                Err(ContainerError::NotExecutable { command })
+            }
             Ok(InitResult::Failed(message)) => Err(ContainerError::Failed(message)),
             Err(e) => Err(ContainerError::HelperDidNotRun {
                 program,
@@ -562,7 +621,7 @@ fn cleanup(request: &InitRequest, bundle: &Path) {
 
 /// Delete a container through libcontainer when its state is readable, then make sure of it
 /// by hand: a helper killed while writing `state.json` leaves a state libcontainer cannot load.
-fn remove_container(container_root: &Path, id: &str) {
+pub(crate) fn remove_container(container_root: &Path, id: &str) {
     if container_root.exists() {
         if let Ok(mut container) =
             libcontainer::container::Container::load(container_root.to_path_buf())
@@ -575,7 +634,7 @@ fn remove_container(container_root: &Path, id: &str) {
 }
 
 /// Where libcontainer puts a container's cgroup, under every hierarchy.
-fn cgroup_path(id: &str) -> PathBuf {
+pub(crate) fn cgroup_path(id: &str) -> PathBuf {
     PathBuf::from(format!("/hoist/{id}"))
 }
 
@@ -631,9 +690,39 @@ fn remove_cgroups(path: &Path) {
 
 /// The single-threaded core: create, start, wait, delete.
 fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32> {
+    run_container_with(request, bundle, stdio, |_| Ok(()), |pid| wait_exit(pid))
+}
+
+/// Wait for `pid` (a child): its exit code, or 128+signal.
+pub(crate) fn wait_exit(pid: nix::unistd::Pid) -> Result<i32> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(ContainerError::Runtime {
+                    what: "wait for the container",
+                    detail: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// Create the container, call `created` with its init pid (network setup), start it, let
+/// `wait` wait for it (and do whatever else while it runs), delete it. Single-threaded callers only.
+pub(crate) fn run_container_with(
+    request: &InitRequest,
+    bundle: &Path,
+    stdio: Stdio3,
+    created: impl FnOnce(i32) -> Result<()>,
+    wait: impl FnOnce(nix::unistd::Pid) -> Result<i32>,
+) -> Result<i32> {
     use libcontainer::container::builder::ContainerBuilder;
     use libcontainer::syscall::syscall::SyscallType;
-    use nix::sys::wait::{waitpid, WaitStatus};
 
     prepare_rootfs(request)?;
     write_network_files(request, bundle)?;
@@ -657,8 +746,13 @@ fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<
     if let Some(fd) = stdio.stderr {
         builder = builder.with_stderr(fd);
     }
+    if request.options.terminal {
+        builder = builder.with_console_socket(request.options.console_socket.clone());
+    }
     let mut container = builder
-        .with_executor(DieWithParent)
+        .with_executor(DieWithParent {
+            init: request.options.init,
+        })
         .as_init(bundle)
         .with_systemd(false)
         .with_detach(true)
@@ -670,6 +764,10 @@ fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<
                 ContainerError::CommandNotFound {
                     command: request.args[0].clone(),
                     path: path.unwrap_or(DEFAULT_PATH).to_string(),
+                }
+            } else if detail.contains("does not have correct permissions") {
+                ContainerError::NotExecutable {
+                    command: request.args[0].clone(),
                 }
             } else {
                 runtime_err("create the container")(e)
@@ -685,23 +783,11 @@ fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<
         if request.network == Network::None {
             bring_up_loopback(pid.as_raw())?;
         }
+        created(pid.as_raw())?;
         container
             .start()
             .map_err(runtime_err("start the container"))?;
-        loop {
-            match waitpid(pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-                Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
-                Ok(_) => continue,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => {
-                    return Err(ContainerError::Runtime {
-                        what: "wait for the container",
-                        detail: e.to_string(),
-                    })
-                }
-            }
-        }
+        wait(pid)
     })();
     let deleted = container
         .delete(true)
@@ -715,7 +801,10 @@ fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<
 /// when its parent (the helper, or the thread of [`run_in_process`]) dies: pid 1 of the
 /// container going down takes every process of its pid namespace, and with it its mounts.
 #[derive(Clone)]
-struct DieWithParent;
+struct DieWithParent {
+    /// Stay as pid 1 (a reaper) and run the command as a child.
+    init: bool,
+}
 
 impl libcontainer::workload::Executor for DieWithParent {
     fn exec(
@@ -725,6 +814,9 @@ impl libcontainer::workload::Executor for DieWithParent {
         // SAFETY: prctl with plain integer arguments. Done after the uid switch, which would
         // clear it; kept across execve unless the program is setuid or has file capabilities.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        if self.init {
+            crate::runtime::init::become_reaper();
+        }
         reset_signals();
         libcontainer::workload::default::DefaultExecutor {}.exec(spec)
     }
@@ -739,7 +831,7 @@ impl libcontainer::workload::Executor for DieWithParent {
 
 /// Ignored signals and the signal mask survive `execve`; the process must start as Docker
 /// starts it, with none (Rust programs ignore SIGPIPE, for one, and `yes | head` relies on it).
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     /// The kernel's `struct sigaction` (glibc's `signal()` refuses its reserved signals 32 and 33).
     #[repr(C)]
     struct KernelSigaction {
@@ -1032,6 +1124,140 @@ const READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
+/// Every capability the kernel knows (`--privileged`, `--cap-add ALL`).
+const ALL_CAPABILITIES: [&str; 41] = [
+    "AUDIT_CONTROL",
+    "AUDIT_READ",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "PERFMON",
+    "SETGID",
+    "SETFCAP",
+    "SETPCAP",
+    "SETUID",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "SYSLOG",
+    "WAKE_ALARM",
+];
+
+/// A capability name as Docker takes it: `NET_ADMIN`, `cap_net_admin`, `CAP_NET_ADMIN`.
+pub fn parse_capability(name: &str) -> Result<oci_spec::runtime::Capability> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| {
+        ContainerError::InvalidSpec(format!(
+            "unknown capability {name:?} (expected a name like NET_ADMIN or CAP_SYS_PTRACE, or ALL)"
+        ))
+    })
+}
+
+/// Docker's defaults, then `--cap-drop`, then `--cap-add` (so `--cap-drop ALL --cap-add X` is only X).
+fn effective_capabilities(options: &RuntimeOptions) -> Result<oci_spec::runtime::Capabilities> {
+    let is_all = |c: &String| c.eq_ignore_ascii_case("ALL");
+    let all = || -> Result<oci_spec::runtime::Capabilities> {
+        ALL_CAPABILITIES
+            .iter()
+            .map(|c| parse_capability(c))
+            .collect()
+    };
+    if options.privileged {
+        return all();
+    }
+    let mut caps: oci_spec::runtime::Capabilities = DEFAULT_CAPABILITIES.into_iter().collect();
+    if options.cap_drop.iter().any(is_all) {
+        caps.clear();
+    }
+    for name in options.cap_drop.iter().filter(|c| !is_all(c)) {
+        caps.remove(&parse_capability(name)?);
+    }
+    if options.cap_add.iter().any(is_all) {
+        caps.extend(all()?);
+    }
+    for name in options.cap_add.iter().filter(|c| !is_all(c)) {
+        caps.insert(parse_capability(name)?);
+    }
+    Ok(caps)
+}
+
+/// The capabilities a process of a container with `options` gets.
+pub(crate) fn effective_capabilities_of(
+    options: &RuntimeOptions,
+) -> Result<oci_spec::runtime::Capabilities> {
+    effective_capabilities(options)
+}
+
+/// cgroup limits; `--memory` also caps swap (memory + swap = memory), so the limit is hard.
+fn resources(options: &RuntimeOptions) -> Result<oci_spec::runtime::LinuxResources> {
+    use oci_spec::runtime::*;
+    let mut builder = LinuxResourcesBuilder::default();
+    if options.privileged {
+        builder = builder.devices(vec![LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .access("rwm")
+            .build()
+            .map_err(spec_err)?]);
+    }
+    if let Some(limit) = options.memory {
+        let mut memory = LinuxMemoryBuilder::default().limit(limit);
+        if swap_accounting_enabled() {
+            memory = memory.swap(limit);
+        }
+        builder = builder.memory(memory.build().map_err(spec_err)?);
+    }
+    if let Some(millis) = options.cpu_millis {
+        let period: u64 = 100_000;
+        builder = builder.cpu(
+            LinuxCpuBuilder::default()
+                .period(period)
+                .quota(millis * period as i64 / 1000)
+                .build()
+                .map_err(spec_err)?,
+        );
+    }
+    if let Some(limit) = options.pids_limit {
+        builder = builder.pids(
+            LinuxPidsBuilder::default()
+                .limit(limit)
+                .build()
+                .map_err(spec_err)?,
+        );
+    }
+    builder.build().map_err(spec_err)
+}
+
+/// cgroup v1 has `memory.memsw.*` only with swap accounting on; v2 always has `memory.swap.max`.
+fn swap_accounting_enabled() -> bool {
+    Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+        || Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
 fn spec_err(e: oci_spec::OciSpecError) -> ContainerError {
     ContainerError::InvalidSpec(e.to_string())
 }
@@ -1055,7 +1281,7 @@ fn mount(
 fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::Spec> {
     use oci_spec::runtime::*;
 
-    let caps: Capabilities = DEFAULT_CAPABILITIES.into_iter().collect();
+    let caps = effective_capabilities(&request.options)?;
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -1072,7 +1298,7 @@ fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::S
         .build()
         .map_err(spec_err)?;
     let process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(request.options.terminal)
         .args(request.args.clone())
         .env(request.env.clone())
         .cwd(&request.cwd)
@@ -1152,6 +1378,17 @@ fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::S
                 "tmpfs",
                 &["nosuid", "nodev", "mode=1777"],
             )?,
+            ExtraMount::TmpfsWith {
+                destination,
+                options,
+            } => {
+                let mut all = vec!["nosuid", "nodev"];
+                if !options.iter().any(|o| o.starts_with("mode=")) {
+                    all.push("mode=1777");
+                }
+                all.extend(options.iter().map(String::as_str));
+                mount(&destination.to_string_lossy(), "tmpfs", "tmpfs", &all)?
+            }
         });
     }
 
@@ -1173,21 +1410,17 @@ fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::S
                 .map_err(spec_err)
         })
         .collect::<Result<Vec<_>>>()?;
+    let (masked, readonly): (&[&str], &[&str]) = if request.options.privileged {
+        (&[], &[])
+    } else {
+        (&MASKED_PATHS, &READONLY_PATHS)
+    };
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .masked_paths(
-            MASKED_PATHS
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .readonly_paths(
-            READONLY_PATHS
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>(),
-        )
+        .masked_paths(masked.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+        .readonly_paths(readonly.iter().map(|p| p.to_string()).collect::<Vec<_>>())
         .cgroups_path(cgroup_path(&request.id))
+        .resources(resources(&request.options)?)
         .build()
         .map_err(spec_err)?;
     let root = RootBuilder::default()

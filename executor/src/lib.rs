@@ -3,4 +3,5 @@ pub mod container;
 pub mod fileops;
 pub mod layer;
 pub mod overlay;
+pub mod runtime;
 pub mod user;

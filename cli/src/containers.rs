@@ -1,0 +1,264 @@
+//! `hoist ps`, `logs`, `stop`, `kill`, `rm`, `exec`, `inspect`: thin wrappers over [`hoist_executor::runtime`].
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use hoist_executor::runtime::{self, ContainerSummary, ExecOptions};
+use hoist_store::Store;
+
+fn absolute(root: &Path) -> PathBuf {
+    std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf())
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running only).
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only IDs.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Do not truncate IDs and commands.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+}
+
+fn command_text(s: &ContainerSummary, no_trunc: bool) -> String {
+    let text = s.record.args.join(" ");
+    if no_trunc || text.chars().count() <= 20 {
+        format!("\"{text}\"")
+    } else {
+        format!("\"{}…\"", text.chars().take(19).collect::<String>())
+    }
+}
+
+pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<i32> {
+    let list = runtime::list(&absolute(root), args.all)?;
+    let id = |s: &ContainerSummary| if args.no_trunc { s.record.id.clone() } else { s.record.id[..12].to_string() };
+    if args.quiet {
+        for s in &list {
+            println!("{}", id(s));
+        }
+        return Ok(0);
+    }
+    println!("{:<12}   {:<20} {:<22} {:<20}   {:<14} NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
+    for s in &list {
+        println!(
+            "{:<12}   {:<20} {:<22} {:<20}   {:<14} {}",
+            id(s),
+            s.record.image,
+            command_text(s, args.no_trunc),
+            s.record.created,
+            s.status_text(),
+            s.record.name
+        );
+    }
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new output until the container exits.
+    #[arg(short = 'f', long)]
+    follow: bool,
+    container: String,
+}
+
+pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<i32> {
+    runtime::logs(&absolute(root), &args.container, args.follow, &mut std::io::stdout())?;
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait for the stop signal to work before SIGKILL (default: the container's, 10).
+    #[arg(short = 't', long = "time")]
+    time: Option<u64>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// Run `f` on every container named; print each name that worked, errors on stderr, exit 1 if any failed.
+fn each(names: &[String], mut f: impl FnMut(&str) -> Result<String, runtime::RuntimeError>) -> anyhow::Result<i32> {
+    let mut code = 0;
+    for name in names {
+        match f(name) {
+            Ok(_) => println!("{name}"),
+            Err(e) => {
+                eprintln!("hoist: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn stop(root: &Path, args: StopArgs) -> anyhow::Result<i32> {
+    let root = absolute(root);
+    each(&args.containers, |n| runtime::stop(&root, n, args.time))
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The signal to send (default SIGKILL).
+    #[arg(short = 's', long = "signal")]
+    signal: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn kill(root: &Path, args: KillArgs) -> anyhow::Result<i32> {
+    let root = absolute(root);
+    each(&args.containers, |n| runtime::kill(&root, n, args.signal.as_deref()))
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill a running container first.
+    #[arg(short = 'f', long)]
+    force: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn rm(root: &Path, args: RmArgs) -> anyhow::Result<i32> {
+    let root = absolute(root);
+    each(&args.containers, |n| runtime::remove(&root, n, args.force))
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Keep standard input open.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Set an environment variable.
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    workdir: Option<String>,
+    /// User (name or uid, optionally :group).
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+    /// All capabilities for this process.
+    #[arg(long)]
+    privileged: bool,
+    container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    command: Vec<String>,
+}
+
+/// Never fails: errors are printed and become docker's exit codes (126/127 for the command).
+pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
+    let options = ExecOptions {
+        interactive: args.interactive,
+        tty: args.tty,
+        env: args.env,
+        workdir: args.workdir,
+        user: args.user,
+        privileged: args.privileged,
+        command: args.command,
+    };
+    match runtime::exec(&absolute(root), &args.container, &options) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("hoist: {e}");
+            Ok(e.exit_code())
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Containers or images.
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+fn container_json(s: &ContainerSummary) -> serde_json::Value {
+    let (r, st) = (&s.record, &s.state);
+    serde_json::json!({
+        "Id": r.id,
+        "Name": format!("/{}", r.name),
+        "Created": r.created,
+        "Path": r.args.first(),
+        "Args": r.args.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": st.status.as_str(),
+            "Running": st.status == runtime::Status::Running,
+            "Pid": st.pid.unwrap_or(0),
+            "ExitCode": st.exit_code.unwrap_or(0),
+            "Error": st.error.clone().unwrap_or_default(),
+            "StartedAt": st.started_at,
+            "FinishedAt": st.finished_at,
+        },
+        "Image": r.image_id,
+        "Config": {
+            "Hostname": r.hostname,
+            "User": r.user,
+            "Env": r.env,
+            "Cmd": r.args,
+            "Image": r.image,
+            "WorkingDir": r.cwd,
+            "StopSignal": r.stop_signal,
+            "StopTimeout": r.stop_timeout,
+            "Tty": r.options.tty,
+            "OpenStdin": r.options.interactive,
+        },
+        "HostConfig": {
+            "AutoRemove": r.options.auto_remove,
+            "NetworkMode": r.network,
+            "ReadonlyRootfs": r.options.read_only,
+            "Privileged": r.runtime.privileged,
+            "CapAdd": r.runtime.cap_add,
+            "CapDrop": r.runtime.cap_drop,
+            "Memory": r.runtime.memory.unwrap_or(0),
+            "NanoCpus": r.runtime.cpu_millis.unwrap_or(0) * 1_000_000,
+            "PidsLimit": r.runtime.pids_limit,
+            "Init": r.runtime.init,
+            "PortBindings": r.ports.iter().map(|(h, c)| format!("127.0.0.1:{h}->{c}/tcp")).collect::<Vec<_>>(),
+        },
+        "Mounts": r.mounts,
+        "NetworkSettings": { "IPAddress": st.ip_address.clone().unwrap_or_default() },
+    })
+}
+
+pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
+    let abs = absolute(root);
+    let mut out = Vec::new();
+    let mut code = 0;
+    let mut store: Option<Store> = None;
+    for name in &args.names {
+        match runtime::find(&abs, name) {
+            Ok((dir, record)) => {
+                let state = dir.current_state()?;
+                out.push(container_json(&ContainerSummary { record, state }));
+                continue;
+            }
+            Err(runtime::RuntimeError::NoSuchContainer(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if store.is_none() {
+            store = Some(Store::open(root).map_err(|e| anyhow::anyhow!("opening the state directory {}: {e}", root.display()))?);
+        }
+        let Some(store) = store.as_ref() else { continue };
+        match store.resolve(name)? {
+            Some(image) => {
+                let raw = store.read_blob(&image.id)?;
+                let mut config: serde_json::Value = serde_json::from_slice(&raw)?;
+                if let Some(obj) = config.as_object_mut() {
+                    obj.insert("Id".into(), serde_json::Value::String(image.id.to_string()));
+                }
+                out.push(config);
+            }
+            None => {
+                eprintln!("hoist: No such object: {name}");
+                code = 1;
+            }
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&serde_json::Value::Array(out))?);
+    Ok(code)
+}

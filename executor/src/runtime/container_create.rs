@@ -1,0 +1,413 @@
+//! `hoist run`: make the container's record from the image and the flags, then start its monitor —
+//! in this process (foreground) or in a session of its own (`-d`).
+
+use std::path::{Path, PathBuf};
+
+use super::config::{self, ImageDefaults, NetworkMode, RunOptions};
+use super::state::{self, ContainerDir, ContainerRecord, ContainerState, MountRecord, Status};
+use super::{containers_dir, io_err, volumes, Result, RuntimeError, MONITOR_MARKER};
+
+/// The image a container is made from, as the store knows it.
+#[derive(Debug, Clone)]
+pub struct ImageSource {
+    /// What the user typed (`busybox:latest`).
+    pub reference: String,
+    /// `sha256:…`
+    pub id: String,
+    /// The whole image config JSON.
+    pub config: serde_json::Value,
+    /// The layers' unpacked snapshot dirs, topmost first.
+    pub lowers: Vec<PathBuf>,
+}
+
+/// `n` random bytes as hex, from the kernel.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    let got = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if got.is_err() {
+        // No /dev/urandom: time and pid are unique enough for a local id.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let seed = format!("{nanos:032x}{:08x}", std::process::id());
+        for (b, c) in bytes.iter_mut().zip(seed.bytes().cycle()) {
+            *b = c;
+        }
+    }
+    hex::encode(bytes)
+}
+
+/// A docker-like `adjective_name` from the id.
+fn generated_name(id: &str) -> String {
+    const ADJECTIVES: [&str; 16] = [
+        "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry",
+        "nifty", "quirky", "serene", "tender", "vibrant", "zealous",
+    ];
+    const NAMES: [&str; 16] = [
+        "babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "hypatia", "kepler",
+        "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak",
+    ];
+    let byte =
+        |i: usize| u8::from_str_radix(id.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0) as usize;
+    format!(
+        "{}_{}_{}",
+        ADJECTIVES[byte(0) % 16],
+        NAMES[byte(2) % 16],
+        &id[4..8]
+    )
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// `-p [IP:]HOSTPORT:CTRPORT[/tcp]`; only 127.0.0.1 (the default here) is published.
+fn parse_publish(spec: &str) -> Result<(u16, u16)> {
+    let invalid = || {
+        RuntimeError::Invalid(format!(
+            "invalid -p {spec:?}: expected [127.0.0.1:]HOSTPORT:CONTAINERPORT[/tcp]"
+        ))
+    };
+    let spec_no_proto = match spec.rsplit_once('/') {
+        Some((s, "tcp")) => s,
+        Some(_) => {
+            return Err(RuntimeError::Invalid(format!(
+                "invalid -p {spec:?}: only tcp ports can be published"
+            )))
+        }
+        None => spec,
+    };
+    let parts: Vec<&str> = spec_no_proto.split(':').collect();
+    let (host, ctr) = match parts.as_slice() {
+        [h, c] => (*h, *c),
+        [ip, h, c] if *ip == "127.0.0.1" || ip.is_empty() => (*h, *c),
+        [_, _, _] => {
+            return Err(RuntimeError::Invalid(format!(
+                "invalid -p {spec:?}: hoist publishes ports on 127.0.0.1 only"
+            )))
+        }
+        _ => return Err(invalid()),
+    };
+    Ok((
+        host.parse().map_err(|_| invalid())?,
+        ctr.parse().map_err(|_| invalid())?,
+    ))
+}
+
+/// Create the container (record, dirs, volumes); it does not run yet.
+pub fn create(
+    root: &Path,
+    image: &ImageSource,
+    opts: &RunOptions,
+) -> Result<(ContainerDir, ContainerRecord)> {
+    let defaults = ImageDefaults::from_config_json(&image.config);
+    let args = config::argv(&defaults, opts.entrypoint.as_deref(), &opts.command)?;
+    let mut user_env = Vec::new();
+    for file in &opts.env_files {
+        let text = std::fs::read_to_string(file).map_err(io_err("read the env file", file))?;
+        user_env.extend(config::parse_env_file(&text));
+    }
+    user_env.extend(opts.env.iter().cloned());
+    let mut env = config::environment(&defaults, &user_env, &|k| std::env::var(k).ok())?;
+    let cwd = config::working_dir(&defaults, opts.workdir.as_deref())?;
+    let user = config::user(&defaults, opts.user.as_deref());
+    let stop_signal = match opts
+        .stop_signal
+        .as_deref()
+        .or(defaults.stop_signal.as_deref())
+    {
+        Some(s) => config::parse_signal(s)?,
+        None => libc::SIGTERM,
+    };
+    if opts.detach && opts.auto_remove && opts.tty && opts.interactive {
+        // Accepted as docker accepts it; nothing special to do.
+    }
+    let runtime = crate::container::RuntimeOptions {
+        cap_add: opts.cap_add.clone(),
+        cap_drop: opts.cap_drop.clone(),
+        privileged: opts.privileged,
+        memory: opts.memory.as_deref().map(config::parse_size).transpose()?,
+        cpu_millis: opts.cpus.as_deref().map(config::parse_cpus).transpose()?,
+        pids_limit: opts.pids_limit,
+        terminal: opts.tty,
+        console_socket: None,
+        init: opts.init,
+    };
+    for cap in opts
+        .cap_add
+        .iter()
+        .chain(&opts.cap_drop)
+        .filter(|c| !c.eq_ignore_ascii_case("ALL"))
+    {
+        crate::container::parse_capability(cap)?;
+    }
+    let ports = opts
+        .publish
+        .iter()
+        .map(|p| parse_publish(p))
+        .collect::<Result<Vec<_>>>()?;
+    if !ports.is_empty() && opts.network != NetworkMode::Bridge {
+        return Err(RuntimeError::Invalid(
+            "-p needs --network bridge (with the host network the container's ports are the host's already)".into(),
+        ));
+    }
+
+    let id = random_hex(32);
+    let name = match &opts.name {
+        Some(n) if !valid_name(n) => {
+            return Err(RuntimeError::Invalid(format!(
+                "invalid container name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )))
+        }
+        Some(n) => n.clone(),
+        None => generated_name(&id),
+    };
+    let hostname = opts
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_string());
+    config::default_env(&mut env, "HOSTNAME", &hostname);
+    if opts.tty {
+        config::default_env(&mut env, "TERM", "xterm");
+    }
+
+    let containers = containers_dir(root);
+    std::fs::create_dir_all(&containers).map_err(io_err("create", &containers))?;
+    // The name is taken by creating a lock file: two concurrent `run --name x` cannot both win.
+    let names = containers.join(".names");
+    std::fs::create_dir_all(&names).map_err(io_err("create", &names))?;
+    let name_file = names.join(&name);
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&name_file)
+    {
+        Ok(mut f) => {
+            std::io::Write::write_all(&mut f, id.as_bytes())
+                .map_err(io_err("write", &name_file))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let owner = std::fs::read_to_string(&name_file).unwrap_or_default();
+            if containers.join(&owner).join(state::RECORD_FILE).exists() {
+                return Err(RuntimeError::NameInUse { name, id: owner });
+            }
+            // A leftover of a container that is gone: take the name over.
+            std::fs::write(&name_file, &id).map_err(io_err("write", &name_file))?;
+        }
+        Err(e) => return Err(io_err("create", &name_file)(e)),
+    }
+    let made = (|| -> Result<(ContainerDir, ContainerRecord)> {
+        let mut mounts = Vec::new();
+        for v in &opts.volumes {
+            mounts.push(volumes::parse_volume_flag(root, v)?);
+        }
+        for m in &opts.mounts {
+            mounts.push(volumes::parse_mount_flag(root, m)?);
+        }
+        for t in &opts.tmpfs {
+            mounts.push(volumes::parse_tmpfs_flag(t)?);
+        }
+        for v in &defaults.volumes {
+            let dest = v.trim_end_matches('/');
+            if !mounts
+                .iter()
+                .any(|m| volumes::destination(m).trim_end_matches('/') == dest)
+                && !dest.is_empty()
+            {
+                mounts.push(volumes::parse_volume_flag(root, dest)?);
+            }
+        }
+        let dir = ContainerDir(containers.join(&id));
+        for sub in ["", "upper", "work", "merged"] {
+            let p = dir.path().join(sub);
+            std::fs::create_dir(&p).map_err(io_err("create", &p))?;
+        }
+        let record = ContainerRecord {
+            id: id.clone(),
+            name: name.clone(),
+            image: image.reference.clone(),
+            image_id: image.id.clone(),
+            created: state::now_rfc3339(),
+            args,
+            env,
+            cwd,
+            user,
+            hostname,
+            network: opts.network,
+            ports,
+            mounts,
+            lowers: image.lowers.clone(),
+            stop_signal,
+            stop_timeout: opts.stop_timeout.unwrap_or(10),
+            options: opts.clone(),
+            runtime,
+        };
+        dir.write_state(&ContainerState::default())?;
+        dir.write_record(&record)?;
+        Ok((dir, record))
+    })();
+    if made.is_err() {
+        let _ = std::fs::remove_file(&name_file);
+        let _ = std::fs::remove_dir_all(containers.join(&id));
+    }
+    made
+}
+
+fn monitor_program() -> PathBuf {
+    std::env::var_os(crate::container::INIT_PROGRAM_ENV)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
+}
+
+/// Turn this process into the container's monitor (`execve`): it runs the container attached to
+/// our stdio and exits with its code. Returns only when the exec fails.
+pub fn start_foreground(dir: &ContainerDir) -> RuntimeError {
+    use std::os::unix::process::CommandExt;
+    let program = monitor_program();
+    let error = std::process::Command::new(&program)
+        .arg(MONITOR_MARKER)
+        .arg(dir.path())
+        .exec();
+    abandon(dir);
+    io_err("start the container monitor", &program)(error)
+}
+
+/// Start the monitor in a session of its own, its output going to the container's log; returns
+/// once the container runs (or has failed to start).
+pub fn start_detached(dir: &ContainerDir) -> Result<ContainerState> {
+    use std::os::unix::process::CommandExt;
+    let log_path = dir.log_path();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(io_err("create the log", &log_path))?;
+    let log2 = log.try_clone().map_err(io_err("open", &log_path))?;
+    let program = monitor_program();
+    let mut command = std::process::Command::new(&program);
+    command
+        .arg(MONITOR_MARKER)
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    // SAFETY: setsid is async-signal-safe; the monitor must not die with our terminal or group.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(io_err("start the container monitor", &program))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let gone = || ContainerState {
+        status: Status::Exited,
+        ..ContainerState::default()
+    };
+    loop {
+        // A `--rm` container that has already finished is gone entirely.
+        let Ok(state) = dir.state() else {
+            return Ok(gone());
+        };
+        if !dir.path().exists() {
+            return Ok(gone());
+        }
+        if state.status != Status::Created {
+            // The monitor lives on; reaping it is init's job once we exit.
+            return Ok(state);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let Ok(state) = dir.state() else {
+                return Ok(gone());
+            };
+            if state.status != Status::Created {
+                return Ok(state);
+            }
+            abandon(dir);
+            return Err(RuntimeError::StartFailed {
+                message: format!(
+                    "the container monitor exited before the container started ({status})"
+                ),
+                code: super::EXIT_RUNTIME_ERROR,
+            });
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(RuntimeError::StartFailed {
+                message: "the container did not start within 30 s".into(),
+                code: super::EXIT_RUNTIME_ERROR,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Remove a container that never ran.
+fn abandon(dir: &ContainerDir) {
+    if let Ok(record) = dir.record() {
+        super::container_remove::remove_files(dir, &record);
+    }
+}
+
+/// What the mounts of a record become for the container runtime.
+pub(crate) fn extra_mounts(record: &ContainerRecord) -> Vec<crate::container::ExtraMount> {
+    use crate::container::ExtraMount;
+    record
+        .mounts
+        .iter()
+        .map(|m| match m {
+            MountRecord::Bind {
+                source,
+                destination,
+                readonly,
+            }
+            | MountRecord::Volume {
+                source,
+                destination,
+                readonly,
+                ..
+            } => ExtraMount::Bind {
+                source: source.clone(),
+                destination: destination.into(),
+                readonly: *readonly,
+            },
+            MountRecord::Tmpfs {
+                destination,
+                options,
+            } => ExtraMount::TmpfsWith {
+                destination: destination.into(),
+                options: options.clone(),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_specs() {
+        assert_eq!(parse_publish("8080:80").unwrap(), (8080, 80));
+        assert_eq!(parse_publish("127.0.0.1:8080:80/tcp").unwrap(), (8080, 80));
+        assert!(parse_publish("0.0.0.0:1:2").is_err());
+        assert!(parse_publish("1:2/udp").is_err());
+        assert!(parse_publish("x").is_err());
+    }
+
+    #[test]
+    fn names() {
+        let id = random_hex(32);
+        assert_eq!(id.len(), 64);
+        assert!(valid_name(&generated_name(&id)));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("a/b"));
+    }
+}

@@ -1,0 +1,58 @@
+//! `hoist rm [-f] NAME`: remove a stopped container (`-f`: kill it first), with its anonymous volumes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::state::{self, ContainerDir, ContainerRecord, MountRecord, Status};
+use super::{volumes_dir, Result, RuntimeError};
+
+pub fn remove(root: &Path, name: &str, force: bool) -> Result<String> {
+    let (dir, record) = state::find(root, name)?;
+    let state = dir.current_state()?;
+    if state.status == Status::Running {
+        if !force {
+            return Err(RuntimeError::Running(name.to_string()));
+        }
+        if let Some(pid) = state.pid {
+            // SAFETY: plain kill(2) on the container's pid 1 (see container_kill).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        super::container_kill::wait_until_exited(&dir, Duration::from_secs(10))?;
+        if !dir.path().exists() {
+            return Ok(record.id); // it was a --rm container: its monitor removed it
+        }
+    } else if state.status == Status::Created && state.monitor_pid.is_some() {
+        // Still starting: let its monitor get to a state we can judge.
+        super::container_kill::wait_until_exited(&dir, Duration::from_secs(2))?;
+    }
+    super::monitor::cleanup_after_monitor_death(&dir);
+    remove_files(&dir, &record);
+    Ok(record.id)
+}
+
+/// Delete the container's directory, name and anonymous volumes (it must not run).
+pub(crate) fn remove_files(dir: &ContainerDir, record: &ContainerRecord) {
+    let _ = nix::mount::umount2(&dir.merged(), nix::mount::MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_dir_all(dir.path());
+    let Some(containers) = dir.path().parent() else {
+        return;
+    };
+    let name_file = containers.join(".names").join(&record.name);
+    if std::fs::read_to_string(&name_file).ok().as_deref() == Some(record.id.as_str()) {
+        let _ = std::fs::remove_file(&name_file);
+    }
+    let Some(root) = containers.parent() else {
+        return;
+    };
+    for m in &record.mounts {
+        if let MountRecord::Volume {
+            name,
+            anonymous: true,
+            ..
+        } = m
+        {
+            let _ = std::fs::remove_dir_all(volumes_dir(root).join(name));
+        }
+    }
+    let _ = state::now_rfc3339;
+}

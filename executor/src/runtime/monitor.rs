@@ -1,0 +1,348 @@
+//! The monitor: one per container, the only writer of its state. Mounts the rootfs, runs the
+//! container, forwards signals to its pid 1 (a second Ctrl-C kills it), proxies the pty, records
+//! the exit code, and removes what the run made (mounts, libcontainer state, cgroup, network
+//! lease; the whole container with `--rm`). When the monitor is killed, the container dies with it
+//! (PDEATHSIG) and the next `ps`/`rm` cleans up ([`cleanup_after_monitor_death`]).
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use super::state::{self, ContainerDir, ContainerRecord, ContainerState, MountRecord, Status};
+use super::{config::NetworkMode, container_create, network, tty, volumes, Result, RuntimeError};
+use crate::container::{self, InitRequest, Network, Stdio3};
+
+/// Signals the monitor takes through a signalfd: forwarded to the container, or its own business.
+pub(crate) fn monitored_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGWINCH,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+        Signal::SIGCONT,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// The monitor's `main`: run the container in `dir`, return the exit code for the process.
+pub fn monitor_main(dir: &Path) -> i32 {
+    let dir = ContainerDir(dir.to_path_buf());
+    let record = match dir.record() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hoist: {e}");
+            return super::EXIT_RUNTIME_ERROR;
+        }
+    };
+    let mut state = ContainerState {
+        monitor_pid: Some(std::process::id() as i32),
+        monitor_start_time: state::process_start_time(std::process::id() as i32),
+        ..ContainerState::default()
+    };
+    let _ = dir.write_state(&state);
+    let outcome = run(&dir, &record, &mut state);
+    let code = match &outcome {
+        Ok(code) => *code,
+        Err(e) => e.exit_code(),
+    };
+    if let Err(e) = &outcome {
+        eprintln!("hoist: {e}");
+        state.error = Some(e.to_string());
+    }
+    state.status = Status::Exited;
+    state.exit_code = Some(code);
+    state.pid = None;
+    state.finished_at = Some(state::now_rfc3339());
+    cleanup_mounts(&dir, &record);
+    if record.options.auto_remove {
+        super::container_remove::remove_files(&dir, &record);
+    } else {
+        let _ = dir.write_state(&state);
+    }
+    code
+}
+
+/// Unmount the rootfs and remove libcontainer's leftovers.
+fn cleanup_mounts(dir: &ContainerDir, record: &ContainerRecord) {
+    let runc = dir.runc_root();
+    let libcontainer_id = libcontainer_id(record);
+    container::remove_container(&runc.join(&libcontainer_id), &libcontainer_id);
+    let _ = std::fs::remove_dir_all(&runc);
+    let merged = dir.merged();
+    let _ = nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH);
+}
+
+/// For a container whose monitor died: kill what is left, unmount, remove its cgroup.
+pub fn cleanup_after_monitor_death(dir: &ContainerDir) {
+    if let Ok(record) = dir.record() {
+        cleanup_mounts(dir, &record);
+        let _ = std::fs::remove_file(dir.path().join("console.sock"));
+    }
+}
+
+/// libcontainer's id (and cgroup name) for a container.
+pub(crate) fn libcontainer_id(record: &ContainerRecord) -> String {
+    format!("hoist-run-{}", &record.id[..16])
+}
+
+fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState) -> Result<i32> {
+    let mask = monitored_signals();
+    mask.thread_block()
+        .map_err(|e| RuntimeError::Invalid(format!("blocking signals: {e}")))?;
+    let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| RuntimeError::Invalid(format!("creating a signalfd: {e}")))?;
+
+    let merged = dir.merged();
+    let mount = crate::overlay::mount_overlay(
+        &record.lowers,
+        &dir.path().join("upper"),
+        &dir.path().join("work"),
+        &merged,
+    )?;
+    for m in &record.mounts {
+        if let MountRecord::Volume {
+            source,
+            destination,
+            ..
+        } = m
+        {
+            volumes::populate_volume(&merged, destination, source)?;
+        }
+    }
+    let user = crate::user::resolve_user(&merged, &record.user)?;
+    let mut env = record.env.clone();
+    super::config::default_env(&mut env, "HOME", &home_dir(&merged, user.uid));
+
+    let console = if record.runtime.terminal {
+        let path = std::env::temp_dir().join(format!("hoist-console-{}.sock", &record.id[..16]));
+        Some(
+            tty::ConsoleSocket::bind(&path)
+                .map_err(super::io_err("create the console socket", &path))?,
+        )
+    } else {
+        None
+    };
+    let mut runtime = record.runtime.clone();
+    runtime.console_socket = console.as_ref().map(|c| c.path().to_path_buf());
+    let listeners = record
+        .ports
+        .iter()
+        .map(|(host, ctr)| network::listen(*host).map(|l| (l, *ctr)))
+        .collect::<Result<Vec<_>>>()?;
+
+    let runc = dir.runc_root();
+    std::fs::create_dir_all(&runc).map_err(super::io_err("create", &runc))?;
+    let request = InitRequest {
+        id: libcontainer_id(record),
+        state_dir: runc.clone(),
+        rootfs: merged.clone(),
+        args: record.args.clone(),
+        env,
+        cwd: record.cwd.clone(),
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: user.additional_gids,
+        hostname: record.hostname.clone(),
+        network: if record.network == NetworkMode::Host {
+            Network::Host
+        } else {
+            Network::None
+        },
+        mounts: container_create::extra_mounts(record),
+        readonly_rootfs: record.options.read_only,
+        options: runtime,
+    };
+    let bundle = container::bundle_dir(&request);
+    std::fs::create_dir_all(&bundle).map_err(super::io_err("create", &bundle))?;
+    let stdio = Stdio3 {
+        stdin: if record.options.interactive || record.runtime.terminal {
+            None
+        } else {
+            std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
+        },
+        stdout: None,
+        stderr: None,
+    };
+
+    // Filled by the first closure, used by the second.
+    let master: std::cell::RefCell<Option<OwnedFd>> = std::cell::RefCell::new(None);
+    let lease: std::cell::RefCell<Option<network::Lease>> = std::cell::RefCell::new(None);
+    let root = dir
+        .path()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/"));
+    let result = container::run_container_with(
+        &request,
+        &bundle,
+        stdio,
+        |pid| {
+            if let Some(console) = &console {
+                *master.borrow_mut() = Some(console.receive_master().map_err(|e| {
+                    container::ContainerError::Failed(format!("receiving the container's pty: {e}"))
+                })?);
+            }
+            if record.network == NetworkMode::Bridge {
+                let l = network::attach(root, &record.id, pid)
+                    .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
+                state.ip_address = Some(l.ip.to_string());
+                *lease.borrow_mut() = Some(l);
+            }
+            state.status = Status::Running;
+            state.pid = Some(pid);
+            state.started_at = Some(state::now_rfc3339());
+            dir.write_state(state)
+                .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
+            Ok(())
+        },
+        |pid| {
+            if let Some(lease) = lease.borrow().as_ref() {
+                for (listener, port) in listeners {
+                    network::proxy(listener, lease.ip, port);
+                }
+            }
+            Ok(event_loop(pid, &mut signals, master.borrow_mut().take()))
+        },
+    );
+    drop(lease.into_inner());
+    drop(console);
+    if let Err(e) = mount.unmount() {
+        eprintln!("hoist: {e}");
+    }
+    let _ = bundle;
+    result.map_err(RuntimeError::from)
+}
+
+/// The home directory of `uid` in the image's passwd; `/` when there is none (as docker).
+fn home_dir(rootfs: &Path, uid: u32) -> String {
+    let passwd = crate::container::resolve_in_root(rootfs, Path::new("/etc/passwd"))
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid))
+        .map(|f| f[5].to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
+}
+
+/// Wait for pid 1 while forwarding signals and proxying the pty; its exit code (128+signal).
+pub(crate) fn event_loop(
+    pid: nix::unistd::Pid,
+    signals: &mut SignalFd,
+    master: Option<OwnedFd>,
+) -> i32 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+
+    let _raw = match &master {
+        Some(m) => {
+            tty::copy_window_size(tty::stdin(), m.as_fd());
+            tty::RawMode::enable(tty::stdin())
+        }
+        None => None,
+    };
+    if let Some(m) = &master {
+        tty::set_nonblocking(m);
+    }
+    let mut stdin_open = master.is_some();
+    let mut interrupts = 0;
+    let mut buf = vec![0u8; 16 * 1024];
+    let exited = |status: nix::Result<WaitStatus>| match status {
+        Ok(WaitStatus::Exited(_, code)) => Some(code),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
+        Err(nix::errno::Errno::ECHILD) => Some(super::EXIT_RUNTIME_ERROR),
+        _ => None,
+    };
+    let mut code = exited(waitpid(pid, Some(WaitPidFlag::WNOHANG)));
+    while code.is_none() {
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if let Some(m) = &master {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            if stdin_open {
+                fds.push(PollFd::new(tty::stdin(), PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+        let ready = |i: usize, fds: &[PollFd]| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (sig_ready, master_ready, stdin_ready) =
+            (ready(0, &fds), ready(1, &fds), ready(2, &fds));
+        drop(fds);
+        if sig_ready {
+            while let Ok(Some(info)) = signals.read_signal() {
+                let signo = info.ssi_signo as i32;
+                if signo == libc::SIGCHLD {
+                    code = exited(waitpid(pid, Some(WaitPidFlag::WNOHANG)));
+                } else if signo == libc::SIGWINCH {
+                    if let Some(m) = &master {
+                        tty::copy_window_size(tty::stdin(), m.as_fd());
+                    }
+                } else {
+                    if signo == libc::SIGINT {
+                        interrupts += 1;
+                    }
+                    let signal = if interrupts >= 2 {
+                        libc::SIGKILL
+                    } else {
+                        signo
+                    };
+                    // SAFETY: plain kill(2) on the container's pid 1, our child.
+                    unsafe { libc::kill(pid.as_raw(), signal) };
+                }
+            }
+        }
+        if let Some(m) = &master {
+            if master_ready && !pump(m.as_raw_fd(), 1, &mut buf) {
+                // EIO: every process closed the pty; the exit status follows.
+            }
+            if stdin_ready && !pump(0, m.as_raw_fd(), &mut buf) {
+                stdin_open = false;
+            }
+        }
+        if code.is_none() {
+            code = exited(waitpid(pid, Some(WaitPidFlag::WNOHANG)));
+        }
+    }
+    if let Some(m) = &master {
+        // What the container wrote just before exiting.
+        while pump(m.as_raw_fd(), 1, &mut buf) {}
+    }
+    code.unwrap_or(super::EXIT_RUNTIME_ERROR)
+}
+
+/// Copy what is available from `from` to `to`; false at end of input or error.
+fn pump(from: i32, to: i32, buf: &mut [u8]) -> bool {
+    // SAFETY: both descriptors are open for the duration of the call.
+    let (from, to) = unsafe {
+        (
+            std::os::fd::BorrowedFd::borrow_raw(from),
+            std::os::fd::BorrowedFd::borrow_raw(to),
+        )
+    };
+    match nix::unistd::read(from.as_raw_fd(), buf) {
+        Ok(0) => false,
+        Ok(n) => tty::write_all(to, &buf[..n]).is_ok(),
+        Err(nix::errno::Errno::EINTR) => true,
+        Err(_) => false,
+    }
+}

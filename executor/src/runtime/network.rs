@@ -1,0 +1,189 @@
+//! `--network bridge`: the container's own network namespace joined to the `hoist0` bridge by a veth
+//! pair, NATed (iptables MASQUERADE) to the host's network, and `-p` as a userland proxy on 127.0.0.1
+//! (like docker-proxy) that lives in the monitor, so it goes away with the container.
+//!
+//! Uses `ip` (iproute2) and `iptables`. Addresses come from 10.89.0.0/16; an address is taken by
+//! creating `<state root>/network/<ip>` and given back when the container ends. The veth pair
+//! disappears by itself with the container's network namespace.
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{io_err, Result, RuntimeError};
+
+pub const BRIDGE: &str = "hoist0";
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
+const PREFIX: u8 = 16;
+
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    let out = Command::new(program).args(args).output().map_err(|e| {
+        RuntimeError::Invalid(format!(
+            "bridge network: cannot run {program} (install iproute2 and iptables): {e}"
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(RuntimeError::Invalid(format!(
+            "bridge network: `{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// The bridge, its address, forwarding and the NAT rule; idempotent.
+fn ensure_bridge() -> Result<()> {
+    if !Path::new(&format!("/sys/class/net/{BRIDGE}")).exists() {
+        // A concurrent hoist may create it first: ignore "exists".
+        let _ = run("ip", &["link", "add", BRIDGE, "type", "bridge"]);
+        let _ = run(
+            "ip",
+            &["addr", "add", &format!("{GATEWAY}/{PREFIX}"), "dev", BRIDGE],
+        );
+    }
+    run("ip", &["link", "set", BRIDGE, "up"])?;
+    let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
+    let subnet = format!("{}/{PREFIX}", Ipv4Addr::new(10, 89, 0, 0));
+    let rule = ["-s", subnet.as_str(), "!", "-o", BRIDGE, "-j", "MASQUERADE"];
+    let check: Vec<&str> = ["-t", "nat", "-C", "POSTROUTING"]
+        .iter()
+        .chain(rule.iter())
+        .copied()
+        .collect();
+    if !succeeds("iptables", &check) {
+        let add: Vec<&str> = ["-t", "nat", "-A", "POSTROUTING"]
+            .iter()
+            .chain(rule.iter())
+            .copied()
+            .collect();
+        run("iptables", &add)?;
+    }
+    Ok(())
+}
+
+/// A taken address; given back on drop.
+pub struct Lease {
+    pub ip: Ipv4Addr,
+    file: PathBuf,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+fn lease(root: &Path, owner: &str) -> Result<Lease> {
+    let dir = root.join("network");
+    std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+    for n in 2u32..65_534 {
+        let ip = Ipv4Addr::from(u32::from(GATEWAY) - 1 + n);
+        let file = dir.join(ip.to_string());
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&file)
+        {
+            Ok(mut f) => {
+                let _ = std::io::Write::write_all(&mut f, owner.as_bytes());
+                return Ok(Lease { ip, file });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Taken, unless its container is gone.
+                let holder = std::fs::read_to_string(&file).unwrap_or_default();
+                if !holder.is_empty() && !super::containers_dir(root).join(&holder).exists() {
+                    let _ = std::fs::remove_file(&file);
+                }
+            }
+            Err(e) => return Err(io_err("create", &file)(e)),
+        }
+    }
+    Err(RuntimeError::Invalid(
+        "bridge network: no free address in 10.89.0.0/16".into(),
+    ))
+}
+
+/// Put the container whose init is `pid` on the bridge.
+pub fn attach(root: &Path, id: &str, pid: i32) -> Result<Lease> {
+    ensure_bridge()?;
+    let lease = lease(root, id)?;
+    let host_end = format!("vh{}", &id[..12]);
+    let netns = format!("/proc/{pid}/ns/net");
+    let pid_s = pid.to_string();
+    run(
+        "ip",
+        &[
+            "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", &pid_s,
+        ],
+    )?;
+    run("ip", &["link", "set", &host_end, "master", BRIDGE, "up"])?;
+    let addr = format!("{}/{PREFIX}", lease.ip);
+    let gw = GATEWAY.to_string();
+    let net = format!("--net={netns}");
+    run(
+        "nsenter",
+        &[&net, "ip", "addr", "add", &addr, "dev", "eth0"],
+    )?;
+    run("nsenter", &[&net, "ip", "link", "set", "eth0", "up"])?;
+    run(
+        "nsenter",
+        &[&net, "ip", "route", "add", "default", "via", &gw],
+    )?;
+    Ok(lease)
+}
+
+/// Listen on 127.0.0.1:`host_port` before the container starts (so a taken port fails the run).
+pub fn listen(host_port: u16) -> Result<TcpListener> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, host_port)).map_err(|e| {
+        RuntimeError::Invalid(format!(
+            "-p {host_port}: cannot listen on 127.0.0.1:{host_port}: {e}"
+        ))
+    })
+}
+
+/// Forward every connection to `listener` to `target:port`, each in two threads; runs until the
+/// monitor exits.
+pub fn proxy(listener: TcpListener, target: Ipv4Addr, port: u16) {
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                // The server may still be starting: retry briefly.
+                let mut upstream = None;
+                for _ in 0..50 {
+                    match TcpStream::connect((target, port)) {
+                        Ok(s) => {
+                            upstream = Some(s);
+                            break;
+                        }
+                        Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    }
+                }
+                let Some(upstream) = upstream else { return };
+                pipe_both_ways(client, upstream);
+            });
+        }
+    });
+}
+
+fn pipe_both_ways(a: TcpStream, b: TcpStream) {
+    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
+        return;
+    };
+    let (mut a, mut b) = (a, b);
+    let t = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut a2, &mut b2);
+        let _ = b2.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut b, &mut a);
+    let _ = a.shutdown(std::net::Shutdown::Write);
+    let _ = t.join();
+}

@@ -1,0 +1,268 @@
+//! A container's record (`container.json`, written once at creation) and state (`state.json`, replaced
+//! atomically by the monitor), and finding containers by name or id prefix.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{NetworkMode, RunOptions};
+use super::{containers_dir, io_err, Result, RuntimeError};
+
+pub const RECORD_FILE: &str = "container.json";
+pub const STATE_FILE: &str = "state.json";
+pub const LOG_FILE: &str = "container.log";
+
+/// A mount as decided at creation: where its data lives on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "Type")]
+pub enum MountRecord {
+    Bind {
+        source: PathBuf,
+        destination: String,
+        readonly: bool,
+    },
+    /// A named (`anonymous: false`) or anonymous volume: `source` is its `_data` dir.
+    Volume {
+        name: String,
+        source: PathBuf,
+        destination: String,
+        readonly: bool,
+        anonymous: bool,
+    },
+    Tmpfs {
+        destination: String,
+        options: Vec<String>,
+    },
+}
+
+/// What a container is, fixed when it is created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    /// RFC 3339.
+    pub created: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// `-u` or the image's User, resolved against the image's passwd when the container starts.
+    pub user: String,
+    pub hostname: String,
+    pub network: NetworkMode,
+    /// `(host port, container port)` published on 127.0.0.1.
+    pub ports: Vec<(u16, u16)>,
+    pub mounts: Vec<MountRecord>,
+    /// Overlay lower dirs, topmost first.
+    pub lowers: Vec<PathBuf>,
+    pub stop_signal: i32,
+    pub stop_timeout: u64,
+    pub options: RunOptions,
+    pub runtime: crate::container::RuntimeOptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// What a container is doing; only its monitor writes it (and `ps` for a monitor that died).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub status: Status,
+    /// pid 1 of the container, as the host sees it.
+    pub pid: Option<i32>,
+    pub monitor_pid: Option<i32>,
+    /// `/proc/<monitor_pid>/stat` start time, so a recycled pid is not mistaken for the monitor.
+    pub monitor_start_time: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Why the container could not start (then `exit_code` is 125, 126 or 127).
+    pub error: Option<String>,
+    /// The IP address on the bridge network.
+    pub ip_address: Option<String>,
+}
+
+/// Now, RFC 3339 in UTC with seconds.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Write `bytes` to `path` atomically (tmp file in the same dir, fsync-free rename: state is
+/// re-derivable, a torn file is not).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err("rename into place", path))
+}
+
+/// One container's directory.
+#[derive(Debug, Clone)]
+pub struct ContainerDir(pub PathBuf);
+
+impl ContainerDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn record(&self) -> Result<ContainerRecord> {
+        let path = self.0.join(RECORD_FILE);
+        let bytes = std::fs::read(&path).map_err(io_err("read", &path))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| RuntimeError::Invalid(format!("{path:?} is damaged: {e}")))
+    }
+    pub fn write_record(&self, record: &ContainerRecord) -> Result<()> {
+        let bytes =
+            serde_json::to_vec_pretty(record).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        write_atomic(&self.0.join(RECORD_FILE), &bytes)
+    }
+    pub fn state(&self) -> Result<ContainerState> {
+        let path = self.0.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| RuntimeError::Invalid(format!("{path:?} is damaged: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ContainerState::default()),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
+    }
+    pub fn write_state(&self, state: &ContainerState) -> Result<()> {
+        let bytes =
+            serde_json::to_vec_pretty(state).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        write_atomic(&self.0.join(STATE_FILE), &bytes)
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.0.join(LOG_FILE)
+    }
+    pub fn merged(&self) -> PathBuf {
+        self.0.join("merged")
+    }
+    /// libcontainer's state root for this container.
+    pub fn runc_root(&self) -> PathBuf {
+        self.0.join("runc")
+    }
+    /// The state, with a dead monitor noticed: a container whose monitor is gone is exited (its
+    /// leftovers — mounts, cgroup, libcontainer state — removed now).
+    pub fn current_state(&self) -> Result<ContainerState> {
+        let mut state = self.state()?;
+        if state.status != Status::Exited && state.monitor_pid.is_some() && !monitor_alive(&state) {
+            // Re-read: the monitor may have finished between the two looks.
+            state = self.state()?;
+            if state.status != Status::Exited && !monitor_alive(&state) {
+                super::monitor::cleanup_after_monitor_death(self);
+                state.status = Status::Exited;
+                state.exit_code.get_or_insert(137);
+                state.finished_at.get_or_insert_with(now_rfc3339);
+                state.pid = None;
+                self.write_state(&state)?;
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks since boot.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn monitor_alive(state: &ContainerState) -> bool {
+    match (state.monitor_pid, state.monitor_start_time) {
+        (Some(pid), Some(start)) => process_start_time(pid) == Some(start),
+        (Some(pid), None) => Path::new(&format!("/proc/{pid}")).exists(),
+        _ => false,
+    }
+}
+
+/// Every container directory under `root`.
+pub fn all(root: &Path) -> Result<Vec<ContainerDir>> {
+    let dir = containers_dir(root);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("read", &dir)(e)),
+    };
+    Ok(entries
+        .flatten()
+        .filter(|e| e.path().join(RECORD_FILE).exists())
+        .map(|e| ContainerDir(e.path()))
+        .collect())
+}
+
+/// A container by exact name, full id or unique id prefix (as docker resolves them).
+pub fn find(root: &Path, name_or_id: &str) -> Result<(ContainerDir, ContainerRecord)> {
+    let wanted = name_or_id.trim_start_matches('/');
+    let mut by_prefix = Vec::new();
+    for dir in all(root)? {
+        let Ok(record) = dir.record() else { continue };
+        if record.name == wanted || record.id == wanted {
+            return Ok((dir, record));
+        }
+        if !wanted.is_empty() && record.id.starts_with(wanted) {
+            by_prefix.push((dir, record));
+        }
+    }
+    match by_prefix.len() {
+        1 => Ok(by_prefix.remove(0)),
+        0 => Err(RuntimeError::NoSuchContainer(name_or_id.to_string())),
+        _ => Err(RuntimeError::Invalid(format!(
+            "{name_or_id:?} matches several containers: give more of the id"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_has_the_right_shape() {
+        let now = now_rfc3339();
+        assert_eq!(now.len(), 20, "{now}");
+        assert!(now.starts_with("20") && now.ends_with('Z'));
+    }
+
+    #[test]
+    fn start_time_of_ourselves() {
+        assert!(process_start_time(std::process::id() as i32).is_some());
+        assert!(process_start_time(i32::MAX).is_none());
+    }
+}
