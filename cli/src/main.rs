@@ -1,7 +1,6 @@
 //! `hoist`: build container images from Dockerfiles and run them, without a daemon.
 mod build;
 mod containers;
-mod containers;
 mod cache;
 mod debug;
 mod images;
@@ -53,20 +52,6 @@ enum Command {
     Exec(containers::ExecArgs),
     /// Show details of containers or images as JSON.
     Inspect(containers::InspectArgs),
-    /// List containers.
-    Ps(containers::PsArgs),
-    /// Print a container's output.
-    Logs(containers::LogsArgs),
-    /// Stop containers (stop signal, then SIGKILL after a timeout).
-    Stop(containers::StopArgs),
-    /// Send a signal to containers (default SIGKILL).
-    Kill(containers::KillArgs),
-    /// Remove containers.
-    Rm(containers::RmArgs),
-    /// Run a command in a running container.
-    Exec(containers::ExecArgs),
-    /// Show details of containers or images as JSON.
-    Inspect(containers::InspectArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
@@ -93,13 +78,6 @@ fn main() {
         Command::Save(a) => open().and_then(|s| images::save(&s, a)),
         Command::Rmi(a) => open().and_then(|s| images::rmi(&s, a)),
         Command::Cache(a) => open().and_then(|s| cache::run(&s, a)),
-        Command::Ps(a) => containers::ps(&root, a),
-        Command::Logs(a) => containers::logs(&root, a),
-        Command::Stop(a) => containers::stop(&root, a),
-        Command::Kill(a) => containers::kill(&root, a),
-        Command::Rm(a) => containers::rm(&root, a),
-        Command::Exec(a) => containers::exec(&root, a),
-        Command::Inspect(a) => containers::inspect(&root, a),
         Command::Ps(a) => containers::ps(&root, a),
         Command::Logs(a) => containers::logs(&root, a),
         Command::Stop(a) => containers::stop(&root, a),
