@@ -143,11 +143,10 @@ fn ls(store: &Store, args: LsArgs) -> anyhow::Result<i32> {
         "ID", "TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"
     )?;
     for item in &items {
-        let description = if args.no_trunc {
-            item.description.clone()
-        } else {
-            truncate(&item.description, 60)
-        };
+        let description = truncate(
+            &item.description,
+            if args.no_trunc { usize::MAX } else { 60 },
+        );
         writeln!(
             out,
             "{:<12}  {:<11}  {:>9}  {:<15}  {:<15}  {:>5}  {:<6}  {}",
@@ -408,11 +407,17 @@ pub fn export_cache_to(store: &Store, spec: &str, keys: &[String]) -> anyhow::Re
     Ok(())
 }
 
+/// `s` on one line (control characters, such as a heredoc's newlines or escapes from an imported cache, become
+/// spaces), cut to `max` characters with an ellipsis.
 fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
+    let line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if line.chars().count() <= max {
+        return line;
     }
-    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+    let mut t: String = line.chars().take(max.saturating_sub(1)).collect();
     t.push('…');
     t
 }
@@ -453,6 +458,7 @@ mod tests {
         assert_eq!(short_id("m1", false), "m1");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(truncate("RUN <<EOF\necho\x1b[2J", 80), "RUN <<EOF echo [2J");
     }
 
     #[test]
