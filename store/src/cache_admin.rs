@@ -214,8 +214,13 @@ impl Store {
             }
             let name = entry.file_name().to_string_lossy().into_owned();
             let created = unix_secs(meta.created().or_else(|_| meta.modified()).ok());
+            // The mount's `id=`, if the solver left it beside the directory (`<name>.id`).
+            let description = match fs::read_to_string(dir.join(format!("{name}.id"))) {
+                Ok(id) if !id.trim().is_empty() => format!("cache mount id={}", id.trim()),
+                _ => format!("cache mount {name}"),
+            };
             items.push(CacheItem {
-                description: format!("cache mount {name}"),
+                description,
                 id: name,
                 kind: CacheItemKind::CacheMount,
                 size: tree_size(&entry.path()),
@@ -388,6 +393,10 @@ impl Store {
                     let path = self.cache_mounts_dir().join(&item.id);
                     if Path::new(&item.id).components().count() == 1 {
                         remove_any(&path)?;
+                        // Its sidecars: the id, and the lock `sharing=locked` takes.
+                        for sidecar in ["id", "lock"] {
+                            remove_any(&path.with_extension(sidecar))?;
+                        }
                         report.reclaimed_bytes += item.size;
                     }
                 }
@@ -616,6 +625,13 @@ mod tests {
         record(&store, "a", "[1/1] RUN make", 10, 0);
         fs::create_dir_all(store.cache_mounts_dir().join("m1")).unwrap();
         fs::write(store.cache_mounts_dir().join("m1/f"), b"abc").unwrap();
+        fs::write(store.cache_mounts_dir().join("m1.id"), b"apt\n").unwrap();
+        fs::write(store.cache_mounts_dir().join("m1.lock"), b"").unwrap();
+        let listed = store.cache_items().unwrap();
+        assert!(
+            listed.iter().any(|i| i.description == "cache mount id=apt"),
+            "{listed:?}"
+        );
         let filter = CacheFilter::parse(&["type=exec.cachemount"]).unwrap();
         let report = store
             .cache_prune_items(&PruneOptions {
@@ -626,6 +642,8 @@ mod tests {
         assert_eq!(keys(&report), vec!["m1"]);
         assert_eq!(report.reclaimed_bytes, 3);
         assert!(!store.cache_mounts_dir().join("m1").exists());
+        assert!(!store.cache_mounts_dir().join("m1.id").exists());
+        assert!(!store.cache_mounts_dir().join("m1.lock").exists());
         assert!(store.cache_lookup("a").unwrap().is_some());
     }
 }
