@@ -163,11 +163,16 @@ fn copy_heredoc() {
     let Some(h) = Hoist::with_busybox() else { return };
     h.build_ok(
         "hd:1",
-        "FROM busybox\nARG WHO=world\nCOPY <<EOF /greeting\nhello $WHO\nEOF\nCOPY --chmod=755 <<-\"SCRIPT\" /run.sh\n\t#!/bin/sh\n\techo ran\n\tSCRIPT\nRUN /run.sh > /ran\n",
+        "FROM busybox\nARG WHO=world\nCOPY <<EOF /greeting\nhello $WHO\nEOF\nCOPY --chmod=755 <<-\"SCRIPT\" /run.sh\n\t#!/bin/sh\n\techo ran $WHO\n\tSCRIPT\nRUN /run.sh > /ran\n\
+COPY <<EOF /quotes\n\"$WHO\" '$WHO' \\$WHO a\\\\b\nEOF\nCOPY <<'RAW' /raw\n$WHO\nRAW\nCOPY <<ONE <<TWO /two/\n1\nONE\n2\nTWO\n",
         &[],
         &[],
     );
-    assert_eq!(h.sh("hd:1", "cat /greeting /ran"), "hello world\nran\n");
+    // An unquoted delimiter expands variables (quotes and escapes stay as written); a quoted one does not.
+    assert_eq!(
+        h.sh("hd:1", "cat /greeting /ran /quotes /raw /two/ONE /two/TWO"),
+        "hello world\nran world\n\"world\" 'world' \\$WHO a\\\\b\n$WHO\n1\n2\n"
+    );
 }
 
 #[test]

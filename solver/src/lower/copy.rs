@@ -261,14 +261,25 @@ fn excluded_by_flag(exclude: &Matcher, sources: &[String], rel: &str) -> bool {
     })
 }
 
-/// Escapes quotes and the escape character so that expansion keeps them literally: only `$` is interpreted.
+/// Escapes quotes and escape sequences so that expansion keeps them as written: only `$` is interpreted, and an
+/// escaped character (`\$V`) stays escaped and unexpanded, as BuildKit's lexer does with raw quotes and escapes.
 fn protect_quotes(text: &str, escape: char) -> String {
     let mut out = String::with_capacity(text.len() + 8);
-    for ch in text.chars() {
-        if ch == '"' || ch == '\'' || ch == escape {
+    let mut chars = text.chars();
+    while let Some(ch) = chars.next() {
+        if ch == escape {
             out.push(escape);
+            out.push(escape);
+            if let Some(next) = chars.next() {
+                out.push(escape);
+                out.push(next);
+            }
+        } else {
+            if ch == '"' || ch == '\'' {
+                out.push(escape);
+            }
+            out.push(ch);
         }
-        out.push(ch);
     }
     out
 }
@@ -289,7 +300,11 @@ mod tests {
     }
 
     #[test]
-    fn quotes_are_protected() {
-        assert_eq!(protect_quotes(r#"a "b" 'c' \d"#, '\\'), r#"a \"b\" \'c\' \\d"#);
+    fn quotes_and_escapes_are_protected() {
+        let env: Vec<(String, String)> = vec![("N".into(), "v".into())];
+        let expand = |t: &str| hoist_parser::shell::expand_word(&protect_quotes(t, '\\'), &env, '\\').unwrap();
+        assert_eq!(expand(r#"a "b" 'c' $N"#), r#"a "b" 'c' v"#);
+        assert_eq!(expand(r"\$N \n a\\b"), r"\$N \n a\\b");
+        assert_eq!(expand("x\\"), "x\\");
     }
 }
