@@ -299,3 +299,48 @@ fn export_and_import_carry_the_cache_to_a_fresh_state_dir() {
         stderr(&out)
     );
 }
+
+#[test]
+fn cache_mounts_and_context_checksums_are_items_too() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let dockerfile = "FROM busybox\nRUN --mount=type=cache,id=apt,target=/var/cache/x echo data > /var/cache/x/f\nCOPY f.txt /f.txt\n";
+    // Files changed in the last seconds are not trusted to the stat cache ("racily clean"): make them old.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(ctx.path().join("f.txt"), "f").unwrap();
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2020-01-01T00:00:00Z"])
+        .arg(ctx.path().join("f.txt"))
+        .arg(ctx.path().join("Dockerfile"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let out = h.run(&["build", "-t", "mounts:1", ctx.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let mounts = ls_json(&h, &["--filter", "type=exec.cachemount"]);
+    assert_eq!(mounts.len(), 1, "{mounts:#?}");
+    assert_eq!(mounts[0]["size"], 5, "{mounts:#?}");
+    let context = ls_json(&h, &["--filter", "type=context"]);
+    assert_eq!(
+        context.len(),
+        1,
+        "the stat cache of the context: {context:#?}"
+    );
+    assert_eq!(context[0]["type"], "source.local");
+
+    let out = h.run(&["cache", "prune", "--filter", "type=cachemount"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ls_json(&h, &["--filter", "type=exec.cachemount"]).is_empty());
+    assert_eq!(ls_json(&h, &["--filter", "type=context"]).len(), 1);
+    assert_eq!(ls_json(&h, &["--filter", "type=regular"]).len(), 2);
+    assert!(std::fs::read_dir(h.root.path().join("cachemounts"))
+        .map(|d| d.filter_map(|e| e.ok()).all(|e| !e.path().is_dir()))
+        .unwrap_or(true));
+
+    let out = h.run(&["cache", "prune", "--filter", "type=source.local"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ls_json(&h, &["--filter", "type=context"]).is_empty());
+}
