@@ -1,9 +1,18 @@
 //! `hoist ps`, `logs`, `stop`, `kill`, `rm`, `exec`, `inspect`: thin wrappers over [`hoist_executor::runtime`].
 use std::path::{Path, PathBuf};
 
+use std::io::Write as _;
+
 use clap::Args;
 use hoist_executor::runtime::{self, ContainerSummary, ExecOptions};
 use hoist_store::Store;
+
+/// `println!` that ends quietly on a closed pipe (`hoist ps | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 fn absolute(root: &Path) -> PathBuf {
     std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf())
@@ -36,13 +45,13 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<i32> {
     let id = |s: &ContainerSummary| if args.no_trunc { s.record.id.clone() } else { s.record.id[..12].to_string() };
     if args.quiet {
         for s in &list {
-            println!("{}", id(s));
+            out!("{}", id(s));
         }
         return Ok(0);
     }
-    println!("{:<12}   {:<20} {:<22} {:<20}   {:<14} NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
+    out!("{:<12}   {:<20} {:<22} {:<20}   {:<14} NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
     for s in &list {
-        println!(
+        out!(
             "{:<12}   {:<20} {:<22} {:<20}   {:<14} {}",
             id(s),
             s.record.image,
@@ -82,7 +91,7 @@ fn each(names: &[String], mut f: impl FnMut(&str) -> Result<String, runtime::Run
     let mut code = 0;
     for name in names {
         match f(name) {
-            Ok(_) => println!("{name}"),
+            Ok(_) => out!("{name}"),
             Err(e) => {
                 eprintln!("hoist: {e}");
                 code = 1;
@@ -259,6 +268,8 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&serde_json::Value::Array(out))?);
+    let text = serde_json::to_string_pretty(&serde_json::Value::Array(out))?;
+    // A closed pipe (`| head`) ends the output quietly.
+    let _ = writeln!(std::io::stdout(), "{text}");
     Ok(code)
 }

@@ -1124,50 +1124,63 @@ const READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-/// Every capability the kernel knows (`--privileged`, `--cap-add ALL`).
+/// Every capability, in the kernel's numbering (index = capability number).
 const ALL_CAPABILITIES: [&str; 41] = [
-    "AUDIT_CONTROL",
-    "AUDIT_READ",
-    "AUDIT_WRITE",
-    "BLOCK_SUSPEND",
-    "BPF",
-    "CHECKPOINT_RESTORE",
     "CHOWN",
     "DAC_OVERRIDE",
     "DAC_READ_SEARCH",
     "FOWNER",
     "FSETID",
-    "IPC_LOCK",
-    "IPC_OWNER",
     "KILL",
-    "LEASE",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
     "LINUX_IMMUTABLE",
-    "MAC_ADMIN",
-    "MAC_OVERRIDE",
-    "MKNOD",
-    "NET_ADMIN",
     "NET_BIND_SERVICE",
     "NET_BROADCAST",
+    "NET_ADMIN",
     "NET_RAW",
-    "PERFMON",
-    "SETGID",
-    "SETFCAP",
-    "SETPCAP",
-    "SETUID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
     "SYS_ADMIN",
     "SYS_BOOT",
-    "SYS_CHROOT",
-    "SYS_MODULE",
     "SYS_NICE",
-    "SYS_PACCT",
-    "SYS_PTRACE",
-    "SYS_RAWIO",
     "SYS_RESOURCE",
     "SYS_TIME",
     "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
     "SYSLOG",
     "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
 ];
+
+/// Our own bounding set (`CapBnd` of /proc/self/status): a container cannot get more than we
+/// have (hoist may itself run in a container), so `ALL` means these.
+fn own_bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
 
 /// A capability name as Docker takes it: `NET_ADMIN`, `cap_net_admin`, `CAP_NET_ADMIN`.
 pub fn parse_capability(name: &str) -> Result<oci_spec::runtime::Capability> {
@@ -1181,10 +1194,13 @@ pub fn parse_capability(name: &str) -> Result<oci_spec::runtime::Capability> {
 /// Docker's defaults, then `--cap-drop`, then `--cap-add` (so `--cap-drop ALL --cap-add X` is only X).
 fn effective_capabilities(options: &RuntimeOptions) -> Result<oci_spec::runtime::Capabilities> {
     let is_all = |c: &String| c.eq_ignore_ascii_case("ALL");
+    let bounding = own_bounding_set();
     let all = || -> Result<oci_spec::runtime::Capabilities> {
         ALL_CAPABILITIES
             .iter()
-            .map(|c| parse_capability(c))
+            .enumerate()
+            .filter(|(number, _)| bounding & (1u64 << number) != 0)
+            .map(|(_, c)| parse_capability(c))
             .collect()
     };
     if options.privileged {

@@ -17,10 +17,20 @@ pub fn busybox_tar() -> Option<PathBuf> {
             eprintln!("SKIPPED: /bin/busybox is missing (apt-get install busybox-static)");
             return None;
         }
-        let out = std::env::temp_dir().join(format!("hoist-test-busybox-{}.tar", std::process::id()));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/scripts/busybox-rootfs.sh");
-        let status = Command::new("bash").arg(script).arg(&out).output().expect("running busybox-rootfs.sh");
-        assert!(status.status.success(), "busybox-rootfs.sh failed: {}", String::from_utf8_lossy(&status.stderr));
+        let out =
+            std::env::temp_dir().join(format!("hoist-test-busybox-{}.tar", std::process::id()));
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/scripts/busybox-rootfs.sh");
+        let status = Command::new("bash")
+            .arg(script)
+            .arg(&out)
+            .output()
+            .expect("running busybox-rootfs.sh");
+        assert!(
+            status.status.success(),
+            "busybox-rootfs.sh failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         Some(out)
     })
     .clone()
@@ -38,7 +48,12 @@ impl Hoist {
             return None;
         }
         let tar = busybox_tar()?;
-        let h = Hoist { root: tempfile::Builder::new().prefix("hoist-it-").tempdir_in("/var/tmp").expect("tempdir") };
+        let h = Hoist {
+            root: tempfile::Builder::new()
+                .prefix("hoist-it-")
+                .tempdir_in("/var/tmp")
+                .expect("tempdir"),
+        };
         let out = h.run(&["import", tar.to_str().unwrap(), "busybox:latest"]);
         assert!(out.status.success(), "import failed: {}", stderr(&out));
         Some(h)
@@ -55,7 +70,13 @@ impl Hoist {
     }
 
     /// Builds `dockerfile` (with `files` beside it) as `tag`; returns the output.
-    pub fn build_text(&self, tag: &str, dockerfile: &str, files: &[(&str, &str)], extra: &[&str]) -> (Output, tempfile::TempDir) {
+    pub fn build_text(
+        &self,
+        tag: &str,
+        dockerfile: &str,
+        files: &[(&str, &str)],
+        extra: &[&str],
+    ) -> (Output, tempfile::TempDir) {
         let ctx = tempfile::tempdir().expect("context dir");
         std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
         for (name, content) in files {
@@ -95,13 +116,19 @@ impl Hoist {
     pub fn leftover_mounts(&self) -> Vec<String> {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let root = self.root.path().to_string_lossy().to_string();
-        info.lines().filter(|l| l.contains(&root)).map(str::to_string).collect()
+        info.lines()
+            .filter(|l| l.contains(&root))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Entries left in the state dir's staging area (there must be none between commands).
     pub fn leftover_tmp(&self) -> Vec<String> {
         match std::fs::read_dir(self.root.path().join("tmp")) {
-            Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -121,7 +148,12 @@ pub fn read_tar(bytes: &[u8]) -> std::collections::HashMap<String, Vec<u8>> {
     let mut ar = tar::Archive::new(bytes);
     for entry in ar.entries().unwrap() {
         let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().trim_start_matches("./").to_string();
+        let name = entry
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
         out.insert(name, data);
@@ -130,18 +162,32 @@ pub fn read_tar(bytes: &[u8]) -> std::collections::HashMap<String, Vec<u8>> {
 }
 
 /// The entries of a layer tar: name → (type byte, mode, uid, gid, content).
-pub fn layer_entries(layer: &[u8]) -> std::collections::BTreeMap<String, (u8, u32, u64, u64, Vec<u8>)> {
+pub fn layer_entries(
+    layer: &[u8],
+) -> std::collections::BTreeMap<String, (u8, u32, u64, u64, Vec<u8>)> {
     let mut out = std::collections::BTreeMap::new();
     let mut ar = tar::Archive::new(layer);
     for entry in ar.entries().unwrap() {
         let mut entry = entry.unwrap();
         let h = entry.header().clone();
-        let name = entry.path().unwrap().to_string_lossy().trim_start_matches("./").trim_end_matches('/').to_string();
+        let name = entry
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
         out.insert(
             name,
-            (h.entry_type().as_byte(), h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), data),
+            (
+                h.entry_type().as_byte(),
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+                data,
+            ),
         );
     }
     out
@@ -155,17 +201,36 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Helpers for the per-feature build tests (`build_*.rs`).
 impl Hoist {
     /// Builds `dockerfile` with `files` beside it; the build must succeed. Returns the progress log (stderr).
-    pub fn build_ok(&self, tag: &str, dockerfile: &str, files: &[(&str, &str)], extra: &[&str]) -> String {
+    pub fn build_ok(
+        &self,
+        tag: &str,
+        dockerfile: &str,
+        files: &[(&str, &str)],
+        extra: &[&str],
+    ) -> String {
         let (out, _ctx) = self.build_text(tag, dockerfile, files, extra);
-        assert!(out.status.success(), "build of {tag} failed:\n{dockerfile}\n---\n{}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "build of {tag} failed:\n{dockerfile}\n---\n{}",
+            stderr(&out)
+        );
         stderr(&out)
     }
 
     /// Builds `dockerfile`; the build must fail (exit 1, no panic). Returns the error output.
-    pub fn build_err(&self, tag: &str, dockerfile: &str, files: &[(&str, &str)], extra: &[&str]) -> String {
+    pub fn build_err(
+        &self,
+        tag: &str,
+        dockerfile: &str,
+        files: &[(&str, &str)],
+        extra: &[&str],
+    ) -> String {
         let (out, _ctx) = self.build_text(tag, dockerfile, files, extra);
         let log = stderr(&out);
-        assert!(!out.status.success(), "build of {tag} should fail:\n{dockerfile}\n---\n{log}");
+        assert!(
+            !out.status.success(),
+            "build of {tag} should fail:\n{dockerfile}\n---\n{log}"
+        );
         assert!(!log.contains("panicked"), "{log}");
         log
     }
@@ -181,8 +246,22 @@ impl Hoist {
 
     /// `hoist run --rm IMAGE sh -c SCRIPT`: must succeed; returns stdout.
     pub fn sh(&self, image: &str, script: &str) -> String {
-        let out = self.run(&["run", "--rm", "--entrypoint", "", image, "/bin/sh", "-c", script]);
-        assert!(out.status.success(), "`{script}` in {image} failed: {}\n{}", stderr(&out), stdout(&out));
+        let out = self.run(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "",
+            image,
+            "/bin/sh",
+            "-c",
+            script,
+        ]);
+        assert!(
+            out.status.success(),
+            "`{script}` in {image} failed: {}\n{}",
+            stderr(&out),
+            stdout(&out)
+        );
         stdout(&out)
     }
 
@@ -201,4 +280,105 @@ pub fn context_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
         std::fs::write(p, content).unwrap();
     }
     ctx
+}
+
+/// Helpers for the runtime tests (`run_*.rs`).
+impl Hoist {
+    /// Runs hoist with `args`: (exit code, stdout, stderr).
+    pub fn out(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.run(args);
+        (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
+    }
+
+    /// Runs hoist with `args` and `input` on stdin: (exit code, stdout, stderr).
+    pub fn out_with_stdin(&self, args: &[&str], input: &[u8]) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running hoist");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
+    }
+
+    /// `hoist run -d ARGS…`: must succeed; returns the container ID.
+    pub fn detach(&self, args: &[&str]) -> String {
+        let mut all = vec!["run", "-d"];
+        all.extend_from_slice(args);
+        let (code, out, err) = self.out(&all);
+        assert_eq!(code, 0, "run -d {args:?} failed: {err}");
+        let id = out.trim().to_string();
+        assert_eq!(id.len(), 64, "expected an ID, got {out:?}");
+        id
+    }
+
+    /// Container directories left in this state dir.
+    pub fn containers(&self) -> Vec<String> {
+        match std::fs::read_dir(self.root.path().join("containers")) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Waits (up to `secs`) until `hoist inspect` says the container is not running; its exit code.
+    pub fn wait_exited(&self, name: &str, secs: u64) -> i64 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (_, out, _) = self.out(&["inspect", name]);
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            if v[0]["State"]["Status"] == "exited" {
+                return v[0]["State"]["ExitCode"].as_i64().unwrap();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} still running after {secs}s: {out}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// Whatever of container `id` is left on the host: cgroups, processes, mounts (must be none once it exited).
+pub fn container_leftovers(id: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    let cgroup = format!("hoist-run-{}", &id[..16]);
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for hierarchy in rd.filter_map(|e| e.ok()) {
+            let p = hierarchy.path().join("hoist").join(&cgroup);
+            if p.exists() {
+                left.push(format!("cgroup {}", p.display()));
+            }
+        }
+    }
+    if std::path::Path::new("/sys/fs/cgroup/hoist")
+        .join(&cgroup)
+        .exists()
+    {
+        left.push(format!("cgroup /sys/fs/cgroup/hoist/{cgroup}"));
+    }
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for p in rd.filter_map(|e| e.ok()) {
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(id) {
+                left.push(format!("process {}", p.file_name().to_string_lossy()));
+            }
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    left.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(id))
+            .map(|l| format!("mount {l}")),
+    );
+    left
 }

@@ -177,11 +177,6 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     // Filled by the first closure, used by the second.
     let master: std::cell::RefCell<Option<OwnedFd>> = std::cell::RefCell::new(None);
     let lease: std::cell::RefCell<Option<network::Lease>> = std::cell::RefCell::new(None);
-    let root = dir
-        .path()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("/"));
     let result = container::run_container_with(
         &request,
         &bundle,
@@ -193,7 +188,7 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
                 })?);
             }
             if record.network == NetworkMode::Bridge {
-                let l = network::attach(root, &record.id, pid)
+                let l = network::attach(dir.path(), &record.id, pid)
                     .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
                 state.ip_address = Some(l.ip.to_string());
                 *lease.borrow_mut() = Some(l);

@@ -2,8 +2,9 @@
 //! pair, NATed (iptables MASQUERADE) to the host's network, and `-p` as a userland proxy on 127.0.0.1
 //! (like docker-proxy) that lives in the monitor, so it goes away with the container.
 //!
-//! Uses `ip` (iproute2) and `iptables`. Addresses come from 10.89.0.0/16; an address is taken by
-//! creating `<state root>/network/<ip>` and given back when the container ends. The veth pair
+//! Uses `ip` (iproute2) and `iptables`. Addresses come from 10.89.0.0/16, shared by every state root
+//! on the host: an address is taken by creating `/run/hoist/network/<ip>` (holding the container's
+//! directory) and given back when the container ends. The veth pair
 //! disappears by itself with the container's network namespace.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -82,9 +83,12 @@ impl Drop for Lease {
     }
 }
 
-fn lease(root: &Path, owner: &str) -> Result<Lease> {
-    let dir = root.join("network");
-    std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+/// Where address leases live: one bridge per host, so one lease dir per host.
+const LEASE_DIR: &str = "/run/hoist/network";
+
+fn lease(owner: &Path) -> Result<Lease> {
+    let dir = Path::new(LEASE_DIR);
+    std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
     for n in 2u32..65_534 {
         let ip = Ipv4Addr::from(u32::from(GATEWAY) - 1 + n);
         let file = dir.join(ip.to_string());
@@ -94,13 +98,13 @@ fn lease(root: &Path, owner: &str) -> Result<Lease> {
             .open(&file)
         {
             Ok(mut f) => {
-                let _ = std::io::Write::write_all(&mut f, owner.as_bytes());
+                let _ = std::io::Write::write_all(&mut f, owner.as_os_str().as_encoded_bytes());
                 return Ok(Lease { ip, file });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 // Taken, unless its container is gone.
                 let holder = std::fs::read_to_string(&file).unwrap_or_default();
-                if !holder.is_empty() && !super::containers_dir(root).join(&holder).exists() {
+                if !holder.is_empty() && !Path::new(&holder).exists() {
                     let _ = std::fs::remove_file(&file);
                 }
             }
@@ -113,9 +117,9 @@ fn lease(root: &Path, owner: &str) -> Result<Lease> {
 }
 
 /// Put the container whose init is `pid` on the bridge.
-pub fn attach(root: &Path, id: &str, pid: i32) -> Result<Lease> {
+pub fn attach(container_dir: &Path, id: &str, pid: i32) -> Result<Lease> {
     ensure_bridge()?;
-    let lease = lease(root, id)?;
+    let lease = lease(container_dir)?;
     let host_end = format!("vh{}", &id[..12]);
     let netns = format!("/proc/{pid}/ns/net");
     let pid_s = pid.to_string();
