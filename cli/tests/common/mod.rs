@@ -382,3 +382,15 @@ pub fn container_leftovers(id: &str) -> Vec<String> {
     );
     left
 }
+
+/// [`container_leftovers`] once they are gone, or after `secs` (a monitor exits just after its last cleanup).
+pub fn leftovers_after(id: &str, secs: u64) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let left = container_leftovers(id);
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
