@@ -18,9 +18,19 @@ struct Server {
 impl Server {
     fn start() -> Option<Server> {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = match Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -65,7 +75,9 @@ impl Drop for Server {
 
 #[test]
 fn add_url_downloads_with_the_url_file_name_and_mode_0600() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let Some(srv) = Server::start() else { return };
     srv.put("files/tool.sh", b"#!/bin/sh\necho tool\n");
     srv.put("other.txt", b"other\n");
@@ -87,7 +99,9 @@ fn add_url_downloads_with_the_url_file_name_and_mode_0600() {
 
 #[test]
 fn add_url_is_cached_by_content_and_downloaded_again_each_build() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let Some(srv) = Server::start() else { return };
     srv.put("v.txt", b"one\n");
     let df = format!("FROM busybox\nADD {} /v.txt\n", srv.url("v.txt"));
@@ -96,49 +110,98 @@ fn add_url_is_cached_by_content_and_downloaded_again_each_build() {
     assert!(log.contains("CACHED"), "same content, same key:\n{log}");
     srv.put("v.txt", b"two\n");
     let log = h.build_ok("uc:3", &df, &[], &[]);
-    assert!(!log.contains("CACHED"), "changed content is a new step:\n{log}");
+    assert!(
+        !log.contains("CACHED"),
+        "changed content is a new step:\n{log}"
+    );
     assert_eq!(h.sh("uc:3", "cat /v.txt"), "two\n");
 }
 
 #[test]
 fn add_url_checksum_is_verified() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let Some(srv) = Server::start() else { return };
     srv.put("pkg.tar", b"not really a tar\n");
     let good = sha256_hex(b"not really a tar\n");
-    let df = format!("FROM busybox\nADD --checksum=sha256:{good} {} /pkg.tar\n", srv.url("pkg.tar"));
+    let df = format!(
+        "FROM busybox\nADD --checksum=sha256:{good} {} /pkg.tar\n",
+        srv.url("pkg.tar")
+    );
     h.build_ok("ck:1", &df, &[], &[]);
     assert_eq!(h.sh("ck:1", "cat /pkg.tar"), "not really a tar\n");
     let bad = sha256_hex(b"something else");
-    let df = format!("FROM busybox\nADD --checksum=sha256:{bad} {} /pkg.tar\n", srv.url("pkg.tar"));
+    let df = format!(
+        "FROM busybox\nADD --checksum=sha256:{bad} {} /pkg.tar\n",
+        srv.url("pkg.tar")
+    );
     let log = h.build_err("ck:2", &df, &[], &[]);
-    assert!(log.contains("checksum mismatch") && log.contains(&bad) && log.contains(&good), "{log}");
+    assert!(
+        log.contains("checksum mismatch") && log.contains(&bad) && log.contains(&good),
+        "{log}"
+    );
     assert!(log.contains("Dockerfile:2"), "{log}");
-    let df = format!("FROM busybox\nADD --checksum=md5:abc {} /pkg.tar\n", srv.url("pkg.tar"));
+    let df = format!(
+        "FROM busybox\nADD --checksum=md5:abc {} /pkg.tar\n",
+        srv.url("pkg.tar")
+    );
     let log = h.build_err("ck:3", &df, &[], &[]);
     assert!(log.contains("sha256:"), "says what to give: {log}");
-    let log = h.build_err("ck:4", &format!("FROM busybox\nADD --checksum=sha256:{good} local.txt /\n"), &[("local.txt", "x")], &[]);
+    let log = h.build_err(
+        "ck:4",
+        &format!("FROM busybox\nADD --checksum=sha256:{good} local.txt /\n"),
+        &[("local.txt", "x")],
+        &[],
+    );
     assert!(log.contains("--checksum"), "{log}");
 }
 
 #[test]
 fn add_url_is_not_extracted_and_errors_name_the_url() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let Some(srv) = Server::start() else { return };
     let mut builder = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_size(3);
     header.set_mode(0o644);
-    builder.append_data(&mut header, "inner.txt", &b"in\n"[..]).unwrap();
+    builder
+        .append_data(&mut header, "inner.txt", &b"in\n"[..])
+        .unwrap();
     srv.put("a.tar", &builder.into_inner().unwrap());
-    h.build_ok("ux:1", &format!("FROM busybox\nADD {} /dl/\n", srv.url("a.tar")), &[], &[]);
-    assert_eq!(h.sh("ux:1", "ls /dl"), "a.tar\n", "a downloaded archive stays an archive");
+    h.build_ok(
+        "ux:1",
+        &format!("FROM busybox\nADD {} /dl/\n", srv.url("a.tar")),
+        &[],
+        &[],
+    );
+    assert_eq!(
+        h.sh("ux:1", "ls /dl"),
+        "a.tar\n",
+        "a downloaded archive stays an archive"
+    );
     let missing = srv.url("nope.txt");
-    let log = h.build_err("ux:2", &format!("FROM busybox\nADD {missing} /x\n"), &[], &[]);
+    let log = h.build_err(
+        "ux:2",
+        &format!("FROM busybox\nADD {missing} /x\n"),
+        &[],
+        &[],
+    );
     assert!(log.contains(&missing) && log.contains("404"), "{log}");
     // A port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (out, _ctx) = h.build_text("ux:3", &format!("FROM busybox\nADD http://127.0.0.1:{port}/x /x\n"), &[], &[]);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (out, _ctx) = h.build_text(
+        "ux:3",
+        &format!("FROM busybox\nADD http://127.0.0.1:{port}/x /x\n"),
+        &[],
+        &[],
+    );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("download failed"), "{}", stderr(&out));
 }

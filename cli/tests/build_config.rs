@@ -7,7 +7,9 @@ use serde_json::json;
 
 #[test]
 fn cmd_and_entrypoint_forms_and_inheritance() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let df = "\
 FROM busybox AS base
 CMD echo base-cmd
@@ -22,7 +24,10 @@ ENTRYPOINT /bin/echo shell-ep
     let c = h.config("c:base");
     assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo base-cmd"]));
     h.build_ok("c:inherits", df, &[], &["--target", "inherits"]);
-    assert_eq!(h.config("c:inherits")["Cmd"], json!(["/bin/sh", "-c", "echo base-cmd"]));
+    assert_eq!(
+        h.config("c:inherits")["Cmd"],
+        json!(["/bin/sh", "-c", "echo base-cmd"])
+    );
     h.build_ok("c:reset", df, &[], &["--target", "reset"]);
     let c = h.config("c:reset");
     assert_eq!(c["Entrypoint"], json!(["/bin/echo", "ep"]));
@@ -31,31 +36,53 @@ ENTRYPOINT /bin/echo shell-ep
     assert_eq!(common::stdout(&out), "ep a\n");
     h.build_ok("c:same", df, &[], &["--target", "same-stage"]);
     let c = h.config("c:same");
-    assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "/bin/echo shell-ep"]));
+    assert_eq!(
+        c["Entrypoint"],
+        json!(["/bin/sh", "-c", "/bin/echo shell-ep"])
+    );
     assert_eq!(c["Cmd"], json!(["x"]), "a CMD of the same stage is kept");
     // The same with a base image from the store.
-    h.build_ok("c:img-child", "FROM c:base\nENTRYPOINT [\"/bin/echo\"]\n", &[], &[]);
-    assert!(h.config("c:img-child")["Cmd"].is_null(), "ENTRYPOINT drops the base image's CMD");
+    h.build_ok(
+        "c:img-child",
+        "FROM c:base\nENTRYPOINT [\"/bin/echo\"]\n",
+        &[],
+        &[],
+    );
+    assert!(
+        h.config("c:img-child")["Cmd"].is_null(),
+        "ENTRYPOINT drops the base image's CMD"
+    );
     h.build_ok("c:img-keep", "FROM c:base\nLABEL x=1\n", &[], &[]);
-    assert_eq!(h.config("c:img-keep")["Cmd"], json!(["/bin/sh", "-c", "echo base-cmd"]));
+    assert_eq!(
+        h.config("c:img-keep")["Cmd"],
+        json!(["/bin/sh", "-c", "echo base-cmd"])
+    );
 }
 
 #[test]
 fn shell_changes_shell_forms_and_is_recorded() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    let df = "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nRUN echo \"$0 $-\" > /shell\nCMD echo hi\n";
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let df =
+        "FROM busybox\nSHELL [\"/bin/sh\", \"-ec\"]\nRUN echo \"$0 $-\" > /shell\nCMD echo hi\n";
     h.build_ok("sh:1", df, &[], &[]);
     let c = h.config("sh:1");
     assert_eq!(c["Shell"], json!(["/bin/sh", "-ec"]));
     assert_eq!(c["Cmd"], json!(["/bin/sh", "-ec", "echo hi"]));
     assert!(h.sh("sh:1", "cat /shell").contains('e'), "RUN ran with -e");
     let log = h.build_err("sh:2", "FROM busybox\nSHELL /bin/bash -c\n", &[], &[]);
-    assert!(log.contains("Dockerfile:2"), "SHELL needs the JSON form: {log}");
+    assert!(
+        log.contains("Dockerfile:2"),
+        "SHELL needs the JSON form: {log}"
+    );
 }
 
 #[test]
 fn user_is_resolved_at_run_time_from_the_stage_passwd() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let df = "\
 FROM busybox
 RUN echo 'late:x:1234:4321::/:/bin/sh' >> /etc/passwd && echo 'late:x:4321:' >> /etc/group && echo 'extra:x:777:late' >> /etc/group && mkdir -m 1777 /out
@@ -69,9 +96,15 @@ USER late
 ";
     h.build_ok("u:1", df, &[], &[]);
     assert_eq!(h.config("u:1")["User"], "late");
-    let out = h.sh("u:1", "cat /out/uid /out/gid /out/groups /out/uid2 /out/gid2 /out/uid3 /out/gid3");
+    let out = h.sh(
+        "u:1",
+        "cat /out/uid /out/gid /out/groups /out/uid2 /out/gid2 /out/uid3 /out/gid3",
+    );
     let nobody_gid = h.sh("u:1", "grep ^nogroup: /etc/group | cut -d: -f3");
-    assert_eq!(out, format!("1234\n4321\n4321 777\n1000\n{nobody_gid}4242\n4343\n"));
+    assert_eq!(
+        out,
+        format!("1234\n4321\n4321 777\n1000\n{nobody_gid}4242\n4343\n")
+    );
     let log = h.build_err("u:2", "FROM busybox\nUSER nosuchuser\nRUN true\n", &[], &[]);
     assert!(log.contains("nosuchuser"), "{log}");
     assert!(log.contains("Dockerfile:3"), "{log}");
@@ -79,18 +112,28 @@ USER late
 
 #[test]
 fn workdir_is_relative_created_and_owned_by_the_user() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let df = "FROM busybox\nWORKDIR /a\nWORKDIR b\nENV SUB=c\nWORKDIR $SUB\nRUN pwd > /pwd\nUSER app\nWORKDIR /owned/deep\nWORKDIR /a\n";
     h.build_ok("w:1", df, &[], &[]);
     let c = h.config("w:1");
     assert_eq!(c["WorkingDir"], "/a");
-    let out = h.sh("w:1", "cat /pwd; stat -c '%n %u:%g' /a/b/c /owned/deep /owned /a");
-    assert_eq!(out, "/a/b/c\n/a/b/c 0:0\n/owned/deep 1000:1000\n/owned 1000:1000\n/a 0:0\n");
+    let out = h.sh(
+        "w:1",
+        "cat /pwd; stat -c '%n %u:%g' /a/b/c /owned/deep /owned /a",
+    );
+    assert_eq!(
+        out,
+        "/a/b/c\n/a/b/c 0:0\n/owned/deep 1000:1000\n/owned 1000:1000\n/a 0:0\n"
+    );
 }
 
 #[test]
 fn expose_volume_label_maintainer_stopsignal() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let df = "\
 FROM busybox
 ARG P=9000
@@ -105,8 +148,12 @@ RUN mkdir /data && echo kept > /data/file
 ";
     h.build_ok("m:1", df, &[], &[]);
     let c = h.config("m:1");
-    let keys = |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
-    assert_eq!(keys(&c["ExposedPorts"]), vec!["53/udp", "80/tcp", "9000/tcp", "9001/tcp"]);
+    let keys =
+        |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        keys(&c["ExposedPorts"]),
+        vec!["53/udp", "80/tcp", "9000/tcp", "9001/tcp"]
+    );
     let mut volumes = keys(&c["Volumes"]);
     volumes.sort();
     assert_eq!(volumes, vec!["/data", "/json", "/logs", "/two"]);
@@ -114,14 +161,23 @@ RUN mkdir /data && echo kept > /data/file
     assert_eq!(c["StopSignal"], "SIGTERM");
     let (full, _) = h.saved("m:1");
     assert_eq!(full["author"], "Jane Doe <jane@example.com>");
-    assert_eq!(h.sh("m:1", "cat /data/file"), "kept\n", "files written to a VOLUME path are kept");
+    assert_eq!(
+        h.sh("m:1", "cat /data/file"),
+        "kept\n",
+        "files written to a VOLUME path are kept"
+    );
     let log = h.build_err("m:2", "FROM busybox\nEXPOSE http\n", &[], &[]);
-    assert!(log.contains("Dockerfile:2") && log.contains("http"), "{log}");
+    assert!(
+        log.contains("Dockerfile:2") && log.contains("http"),
+        "{log}"
+    );
 }
 
 #[test]
 fn healthcheck_forms() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     h.build_ok(
         "hc:1",
         "FROM busybox\nHEALTHCHECK --interval=30s --timeout=5s --start-period=1m --retries=3 CMD wget -q localhost || exit 1\n",
@@ -135,22 +191,47 @@ fn healthcheck_forms() {
     );
     h.build_ok("hc:2", "FROM hc:1\nHEALTHCHECK NONE\n", &[], &[]);
     assert_eq!(h.config("hc:2")["Healthcheck"], json!({"Test": ["NONE"]}));
-    h.build_ok("hc:3", "FROM busybox\nHEALTHCHECK CMD [\"/bin/true\"]\n", &[], &[]);
-    assert_eq!(h.config("hc:3")["Healthcheck"], json!({"Test": ["CMD", "/bin/true"]}));
-    let log = h.build_err("hc:4", "FROM busybox\nHEALTHCHECK --interval=often CMD true\n", &[], &[]);
+    h.build_ok(
+        "hc:3",
+        "FROM busybox\nHEALTHCHECK CMD [\"/bin/true\"]\n",
+        &[],
+        &[],
+    );
+    assert_eq!(
+        h.config("hc:3")["Healthcheck"],
+        json!({"Test": ["CMD", "/bin/true"]})
+    );
+    let log = h.build_err(
+        "hc:4",
+        "FROM busybox\nHEALTHCHECK --interval=often CMD true\n",
+        &[],
+        &[],
+    );
     assert!(log.contains("Dockerfile:2"), "{log}");
 }
 
 #[test]
 fn history_marks_config_only_steps_as_empty_layers() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let df = "FROM busybox\nENV A=1\nARG V=x\nARG A\nRUN echo x > /x\nLABEL l=1\nCOPY f /f\n";
-    h.build_ok("hi:1", df, &[("f", "f")], &["--build-arg", "V=y", "--build-arg", "HTTP_PROXY=http://p:1"]);
+    h.build_ok(
+        "hi:1",
+        df,
+        &[("f", "f")],
+        &["--build-arg", "V=y", "--build-arg", "HTTP_PROXY=http://p:1"],
+    );
     let (config, layers) = h.saved("hi:1");
     let history = config["history"].as_array().unwrap();
     let ours: Vec<(String, bool)> = history[history.len() - 6..]
         .iter()
-        .map(|e| (e["created_by"].as_str().unwrap().to_string(), e["empty_layer"].as_bool().unwrap_or(false)))
+        .map(|e| {
+            (
+                e["created_by"].as_str().unwrap().to_string(),
+                e["empty_layer"].as_bool().unwrap_or(false),
+            )
+        })
         .collect();
     let expected = [
         ("ENV A=1", true),
@@ -164,6 +245,13 @@ fn history_marks_config_only_steps_as_empty_layers() {
     for ((got, got_empty), (want, want_empty)) in ours.iter().zip(expected) {
         assert_eq!((got.as_str(), *got_empty), (want, want_empty), "{ours:?}");
     }
-    let non_empty = history.iter().filter(|e| !e["empty_layer"].as_bool().unwrap_or(false)).count();
-    assert_eq!(non_empty, layers.len(), "one non-empty history entry per layer");
+    let non_empty = history
+        .iter()
+        .filter(|e| !e["empty_layer"].as_bool().unwrap_or(false))
+        .count();
+    assert_eq!(
+        non_empty,
+        layers.len(),
+        "one non-empty history entry per layer"
+    );
 }

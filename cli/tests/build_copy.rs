@@ -13,12 +13,18 @@ fn write_dockerfile(ctx: &Path, text: &str) {
 
 fn build(h: &Hoist, tag: &str, ctx: &Path) {
     let out = h.build_dir(tag, ctx, &[]);
-    assert!(out.status.success(), "build of {tag} failed: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "build of {tag} failed: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn files_dirs_wildcards_and_trailing_slash_rules() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let ctx = context_with(&[
         ("a.txt", b"A"),
         ("b.txt", b"B"),
@@ -60,7 +66,9 @@ COPY ./dir/sub ./sub2
 
 #[test]
 fn chown_chmod_link_exclude_parents() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let ctx = context_with(&[
         ("a.txt", b"A"),
         ("dir/keep.txt", b"K"),
@@ -102,19 +110,29 @@ COPY --parents ./src/./x/one.txt /pivot/
 
 #[test]
 fn symlinks_inside_a_dir_are_kept_and_a_named_symlink_is_followed() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let ctx = context_with(&[("dir/target.txt", b"T"), ("real.txt", b"R")]);
     symlink("target.txt", ctx.path().join("dir/link")).unwrap();
     symlink("real.txt", ctx.path().join("named-link")).unwrap();
-    write_dockerfile(ctx.path(), "FROM busybox\nCOPY dir /d/\nCOPY named-link /followed\n");
+    write_dockerfile(
+        ctx.path(),
+        "FROM busybox\nCOPY dir /d/\nCOPY named-link /followed\n",
+    );
     build(&h, "cp:3", ctx.path());
-    let out = h.sh("cp:3", "readlink /d/link; cat /d/link; test -L /followed || echo not-a-link; cat /followed");
+    let out = h.sh(
+        "cp:3",
+        "readlink /d/link; cat /d/link; test -L /followed || echo not-a-link; cat /followed",
+    );
     assert_eq!(out, "target.txt\nTnot-a-link\nR");
 }
 
 #[test]
 fn add_extracts_tar_archives_by_content_and_copies_other_files() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let ctx = tempfile::tempdir().unwrap();
     let src = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(src.path().join("pkg/bin")).unwrap();
@@ -130,15 +148,27 @@ fn add_extracts_tar_archives_by_content_and_copies_other_files() {
         .status()
         .unwrap();
     assert!(status.success());
-    for (tool, name) in [("gzip", "pkg.tgz"), ("bzip2", "pkg.tar.bz2"), ("xz", "pkg.tar.xz")] {
-        let out = std::process::Command::new(tool).arg("-c").arg(&tar).output().unwrap();
+    for (tool, name) in [
+        ("gzip", "pkg.tgz"),
+        ("bzip2", "pkg.tar.bz2"),
+        ("xz", "pkg.tar.xz"),
+    ] {
+        let out = std::process::Command::new(tool)
+            .arg("-c")
+            .arg(&tar)
+            .output()
+            .unwrap();
         assert!(out.status.success());
         std::fs::write(ctx.path().join(name), out.stdout).unwrap();
     }
     // Extraction goes by content: a tar without a tar name is extracted too.
     std::fs::copy(&tar, ctx.path().join("archive.bin")).unwrap();
     std::fs::write(ctx.path().join("plain.txt"), "not an archive\n").unwrap();
-    let gz_text = std::process::Command::new("gzip").arg("-c").arg(ctx.path().join("plain.txt")).output().unwrap();
+    let gz_text = std::process::Command::new("gzip")
+        .arg("-c")
+        .arg(ctx.path().join("plain.txt"))
+        .output()
+        .unwrap();
     std::fs::write(ctx.path().join("text.gz"), gz_text.stdout).unwrap();
     write_dockerfile(
         ctx.path(),
@@ -160,7 +190,9 @@ ADD archive.bin /x/byname/\nADD plain.txt /x/plain.txt\nADD text.gz /x/\nCOPY pl
 
 #[test]
 fn copy_heredoc() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     h.build_ok(
         "hd:1",
         "FROM busybox\nARG WHO=world\nCOPY <<EOF /greeting\nhello $WHO\nEOF\nCOPY --chmod=755 <<-\"SCRIPT\" /run.sh\n\t#!/bin/sh\n\techo ran $WHO\n\tSCRIPT\nRUN /run.sh > /ran\n\
@@ -177,30 +209,67 @@ COPY <<EOF /quotes\n\"$WHO\" '$WHO' \\$WHO a\\\\b\nEOF\nCOPY <<'RAW' /raw\n$WHO\
 
 #[test]
 fn missing_source_and_unknown_owner_are_clear_errors() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let log = h.build_err("ce:1", "FROM busybox\nCOPY missing.txt /x\n", &[], &[]);
     assert!(log.contains("file not found in build context"), "{log}");
-    assert!(log.contains("missing.txt") && log.contains("Dockerfile:2"), "{log}");
-    let log = h.build_err("ce:2", "FROM busybox\nCOPY --chown=nosuchuser a /a\n", &[("a", "a")], &[]);
-    assert!(log.contains("nosuchuser") && log.contains("Dockerfile:2"), "{log}");
-    let log = h.build_err("ce:3", "FROM busybox\nCOPY --chmod=abc a /a\n", &[("a", "a")], &[]);
-    assert!(log.contains("--chmod") && log.contains("Dockerfile:2"), "{log}");
-    let log = h.build_err("ce:4", "FROM busybox\nCOPY http://example.com/x /x\n", &[], &[]);
+    assert!(
+        log.contains("missing.txt") && log.contains("Dockerfile:2"),
+        "{log}"
+    );
+    let log = h.build_err(
+        "ce:2",
+        "FROM busybox\nCOPY --chown=nosuchuser a /a\n",
+        &[("a", "a")],
+        &[],
+    );
+    assert!(
+        log.contains("nosuchuser") && log.contains("Dockerfile:2"),
+        "{log}"
+    );
+    let log = h.build_err(
+        "ce:3",
+        "FROM busybox\nCOPY --chmod=abc a /a\n",
+        &[("a", "a")],
+        &[],
+    );
+    assert!(
+        log.contains("--chmod") && log.contains("Dockerfile:2"),
+        "{log}"
+    );
+    let log = h.build_err(
+        "ce:4",
+        "FROM busybox\nCOPY http://example.com/x /x\n",
+        &[],
+        &[],
+    );
     assert!(log.contains("use ADD"), "{log}");
     // A .dockerignore'd file is as missing as an absent one.
-    let log = h.build_err("ce:5", "FROM busybox\nCOPY secret.txt /s\n", &[("secret.txt", "s"), (".dockerignore", "secret.txt\n")], &[]);
+    let log = h.build_err(
+        "ce:5",
+        "FROM busybox\nCOPY secret.txt /s\n",
+        &[("secret.txt", "s"), (".dockerignore", "secret.txt\n")],
+        &[],
+    );
     assert!(log.contains("file not found in build context"), "{log}");
 }
 
 #[test]
 fn copy_result_is_cached_by_content_not_by_mtime() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let ctx = context_with(&[("a.txt", b"one")]);
     write_dockerfile(ctx.path(), "FROM busybox\nCOPY a.txt /a.txt\n");
     build(&h, "cc:1", ctx.path());
     std::fs::write(ctx.path().join("a.txt"), "one").unwrap();
     let out = h.build_dir("cc:2", ctx.path(), &[]);
-    assert!(stderr(&out).contains("CACHED"), "same content, same key: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("CACHED"),
+        "same content, same key: {}",
+        stderr(&out)
+    );
     std::fs::write(ctx.path().join("a.txt"), "two").unwrap();
     build(&h, "cc:3", ctx.path());
     assert_eq!(h.sh("cc:3", "cat /a.txt"), "two");

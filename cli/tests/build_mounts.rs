@@ -7,11 +7,18 @@ use common::{stderr, Hoist};
 
 #[test]
 fn cache_mount_persists_across_builds_and_is_not_in_the_image() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    let df = |n: u32| format!("FROM busybox\nRUN --mount=type=cache,target=/cache echo run{n} >> /cache/log && cp /cache/log /seen\n");
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let df = |n: u32| {
+        format!("FROM busybox\nRUN --mount=type=cache,target=/cache echo run{n} >> /cache/log && cp /cache/log /seen\n")
+    };
     h.build_ok("mc:1", &df(1), &[], &[]);
     h.build_ok("mc:2", &df(2), &[], &[]);
-    assert_eq!(h.sh("mc:2", "cat /seen; ls -A /cache | wc -l"), "run1\nrun2\n0\n");
+    assert_eq!(
+        h.sh("mc:2", "cat /seen; ls -A /cache | wc -l"),
+        "run1\nrun2\n0\n"
+    );
     // The id names the cache, not the target: another path with the same id sees the same files.
     h.build_ok("mc:3", "FROM busybox\nRUN --mount=type=cache,id=shared,target=/a echo x > /a/f\nRUN --mount=type=cache,id=shared,target=/b cp /b/f /copied\n", &[], &[]);
     assert_eq!(h.sh("mc:3", "cat /copied"), "x\n");
@@ -22,7 +29,9 @@ fn cache_mount_persists_across_builds_and_is_not_in_the_image() {
 
 #[test]
 fn bind_mounts_are_read_only_unless_rw_and_rw_writes_are_discarded() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let df = "\
 FROM busybox AS other
 RUN echo from-stage > /made
@@ -33,24 +42,40 @@ RUN --mount=type=bind,from=other,source=/made,target=/m cat /m > /from-stage
 RUN --mount=type=bind,target=/ctx,rw echo changed > /ctx/in.txt && touch /ctx/new && cat /ctx/in.txt > /rw
 RUN --mount=type=bind,target=/ctx cat /ctx/in.txt > /after-rw
 ";
-    let (out, ctx) = h.build_text("mb:1", df, &[("in.txt", "in\n"), ("sub/deep.txt", "deep\n")], &[]);
+    let (out, ctx) = h.build_text(
+        "mb:1",
+        df,
+        &[("in.txt", "in\n"), ("sub/deep.txt", "deep\n")],
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(h.sh("mb:1", "cat /from-ctx /ro /from-sub /from-stage /rw /after-rw; test ! -e /ctx/in.txt && echo unmounted"),
         "in\nread-only\ndeep\nfrom-stage\nchanged\nin\nunmounted\n");
-    assert_eq!(std::fs::read_to_string(ctx.path().join("in.txt")).unwrap(), "in\n", "the context is never written");
+    assert_eq!(
+        std::fs::read_to_string(ctx.path().join("in.txt")).unwrap(),
+        "in\n",
+        "the context is never written"
+    );
     assert!(!ctx.path().join("new").exists());
 }
 
 #[test]
 fn tmpfs_mount_is_a_tmpfs_and_leaves_nothing() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     h.build_ok("mt:1", "FROM busybox\nRUN --mount=type=tmpfs,target=/scratch echo x > /scratch/f && grep ' /scratch ' /proc/mounts | cut -d' ' -f3 > /fstype\n", &[], &[]);
-    assert_eq!(h.sh("mt:1", "cat /fstype; ls -A /scratch | wc -l"), "tmpfs\n0\n");
+    assert_eq!(
+        h.sh("mt:1", "cat /fstype; ls -A /scratch | wc -l"),
+        "tmpfs\n0\n"
+    );
 }
 
 #[test]
 fn secret_is_readable_in_run_and_never_stored() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let secret = "s3cr3t-value-4f9a1c";
     let path = dir.path().join("token");
@@ -61,26 +86,54 @@ RUN --mount=type=secret,id=tok,target=/etc/tok,required=true cat /etc/tok | wc -
     let src = format!("id=tok,src={}", path.display());
     h.build_ok("ms:1", df, &[], &["--secret", &src]);
     assert_eq!(
-        h.sh("ms:1", "cat /checked; find /run/secrets /etc/tok -type f -size +0 2>/dev/null | wc -l"),
-        format!("{}\n{}\n0\n", common::sha256_hex(secret.as_bytes()), secret.len())
+        h.sh(
+            "ms:1",
+            "cat /checked; find /run/secrets /etc/tok -type f -size +0 2>/dev/null | wc -l"
+        ),
+        format!(
+            "{}\n{}\n0\n",
+            common::sha256_hex(secret.as_bytes()),
+            secret.len()
+        )
     );
     // Docker 20.10's BuildKit keeps the empty mount points (stubs); newer BuildKit removes them. Both are empty.
     let (config, layers) = h.saved("ms:1");
     for layer in &layers {
-        assert!(!layer.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is in a layer");
+        assert!(
+            !layer.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is in a layer"
+        );
     }
-    assert!(!config.to_string().contains(secret), "the secret is in the config");
+    assert!(
+        !config.to_string().contains(secret),
+        "the secret is in the config"
+    );
     // Everything the store holds: blobs, snapshots, the cache index.
-    let found = std::process::Command::new("grep").args(["-rl", secret]).arg(h.root.path()).output().unwrap();
-    assert!(common::stdout(&found).is_empty(), "the secret is stored: {}", common::stdout(&found));
+    let found = std::process::Command::new("grep")
+        .args(["-rl", secret])
+        .arg(h.root.path())
+        .output()
+        .unwrap();
+    assert!(
+        common::stdout(&found).is_empty(),
+        "the secret is stored: {}",
+        common::stdout(&found)
+    );
     // A required secret that was not given is an error.
-    let log = h.build_err("ms:2", "FROM busybox\nRUN --mount=type=secret,id=missing,required=true true\n", &[], &[]);
+    let log = h.build_err(
+        "ms:2",
+        "FROM busybox\nRUN --mount=type=secret,id=missing,required=true true\n",
+        &[],
+        &[],
+    );
     assert!(log.contains("missing"), "{log}");
 }
 
 #[test]
 fn network_none_has_only_loopback() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     h.build_ok(
         "nw:1",
         "FROM busybox\nRUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /ifaces\nRUN --network=default tail -n +3 /proc/net/dev | wc -l > /host-count\n",
@@ -93,8 +146,25 @@ fn network_none_has_only_loopback() {
     let host: usize = out.lines().last().unwrap().trim().parse().unwrap();
     assert_eq!(out.lines().count(), 2, "only lo with --network=none: {out}");
     assert!(host >= 1);
-    h.build_ok("nw:3", "FROM busybox\nRUN --network=host tail -n +3 /proc/net/dev | wc -l > /n\n", &[], &[]);
-    assert_eq!(h.sh("nw:3", "cat /n").trim().parse::<usize>().unwrap(), host, "host network: the host's interfaces");
-    let log = h.build_err("nw:2", "FROM busybox\nRUN --network=bridge0 true\n", &[], &[]);
-    assert!(log.contains("Dockerfile:2") && log.contains("bridge0"), "{log}");
+    h.build_ok(
+        "nw:3",
+        "FROM busybox\nRUN --network=host tail -n +3 /proc/net/dev | wc -l > /n\n",
+        &[],
+        &[],
+    );
+    assert_eq!(
+        h.sh("nw:3", "cat /n").trim().parse::<usize>().unwrap(),
+        host,
+        "host network: the host's interfaces"
+    );
+    let log = h.build_err(
+        "nw:2",
+        "FROM busybox\nRUN --network=bridge0 true\n",
+        &[],
+        &[],
+    );
+    assert!(
+        log.contains("Dockerfile:2") && log.contains("bridge0"),
+        "{log}"
+    );
 }

@@ -19,27 +19,46 @@ COPY --from=busybox:latest /etc/group /from-image-group
 
 #[test]
 fn target_builds_only_the_stages_it_needs() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let log = h.build_ok("st:mid", STAGES, &[], &["--target", "mid"]);
-    assert!(!log.contains("never-ran"), "a stage nobody needs never runs:\n{log}");
-    assert!(!log.contains("COPY --from=mid"), "stages after the target are not built:\n{log}");
-    assert_eq!(h.sh("st:mid", "cat /base.txt /mid.txt"), "base\nmid\n", "a stage is the base of another");
+    assert!(
+        !log.contains("never-ran"),
+        "a stage nobody needs never runs:\n{log}"
+    );
+    assert!(
+        !log.contains("COPY --from=mid"),
+        "stages after the target are not built:\n{log}"
+    );
+    assert_eq!(
+        h.sh("st:mid", "cat /base.txt /mid.txt"),
+        "base\nmid\n",
+        "a stage is the base of another"
+    );
     // --target is case-insensitive, as stage names are.
     h.build_ok("st:mid2", STAGES, &[], &["--target", "MID"]);
 }
 
 #[test]
 fn last_stage_is_the_default_target_and_copies_from_stage_index_and_image() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let log = h.build_ok("st:final", STAGES, &[], &[]);
-    assert!(!log.contains("never-ran"), "a stage nobody needs never runs:\n{log}");
+    assert!(
+        !log.contains("never-ran"),
+        "a stage nobody needs never runs:\n{log}"
+    );
     let out = h.sh("st:final", "cat /from-mid.txt /from-index.txt; test ! -e /mid.txt && echo no-mid; head -1 /from-image-group");
     assert_eq!(out, "mid\nbase\nno-mid\nroot:x:0:\n");
 }
 
 #[test]
 fn from_takes_a_global_arg_naming_an_image_or_a_stage() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let df = "ARG BASE=busybox\nFROM ${BASE} AS first\nRUN echo first > /first\nFROM $BASE\nRUN test ! -e /first && echo ok > /ok\n";
     h.build_ok("arg:1", df, &[], &[]);
     assert_eq!(h.sh("arg:1", "cat /ok"), "ok\n");
@@ -55,24 +74,47 @@ fn from_takes_a_global_arg_naming_an_image_or_a_stage() {
 
 #[test]
 fn unknown_stage_target_and_image_are_clear_errors() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    let log = h.build_err("e:1", "FROM busybox\nCOPY --from=nosuchstage /x /x\n", &[], &[]);
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let log = h.build_err(
+        "e:1",
+        "FROM busybox\nCOPY --from=nosuchstage /x /x\n",
+        &[],
+        &[],
+    );
     assert!(log.contains("Dockerfile:2"), "{log}");
-    assert!(log.contains("nosuchstage"), "names the missing stage: {log}");
-    let log = h.build_err("e:2", "FROM busybox AS a\nFROM busybox AS b\n", &[], &["--target", "c"]);
+    assert!(
+        log.contains("nosuchstage"),
+        "names the missing stage: {log}"
+    );
+    let log = h.build_err(
+        "e:2",
+        "FROM busybox AS a\nFROM busybox AS b\n",
+        &[],
+        &["--target", "c"],
+    );
     assert!(log.contains("failed to reach build target c"), "{log}");
     assert!(log.contains("a, b"), "lists the stages there are: {log}");
     let log = h.build_err("e:3", "FROM no-such-image:9\n", &[], &[]);
     assert!(log.contains("no-such-image:9"), "{log}");
     // A stage cannot use a later stage as its base: the name is taken as an image.
-    let log = h.build_err("e:4", "FROM later AS first\nFROM busybox AS later\n", &[], &["--target", "first"]);
+    let log = h.build_err(
+        "e:4",
+        "FROM later AS first\nFROM busybox AS later\n",
+        &[],
+        &["--target", "first"],
+    );
     assert!(log.contains("later"), "{log}");
 }
 
 #[test]
 fn scratch_stage_and_copy_from_scratch_built_stage() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    let df = "FROM scratch AS files\nCOPY a.txt /a.txt\nFROM busybox\nCOPY --from=files /a.txt /b.txt\n";
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let df =
+        "FROM scratch AS files\nCOPY a.txt /a.txt\nFROM busybox\nCOPY --from=files /a.txt /b.txt\n";
     h.build_ok("sc:1", df, &[("a.txt", "A\n")], &[]);
     assert_eq!(h.sh("sc:1", "cat /b.txt"), "A\n");
     h.build_ok("sc:2", df, &[("a.txt", "A\n")], &["--target", "files"]);

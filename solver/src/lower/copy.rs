@@ -22,14 +22,23 @@ enum Origin {
     Heredocs(hoist_store::TempDir),
 }
 
-pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: &Copy, is_add: bool) -> Result<()> {
+pub(super) fn copy(
+    build: &Build,
+    state: &mut StageState,
+    ins: &Instruction,
+    c: &Copy,
+    is_add: bool,
+) -> Result<()> {
     let keyword = if is_add { "ADD" } else { "COPY" };
     let err = |m: String| build.error_at(ins.pos, format!("{keyword}: {m}"));
     let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
     let mut sources = Vec::with_capacity(c.sources.len());
     let mut urls = Vec::new();
     for src in &c.sources {
-        let src = match src.strip_prefix("<<").map(|n| n.trim_start_matches('-').trim_matches(|q| q == '"' || q == '\'')) {
+        let src = match src.strip_prefix("<<").map(|n| {
+            n.trim_start_matches('-')
+                .trim_matches(|q| q == '"' || q == '\'')
+        }) {
             Some(name) if heredoc_names.iter().any(|h| h == name) => name.to_string(),
             _ => build.expand(ins, src, &state.scope)?,
         };
@@ -53,19 +62,29 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
         Some(text) => {
             let text = build.expand(ins, text, &state.scope)?;
             if urls.is_empty() || !sources.is_empty() {
-                return Err(err(format!("--checksum={text}: checksums are only supported for http(s) URL sources")));
+                return Err(err(format!(
+                    "--checksum={text}: checksums are only supported for http(s) URL sources"
+                )));
             }
             Some(fetch::parse_checksum(&text).map_err(|e| err(e.to_string()))?)
         }
         None => None,
     };
     // Downloads happen on every build: their content, not their URL, decides whether the step is cached.
-    let downloads_dir = if urls.is_empty() { None } else { Some(build.store.new_tmp_dir("download")?) };
+    let downloads_dir = if urls.is_empty() {
+        None
+    } else {
+        Some(build.store.new_tmp_dir("download")?)
+    };
     let mut downloads = Vec::with_capacity(urls.len());
     if let Some(dir) = &downloads_dir {
         for url in &urls {
-            let download = fetch::fetch(url, dir.path(), checksum.as_deref()).map_err(|e| err(format!("{url}: {e}")))?;
-            if downloads.iter().any(|d: &fetch::Download| d.file_name == download.file_name) {
+            let download = fetch::fetch(url, dir.path(), checksum.as_deref())
+                .map_err(|e| err(format!("{url}: {e}")))?;
+            if downloads
+                .iter()
+                .any(|d: &fetch::Download| d.file_name == download.file_name)
+            {
                 return Err(err(format!(
                     "{url}: another URL of this ADD already downloaded a file named {:?}; use one ADD per URL",
                     download.file_name
@@ -74,8 +93,11 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
             downloads.push(download);
         }
     }
-    let url_identity: Vec<String> =
-        urls.iter().zip(&downloads).map(|(url, d)| format!("{url}\0{}\0{}", d.file_name, d.digest)).collect();
+    let url_identity: Vec<String> = urls
+        .iter()
+        .zip(&downloads)
+        .map(|(url, d)| format!("{url}\0{}\0{}", d.file_name, d.digest))
+        .collect();
     let dest = build.expand(ins, &c.dest, &state.scope)?;
     let chown = match &c.flags.chown {
         Some(ch) => Some(build.expand(ins, ch, &state.scope)?),
@@ -111,7 +133,8 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
         let dir = build.store.new_tmp_dir("heredoc")?;
         for (doc, content) in c.heredocs.iter().zip(&heredoc_contents) {
             let path = dir.path().join(&doc.name);
-            std::fs::write(&path, content).map_err(|e| BuildError::io(format!("writing heredoc {}", doc.name), e))?;
+            std::fs::write(&path, content)
+                .map_err(|e| BuildError::io(format!("writing heredoc {}", doc.name), e))?;
         }
         Origin::Heredocs(dir)
     } else if let Some(from) = &c.flags.from {
@@ -132,9 +155,15 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
     };
 
     let source_identity = match &origin {
-        Origin::Context => build.context.checksum(&sources, &|rel| exclude.excluded(rel))?,
+        Origin::Context => build
+            .context
+            .checksum(&sources, &|rel| exclude.excluded(rel))?,
         Origin::Stage(s) => s.fs_key.clone(),
-        Origin::Image(layers) => layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>().join(","),
+        Origin::Image(layers) => layers
+            .iter()
+            .map(|l| l.diff_id.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         Origin::Heredocs(_) => c
             .heredocs
             .iter()
@@ -143,7 +172,11 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
             .collect::<Vec<_>>()
             .join("\0"),
     };
-    let workdir = if state.image.working_dir.is_empty() { "/".to_string() } else { state.image.working_dir.clone() };
+    let workdir = if state.image.working_dir.is_empty() {
+        "/".to_string()
+    } else {
+        state.image.working_dir.clone()
+    };
     let key = KeyBuilder::new(if is_add { "add" } else { "copy" })
         .field("parent", &state.fs_key)
         .field("sources-content", &source_identity)
@@ -151,18 +184,27 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
         .field("dest", &dest)
         .field("workdir", &workdir)
         .field("chown", chown.as_deref().unwrap_or(""))
-        .field("chmod", &chmod.map(|m| format!("{m:o}")).unwrap_or_default())
+        .field(
+            "chmod",
+            &chmod.map(|m| format!("{m:o}")).unwrap_or_default(),
+        )
         .field("parents", if c.flags.parents { "1" } else { "0" })
         .list("exclude", &excludes)
         .list("urls", &url_identity)
         .field("unpack", &format!("{:?}", c.flags.unpack))
         .finish();
     let created_by = format!("{} # buildkit", ins.original);
-    let info = StepInfo { key, display: &ins.original, created_by };
+    let info = StepInfo {
+        key,
+        display: &ins.original,
+        created_by,
+    };
     let context_root = build.context_root();
     fs_step(build, state, info, |rootfs, _progress| {
         let owner = match &chown {
-            Some(spec) => Some(fileops_user(rootfs, spec).map_err(|m| err(format!("--chown={spec}: {m}")))?),
+            Some(spec) => {
+                Some(fileops_user(rootfs, spec).map_err(|m| err(format!("--chown={spec}: {m}")))?)
+            }
             None => None,
         };
         let view;
@@ -182,8 +224,9 @@ pub(super) fn copy(build: &Build, state: &mut StageState, ins: &Instruction, c: 
         let context = &build.context;
         // --exclude patterns match a path relative to the source it was found under (BuildKit's fsutil copy),
         // and, for sources named directly or by a wildcard at the top, the path itself.
-        let excluded =
-            |rel: &str| excluded_by_flag(&exclude, &sources, rel) || (from_context && context.excluded(rel));
+        let excluded = |rel: &str| {
+            excluded_by_flag(&exclude, &sources, rel) || (from_context && context.excluded(rel))
+        };
         if !sources.is_empty() {
             let request = CopyRequest {
                 src_root: &src_root,
@@ -235,7 +278,10 @@ fn excluded_by_flag(exclude: &Matcher, sources: &[String], rel: &str) -> bool {
         return true;
     }
     sources.iter().any(|source| {
-        let source = source.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
+        let source = source
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/');
         if source.is_empty() || source == "." {
             return false;
         }
@@ -243,7 +289,9 @@ fn excluded_by_flag(exclude: &Matcher, sources: &[String], rel: &str) -> bool {
         let depth = source.split('/').count();
         let mut parts = rel.splitn(depth + 1, '/');
         let head: Vec<&str> = parts.by_ref().take(depth).collect();
-        let Some(inner) = parts.next() else { return false };
+        let Some(inner) = parts.next() else {
+            return false;
+        };
         if head.len() != depth || inner.is_empty() {
             return false;
         }
@@ -302,7 +350,9 @@ mod tests {
     #[test]
     fn quotes_and_escapes_are_protected() {
         let env: Vec<(String, String)> = vec![("N".into(), "v".into())];
-        let expand = |t: &str| hoist_parser::shell::expand_word(&protect_quotes(t, '\\'), &env, '\\').unwrap();
+        let expand = |t: &str| {
+            hoist_parser::shell::expand_word(&protect_quotes(t, '\\'), &env, '\\').unwrap()
+        };
         assert_eq!(expand(r#"a "b" 'c' $N"#), r#"a "b" 'c' v"#);
         assert_eq!(expand(r"\$N \n a\\b"), r"\$N \n a\\b");
         assert_eq!(expand("x\\"), "x\\");

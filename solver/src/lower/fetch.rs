@@ -29,7 +29,9 @@ pub(super) enum FetchError {
     Write(std::io::Error),
     #[error("--checksum={0}: unsupported; give sha256:<64 hex digits>")]
     BadChecksum(String),
-    #[error("checksum mismatch: --checksum expected {expected}, the downloaded content is {actual}")]
+    #[error(
+        "checksum mismatch: --checksum expected {expected}, the downloaded content is {actual}"
+    )]
     Mismatch { expected: String, actual: String },
 }
 
@@ -41,7 +43,9 @@ pub(super) fn is_http_url(source: &str) -> bool {
 
 /// `sha256:<hex>` as given to `--checksum`, normalised to lowercase; anything else is refused.
 pub(super) fn parse_checksum(text: &str) -> Result<String, FetchError> {
-    let hex = text.strip_prefix("sha256:").ok_or_else(|| FetchError::BadChecksum(text.to_string()))?;
+    let hex = text
+        .strip_prefix("sha256:")
+        .ok_or_else(|| FetchError::BadChecksum(text.to_string()))?;
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(FetchError::BadChecksum(text.to_string()));
     }
@@ -58,7 +62,10 @@ pub(super) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Dow
     let response = match agent.get(url).call() {
         Ok(r) => r,
         Err(ureq::Error::Status(code, r)) => {
-            return Err(FetchError::Status { code, text: r.status_text().to_string() });
+            return Err(FetchError::Status {
+                code,
+                text: r.status_text().to_string(),
+            });
         }
         Err(e) => return Err(FetchError::Transport(e.to_string())),
     };
@@ -85,7 +92,10 @@ pub(super) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Dow
     let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
     if let Some(expected) = checksum {
         if expected != digest {
-            return Err(FetchError::Mismatch { expected: expected.to_string(), actual: digest });
+            return Err(FetchError::Mismatch {
+                expected: expected.to_string(),
+                actual: digest,
+            });
         }
     }
     Ok(Download { file_name, digest })
@@ -158,15 +168,27 @@ mod tests {
         assert_eq!(file_name("http://h/a%20b", None), "a b");
         assert_eq!(file_name("http://h/%2e%2e", None), "index");
         assert_eq!(file_name("http://h/x%2fy", None), "index");
-        assert_eq!(file_name("http://h/x", Some("attachment; filename=\"real.bin\"")), "real.bin");
-        assert_eq!(file_name("http://h/x", Some("attachment; filename=\"../../etc/evil\"")), "evil");
+        assert_eq!(
+            file_name("http://h/x", Some("attachment; filename=\"real.bin\"")),
+            "real.bin"
+        );
+        assert_eq!(
+            file_name(
+                "http://h/x",
+                Some("attachment; filename=\"../../etc/evil\"")
+            ),
+            "evil"
+        );
         assert_eq!(file_name("http://h/x", Some("inline")), "x");
     }
 
     #[test]
     fn checksums() {
         let hex = "a".repeat(64);
-        assert_eq!(parse_checksum(&format!("sha256:{}", hex.to_uppercase())).unwrap(), format!("sha256:{hex}"));
+        assert_eq!(
+            parse_checksum(&format!("sha256:{}", hex.to_uppercase())).unwrap(),
+            format!("sha256:{hex}")
+        );
         assert!(parse_checksum("md5:abc").is_err());
         assert!(parse_checksum("sha256:abc").is_err());
         assert!(is_http_url("HTTPS://x/y"));

@@ -70,7 +70,10 @@ pub(super) fn apply(build: &Build, state: &mut StageState, ins: &Instruction) ->
             for path in paths {
                 let path = build.expand(ins, path, &state.scope)?;
                 if path.trim().is_empty() {
-                    return Err(build.error_at(ins.pos, "VOLUME specified can not be an empty string".into()));
+                    return Err(build.error_at(
+                        ins.pos,
+                        "VOLUME specified can not be an empty string".into(),
+                    ));
                 }
                 state.image.volumes.insert(path);
             }
@@ -80,7 +83,8 @@ pub(super) fn apply(build: &Build, state: &mut StageState, ins: &Instruction) ->
             state.image.stop_signal = Some(build.expand(ins, signal, &state.scope)?)
         }
         InstructionKind::Healthcheck(check) => {
-            state.image.healthcheck = Some(healthcheck(check).map_err(|m| build.error_at(ins.pos, m))?)
+            state.image.healthcheck =
+                Some(healthcheck(check).map_err(|m| build.error_at(ins.pos, m))?)
         }
         InstructionKind::Shell(shell) => state.image.shell = Some(shell.clone()),
         InstructionKind::Onbuild(inner) => state.image.onbuild.push(inner.original.clone()),
@@ -99,11 +103,17 @@ fn expose_ports(word: &str) -> std::result::Result<Vec<String>, String> {
         None => (word, "tcp".to_string()),
     };
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("EXPOSE {word}: invalid proto {proto:?} (use tcp, udp or sctp)"));
+        return Err(format!(
+            "EXPOSE {word}: invalid proto {proto:?} (use tcp, udp or sctp)"
+        ));
     }
-    let bad = || format!("EXPOSE {word}: invalid port: expected a number or a range like 8000-8010");
+    let bad =
+        || format!("EXPOSE {word}: invalid port: expected a number or a range like 8000-8010");
     let (start, end) = match ports.split_once('-') {
-        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
         None => {
             let p = ports.parse::<u16>().map_err(|_| bad())?;
             (p, p)
@@ -122,24 +132,39 @@ fn healthcheck(check: &Healthcheck) -> std::result::Result<Value, String> {
         Healthcheck::Cmd { flags, command } => (flags, command),
     };
     let test: Vec<String> = match command {
-        hoist_parser::ast::CommandLine::Exec(args) => std::iter::once("CMD".to_string()).chain(args.clone()).collect(),
+        hoist_parser::ast::CommandLine::Exec(args) => std::iter::once("CMD".to_string())
+            .chain(args.clone())
+            .collect(),
         hoist_parser::ast::CommandLine::Shell(line) => vec!["CMD-SHELL".to_string(), line.clone()],
     };
     let mut obj = Map::new();
     obj.insert("Test".into(), json!(test));
-    let HealthcheckFlags { interval, timeout, start_period, start_interval, retries } = flags;
-    for (name, value) in
-        [("Interval", interval), ("Timeout", timeout), ("StartPeriod", start_period), ("StartInterval", start_interval)]
-    {
+    let HealthcheckFlags {
+        interval,
+        timeout,
+        start_period,
+        start_interval,
+        retries,
+    } = flags;
+    for (name, value) in [
+        ("Interval", interval),
+        ("Timeout", timeout),
+        ("StartPeriod", start_period),
+        ("StartInterval", start_interval),
+    ] {
         if let Some(v) = value {
-            let nanos = parse_duration(v).ok_or_else(|| format!("HEALTHCHECK: invalid duration {v:?} (use e.g. 30s, 1m30s)"))?;
+            let nanos = parse_duration(v).ok_or_else(|| {
+                format!("HEALTHCHECK: invalid duration {v:?} (use e.g. 30s, 1m30s)")
+            })?;
             if nanos != 0 {
                 obj.insert(name.into(), json!(nanos));
             }
         }
     }
     if let Some(r) = retries {
-        let n: i64 = r.parse().map_err(|_| format!("HEALTHCHECK: --retries must be a number, not {r:?}"))?;
+        let n: i64 = r
+            .parse()
+            .map_err(|_| format!("HEALTHCHECK: --retries must be a number, not {r:?}"))?;
         if n < 0 {
             return Err("HEALTHCHECK: --retries cannot be negative".into());
         }
@@ -167,7 +192,9 @@ pub(crate) fn parse_duration(text: &str) -> Option<u64> {
         }
         let number: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -191,7 +218,10 @@ mod tests {
     fn expose_forms() {
         assert_eq!(expose_ports("80").unwrap(), vec!["80/tcp"]);
         assert_eq!(expose_ports("53/UDP").unwrap(), vec!["53/udp"]);
-        assert_eq!(expose_ports("8000-8002").unwrap(), vec!["8000/tcp", "8001/tcp", "8002/tcp"]);
+        assert_eq!(
+            expose_ports("8000-8002").unwrap(),
+            vec!["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
         assert!(expose_ports("http").is_err());
         assert!(expose_ports("80/icmp").is_err());
     }

@@ -17,7 +17,10 @@ use crate::stage::{Build, StageState};
 pub(crate) fn makes_vertex(ins: &Instruction) -> bool {
     matches!(
         ins.kind,
-        InstructionKind::Run(_) | InstructionKind::Copy(_) | InstructionKind::Add(_) | InstructionKind::Workdir(_)
+        InstructionKind::Run(_)
+            | InstructionKind::Copy(_)
+            | InstructionKind::Add(_)
+            | InstructionKind::Workdir(_)
     )
 }
 
@@ -54,12 +57,20 @@ pub(crate) fn command_argv(state: &StageState, command: &CommandLine) -> Vec<Str
 }
 
 pub(crate) fn shell_of(state: &StageState) -> Vec<String> {
-    state.image.shell.clone().unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()])
+    state
+        .image
+        .shell
+        .clone()
+        .unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()])
 }
 
 /// A path made absolute against `base` and cleaned (`..` cannot climb above `/`), as WORKDIR and COPY resolve it.
 pub(crate) fn join_clean(base: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') { path.to_string() } else { format!("{base}/{path}") };
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{base}/{path}")
+    };
     let mut parts: Vec<&str> = Vec::new();
     for part in joined.split('/') {
         match part {

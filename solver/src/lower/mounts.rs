@@ -82,7 +82,10 @@ fn fields(spec: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect()
+    out.into_iter()
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+        .collect()
 }
 
 /// Parses one `--mount` value; `expand` expands variables in values (BuildKit expands them with the stage's args).
@@ -124,8 +127,16 @@ pub(super) fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String>) -> Resu
                     "cache" => Kind::Cache,
                     "tmpfs" => Kind::Tmpfs,
                     "secret" => Kind::Secret,
-                    "ssh" => return Err(bad("type=ssh is not supported by this version of hoist".into())),
-                    other => return Err(bad(format!("unknown mount type {other:?} (use bind, cache, tmpfs or secret)"))),
+                    "ssh" => {
+                        return Err(bad(
+                            "type=ssh is not supported by this version of hoist".into()
+                        ))
+                    }
+                    other => {
+                        return Err(bad(format!(
+                            "unknown mount type {other:?} (use bind, cache, tmpfs or secret)"
+                        )))
+                    }
                 }
             }
             "target" | "dst" | "destination" => m.target = need(value)?,
@@ -137,7 +148,11 @@ pub(super) fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String>) -> Resu
                     "shared" => Sharing::Shared,
                     "private" => Sharing::Private,
                     "locked" => Sharing::Locked,
-                    other => return Err(bad(format!("sharing={other}: use shared, private or locked"))),
+                    other => {
+                        return Err(bad(format!(
+                            "sharing={other}: use shared, private or locked"
+                        )))
+                    }
                 }
             }
             "readonly" | "ro" => readonly = Some(flag(&key, value.as_deref())?),
@@ -160,7 +175,11 @@ pub(super) fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String>) -> Resu
     };
     if m.kind == Kind::Secret {
         let id = m.id.clone().or_else(|| {
-            m.target.rsplit('/').next().filter(|s| !s.is_empty()).map(str::to_string)
+            m.target
+                .rsplit('/')
+                .next()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
         });
         m.id = Some(id.ok_or_else(|| bad("a secret mount needs id= or target=".into()))?);
         if m.target.is_empty() && m.env.is_none() {
@@ -184,17 +203,22 @@ pub(super) enum BindOrigin {
 }
 
 pub(super) fn bind_origin(build: &Build, from: Option<&str>) -> Result<BindOrigin> {
-    let Some(from) = from else { return Ok(BindOrigin::Context) };
+    let Some(from) = from else {
+        return Ok(BindOrigin::Context);
+    };
     if let Some(index) = build.stage_by_ref(from) {
         return Ok(BindOrigin::Stage(build.stage(index)?));
     }
-    let record = build
-        .store
-        .resolve(from)?
-        .ok_or_else(|| BuildError::other(format!("--mount from={from}: no stage or image is named {from}")))?;
+    let record = build.store.resolve(from)?.ok_or_else(|| {
+        BuildError::other(format!(
+            "--mount from={from}: no stage or image is named {from}"
+        ))
+    })?;
     let raw = build.store.read_blob(&record.id)?;
     let sizes: Vec<u64> = record.manifest.layers().iter().map(|l| l.size()).collect();
-    Ok(BindOrigin::Image(ImageState::from_config_json(&raw, &sizes)?.layers))
+    Ok(BindOrigin::Image(
+        ImageState::from_config_json(&raw, &sizes)?.layers,
+    ))
 }
 
 /// What keeps the mounts' sources alive while the container runs: views of other stages, temp dirs, locks.
@@ -229,24 +253,32 @@ pub(super) fn prepare(
                 let source = match spec.sharing {
                     Sharing::Shared => dir,
                     Sharing::Locked => {
-                        guards._locks.push(lock(lock_file, FlockArg::LockExclusive, &id)?);
+                        guards
+                            ._locks
+                            .push(lock(lock_file, FlockArg::LockExclusive, &id)?);
                         dir
                     }
                     // A private cache mount in use by another build gets a fresh, empty dir of its own.
-                    Sharing::Private => match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
-                        Ok(l) => {
-                            guards._locks.push(l);
-                            dir
+                    Sharing::Private => {
+                        match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+                            Ok(l) => {
+                                guards._locks.push(l);
+                                dir
+                            }
+                            Err(_) => {
+                                let tmp = build.store.new_tmp_dir("cache-private")?;
+                                let p = tmp.path().to_path_buf();
+                                guards._dirs.push(tmp);
+                                p
+                            }
                         }
-                        Err(_) => {
-                            let tmp = build.store.new_tmp_dir("cache-private")?;
-                            let p = tmp.path().to_path_buf();
-                            guards._dirs.push(tmp);
-                            p
-                        }
-                    },
+                    }
                 };
-                mounts.push(ExtraMount::Bind { source, destination, readonly: spec.readonly });
+                mounts.push(ExtraMount::Bind {
+                    source,
+                    destination,
+                    readonly: spec.readonly,
+                });
             }
             Kind::Bind => {
                 let source_rel = spec.source.clone().unwrap_or_default();
@@ -257,20 +289,35 @@ pub(super) fn prepare(
                 };
                 let source = match origin {
                     Some(BindOrigin::Context) | None => root,
-                    _ => fileops::resolve_in_root(&root, &source_rel)
-                        .map_err(|e| BuildError::other(format!("--mount source={source_rel}: {e}")))?,
+                    _ => fileops::resolve_in_root(&root, &source_rel).map_err(|e| {
+                        BuildError::other(format!("--mount source={source_rel}: {e}"))
+                    })?,
                 };
                 if std::fs::symlink_metadata(&source).is_err() {
                     return Err(BuildError::other(format!(
                         "--mount type=bind,source={source_rel}: not found in the {}",
-                        if matches!(origin, Some(BindOrigin::Context) | None) { "build context" } else { "source stage" }
+                        if matches!(origin, Some(BindOrigin::Context) | None) {
+                            "build context"
+                        } else {
+                            "source stage"
+                        }
                     )));
                 }
-                mounts.push(ExtraMount::Bind { source, destination, readonly: spec.readonly });
+                mounts.push(ExtraMount::Bind {
+                    source,
+                    destination,
+                    readonly: spec.readonly,
+                });
             }
             Kind::Secret => {
                 let id = spec.id.clone().unwrap_or_default();
-                let Some(path) = build.options.secrets.iter().find(|(i, _)| *i == id).map(|(_, p)| p.clone()) else {
+                let Some(path) = build
+                    .options
+                    .secrets
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, p)| p.clone())
+                else {
                     if spec.required {
                         return Err(BuildError::other(format!(
                             "secret {id} is required but was not given: pass --secret id={id},src=FILE"
@@ -281,18 +328,29 @@ pub(super) fn prepare(
                 // The secret is copied to a private temp file (mode 0400) so it is never in a layer or the cache.
                 let dir = build.store.new_tmp_dir("secret")?;
                 let file = dir.path().join("secret");
-                std::fs::copy(&path, &file).map_err(|e| BuildError::io(format!("reading secret {id} from {}", path.display()), e))?;
+                std::fs::copy(&path, &file).map_err(|e| {
+                    BuildError::io(format!("reading secret {id} from {}", path.display()), e)
+                })?;
                 let mode = spec.mode.unwrap_or(0o400);
                 std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))
                     .map_err(|e| BuildError::io("secret permissions", e))?;
-                chown(&file, Some(spec.uid.unwrap_or(0)), Some(spec.gid.unwrap_or(0)))
-                    .map_err(|e| BuildError::io("secret owner", e))?;
+                chown(
+                    &file,
+                    Some(spec.uid.unwrap_or(0)),
+                    Some(spec.gid.unwrap_or(0)),
+                )
+                .map_err(|e| BuildError::io("secret owner", e))?;
                 if let Some(var) = &spec.env {
-                    let value = std::fs::read_to_string(&file).map_err(|e| BuildError::io(format!("secret {id}"), e))?;
+                    let value = std::fs::read_to_string(&file)
+                        .map_err(|e| BuildError::io(format!("secret {id}"), e))?;
                     env.push(format!("{var}={value}"));
                 }
                 if !spec.target.is_empty() {
-                    mounts.push(ExtraMount::Bind { source: file, destination, readonly: true });
+                    mounts.push(ExtraMount::Bind {
+                        source: file,
+                        destination,
+                        readonly: true,
+                    });
                 }
                 guards._dirs.push(dir);
             }
@@ -302,30 +360,49 @@ pub(super) fn prepare(
 }
 
 fn lock(file: File, arg: FlockArg, id: &str) -> Result<Flock<File>> {
-    Flock::lock(file, arg).map_err(|(_, e)| BuildError::other(format!("locking cache mount {id}: {e}")))
+    Flock::lock(file, arg)
+        .map_err(|(_, e)| BuildError::other(format!("locking cache mount {id}: {e}")))
 }
 
 /// The persistent dir of cache mount `id` in the state dir (created with the mount's owner and mode).
 fn cache_mount_dir(build: &Build, id: &str, spec: &MountSpec) -> Result<PathBuf> {
-    let name = crate::cachekey::KeyBuilder::new("cache-mount").field("id", id).finish();
+    let name = crate::cachekey::KeyBuilder::new("cache-mount")
+        .field("id", id)
+        .finish();
     let parent = build.store.root().join("cachemounts");
-    let dir = parent.join(name.trim_start_matches("sha256:").get(..32).unwrap_or("default"));
+    let dir = parent.join(
+        name.trim_start_matches("sha256:")
+            .get(..32)
+            .unwrap_or("default"),
+    );
     if !dir.exists() {
-        std::fs::create_dir_all(&parent).map_err(|e| BuildError::io(format!("creating {}", parent.display()), e))?;
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| BuildError::io(format!("creating {}", parent.display()), e))?;
         let tmp = build.store.new_tmp_dir("cachemount")?;
         let staged = tmp.path().join("d");
         std::fs::create_dir(&staged).map_err(|e| BuildError::io("creating a cache mount", e))?;
-        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(spec.mode.unwrap_or(0o755)))
-            .map_err(|e| BuildError::io("cache mount permissions", e))?;
-        chown(&staged, Some(spec.uid.unwrap_or(0)), Some(spec.gid.unwrap_or(0)))
-            .map_err(|e| BuildError::io("cache mount owner", e))?;
+        std::fs::set_permissions(
+            &staged,
+            std::fs::Permissions::from_mode(spec.mode.unwrap_or(0o755)),
+        )
+        .map_err(|e| BuildError::io("cache mount permissions", e))?;
+        chown(
+            &staged,
+            Some(spec.uid.unwrap_or(0)),
+            Some(spec.gid.unwrap_or(0)),
+        )
+        .map_err(|e| BuildError::io("cache mount owner", e))?;
         // Two builds may create it at once: the first rename wins, the other keeps the winner's.
         let _ = std::fs::rename(&staged, &dir);
     }
     Ok(dir)
 }
 
-fn view(build: &Build, layers: &[crate::image::LayerDesc], guards: &mut MountGuards) -> Result<PathBuf> {
+fn view(
+    build: &Build,
+    layers: &[crate::image::LayerDesc],
+    guards: &mut MountGuards,
+) -> Result<PathBuf> {
     let v = ScratchView::mount(build.store, layers)?;
     let p = v.path().to_path_buf();
     guards._views.push(v);
@@ -338,10 +415,20 @@ fn context_copy(build: &Build, source: &str, guards: &mut MountGuards) -> Result
     let src_root = build.context_root();
     let context = &build.context;
     let excluded = |rel: &str| context.excluded(rel);
-    let source = if source.is_empty() { ".".to_string() } else { source.to_string() };
+    let source = if source.is_empty() {
+        ".".to_string()
+    } else {
+        source.to_string()
+    };
     let target = tmp.path().join("src");
-    let is_dir = fileops::resolve_in_root(&src_root, &source).map(|p| p.is_dir()).unwrap_or(false);
-    let dest = if is_dir { "/src/".to_string() } else { "/src".to_string() };
+    let is_dir = fileops::resolve_in_root(&src_root, &source)
+        .map(|p| p.is_dir())
+        .unwrap_or(false);
+    let dest = if is_dir {
+        "/src/".to_string()
+    } else {
+        "/src".to_string()
+    };
     let request = fileops::CopyRequest {
         src_root: &src_root,
         sources: vec![source.clone()],
@@ -354,7 +441,8 @@ fn context_copy(build: &Build, source: &str, guards: &mut MountGuards) -> Result
         parents: false,
         extract_archives: false,
     };
-    fileops::copy(&request).map_err(|e| BuildError::other(format!("--mount source={source}: {e}")))?;
+    fileops::copy(&request)
+        .map_err(|e| BuildError::other(format!("--mount source={source}: {e}")))?;
     guards._dirs.push(tmp);
     Ok(target)
 }
@@ -394,13 +482,25 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         assert!(p("type=cache").unwrap_err().to_string().contains("target"));
-        assert!(p("type=nfs,target=/x").unwrap_err().to_string().contains("unknown mount type"));
-        assert!(p("type=cache,target=/x,sharing=maybe").unwrap_err().to_string().contains("sharing"));
-        assert!(p("type=cache,target=/x,uid=abc").unwrap_err().to_string().contains("uid"));
+        assert!(p("type=nfs,target=/x")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown mount type"));
+        assert!(p("type=cache,target=/x,sharing=maybe")
+            .unwrap_err()
+            .to_string()
+            .contains("sharing"));
+        assert!(p("type=cache,target=/x,uid=abc")
+            .unwrap_err()
+            .to_string()
+            .contains("uid"));
     }
 
     #[test]
     fn quoted_fields_keep_commas() {
-        assert_eq!(fields(r#"type=bind,"source=a,b",target=/x"#), vec!["type=bind", "source=a,b", "target=/x"]);
+        assert_eq!(
+            fields(r#"type=bind,"source=a,b",target=/x"#),
+            vec!["type=bind", "source=a,b", "target=/x"]
+        );
     }
 }

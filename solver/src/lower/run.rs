@@ -16,7 +16,10 @@ use super::mounts::{self, BindOrigin, MountSpec};
 use super::shell_of;
 
 /// What each mount contributes to the cache key: its definition, and for bind mounts what they expose.
-fn mount_key_parts(build: &Build, mounts: &[(MountSpec, Option<BindOrigin>)]) -> Result<Vec<String>> {
+fn mount_key_parts(
+    build: &Build,
+    mounts: &[(MountSpec, Option<BindOrigin>)],
+) -> Result<Vec<String>> {
     let mut parts = Vec::with_capacity(mounts.len());
     for (spec, origin) in mounts {
         let content = match origin {
@@ -25,7 +28,11 @@ fn mount_key_parts(build: &Build, mounts: &[(MountSpec, Option<BindOrigin>)]) ->
                 build.context.checksum(&[source], &|_| false)?
             }
             Some(BindOrigin::Stage(s)) => s.fs_key.clone(),
-            Some(BindOrigin::Image(layers)) => layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>().join(","),
+            Some(BindOrigin::Image(layers)) => layers
+                .iter()
+                .map(|l| l.diff_id.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             None => String::new(),
         };
         parts.push(format!("{}|{content}", spec.canonical()));
@@ -40,7 +47,8 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
             .map_err(|e| build.error_at(ins.pos, format!("RUN {e}")))?;
         let origin = match spec.kind {
             mounts::Kind::Bind => Some(
-                mounts::bind_origin(build, spec.from.as_deref()).map_err(|e| build.error_at(ins.pos, format!("RUN {e}")))?,
+                mounts::bind_origin(build, spec.from.as_deref())
+                    .map_err(|e| build.error_at(ins.pos, format!("RUN {e}")))?,
             ),
             _ => None,
         };
@@ -50,7 +58,10 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         None | Some("default") | Some("host") => Network::Host,
         Some("none") => Network::None,
         Some(other) => {
-            return Err(build.error_at(ins.pos, format!("RUN --network={other}: unknown network mode (use default, none or host)")))
+            return Err(build.error_at(
+                ins.pos,
+                format!("RUN --network={other}: unknown network mode (use default, none or host)"),
+            ))
         }
     };
     if let Some(sec) = r.security.as_deref().filter(|s| *s != "sandbox") {
@@ -59,20 +70,41 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
             format!("RUN --security={sec}: not allowed (hoist runs every RUN sandboxed)"),
         ));
     }
-    let argv = argv(state, r).ok_or_else(|| build.error_at(ins.pos, "RUN needs a command".into()))?;
+    let argv =
+        argv(state, r).ok_or_else(|| build.error_at(ins.pos, "RUN needs a command".into()))?;
     let mut env = state.image.env.clone();
-    for (k, v) in state.scope.arg_env().into_iter().chain(build.build_args.predefined()) {
+    for (k, v) in state
+        .scope
+        .arg_env()
+        .into_iter()
+        .chain(build.build_args.predefined())
+    {
         env.push(format!("{k}={v}"));
     }
-    let user = if state.image.user.is_empty() { "0".to_string() } else { state.image.user.clone() };
-    let cwd = if state.image.working_dir.is_empty() { "/".to_string() } else { state.image.working_dir.clone() };
+    let user = if state.image.user.is_empty() {
+        "0".to_string()
+    } else {
+        state.image.user.clone()
+    };
+    let cwd = if state.image.working_dir.is_empty() {
+        "/".to_string()
+    } else {
+        state.image.working_dir.clone()
+    };
     let key = KeyBuilder::new("run")
         .field("parent", &state.fs_key)
         .list("argv", &argv)
         .list("env", &env)
         .field("user", &user)
         .field("cwd", &cwd)
-        .field("network", if network == Network::None { "none" } else { "host" })
+        .field(
+            "network",
+            if network == Network::None {
+                "none"
+            } else {
+                "host"
+            },
+        )
         .list("mounts", &mount_key_parts(build, &mounts)?)
         .finish();
     let command = match &r.command {
@@ -80,7 +112,11 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         Some(CommandLine::Exec(_)) => serde_json::to_string(&argv).unwrap_or_default(),
     };
     let created_by = format!("RUN {}{command} # buildkit", history_args(state));
-    let info = StepInfo { key, display: &ins.original, created_by };
+    let info = StepInfo {
+        key,
+        display: &ins.original,
+        created_by,
+    };
     let state_root = build.store.tmp_dir().to_path_buf();
     fs_step(build, state, info, |rootfs, progress| {
         let spec_user = hoist_executor::user::resolve_user(rootfs, &user)
@@ -113,7 +149,12 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         )?;
         if code != 0 {
             return Err(BuildError::RunFailed {
-                step: format!("{}:{}: {}", build.file_name, ins.pos.line, first_line(&ins.original)),
+                step: format!(
+                    "{}:{}: {}",
+                    build.file_name,
+                    ins.pos.line,
+                    first_line(&ins.original)
+                ),
                 command: argv.join(" "),
                 code,
             });
@@ -132,7 +173,12 @@ fn argv(state: &StageState, r: &Run) -> Option<Vec<String>> {
         CommandLine::Shell(line) => {
             let mut script = line.clone();
             if let Some(first) = r.heredocs.first() {
-                let only_heredoc = line.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'') == first.name;
+                let only_heredoc = line
+                    .trim()
+                    .trim_start_matches("<<")
+                    .trim_start_matches('-')
+                    .trim_matches(|c| c == '"' || c == '\'')
+                    == first.name;
                 if only_heredoc && r.heredocs.len() == 1 {
                     script = first.content.clone();
                 } else {
@@ -163,7 +209,8 @@ fn run_container(state_root: &Path, mut spec: ContainerSpec, progress: &Progress
         scope.spawn(|| forward(out_r, Stream::Stdout, progress));
         scope.spawn(|| forward(err_r, Stream::Stderr, progress));
         // `spec` (and with it the write ends) is consumed by `run`, so the readers see EOF when it returns.
-        container::run(spec, state_root).map_err(|e| BuildError::other(format!("running the container: {e}")))
+        container::run(spec, state_root)
+            .map_err(|e| BuildError::other(format!("running the container: {e}")))
     })
 }
 

@@ -9,7 +9,12 @@ use crate::step::{fs_step, StepInfo};
 
 use super::join_clean;
 
-pub(super) fn workdir(build: &Build, state: &mut StageState, ins: &Instruction, path: &str) -> Result<()> {
+pub(super) fn workdir(
+    build: &Build,
+    state: &mut StageState,
+    ins: &Instruction,
+    path: &str,
+) -> Result<()> {
     let expanded = build.expand(ins, path, &state.scope)?;
     if expanded.is_empty() {
         return Err(build.error_at(ins.pos, "WORKDIR needs a path".into()));
@@ -22,12 +27,17 @@ pub(super) fn workdir(build: &Build, state: &mut StageState, ins: &Instruction, 
         .field("path", &dir)
         .field("user", &owner)
         .finish();
-    let info = StepInfo { key, display: &ins.original, created_by: format!("WORKDIR {dir}") };
+    let info = StepInfo {
+        key,
+        display: &ins.original,
+        created_by: format!("WORKDIR {dir}"),
+    };
     fs_step(build, state, info, |rootfs, _| {
         let owner = if owner.is_empty() {
             None
         } else {
-            let u = user::resolve_user(rootfs, &owner).map_err(|e| build.error_at(ins.pos, format!("WORKDIR: {e}")))?;
+            let u = user::resolve_user(rootfs, &owner)
+                .map_err(|e| build.error_at(ins.pos, format!("WORKDIR: {e}")))?;
             Some((u.uid, u.gid))
         };
         fileops::mkdir_all_in_root(rootfs, &dir, owner)
