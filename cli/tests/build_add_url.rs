@@ -81,6 +81,14 @@ fn add_url_downloads_with_the_url_file_name_and_mode_0600() {
     let Some(srv) = Server::start() else { return };
     srv.put("files/tool.sh", b"#!/bin/sh\necho tool\n");
     srv.put("other.txt", b"other\n");
+    // The server's Last-Modified (the file's mtime) becomes the file's mtime, as with BuildKit.
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(srv.root().join("other.txt"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     let df = format!(
         "FROM busybox\nADD {} /opt/\nADD {} /renamed.txt\nADD --chmod=755 {} /bin/tool\nADD --chown=app {} /owned/\n",
         srv.url("files/tool.sh"),
@@ -89,12 +97,11 @@ fn add_url_downloads_with_the_url_file_name_and_mode_0600() {
         srv.url("other.txt?version=2")
     );
     h.build_ok("url:1", &df, &[], &[]);
-    let out = h.sh("url:1", "stat -c '%n %a %u:%g' /opt/tool.sh /renamed.txt /bin/tool /owned/other.txt; cat /renamed.txt; tool");
+    let out = h.sh("url:1", "stat -c '%n %a %u:%g' /opt/tool.sh /renamed.txt /bin/tool /owned/other.txt; cat /renamed.txt; tool; stat -c %Y /renamed.txt");
     assert_eq!(
         out,
-        "/opt/tool.sh 600 0:0\n/renamed.txt 600 0:0\n/bin/tool 755 0:0\n/owned/other.txt 600 1000:1000\nother\ntool\n"
+        "/opt/tool.sh 600 0:0\n/renamed.txt 600 0:0\n/bin/tool 755 0:0\n/owned/other.txt 600 1000:1000\nother\ntool\n1000000000\n"
     );
-    let _ = srv.root();
 }
 
 #[test]

@@ -207,3 +207,35 @@ fn bind_mount_sources_stay_in_their_root() {
     h.build_ok("sec:10", df, &[], &[]);
     assert_eq!(h.sh("sec:10", "cat /got"), "stage\n");
 }
+
+#[test]
+fn tar_hardlinks_out_of_the_tree_are_refused_or_contained() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    for (i, target) in ["../../../../../../../etc/passwd", "/etc/passwd"].iter().enumerate() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut link = tar::Header::new_old();
+        let name = b"hard";
+        link.as_old_mut().name[..name.len()].copy_from_slice(name);
+        link.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+        link.set_entry_type(tar::EntryType::Link);
+        link.set_size(0);
+        link.set_mode(0o644);
+        link.set_cksum();
+        builder.append(&link, &[][..]).unwrap();
+        let tar = builder.into_inner().unwrap();
+        let ctx = context_with(&[("hard.tar", &tar)]);
+        std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nADD hard.tar /x/\n").unwrap();
+        let tag = format!("sec-hard:{i}");
+        let out = h.build_dir(&tag, ctx.path(), &[]);
+        let log = stderr(&out);
+        assert!(!log.contains("panicked"), "{log}");
+        if out.status.success() {
+            // Contained: the link can only point at the image's own /etc/passwd, never the host's.
+            let got = h.sh(&tag, "cat /x/hard");
+            assert!(got.starts_with("root:x:0:0:root:/root:/bin/sh"), "{got}");
+            assert_ne!(got, host_passwd());
+        } else {
+            assert!(log.contains("Dockerfile:2"), "{log}");
+        }
+    }
+}

@@ -70,6 +70,12 @@ pub(super) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Dow
         Err(e) => return Err(FetchError::Transport(e.to_string())),
     };
     let file_name = file_name(url, response.header("Content-Disposition"));
+    // BuildKit gives the file the server's Last-Modified time (it ends up in the layer).
+    let modified = response
+        .header("Last-Modified")
+        .and_then(|h| chrono::DateTime::parse_from_rfc2822(h.trim()).ok())
+        .and_then(|t| u64::try_from(t.timestamp()).ok())
+        .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs));
     let path = dir.join(&file_name);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -87,6 +93,9 @@ pub(super) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Dow
         }
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n]).map_err(FetchError::Write)?;
+    }
+    if let Some(t) = modified {
+        file.set_modified(t).map_err(FetchError::Write)?;
     }
     file.sync_all().map_err(FetchError::Write)?;
     let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
@@ -180,6 +189,12 @@ mod tests {
             "evil"
         );
         assert_eq!(file_name("http://h/x", Some("inline")), "x");
+    }
+
+    #[test]
+    fn http_dates_parse() {
+        let t = chrono::DateTime::parse_from_rfc2822("Sun, 09 Sep 2001 01:46:40 GMT").unwrap();
+        assert_eq!(t.timestamp(), 1_000_000_000);
     }
 
     #[test]
