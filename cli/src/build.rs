@@ -37,6 +37,12 @@ pub struct BuildArgs {
     /// Say why each step that missed the cache missed (also kept for `hoist cache explain`).
     #[arg(long)]
     explain: bool,
+    /// Reuse build cache from a directory (`type=local,src=DIR`; may repeat).
+    #[arg(long = "cache-from")]
+    cache_from: Vec<String>,
+    /// Write this build's cache to a directory (`type=local,dest=DIR`), for another machine's `--cache-from`.
+    #[arg(long = "cache-to")]
+    cache_to: Option<String>,
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -80,6 +86,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         jobs: args.jobs,
         explain: args.explain,
     };
+    crate::cache::import_cache_from(store, &args.cache_from)?;
     let plain = PlainProgress::new();
     let progress: &dyn hoist_solver::Progress = if args.quiet { &Silent } else { &plain };
     let out = match hoist_solver::build(store, &options, progress) {
@@ -90,6 +97,10 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     drop(secret_files);
+    if let Some(spec) = &args.cache_to {
+        let keys: Vec<String> = out.report.iter().map(|s| s.key.clone()).collect();
+        crate::cache::export_cache_to(store, spec, &keys)?;
+    }
     if args.quiet {
         println!("{}", out.image.id);
     } else {

@@ -31,7 +31,11 @@ pub(crate) struct Payload {
 pub struct StepReport {
     pub vertex: usize,
     pub name: String,
+    /// The step's cache key (what `--cache-to` exports).
     pub key: String,
+    /// The key of the filesystem after the step (the step and the layer it produced).
+    #[serde(default)]
+    pub result: String,
     pub cached: bool,
     /// Why it missed (`None` when cached).
     pub reason: Option<String>,

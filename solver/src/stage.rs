@@ -174,7 +174,7 @@ impl<'a> Build<'a> {
         let this_build: HashMap<String, bool> = self
             .report
             .lock()
-            .map(|r| r.iter().map(|s| (s.key.clone(), s.cached)).collect())
+            .map(|r| r.iter().map(|s| (s.result.clone(), s.cached)).collect())
             .unwrap_or_default();
         let new_manifest = key
             .inputs
@@ -212,6 +212,8 @@ impl<'a> Build<'a> {
     }
 
     pub fn run(self) -> Result<BuildOutput> {
+        // `hoist cache prune` takes the lock exclusively: nothing this build uses disappears under it.
+        let _lock = self.store.lock_shared()?;
         let result = self.run_stages();
         if result.is_err() {
             self.save_report(None);
@@ -483,7 +485,11 @@ impl<'a> Build<'a> {
             if !image.env.iter().any(|e| e.starts_with("PATH=")) {
                 image.env.insert(0, format!("PATH={}", crate::image::DEFAULT_PATH));
             }
-            let key = KeyBuilder::new("image").field("id", &record.id.to_string()).finish().key;
+            // Keyed by the base's layers, not its image ID: what a step builds on is the filesystem (its config
+            // — Env, User, WorkingDir — enters the keys of the steps that use it), so re-importing the same rootfs
+            // on another machine keeps the cache valid.
+            let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.to_string()).collect();
+            let key = KeyBuilder::new("image").list("layers", &layers).finish().key;
             let cmd = image.cmd.is_some();
             (image, key, cmd)
         };

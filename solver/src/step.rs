@@ -39,6 +39,7 @@ pub(crate) fn fs_step(
     build.progress.event(Event::Started { id, name: &name });
     let started = Instant::now();
 
+    let step_key = info.key.key.clone();
     let step_id = explain::step_identity(&build.dockerfile_path, &state.label, state.step_index, info.display);
     // An identical step running in another stage right now: wait for it, then take its result from the cache.
     let _claim = build.in_flight.claim(&info.key.key);
@@ -48,7 +49,14 @@ pub(crate) fn fs_step(
                 build.progress.event(Event::Cached { id });
                 build.cached_steps.fetch_add(1, Ordering::SeqCst);
                 apply(state, info, result.0, result.1);
-                build.record_step(StepReport { vertex: id, name, key: state.fs_key.clone(), cached: true, reason: None });
+                build.record_step(StepReport {
+                    vertex: id,
+                    name,
+                    key: step_key,
+                    result: state.fs_key.clone(),
+                    cached: true,
+                    reason: None,
+                });
                 return Ok(());
             }
         }
@@ -97,7 +105,14 @@ pub(crate) fn fs_step(
                 used_count: 0,
             })?;
             apply(state, info, layer, created);
-            build.record_step(StepReport { vertex: id, name, key: state.fs_key.clone(), cached: false, reason: Some(reason) });
+            build.record_step(StepReport {
+                vertex: id,
+                name,
+                key: step_key,
+                result: state.fs_key.clone(),
+                cached: false,
+                reason: Some(reason),
+            });
             Ok(())
         }
         Err(e) => {

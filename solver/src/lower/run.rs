@@ -73,13 +73,17 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
     let argv =
         argv(state, r).ok_or_else(|| build.error_at(ins.pos, "RUN needs a command".into()))?;
     let mut env = state.image.env.clone();
-    for (k, v) in state
-        .scope
-        .arg_env()
-        .into_iter()
-        .chain(build.build_args.predefined())
-    {
+    let declared = state.scope.arg_env();
+    for (k, v) in &declared {
         env.push(format!("{k}={v}"));
+    }
+    // Proxy build args reach the process without an ARG, but (as BuildKit) neither the cache key nor history:
+    // changing a proxy does not rebuild.
+    let key_env = env.clone();
+    for (k, v) in build.build_args.predefined() {
+        if !declared.iter().any(|(d, _)| *d == k) {
+            env.push(format!("{k}={v}"));
+        }
     }
     let user = if state.image.user.is_empty() {
         "0".to_string()
@@ -94,7 +98,7 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
     let key = KeyBuilder::new("run")
         .field("parent", &state.fs_key)
         .list("argv", &argv)
-        .list("env", &env)
+        .list("env", &key_env)
         .field("user", &user)
         .field("cwd", &cwd)
         .field(
