@@ -132,6 +132,27 @@ fn predefined_proxy_args_need_no_arg_and_stay_out_of_the_config() {
     assert!(!env_of(&h, "p:1")
         .iter()
         .any(|e| e.contains("proxy") || e.contains("PROXY")));
+    let (config, _) = h.saved("p:1");
+    assert!(
+        !config["history"].to_string().contains("proxy:3128"),
+        "proxy args stay out of history"
+    );
+    // Another proxy is not another build (BuildKit leaves proxy args out of the cache key).
+    let log = h.build_ok(
+        "p:2",
+        "FROM busybox\nRUN env > /run-env\n",
+        &[],
+        &["--build-arg", "HTTP_PROXY=http://other:8080"],
+    );
+    assert!(log.contains("CACHED"), "{log}");
+    // Declared, a proxy arg is an ordinary ARG.
+    h.build_ok(
+        "p:3",
+        "FROM busybox\nARG HTTP_PROXY\nRUN env | grep -c HTTP_PROXY > /count\n",
+        &[],
+        &["--build-arg", "HTTP_PROXY=http://proxy:3128"],
+    );
+    assert_eq!(h.sh("p:3", "cat /count"), "1\n");
 }
 
 #[test]
