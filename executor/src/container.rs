@@ -1477,6 +1477,7 @@ mod tests {
                 destination: "/run/cache".into(),
             }],
             readonly_rootfs: false,
+            options: RuntimeOptions::default(),
         }
     }
 
@@ -1526,6 +1527,54 @@ mod tests {
                 "{d} missing from {dests:?}"
             );
         }
+    }
+
+    #[test]
+    fn runtime_options_shape_the_spec() {
+        let mut r = request();
+        r.options = RuntimeOptions {
+            cap_drop: vec!["ALL".into()],
+            cap_add: vec!["net_admin".into(), "CAP_CHOWN".into()],
+            memory: Some(64 << 20),
+            cpu_millis: Some(1500),
+            pids_limit: Some(10),
+            terminal: true,
+            ..RuntimeOptions::default()
+        };
+        r.mounts.push(ExtraMount::TmpfsWith {
+            destination: "/t".into(),
+            options: vec!["size=1m".into(), "mode=700".into()],
+        });
+        let spec = oci_spec(&r, Path::new("/bundle")).unwrap();
+        let process = spec.process().as_ref().unwrap();
+        assert_eq!(process.terminal(), Some(true));
+        let caps = process.capabilities().as_ref().unwrap();
+        let bounding = caps.bounding().as_ref().unwrap();
+        assert_eq!(bounding.len(), 2);
+        assert!(bounding.contains(&oci_spec::runtime::Capability::NetAdmin));
+        let resources = spec.linux().as_ref().unwrap().resources().as_ref().unwrap();
+        assert_eq!(resources.memory().as_ref().unwrap().limit(), Some(64 << 20));
+        assert_eq!(resources.cpu().as_ref().unwrap().quota(), Some(150_000));
+        assert_eq!(resources.pids().as_ref().unwrap().limit(), 10);
+        let tmpfs = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.destination() == Path::new("/t"))
+            .unwrap();
+        let options = tmpfs.options().as_ref().unwrap();
+        assert!(options.contains(&"mode=700".to_string()));
+        assert!(!options.contains(&"mode=1777".to_string()));
+
+        r.options = RuntimeOptions {
+            privileged: true,
+            ..RuntimeOptions::default()
+        };
+        let spec = oci_spec(&r, Path::new("/bundle")).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().as_ref().unwrap().is_empty());
+        assert!(parse_capability("BOGUS").is_err());
     }
 
     #[test]
