@@ -1,0 +1,65 @@
+//! Signals to a foreground `hoist run` reach the container's pid 1 (docker's sig-proxy); a second
+//! Ctrl-C kills it; killing hoist itself takes the container along. Nothing is left behind.
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+fn start(h: &Hoist, args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
+    let mut child = h.cmd().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    (child, out)
+}
+
+fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
+#[test]
+fn sigint_and_sigterm_are_forwarded_to_pid_1() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let script = "trap 'echo got INT; exit 30' INT; trap 'echo got TERM; exit 31' TERM; echo ready; while true; do sleep 0.05; done";
+    let (mut child, mut out) = start(&h, &["run", "--rm", "busybox", "sh", "-c", script]);
+    signal(&child, nix::sys::signal::SIGINT);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "got INT\n");
+    assert_eq!(child.wait().unwrap().code(), Some(30));
+    let (mut child, _out) = start(&h, &["run", "--rm", "busybox", "sh", "-c", script]);
+    signal(&child, nix::sys::signal::SIGTERM);
+    assert_eq!(child.wait().unwrap().code(), Some(31));
+    assert!(h.containers().is_empty(), "{:?}", h.containers());
+    assert!(h.leftover_mounts().is_empty(), "{:?}", h.leftover_mounts());
+}
+
+#[test]
+fn second_ctrl_c_kills_a_pid_1_that_ignores_it() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let (mut child, _out) = start(&h, &["run", "--rm", "busybox", "sh", "-c", "echo ready; exec sleep 60"]);
+    signal(&child, nix::sys::signal::SIGINT);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(child.try_wait().unwrap().is_none(), "pid 1 without a handler ignores SIGINT, as in docker");
+    signal(&child, nix::sys::signal::SIGINT);
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    assert!(h.containers().is_empty(), "{:?}", h.containers());
+    assert!(h.leftover_mounts().is_empty(), "{:?}", h.leftover_mounts());
+}
+
+#[test]
+fn killing_hoist_kills_the_container_and_ps_cleans_up() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let (mut child, _out) = start(&h, &["run", "--name", "victim", "busybox", "sh", "-c", "echo ready; exec sleep 60"]);
+    signal(&child, nix::sys::signal::SIGKILL);
+    child.wait().unwrap();
+    let (_, out, _) = h.out(&["inspect", "victim"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = v[0]["Id"].as_str().unwrap().to_string();
+    assert_eq!(v[0]["State"]["Status"], "exited", "{out}");
+    assert_eq!(leftovers_after(&id, 5), Vec::<String>::new());
+    assert_eq!(h.out(&["rm", "victim"]).0, 0);
+    assert!(h.leftover_mounts().is_empty(), "{:?}", h.leftover_mounts());
+}
