@@ -212,3 +212,24 @@ fn add_url_is_not_extracted_and_errors_name_the_url() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("download failed"), "{}", stderr(&out));
 }
+
+#[test]
+fn add_mixes_urls_and_context_files() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let Some(srv) = Server::start() else { return };
+    srv.put("remote.txt", b"remote\n");
+    let df = format!(
+        "FROM busybox\nADD local.txt {} /mixed/\n",
+        srv.url("remote.txt")
+    );
+    h.build_ok("mix:1", &df, &[("local.txt", "local\n")], &[]);
+    assert_eq!(
+        h.sh(
+            "mix:1",
+            "cd /mixed && stat -c '%n %a' local.txt remote.txt && cat local.txt remote.txt"
+        ),
+        "local.txt 644\nremote.txt 600\nlocal\nremote\n"
+    );
+}
