@@ -6,7 +6,6 @@ use clap::Args;
 use hoist_solver::{BuildOptions, Silent};
 use hoist_store::Store;
 
-use crate::progress::PlainProgress;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -43,6 +42,9 @@ pub struct BuildArgs {
     /// Write this build's cache to a directory (`type=local,dest=DIR`), for another machine's `--cache-from`.
     #[arg(long = "cache-to")]
     cache_to: Option<String>,
+    /// How to show progress: auto (tty on a terminal, else plain), tty, plain (CI logs), json.
+    #[arg(long, value_enum, default_value = "auto")]
+    progress: crate::progress::Mode,
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -87,8 +89,8 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         explain: args.explain,
     };
     crate::cache::import_cache_from(store, &args.cache_from)?;
-    let plain = PlainProgress::new();
-    let progress: &dyn hoist_solver::Progress = if args.quiet { &Silent } else { &plain };
+    let renderer = crate::progress::renderer(args.progress);
+    let progress: &dyn hoist_solver::Progress = if args.quiet { &Silent } else { renderer.as_ref() };
     let out = match hoist_solver::build(store, &options, progress) {
         Ok(out) => out,
         Err(e) => {

@@ -12,6 +12,12 @@ pub struct PlainProgress {
     partial: Mutex<HashMap<usize, Vec<u8>>>,
 }
 
+impl Default for PlainProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl PlainProgress {
     pub fn new() -> Self {
         PlainProgress { started: Instant::now(), partial: Mutex::default() }
