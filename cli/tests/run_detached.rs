@@ -130,6 +130,20 @@ fn a_killed_monitor_shows_as_exited_and_leaves_nothing() {
 }
 
 #[test]
+fn detached_start_failures_have_dockers_codes() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let (code, out, err) = h.out(&["run", "-d", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(code, 127, "{out}{err}");
+    assert!(err.contains("not found"), "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(h.containers().is_empty(), "{:?}", h.containers());
+    let (code, _, err) = h.out(&["run", "-d", "busybox", "/etc/passwd"]);
+    assert_eq!(code, 126, "{err}");
+    let (_, ps, _) = h.out(&["ps", "-a"]);
+    assert!(ps.contains("Exited (126)"), "{ps}");
+}
+
+#[test]
 fn inspect_an_image_and_missing_names() {
     let Some(h) = Hoist::with_busybox() else { return };
     let (code, out, err) = h.out(&["inspect", "busybox"]);

@@ -48,6 +48,7 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
     if opts.tty {
         super::config::default_env(&mut env, "TERM", "xterm");
     }
+    super::config::default_env(&mut env, "HOME", &super::monitor::home_dir(&merged, user.uid));
     let cwd = match &opts.workdir {
         Some(w) if !w.starts_with('/') => {
             return Err(RuntimeError::Invalid(format!(
@@ -136,7 +137,7 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
             ),
             None => None,
         };
-        Ok(super::monitor::event_loop(pid, &mut signals, master))
+        Ok(super::monitor::event_loop(pid, &mut signals, master, opts.interactive))
     })();
     let _ = std::fs::remove_file(&process_path);
     result

@@ -1,6 +1,6 @@
 //! `hoist logs [-f] NAME`: the output of a detached container (stdout and stderr, interleaved).
 
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -35,10 +35,8 @@ pub fn logs(root: &Path, name: &str, follow: bool, out: &mut dyn Write) -> Resul
                 .unwrap_or(false);
         if !running {
             // One last read: what was written just before the exit.
-            let pos = file.stream_position().map_err(io_err("read", &path))?;
             let mut rest = Vec::new();
             let _ = file.read_to_end(&mut rest);
-            let _ = pos;
             let _ = out.write_all(&rest);
             let _ = out.flush();
             return Ok(());

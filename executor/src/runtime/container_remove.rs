@@ -54,5 +54,4 @@ pub(crate) fn remove_files(dir: &ContainerDir, record: &ContainerRecord) {
             let _ = std::fs::remove_dir_all(volumes_dir(root).join(name));
         }
     }
-    let _ = state::now_rfc3339;
 }

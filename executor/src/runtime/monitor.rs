@@ -64,7 +64,10 @@ pub fn monitor_main(dir: &Path) -> i32 {
     state.pid = None;
     state.finished_at = Some(state::now_rfc3339());
     cleanup_mounts(&dir, &record);
-    if record.options.auto_remove {
+    // A detached `--rm` container that failed to start stays until `hoist run -d` has read why
+    // (it removes the container then).
+    let failed_to_start = state.error.is_some() && state.started_at.is_none();
+    if record.options.auto_remove && !(record.options.detach && failed_to_start) {
         super::container_remove::remove_files(&dir, &record);
     } else {
         let _ = dir.write_state(&state);
@@ -206,7 +209,8 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
                     network::proxy(listener, lease.ip, port);
                 }
             }
-            Ok(event_loop(pid, &mut signals, master.borrow_mut().take()))
+            let forward_stdin = record.options.interactive;
+            Ok(event_loop(pid, &mut signals, master.borrow_mut().take(), forward_stdin))
         },
     );
     drop(lease.into_inner());
@@ -214,12 +218,11 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     if let Err(e) = mount.unmount() {
         eprintln!("hoist: {e}");
     }
-    let _ = bundle;
     result.map_err(RuntimeError::from)
 }
 
 /// The home directory of `uid` in the image's passwd; `/` when there is none (as docker).
-fn home_dir(rootfs: &Path, uid: u32) -> String {
+pub(crate) fn home_dir(rootfs: &Path, uid: u32) -> String {
     let passwd = crate::container::resolve_in_root(rootfs, Path::new("/etc/passwd"))
         .ok()
         .and_then(|p| std::fs::read_to_string(p).ok())
@@ -238,6 +241,7 @@ pub(crate) fn event_loop(
     pid: nix::unistd::Pid,
     signals: &mut SignalFd,
     master: Option<OwnedFd>,
+    forward_stdin: bool,
 ) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -252,7 +256,7 @@ pub(crate) fn event_loop(
     if let Some(m) = &master {
         tty::set_nonblocking(m);
     }
-    let mut stdin_open = master.is_some();
+    let mut stdin_open = master.is_some() && forward_stdin;
     let mut interrupts = 0;
     let mut buf = vec![0u8; 16 * 1024];
     let exited = |status: nix::Result<WaitStatus>| match status {
