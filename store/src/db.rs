@@ -47,6 +47,15 @@ const MIGRATIONS: &[&str] = &[
          inode INTEGER NOT NULL,
          digest TEXT NOT NULL
      );",
+    // 1 -> 2: compressed copies of layers, made once for export (see compress.rs).
+    "CREATE TABLE compressed_layers (
+         diff_id TEXT NOT NULL,
+         algorithm TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         size INTEGER NOT NULL,
+         created INTEGER NOT NULL,
+         PRIMARY KEY (diff_id, algorithm)
+     );",
 ];
 
 pub(crate) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

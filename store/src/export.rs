@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType};
+use oci_spec::image::{Descriptor, ImageIndexBuilder, ImageManifest, MediaType};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -14,7 +14,7 @@ use crate::error::{IoContext, Result, StoreError};
 use crate::fsutil::sibling_tmp;
 use crate::images::{canonical_json, ImageRecord, REF_NAME_ANNOTATION};
 use crate::reference::{normalize_reference, split_tag};
-use crate::Store;
+use crate::{LayerCompression, Store};
 
 /// One entry of a docker-save `manifest.json`.
 #[derive(Serialize)]
@@ -152,14 +152,41 @@ impl Store {
         Ok(out)
     }
 
-    /// `docker save` to a file, written next to `out` and renamed into place.
+    /// `docker save` to a file, written next to `out` and renamed into place; layers uncompressed.
     pub fn save_docker_archive(&self, references: &[String], out: &Path) -> Result<()> {
-        write_file_atomically(out, |w| self.write_docker_archive(references, w))
+        self.save_docker_archive_compressed(references, out, None)
+    }
+
+    /// [`Store::save_docker_archive`] with the layers compressed (gzip only: `docker load` reads no zstd
+    /// layers from a docker-archive). Compressed layers are made once and cached, see
+    /// [`Store::compressed_layer`].
+    pub fn save_docker_archive_compressed(
+        &self,
+        references: &[String],
+        out: &Path,
+        compression: Option<LayerCompression>,
+    ) -> Result<()> {
+        check_docker_compression(compression, out)?;
+        write_file_atomically(out, |w| {
+            self.write_docker_archive_compressed(references, w, compression)
+        })
     }
 
     /// `docker save` format: `manifest.json`, `<config hex>.json`, `<layer id>/layer.tar` (+ `VERSION`, `json`),
     /// `repositories`.
     pub fn write_docker_archive<W: Write>(&self, references: &[String], w: W) -> Result<W> {
+        self.write_docker_archive_compressed(references, w, None)
+    }
+
+    /// [`Store::write_docker_archive`] with gzip layers (`<layer id>/layer.tar.gz`) when `compression` is
+    /// `Some(Gzip)`; `Some(Zstd)` is refused.
+    pub fn write_docker_archive_compressed<W: Write>(
+        &self,
+        references: &[String],
+        w: W,
+        compression: Option<LayerCompression>,
+    ) -> Result<W> {
+        check_docker_compression(compression, Path::new("docker archive"))?;
         let images = self.export_set(references)?;
         let mut tar = TarOut::new(w, "docker archive");
         let mut manifest = Vec::new();
@@ -181,9 +208,12 @@ impl Store {
                     legacy.insert("parent".into(), ids[i - 1].clone().into());
                 }
                 tar.bytes(&format!("{id}/json"), &to_json(&legacy, "layer json")?)?;
-                let path = format!("{id}/layer.tar");
-                let size = self.blob_size(diff)?;
-                tar.file(&path, size, self.open_blob(diff)?)?;
+                let layer = self.export_layer(diff, compression)?;
+                let path = match compression {
+                    None => format!("{id}/layer.tar"),
+                    Some(c) => format!("{id}/layer.{}", c.tar_extension()),
+                };
+                tar.file(&path, layer.size, self.open_blob(&layer.digest)?)?;
                 layers.push(path);
             }
             if let Some(top) = ids.last() {
@@ -209,14 +239,38 @@ impl Store {
         tar.finish()
     }
 
-    /// An OCI image layout tar, written next to `out` and renamed into place.
+    /// An OCI image layout tar, written next to `out` and renamed into place; layers uncompressed.
     pub fn save_oci_layout(&self, references: &[String], out: &Path) -> Result<()> {
-        write_file_atomically(out, |w| self.write_oci_layout(references, w))
+        self.save_oci_layout_compressed(references, out, None)
+    }
+
+    /// [`Store::save_oci_layout`] with gzip or zstd layers (made once and cached, see
+    /// [`Store::compressed_layer`]).
+    pub fn save_oci_layout_compressed(
+        &self,
+        references: &[String],
+        out: &Path,
+        compression: Option<LayerCompression>,
+    ) -> Result<()> {
+        write_file_atomically(out, |w| {
+            self.write_oci_layout_compressed(references, w, compression)
+        })
     }
 
     /// OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`), plus a docker `manifest.json` so that
     /// `docker load` accepts it too.
     pub fn write_oci_layout<W: Write>(&self, references: &[String], w: W) -> Result<W> {
+        self.write_oci_layout_compressed(references, w, None)
+    }
+
+    /// [`Store::write_oci_layout`] with compressed layers: each manifest is rewritten with the compressed
+    /// blobs' media type, digest and size (the config, and so its diff IDs and the image ID, are unchanged).
+    pub fn write_oci_layout_compressed<W: Write>(
+        &self,
+        references: &[String],
+        w: W,
+        compression: Option<LayerCompression>,
+    ) -> Result<W> {
         let images = self.export_set(references)?;
         let mut tar = TarOut::new(w, "OCI layout");
         tar.bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -228,19 +282,34 @@ impl Store {
             let image = &entry.image;
             let blob_name = |d: &Digest| format!("blobs/sha256/{}", d.hex());
             let mut layers = Vec::new();
+            let mut exported = Vec::new();
             for diff in image.diff_ids()? {
-                let size = self.blob_size(&diff)?;
-                tar.file(&blob_name(&diff), size, self.open_blob(&diff)?)?;
-                layers.push(blob_name(&diff));
+                let layer = self.export_layer(&diff, compression)?;
+                tar.file(
+                    &blob_name(&layer.digest),
+                    layer.size,
+                    self.open_blob(&layer.digest)?,
+                )?;
+                layers.push(blob_name(&layer.digest));
+                exported.push(layer);
             }
             tar.bytes(&blob_name(&image.id), &self.read_blob(&image.id)?)?;
-            let manifest_bytes = self.read_blob(&image.manifest_digest)?;
-            tar.bytes(&blob_name(&image.manifest_digest), &manifest_bytes)?;
+            let (manifest_digest, manifest_bytes) = match compression {
+                None => (
+                    image.manifest_digest.clone(),
+                    self.read_blob(&image.manifest_digest)?,
+                ),
+                Some(_) => {
+                    let bytes = compressed_manifest(&image.manifest, &exported)?;
+                    (Digest::of_bytes(&bytes), bytes)
+                }
+            };
+            tar.bytes(&blob_name(&manifest_digest), &manifest_bytes)?;
             let descriptor = || {
                 Descriptor::new(
                     MediaType::ImageManifest,
                     manifest_bytes.len() as u64,
-                    image.manifest_digest.clone(),
+                    manifest_digest.clone(),
                 )
             };
             if entry.tags.is_empty() {
@@ -290,6 +359,79 @@ impl Store {
         )?;
         tar.finish()
     }
+}
+
+/// A layer as it goes into an archive.
+struct ExportedLayer {
+    digest: Digest,
+    size: u64,
+    media_type: MediaType,
+}
+
+impl Store {
+    /// The blob to export for layer `diff`: itself, or its cached compressed copy.
+    fn export_layer(
+        &self,
+        diff: &Digest,
+        compression: Option<LayerCompression>,
+    ) -> Result<ExportedLayer> {
+        Ok(match compression {
+            None => ExportedLayer {
+                digest: diff.clone(),
+                size: self.blob_size(diff)?,
+                media_type: MediaType::ImageLayer,
+            },
+            Some(c) => {
+                let (digest, size) = self.compressed_layer(diff, c)?;
+                ExportedLayer {
+                    digest,
+                    size,
+                    media_type: c.oci_media_type(),
+                }
+            }
+        })
+    }
+}
+
+/// The stored manifest with its layer descriptors replaced by the exported (compressed) ones; annotations
+/// and everything else are kept.
+fn compressed_manifest(manifest: &ImageManifest, layers: &[ExportedLayer]) -> Result<Vec<u8>> {
+    if manifest.layers().len() != layers.len() {
+        return Err(StoreError::InvalidImage(format!(
+            "the manifest lists {} layers but the config {} diff IDs",
+            manifest.layers().len(),
+            layers.len()
+        )));
+    }
+    let mut manifest = manifest.clone();
+    let descriptors = manifest
+        .layers()
+        .iter()
+        .zip(layers)
+        .map(|(old, layer)| {
+            let mut d = Descriptor::new(layer.media_type.clone(), layer.size, layer.digest.clone());
+            d.set_annotations(old.annotations().clone());
+            d
+        })
+        .collect();
+    manifest.set_layers(descriptors);
+    canonical_json(&manifest, "image manifest")
+}
+
+/// zstd layers are OCI-only: refuse them for a docker-archive before writing anything.
+fn check_docker_compression(compression: Option<LayerCompression>, out: &Path) -> Result<()> {
+    if compression == Some(LayerCompression::Zstd) {
+        return Err(StoreError::Io {
+            action: "writing docker archive",
+            path: out.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "zstd layers are for OCI layouts only (docker load reads gzip or plain layers from a \
+                 docker-archive); use the OCI format or gzip",
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Write `out` through a temporary sibling file: fsync, then rename; a failure leaves `out` untouched.

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use crate::digest::Digest;
@@ -24,6 +25,14 @@ impl Store {
     pub fn gc(&self, grace: Duration) -> Result<GcReport> {
         let (mut blob_refs, layer_refs) = self.gc_roots()?;
         blob_refs.extend(layer_refs.iter().cloned());
+        // A compressed copy of a layer lives exactly as long as the layer.
+        let compressed = self.compressed_layer_rows()?;
+        blob_refs.extend(
+            compressed
+                .iter()
+                .filter(|(diff, _)| layer_refs.contains(diff.as_str()))
+                .map(|(_, digest)| digest.clone()),
+        );
         let now = SystemTime::now();
         let young = |t: SystemTime| now.duration_since(t).map(|age| age < grace).unwrap_or(true);
         let mut report = GcReport::default();
@@ -59,7 +68,49 @@ impl Store {
             report.freed_bytes += meta.len();
             report.removed_blobs.push(digest);
         }
+        self.forget_missing_compressed_layers(&compressed)?;
         Ok(report)
+    }
+
+    /// Every `(diff_id, compressed digest)` row of `compressed_layers`.
+    fn compressed_layer_rows(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let err = self.db_err();
+        let mut stmt = conn
+            .prepare("SELECT diff_id, digest FROM compressed_layers")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&err)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(&err)?;
+        Ok(rows)
+    }
+
+    /// Drop the rows whose compressed blob is gone (collected above, or removed by hand).
+    fn forget_missing_compressed_layers(&self, rows: &[(String, String)]) -> Result<()> {
+        let gone: Vec<&String> = rows
+            .iter()
+            .map(|(_, digest)| digest)
+            .filter(|digest| {
+                Digest::from_str(digest)
+                    .map(|d| !self.has_blob(&d))
+                    .unwrap_or(true)
+            })
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let conn = self.conn();
+        let err = self.db_err();
+        for digest in gone {
+            conn.execute(
+                "DELETE FROM compressed_layers WHERE digest = ?1",
+                [digest.as_str()],
+            )
+            .map_err(&err)?;
+        }
+        Ok(())
     }
 
     /// (every referenced blob, the referenced layers) as `sha256:` strings.

@@ -1,10 +1,11 @@
 //! hoist-store: hoist's state directory.
 //!
 //! ```text
-//! blobs/sha256/<hex>   configs, manifests, uncompressed layer tars (an OCI image layout: oci-layout, index.json)
+//! blobs/sha256/<hex>   configs, manifests, uncompressed layer tars (an OCI image layout: oci-layout, index.json),
+//!                      and gzip/zstd copies of layers made once for export (table compressed_layers)
 //! snapshots/<id>/      an unpacked layer in overlay format (the overlay lower dir); <id> is a small integer
 //! cache.db             SQLite (WAL): snapshots, images, tags, the build cache index, the context stat cache
-//! tmp/                 staging: everything is written there and renamed into place
+//! tmp/                 staging: everything is written there and renamed into place (+ per-layer compression locks)
 //! lock                 flock file for callers that need the whole store (garbage collection)
 //! ```
 //!
@@ -16,6 +17,7 @@ mod cache;
 mod cache_admin;
 mod cache_filter;
 mod cache_transfer;
+mod compress;
 mod db;
 mod digest;
 mod error;
@@ -29,6 +31,7 @@ mod lock;
 mod reference;
 mod reports;
 mod snapshots;
+mod sweep;
 mod tmpdir;
 mod unpack;
 
@@ -46,6 +49,7 @@ pub use cache_admin::{
 };
 pub use cache_filter::{parse_duration, parse_size, CacheFilter, FilterError};
 pub use cache_transfer::{CacheExportReport, CACHE_RECORDS_MEDIA_TYPE};
+pub use compress::LayerCompression;
 pub use digest::Digest;
 pub use error::{Result, StoreError};
 pub use gc::GcReport;
