@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use hoist_store::Store;
+use hoist_store::{LayerCompression, Store};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -22,14 +22,62 @@ pub struct ImagesArgs {
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// Write to this file (a docker-archive tar).
+    /// Write to this file (a tar).
     #[arg(short = 'o', long)]
     output: PathBuf,
-    /// Write an OCI image layout instead of a docker-archive.
-    #[arg(long)]
+    /// Archive format: docker (`docker save`/`docker load`) or oci (an OCI image layout, also loadable by docker).
+    #[arg(long, value_enum, default_value_t = SaveFormat::Docker)]
+    format: SaveFormat,
+    /// Same as `--format oci`.
+    #[arg(long, conflicts_with = "format")]
     oci: bool,
+    /// Layer compression [default: none for docker, gzip for oci]. Compressed layers are made once and kept
+    /// in the store, so saving again is fast. zstd needs `--format oci`.
+    #[arg(long, value_enum)]
+    compress: Option<SaveCompression>,
     #[arg(required = true)]
     images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SaveFormat {
+    Docker,
+    Oci,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SaveCompression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl SaveArgs {
+    fn format(&self) -> SaveFormat {
+        if self.oci {
+            SaveFormat::Oci
+        } else {
+            self.format
+        }
+    }
+
+    /// The layer compression: the flag, or the format's default (docker: none, like `docker save`; oci: gzip).
+    fn layer_compression(&self) -> anyhow::Result<Option<LayerCompression>> {
+        let format = self.format();
+        let chosen = self.compress.unwrap_or(match format {
+            SaveFormat::Docker => SaveCompression::None,
+            SaveFormat::Oci => SaveCompression::Gzip,
+        });
+        Ok(match chosen {
+            SaveCompression::None => None,
+            SaveCompression::Gzip => Some(LayerCompression::Gzip),
+            SaveCompression::Zstd if format == SaveFormat::Docker => bail!(
+                "--compress zstd needs --format oci: docker load reads only plain or gzip layers from a \
+                 docker-archive (use --format oci --compress zstd, or --compress gzip)"
+            ),
+            SaveCompression::Zstd => Some(LayerCompression::Zstd),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -96,16 +144,20 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
 }
 
 pub fn save(store: &Store, args: SaveArgs) -> anyhow::Result<i32> {
+    let compression = args.layer_compression()?;
+    // Shared lock: garbage collection must not remove layers (or their fresh compressed copies) mid-save.
+    let _lock = store.lock_shared()?;
     for name in &args.images {
         if store.resolve(name)?.is_none() {
             bail!("no such image: {name}");
         }
     }
-    if args.oci {
-        store.save_oci_layout(&args.images, &args.output)?;
-    } else {
-        store.save_docker_archive(&args.images, &args.output)?;
+    let output = &args.output;
+    match args.format() {
+        SaveFormat::Oci => store.save_oci_layout_compressed(&args.images, output, compression),
+        SaveFormat::Docker => store.save_docker_archive_compressed(&args.images, output, compression),
     }
+    .with_context(|| format!("saving to {}", output.display()))?;
     Ok(0)
 }
 
