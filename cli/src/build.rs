@@ -88,6 +88,8 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         jobs: args.jobs,
         explain: args.explain,
     };
+    // Staging dirs and mounts of hoist processes that were killed (Ctrl-C, OOM, power loss) go first.
+    store.sweep_stale_tmp();
     crate::cache::import_cache_from(store, &args.cache_from)?;
     let renderer = crate::progress::renderer(args.progress);
     let progress: &dyn hoist_solver::Progress = if args.quiet { &Silent } else { renderer.as_ref() };
