@@ -122,6 +122,11 @@ fn add_url_is_cached_by_content_and_downloaded_again_each_build() {
         "changed content is a new step:\n{log}"
     );
     assert_eq!(h.sh("uc:3", "cat /v.txt"), "two\n");
+    assert!(
+        h.leftover_tmp().is_empty(),
+        "downloads are staged and removed: {:?}",
+        h.leftover_tmp()
+    );
 }
 
 #[test]
@@ -162,6 +167,11 @@ fn add_url_checksum_is_verified() {
         &[],
     );
     assert!(log.contains("--checksum"), "{log}");
+    assert!(
+        h.leftover_tmp().is_empty(),
+        "a failed download leaves nothing: {:?}",
+        h.leftover_tmp()
+    );
 }
 
 #[test]
