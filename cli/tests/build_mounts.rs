@@ -168,3 +168,57 @@ fn network_none_has_only_loopback() {
         "{log}"
     );
 }
+
+#[test]
+fn cache_sharing_modes_and_secret_from_env() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    h.build_ok(
+        "mx:1",
+        "FROM busybox\nRUN --mount=type=cache,target=/l,sharing=locked echo l > /l/f\n\
+RUN --mount=type=cache,target=/l,sharing=private cat /l/f > /seen-private\n\
+RUN --mount=type=cache,target=/l,sharing=shared cat /l/f > /seen-shared\n",
+        &[],
+        &[],
+    );
+    assert_eq!(h.sh("mx:1", "cat /seen-private /seen-shared"), "l\nl\n");
+    let log = h.build_err(
+        "mx:2",
+        "FROM busybox\nRUN --mount=type=cache,target=/l,sharing=sometimes true\n",
+        &[],
+        &[],
+    );
+    assert!(
+        log.contains("Dockerfile:2") && log.contains("sharing"),
+        "{log}"
+    );
+    // A secret from the builder's environment, exposed as a file and as an environment variable.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /len\n\
+RUN --mount=type=secret,id=tok,env=TOK,target= sh -c 'echo ${#TOK}' > /envlen\n",
+    )
+    .unwrap();
+    let out = h
+        .cmd()
+        .env("HOIST_TEST_TOKEN", "env-secret-93b1")
+        .args([
+            "build",
+            "-t",
+            "mx:3",
+            "--secret",
+            "id=tok,env=HOIST_TEST_TOKEN",
+        ])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.sh("mx:3", "cat /len /envlen"), "15\n15\n");
+    let (config, layers) = h.saved("mx:3");
+    assert!(!config.to_string().contains("env-secret-93b1"));
+    assert!(!layers
+        .iter()
+        .any(|l| l.windows(15).any(|w| w == b"env-secret-93b1")));
+}
