@@ -3,6 +3,7 @@ mod build;
 mod containers;
 mod cache;
 mod debug;
+mod explain;
 mod images;
 mod progress;
 mod run;

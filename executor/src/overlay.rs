@@ -130,6 +130,41 @@ pub fn mount_overlay(
     })
 }
 
+/// [`mount_overlay`] with overlayfs's `volatile` option (Linux ≥ 5.10) when the kernel has it:
+/// no sync of the upper filesystem, ever — at unmount either, which otherwise flushes the whole
+/// host filesystem's dirty data. Only for throw-away overlays (`hoist run --rm`): after a host
+/// crash the upper dir is unusable. Falls back to a normal mount.
+pub fn mount_overlay_volatile(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<OverlayMount> {
+    let direct = (!lowers.is_empty())
+        .then(|| plan_mount(lowers, upper, work))
+        .and_then(|plan| match plan {
+            MountPlan::Direct { data } if data.len() + ",volatile".len() <= MAX_MOUNT_DATA => {
+                Some(data + ",volatile")
+            }
+            _ => None,
+        });
+    if let Some(data) = direct {
+        if lowers
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([upper, work, target])
+            .all(|p| check_path(p).is_ok())
+            && LinuxSyscall.mount_overlay(&data, target, None).is_ok()
+        {
+            return Ok(OverlayMount {
+                target: target.to_path_buf(),
+                mounted: true,
+            });
+        }
+    }
+    mount_overlay(lowers, upper, work, target)
+}
+
 /// [`mount_overlay`] over any [`OverlaySyscall`]; the caller owns unmounting.
 pub fn mount_overlay_with(
     sys: &dyn OverlaySyscall,

@@ -208,7 +208,8 @@ impl Store {
                 })
             })
             .map_err(&err)?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(&err)
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(&err)
     }
 
     /// Insert or replace many stat cache entries in one transaction.

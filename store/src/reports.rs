@@ -11,7 +11,10 @@ impl Store {
         // Names are image IDs (`sha256:<hex>`) or `last`: nothing that could leave the directory.
         let file = name.trim_start_matches("sha256:");
         if file.is_empty() || !file.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(StoreError::InvalidReference { reference: name.to_string(), reason: "not a build report name".into() });
+            return Err(StoreError::InvalidReference {
+                reference: name.to_string(),
+                reason: "not a build report name".into(),
+            });
         }
         Ok(self.root().join("builds").join(format!("{file}.json")))
     }
@@ -47,7 +50,10 @@ mod tests {
         store.put_build_report("last", b"[1]").unwrap();
         store.put_build_report("sha256:abc123", b"[2]").unwrap();
         assert_eq!(store.build_report("last").unwrap().unwrap(), b"[1]");
-        assert_eq!(store.build_report("sha256:abc123").unwrap().unwrap(), b"[2]");
+        assert_eq!(
+            store.build_report("sha256:abc123").unwrap().unwrap(),
+            b"[2]"
+        );
         assert!(store.build_report("sha256:ffff").unwrap().is_none());
         assert!(store.put_build_report("../x", b"").is_err());
     }

@@ -106,7 +106,13 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
         .map_err(|e| RuntimeError::Invalid(format!("creating a signalfd: {e}")))?;
 
     let merged = dir.merged();
-    let mount = crate::overlay::mount_overlay(
+    // A `--rm` container's writes are thrown away: never sync them.
+    let mount_fn = if record.options.auto_remove {
+        crate::overlay::mount_overlay_volatile
+    } else {
+        crate::overlay::mount_overlay
+    };
+    let mount = mount_fn(
         &record.lowers,
         &dir.path().join("upper"),
         &dir.path().join("work"),
