@@ -68,14 +68,27 @@ fn env_wins_over_arg_and_sees_values_from_before_its_instruction() {
     let df = "FROM busybox\nARG V=arg\nENV V=env\nRUN echo $V > /v\nENV A=1\nENV A=2 B=$A\nRUN echo $A $B > /ab\n";
     h.build_ok("e:1", df, &[], &["--build-arg", "V=cli"]);
     assert_eq!(h.sh("e:1", "cat /v /ab"), "env\n2 1\n");
-    // ARG with the value of an ENV seen in later instructions' expansion too.
+    // An ARG with a value after the ENV wins for what follows (BuildKit's one state env), in expansion and in
+    // RUN, but the image config keeps the ENV's value; an ARG without a value changes nothing.
     h.build_ok(
         "e:2",
-        "FROM busybox\nENV D=/data\nARG D=/ignored\nWORKDIR $D\n",
+        "FROM busybox\nENV D=/data W=envw\nARG D=/argval\nARG W\nWORKDIR $D\nRUN echo $D $W > v\nENV X=$D\n",
         &[],
         &[],
     );
-    assert_eq!(h.config("e:2")["WorkingDir"], "/data");
+    assert_eq!(h.config("e:2")["WorkingDir"], "/argval");
+    assert_eq!(h.sh("e:2", "cat /argval/v"), "/argval envw\n");
+    let env = env_of(&h, "e:2");
+    assert!(env.contains(&"D=/data".to_string()), "{env:?}");
+    assert!(env.contains(&"X=/argval".to_string()), "{env:?}");
+    // A --build-arg for an ARG declared without a default after the ENV wins too; a later ENV wins again.
+    h.build_ok(
+        "e:3",
+        "FROM busybox\nENV U=envu\nARG U\nRUN echo $U > /u1\nENV U=again\nRUN echo $U > /u2\n",
+        &[],
+        &["--build-arg", "U=cli"],
+    );
+    assert_eq!(h.sh("e:3", "cat /u1 /u2"), "cli\nagain\n");
 }
 
 #[test]
@@ -153,6 +166,22 @@ fn predefined_proxy_args_need_no_arg_and_stay_out_of_the_config() {
         &["--build-arg", "HTTP_PROXY=http://proxy:3128"],
     );
     assert_eq!(h.sh("p:3", "cat /count"), "1\n");
+    // BuildKit passes each proxy as both the upper- and the lower-case variable.
+    h.build_ok(
+        "p:4",
+        "FROM busybox\nARG HTTP_PROXY\nRUN env | grep -i _proxy= | sort > /run-env\n",
+        &[],
+        &[
+            "--build-arg",
+            "HTTP_PROXY=http://p:1",
+            "--build-arg",
+            "no_proxy=local",
+        ],
+    );
+    assert_eq!(
+        h.sh("p:4", "cat /run-env"),
+        "HTTP_PROXY=http://p:1\nNO_PROXY=local\nhttp_proxy=http://p:1\nno_proxy=local\n"
+    );
 }
 
 #[test]

@@ -222,3 +222,61 @@ RUN --mount=type=secret,id=tok,env=TOK,target= sh -c 'echo ${#TOK}' > /envlen\n"
         .iter()
         .any(|l| l.windows(15).any(|w| w == b"env-secret-93b1")));
 }
+
+#[test]
+fn runtime_mount_stubs_do_not_reach_the_layer() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    // The base has no /etc/hosts, /etc/resolv.conf or /etc/hostname: the empty files the runtime creates to
+    // mount over are removed after RUN (BuildKit), while what RUN itself writes there stays.
+    h.build_ok(
+        "stub:1",
+        "FROM busybox\nRUN echo hi > /x\nRUN echo 127.0.0.1 me > /etc/hostname.kept\n",
+        &[],
+        &[],
+    );
+    let (_, layers) = h.saved("stub:1");
+    for layer in &layers[1..] {
+        let entries = common::layer_entries(layer);
+        for stub in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
+            assert!(
+                !entries.contains_key(stub),
+                "{stub} in a RUN layer: {:?}",
+                entries.keys()
+            );
+        }
+    }
+    assert!(common::layer_entries(&layers[2]).contains_key("etc/hostname.kept"));
+    // So COPY --from of the stage's /etc copies no stubs.
+    h.build_ok(
+        "stub:2",
+        "FROM busybox AS s\nRUN true\nFROM scratch\nCOPY --from=s /etc /etc\n",
+        &[],
+        &[],
+    );
+    let (_, layers) = h.saved("stub:2");
+    let names: Vec<String> = common::layer_entries(&layers[0]).into_keys().collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("etc/hos") || n.contains("resolv")),
+        "{names:?}"
+    );
+    // The empty file a file bind mount's target needs goes too; the directories made for mounts stay.
+    h.build_ok(
+        "stub:3",
+        "FROM busybox\nRUN --mount=type=bind,source=f,target=/mnt/f --mount=type=tmpfs,target=/t cat /mnt/f > /got\n",
+        &[("f", "data\n")],
+        &[],
+    );
+    let (_, layers) = h.saved("stub:3");
+    let entries = common::layer_entries(&layers[1]);
+    assert!(!entries.contains_key("mnt/f"), "{:?}", entries.keys());
+    assert!(
+        entries.contains_key("mnt") && entries.contains_key("t"),
+        "{:?}",
+        entries.keys()
+    );
+    assert_eq!(entries["got"].4, b"data\n");
+}

@@ -3,7 +3,10 @@
 //! - Global ARGs (before the first FROM) are visible in FROM lines only, unless a stage redeclares them.
 //! - A stage's `ARG NAME[=default]` takes the `--build-arg` value if given, else the global value when the
 //!   default is missing, else the default.
-//! - In expansion, ENV wins over an ARG of the same name.
+//! - ARG and ENV share one ordered environment (BuildKit's LLB state env): an `ENV` sets a name, an `ARG` that
+//!   has a value (default, `--build-arg` or global) sets it too, the later one wins. So an `ARG` before an `ENV`
+//!   of the same name is hidden by it, and an `ARG` with a value after an `ENV` hides the ENV for expansion and
+//!   RUN, while the image config keeps the ENV's value.
 //! - Build args reach RUN's environment but never the image config.
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -33,7 +36,10 @@ pub const PREDEFINED_ARGS: &[&str] = &[
 
 impl BuildArgs {
     pub fn new(pairs: &[(String, String)]) -> Self {
-        BuildArgs { values: pairs.iter().cloned().collect(), used: Mutex::default() }
+        BuildArgs {
+            values: pairs.iter().cloned().collect(),
+            used: Mutex::default(),
+        }
     }
 
     /// The override for `name`, marking it consumed.
@@ -58,7 +64,11 @@ impl BuildArgs {
     /// Build args no ARG consumed, for the warning BuildKit prints.
     pub fn unused(&self) -> Vec<String> {
         let used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
-        self.values.keys().filter(|k| !used.contains(*k)).cloned().collect()
+        self.values
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .cloned()
+            .collect()
     }
 }
 
@@ -102,6 +112,16 @@ pub struct Scope {
     args: Vec<(String, Option<String>)>,
     /// The image config's Env, as `KEY=VALUE` pairs, in order.
     env: Vec<(String, String)>,
+    /// What expansion and RUN see: the config's Env, and ARG values set after it (BuildKit's state env).
+    vars: Vec<(String, String)>,
+}
+
+fn set_pair(list: &mut Vec<(String, String)>, key: &str, value: String) {
+    if let Some(slot) = list.iter_mut().find(|(k, _)| k == key) {
+        slot.1 = value;
+    } else {
+        list.push((key.to_string(), value));
+    }
 }
 
 impl Scope {
@@ -112,21 +132,26 @@ impl Scope {
                 Some((k, v)) => (k.to_string(), v.to_string()),
                 None => (kv.to_string(), String::new()),
             })
-            .collect();
-        Scope { args: Vec::new(), env }
+            .collect::<Vec<_>>();
+        Scope {
+            args: Vec::new(),
+            vars: env.clone(),
+            env,
+        }
     }
 
+    /// An ARG with a value sets the name for what follows, over an earlier ENV (not in the image config).
     pub fn declare_arg(&mut self, name: &str, value: Option<String>) {
+        if let Some(v) = &value {
+            set_pair(&mut self.vars, name, v.clone());
+        }
         self.args.retain(|(n, _)| n != name);
         self.args.push((name.to_string(), value));
     }
 
     pub fn set_env(&mut self, key: &str, value: String) {
-        if let Some(slot) = self.env.iter_mut().find(|(k, _)| k == key) {
-            slot.1 = value;
-        } else {
-            self.env.push((key.to_string(), value));
-        }
+        set_pair(&mut self.vars, key, value.clone());
+        set_pair(&mut self.env, key, value);
     }
 
     pub fn has_env(&self, key: &str) -> bool {
@@ -138,13 +163,15 @@ impl Scope {
         self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
     }
 
-    /// ARGs with a value that no ENV of the same name hides: they go into RUN's environment.
-    pub fn arg_env(&self) -> Vec<(String, String)> {
-        self.args
-            .iter()
-            .filter(|(k, _)| !self.has_env(k))
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect()
+    /// RUN's environment: the config's Env with the values ARGs set since, as `K=V` strings.
+    pub fn run_env(&self) -> Vec<String> {
+        self.vars.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// Whether a declared ARG gives RUN's value of `name` (no later ENV set it): such a name is not a proxy
+    /// variable to add again.
+    pub fn arg_declared(&self, name: &str) -> bool {
+        self.args.iter().any(|(k, _)| k == name)
     }
 
     /// The ARG values (for cache keys: a RUN's result depends on them).
@@ -155,10 +182,10 @@ impl Scope {
 
 impl Env for Scope {
     fn get(&self, name: &str) -> Option<String> {
-        if let Some((_, v)) = self.env.iter().find(|(k, _)| k == name) {
-            return Some(v.clone());
-        }
-        self.args.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.clone())
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -172,7 +199,31 @@ mod tests {
         s.declare_arg("A", Some("arg".into()));
         s.set_env("A", "env".into());
         assert_eq!(s.get("A").as_deref(), Some("env"));
-        assert!(s.arg_env().is_empty(), "an ARG hidden by ENV is not passed to RUN");
+        assert_eq!(
+            s.run_env(),
+            vec!["A=env".to_string()],
+            "an ARG hidden by ENV is not passed to RUN"
+        );
+    }
+
+    #[test]
+    fn arg_after_env_wins_but_not_in_config() {
+        let mut s = Scope::with_env(&["A=env".to_string(), "B=envb".to_string()]);
+        s.declare_arg("A", Some("arg".into()));
+        s.declare_arg("B", None);
+        assert_eq!(s.get("A").as_deref(), Some("arg"));
+        assert_eq!(
+            s.get("B").as_deref(),
+            Some("envb"),
+            "an ARG without a value changes nothing"
+        );
+        assert_eq!(
+            s.env_list(),
+            vec!["A=env".to_string(), "B=envb".to_string()]
+        );
+        assert_eq!(s.run_env(), vec!["A=arg".to_string(), "B=envb".to_string()]);
+        s.set_env("A", "again".into());
+        assert_eq!(s.get("A").as_deref(), Some("again"));
     }
 
     #[test]

@@ -72,19 +72,13 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
     }
     let argv =
         argv(state, r).ok_or_else(|| build.error_at(ins.pos, "RUN needs a command".into()))?;
-    let mut env = state.image.env.clone();
-    let declared = state.scope.arg_env();
-    for (k, v) in &declared {
-        env.push(format!("{k}={v}"));
-    }
+    let mut env = state.scope.run_env();
     // Proxy build args reach the process without an ARG, but (as BuildKit) neither the cache key nor history:
     // changing a proxy does not rebuild.
     let key_env = env.clone();
-    for (k, v) in build.build_args.predefined() {
-        if !declared.iter().any(|(d, _)| *d == k) {
-            env.push(format!("{k}={v}"));
-        }
-    }
+    add_proxy_env(&mut env, &build.build_args.predefined(), &|k| {
+        state.scope.arg_declared(k)
+    });
     let user = if state.image.user.is_empty() {
         "0".to_string()
     } else {
@@ -131,6 +125,12 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         let mut env = env.clone();
         let extra_mounts = mounts::prepare(build, &mounts, &mut guards, &mut env)
             .map_err(|e| build.error_at(ins.pos, format!("RUN {e}")))?;
+        let targets: Vec<&str> = mounts
+            .iter()
+            .map(|(spec, _)| spec.target.as_str())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let stubs = MountStubs::record(rootfs, &targets);
         let code = run_container(
             &state_root,
             ContainerSpec {
@@ -151,6 +151,7 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
             },
             progress,
         )?;
+        stubs.clean();
         if code != 0 {
             return Err(BuildError::RunFailed {
                 step: format!(
@@ -165,6 +166,38 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         }
         Ok(())
     })
+}
+
+/// The files the runtime bind-mounts over (`/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname`, and the targets of
+/// `--mount`s of a file, such as secrets) are created in the rootfs as empty mount points when the image lacks
+/// them. BuildKit removes such file stubs after the process, so they never reach the layer (directories made for
+/// mounts stay, as in BuildKit).
+struct MountStubs(Vec<std::path::PathBuf>);
+
+impl MountStubs {
+    const PATHS: [&'static str; 3] = ["/etc/resolv.conf", "/etc/hosts", "/etc/hostname"];
+
+    fn record(rootfs: &Path, targets: &[&str]) -> Self {
+        MountStubs(
+            Self::PATHS
+                .iter()
+                .chain(targets)
+                .filter_map(|p| hoist_executor::fileops::resolve_in_root(rootfs, p).ok())
+                .filter(|p| p != rootfs && std::fs::symlink_metadata(p).is_err())
+                .collect(),
+        )
+    }
+
+    /// Removes each recorded path that is now an empty regular file (a stub, not something the process wrote).
+    fn clean(&self) {
+        for path in &self.0 {
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                if meta.file_type().is_file() && meta.len() == 0 {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+    }
 }
 
 /// The process to run: exec form as is; shell form in the stage's SHELL. A heredoc is handed to the shell as a
@@ -247,6 +280,24 @@ fn history_args(state: &StageState) -> String {
         out.push_str(&format!("{name}={value} "));
     }
     out
+}
+
+/// BuildKit passes each proxy build arg (matched without regard to case) as both `HTTP_PROXY` and `http_proxy`;
+/// a name an ARG declared keeps the ARG's value, and a variable already in the environment is not repeated.
+fn add_proxy_env(
+    env: &mut Vec<String>,
+    proxies: &[(String, String)],
+    declared: &dyn Fn(&str) -> bool,
+) {
+    for (k, v) in proxies {
+        for name in [k.to_ascii_uppercase(), k.to_ascii_lowercase()] {
+            let prefix = format!("{name}=");
+            if declared(&name) || env.iter().any(|e| e.starts_with(&prefix)) {
+                continue;
+            }
+            env.push(format!("{name}={v}"));
+        }
+    }
 }
 
 fn first_line(s: &str) -> &str {
