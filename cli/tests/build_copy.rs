@@ -109,6 +109,26 @@ COPY --parents ./src/./x/one.txt /pivot/
 }
 
 #[test]
+fn chown_with_an_empty_part_and_chmod_with_special_bits() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    // As BuildKit (Docker 20.10): `:group` is root and the group, `user:` the user and its own group, and --chmod
+    // applies the permission bits only (the setuid, setgid and sticky bits of 4755, 2750, 1777 are dropped).
+    h.build_ok(
+        "cpe:1",
+        "FROM busybox\nCOPY --chown=:app a /g\nCOPY --chown=app: a /u\nCOPY --chmod=4755 a /s\n\
+         COPY --chmod=2750 a /sg\nCOPY --chmod=1777 a /st\n",
+        &[("a", "A")],
+        &[],
+    );
+    assert_eq!(
+        h.sh("cpe:1", "stat -c '%n %u:%g %a' /g /u /s /sg /st"),
+        "/g 0:1000 644\n/u 1000:1000 644\n/s 0:0 755\n/sg 0:0 750\n/st 0:0 777\n"
+    );
+}
+
+#[test]
 fn symlinks_inside_a_dir_are_kept_and_a_named_symlink_is_followed() {
     let Some(h) = Hoist::with_busybox() else {
         return;

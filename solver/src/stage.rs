@@ -89,21 +89,39 @@ thread_local! {
 }
 
 impl<'a> Build<'a> {
-    pub fn new(store: &'a Store, options: &'a BuildOptions, progress: &'a dyn Progress) -> Result<Self> {
-        let dockerfile_path = options.dockerfile.clone().unwrap_or_else(|| options.context_dir.join("Dockerfile"));
+    pub fn new(
+        store: &'a Store,
+        options: &'a BuildOptions,
+        progress: &'a dyn Progress,
+    ) -> Result<Self> {
+        let dockerfile_path = options
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| options.context_dir.join("Dockerfile"));
         let text = std::fs::read_to_string(&dockerfile_path).map_err(|e| {
-            BuildError::io(format!("reading the Dockerfile {} (use -f to name another)", dockerfile_path.display()), e)
+            BuildError::io(
+                format!(
+                    "reading the Dockerfile {} (use -f to name another)",
+                    dockerfile_path.display()
+                ),
+                e,
+            )
         })?;
         let file_name = dockerfile_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "Dockerfile".into());
-        let dockerfile =
-            hoist_parser::parse_named(&file_name, &text).map_err(|e| BuildError::Parse(e.to_string()))?;
+        let dockerfile = hoist_parser::parse_named(&file_name, &text)
+            .map_err(|e| BuildError::Parse(e.to_string()))?;
         if dockerfile.stages.is_empty() {
-            return Err(BuildError::other(format!("{file_name}: the Dockerfile has no FROM instruction")));
+            return Err(BuildError::other(format!(
+                "{file_name}: the Dockerfile has no FROM instruction"
+            )));
         }
-        let context_abs = options.context_dir.canonicalize().unwrap_or_else(|_| options.context_dir.clone());
+        let context_abs = options
+            .context_dir
+            .canonicalize()
+            .unwrap_or_else(|_| options.context_dir.clone());
         let known = store.stat_cache_under(&format!("{}/", context_abs.to_string_lossy()))?;
         let context = BuildContext::open(&options.context_dir, &dockerfile_path, known)?;
         let build_args = BuildArgs::new(&options.build_args);
@@ -136,7 +154,9 @@ impl<'a> Build<'a> {
             report: Mutex::default(),
             previous: std::sync::OnceLock::new(),
             jobs: crate::step::Semaphore::new(if options.jobs == 0 {
-                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
             } else {
                 options.jobs
             }),
@@ -204,7 +224,9 @@ impl<'a> Build<'a> {
     /// Keeps the build report (every step, and why each miss missed) for `hoist cache explain`: under the image
     /// ID when there is one, and as `last`.
     fn save_report(&self, image: Option<&str>) {
-        let Ok(json) = serde_json::to_vec_pretty(&self.report()) else { return };
+        let Ok(json) = serde_json::to_vec_pretty(&self.report()) else {
+            return;
+        };
         if let Some(id) = image {
             let _ = self.store.put_build_report(id, &json);
         }
@@ -244,7 +266,9 @@ impl<'a> Build<'a> {
         .map_err(|e| self.root_cause(e))?;
         for name in self.build_args.unused() {
             if !crate::args::PREDEFINED_ARGS.contains(&name.as_str()) {
-                self.warn(&format!("[Warning] One or more build-args [{name}] were not consumed"));
+                self.warn(&format!(
+                    "[Warning] One or more build-args [{name}] were not consumed"
+                ));
             }
         }
         let fresh = self.context.take_fresh_stat_entries();
@@ -270,6 +294,8 @@ impl<'a> Build<'a> {
     /// earlier stage, `COPY/ADD --from=`, `RUN --mount=…from=` (values expanded with the global ARGs).
     fn needed_stages(&self, target: usize) -> Result<BTreeSet<usize>> {
         let mut deps: HashMap<usize, Vec<usize>> = HashMap::new();
+        // Where each stage uses another through --from (for the error of a cycle).
+        let mut uses: HashMap<(usize, usize), hoist_parser::ast::Pos> = HashMap::new();
         for (i, stage) in self.dockerfile.stages.iter().enumerate() {
             let mut d = Vec::new();
             let escape = self.dockerfile.directives.escape;
@@ -279,7 +305,9 @@ impl<'a> Build<'a> {
             }
             for ins in &stage.instructions {
                 let refs: Vec<String> = match &ins.kind {
-                    InstructionKind::Copy(c) | InstructionKind::Add(c) => c.flags.from.iter().cloned().collect(),
+                    InstructionKind::Copy(c) | InstructionKind::Add(c) => {
+                        c.flags.from.iter().cloned().collect()
+                    }
                     InstructionKind::Run(r) => r
                         .mounts
                         .iter()
@@ -291,13 +319,29 @@ impl<'a> Build<'a> {
                 for r in refs {
                     if let Some(dep) = expand(&r).and_then(|r| self.stage_by_ref(&r)) {
                         if dep == i {
-                            return Err(self.error_at(ins.pos, format!("{}: a stage cannot use itself ({r})", ins.kind.keyword())));
+                            return Err(self.error_at(
+                                ins.pos,
+                                format!("{}: a stage cannot use itself ({r})", ins.kind.keyword()),
+                            ));
                         }
                         d.push(dep);
+                        uses.entry((i, dep)).or_insert(ins.pos);
                     }
                 }
             }
             deps.insert(i, d);
+        }
+        if let Some((from, to)) = find_cycle(&deps, target) {
+            let message = format!(
+                "circular dependency detected on stage: {} (stage {} uses it, and it leads back to {})",
+                self.stage_name(to),
+                self.stage_name(from),
+                self.stage_name(from)
+            );
+            return Err(match uses.get(&(from, to)) {
+                Some(pos) => self.error_at(*pos, message),
+                None => BuildError::other(message),
+            });
         }
         let mut needed = BTreeSet::new();
         let mut todo = vec![target];
@@ -326,10 +370,24 @@ impl<'a> Build<'a> {
     /// A stage by `AS` name (case-insensitive).
     pub fn stage_by_name(&self, name: &str) -> Option<usize> {
         let lower = name.to_ascii_lowercase();
-        self.dockerfile.stages.iter().position(|s| s.name.as_deref() == Some(lower.as_str()))
+        self.dockerfile
+            .stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(lower.as_str()))
     }
 
     /// `COPY --from=` / `--mount from=`: a stage name, or a stage index.
+    /// A number in `--from` always names a stage (BuildKit): one past the last stage is an error, not an image.
+    pub fn invalid_stage_index(&self, name: &str) -> Option<String> {
+        let i = name.parse::<usize>().ok()?;
+        (i >= self.dockerfile.stages.len()).then(|| {
+            format!(
+                "invalid stage index {i}: the Dockerfile has {} stage(s), numbered from 0",
+                self.dockerfile.stages.len()
+            )
+        })
+    }
+
     pub fn stage_by_ref(&self, name: &str) -> Option<usize> {
         if let Ok(i) = name.parse::<usize>() {
             return (i < self.dockerfile.stages.len()).then_some(i);
@@ -345,7 +403,10 @@ impl<'a> Build<'a> {
             match stages.get(&index) {
                 Some(Slot::Done(state)) => return Ok(state.clone()),
                 Some(Slot::Failed(message)) => {
-                    return Err(BuildError::other(format!("stage {} failed: {message}", self.stage_name(index))))
+                    return Err(BuildError::other(format!(
+                        "stage {} failed: {message}",
+                        self.stage_name(index)
+                    )))
                 }
                 Some(Slot::Running) => {
                     if let Some(w) = waiter {
@@ -386,7 +447,9 @@ impl<'a> Build<'a> {
 
     /// When the target failed because another stage did, that stage's error is the one to show.
     fn root_cause(&self, e: BuildError) -> BuildError {
-        if !matches!(e, BuildError::Cancelled) && !e.to_string().contains("cancelled: another stage") {
+        if !matches!(e, BuildError::Cancelled)
+            && !e.to_string().contains("cancelled: another stage")
+        {
             return e;
         }
         let stages = match self.stages.lock() {
@@ -402,7 +465,9 @@ impl<'a> Build<'a> {
             .collect();
         failed.sort();
         match failed.first() {
-            Some((i, m)) => BuildError::other(format!("stage {} failed: {m}", self.stage_name(**i))),
+            Some((i, m)) => {
+                BuildError::other(format!("stage {} failed: {m}", self.stage_name(**i)))
+            }
             None => e,
         }
     }
@@ -428,7 +493,10 @@ impl<'a> Build<'a> {
     }
 
     fn stage_name(&self, index: usize) -> String {
-        self.dockerfile.stages[index].name.clone().unwrap_or_else(|| index.to_string())
+        self.dockerfile.stages[index]
+            .name
+            .clone()
+            .unwrap_or_else(|| index.to_string())
     }
 
     fn build_stage(&self, index: usize) -> Result<StageState> {
@@ -448,15 +516,26 @@ impl<'a> Build<'a> {
     /// `FROM`: the base image, another stage, or scratch.
     fn from(&self, index: usize, stage: &Stage) -> Result<StageState> {
         let started = Instant::now();
-        let base = shell::expand_word(&stage.base, &self.meta_scope, self.dockerfile.directives.escape)
-            .map_err(|e| self.error_at(stage.pos, format!("FROM {}: {e}", stage.base)))?;
+        let base = shell::expand_word(
+            &stage.base,
+            &self.meta_scope,
+            self.dockerfile.directives.escape,
+        )
+        .map_err(|e| self.error_at(stage.pos, format!("FROM {}: {e}", stage.base)))?;
         if base.trim().is_empty() {
             return Err(self.error_at(
                 stage.pos,
-                format!("base name ({}) should not be blank: give the ARG a value or a --build-arg", stage.base),
+                format!(
+                    "base name ({}) should not be blank: give the ARG a value or a --build-arg",
+                    stage.base
+                ),
             ));
         }
-        let step_count = 1 + stage.instructions.iter().filter(|i| lower::makes_vertex(i)).count();
+        let step_count = 1 + stage
+            .instructions
+            .iter()
+            .filter(|i| lower::makes_vertex(i))
+            .count();
         let label = match &stage.name {
             Some(n) => format!("{n} "),
             None if self.dockerfile.stages.len() > 1 => format!("stage-{index} "),
@@ -466,10 +545,18 @@ impl<'a> Build<'a> {
         let name = format!("[{label}1/{step_count}] FROM {base}");
         self.progress.event(Event::Started { id, name: &name });
         let (image, fs_key, cmd_from_base) = if base.eq_ignore_ascii_case("scratch") {
-            (ImageState::scratch(), KeyBuilder::new("scratch").finish().key, false)
+            (
+                ImageState::scratch(),
+                KeyBuilder::new("scratch").finish().key,
+                false,
+            )
         } else if let Some(parent) = self.stage_by_name(&base).filter(|p| *p < index) {
             let done = self.stage(parent)?;
-            (done.image.clone(), done.fs_key.clone(), done.image.cmd.is_some())
+            (
+                done.image.clone(),
+                done.fs_key.clone(),
+                done.image.cmd.is_some(),
+            )
         } else {
             let record = self.store.resolve(&base)?.ok_or_else(|| {
                 self.error_at(
@@ -483,20 +570,32 @@ impl<'a> Build<'a> {
             let sizes: Vec<u64> = record.manifest.layers().iter().map(|l| l.size()).collect();
             let mut image = ImageState::from_config_json(&raw, &sizes)?;
             if !image.env.iter().any(|e| e.starts_with("PATH=")) {
-                image.env.insert(0, format!("PATH={}", crate::image::DEFAULT_PATH));
+                image
+                    .env
+                    .insert(0, format!("PATH={}", crate::image::DEFAULT_PATH));
             }
             // Keyed by the base's layers, not its image ID: what a step builds on is the filesystem (its config
             // — Env, User, WorkingDir — enters the keys of the steps that use it), so re-importing the same rootfs
             // on another machine keeps the cache valid.
             let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.to_string()).collect();
-            let key = KeyBuilder::new("image").list("layers", &layers).finish().key;
+            let key = KeyBuilder::new("image")
+                .list("layers", &layers)
+                .finish()
+                .key;
             let cmd = image.cmd.is_some();
             (image, key, cmd)
         };
-        let created = image.history.last().map(|h| h.created.clone()).unwrap_or_else(epoch);
+        let created = image
+            .history
+            .last()
+            .map(|h| h.created.clone())
+            .unwrap_or_else(epoch);
         // Global and automatic platform ARGs are visible in a stage only when redeclared (lower::meta::arg).
         let scope = Scope::with_env(&image.env);
-        self.progress.event(Event::Done { id, elapsed: started.elapsed() });
+        self.progress.event(Event::Done {
+            id,
+            elapsed: started.elapsed(),
+        });
         Ok(StageState {
             image,
             scope,
@@ -505,7 +604,8 @@ impl<'a> Build<'a> {
             label,
             no_cache: self.options.no_cache
                 || self.options.no_cache_filter.iter().any(|f| {
-                    stage.name.as_deref() == Some(f.to_ascii_lowercase().as_str()) || *f == index.to_string()
+                    stage.name.as_deref() == Some(f.to_ascii_lowercase().as_str())
+                        || *f == index.to_string()
                 }),
             step_count,
             step_index: 1,
@@ -523,7 +623,11 @@ impl<'a> Build<'a> {
 
     /// `Dockerfile:LINE:COL: message`.
     pub fn error_at(&self, pos: hoist_parser::ast::Pos, message: String) -> BuildError {
-        BuildError::Instruction { file: self.file_name.clone(), pos, message }
+        BuildError::Instruction {
+            file: self.file_name.clone(),
+            pos,
+            message,
+        }
     }
 
     /// Expands `word` in `scope` for instruction `ins`; warns (as BuildKit accepts them silently) about variables
@@ -538,11 +642,17 @@ impl<'a> Build<'a> {
                 ins.kind.keyword()
             ));
         }
-        shell::expand_word(word, scope, escape).map_err(|e| self.error_at(ins.pos, format!("{}: {e}", ins.kind.keyword())))
+        shell::expand_word(word, scope, escape)
+            .map_err(|e| self.error_at(ins.pos, format!("{}: {e}", ins.kind.keyword())))
     }
 
     /// Expands and splits `text` into words (EXPOSE, VOLUME shell form).
-    pub fn expand_words(&self, ins: &Instruction, text: &str, scope: &Scope) -> Result<Vec<String>> {
+    pub fn expand_words(
+        &self,
+        ins: &Instruction,
+        text: &str,
+        scope: &Scope,
+    ) -> Result<Vec<String>> {
         shell::expand_words(text, scope, self.dockerfile.directives.escape)
             .map_err(|e| self.error_at(ins.pos, format!("{}: {e}", ins.kind.keyword())))
     }
@@ -555,14 +665,21 @@ impl<'a> Build<'a> {
 
 /// An ONBUILD trigger from a base image's config, parsed as the instruction it is.
 fn parse_trigger(trigger: &str, stage: &Stage) -> Result<Instruction> {
-    let doc = hoist_parser::parse_named("ONBUILD", &format!("FROM scratch\n{trigger}\n"))
-        .map_err(|e| BuildError::other(format!("base image ONBUILD trigger {trigger:?} does not parse: {e}")))?;
+    let doc = hoist_parser::parse_named("ONBUILD", &format!("FROM scratch\n{trigger}\n")).map_err(
+        |e| {
+            BuildError::other(format!(
+                "base image ONBUILD trigger {trigger:?} does not parse: {e}"
+            ))
+        },
+    )?;
     let mut ins = doc
         .stages
         .into_iter()
         .next()
         .and_then(|s| s.instructions.into_iter().next())
-        .ok_or_else(|| BuildError::other(format!("base image ONBUILD trigger {trigger:?} is empty")))?;
+        .ok_or_else(|| {
+            BuildError::other(format!("base image ONBUILD trigger {trigger:?} is empty"))
+        })?;
     ins.pos = stage.pos;
     Ok(ins)
 }
@@ -573,4 +690,57 @@ fn poisoned() -> BuildError {
 
 fn epoch() -> String {
     "1970-01-01T00:00:00Z".to_string()
+}
+
+/// A dependency edge `(from, to)` that closes a cycle among the stages reachable from `start`, if there is one.
+/// Stages run on demand and wait for the ones they use, so a cycle would wait forever: it is refused up front
+/// (BuildKit: "circular dependency detected on stage").
+fn find_cycle(deps: &HashMap<usize, Vec<usize>>, start: usize) -> Option<(usize, usize)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Open,
+        Done,
+    }
+    let mut marks: HashMap<usize, Mark> = HashMap::new();
+    // Iterative DFS: (stage, index of the next dependency to visit).
+    let mut stack = vec![(start, 0usize)];
+    marks.insert(start, Mark::Open);
+    while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+        let children = deps.get(&node).map(Vec::as_slice).unwrap_or(&[]);
+        if let Some(&child) = children.get(*next) {
+            *next += 1;
+            match marks.get(&child) {
+                Some(Mark::Open) => return Some((node, child)),
+                Some(Mark::Done) => {}
+                None => {
+                    marks.insert(child, Mark::Open);
+                    stack.push((child, 0));
+                }
+            }
+        } else {
+            marks.insert(node, Mark::Done);
+            stack.pop();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_cycle;
+    use std::collections::HashMap;
+
+    #[test]
+    fn cycles_among_needed_stages_are_found() {
+        let deps: HashMap<usize, Vec<usize>> = [(0, vec![1]), (1, vec![0]), (2, vec![1])].into();
+        assert!(find_cycle(&deps, 2).is_some());
+        let deps: HashMap<usize, Vec<usize>> = [(0, vec![]), (1, vec![0]), (2, vec![1, 0])].into();
+        assert_eq!(find_cycle(&deps, 2), None, "a diamond is no cycle");
+        let deps: HashMap<usize, Vec<usize>> = [(0, vec![1]), (1, vec![0]), (2, vec![])].into();
+        assert_eq!(
+            find_cycle(&deps, 2),
+            None,
+            "a cycle the target does not need is not built"
+        );
+    }
 }

@@ -139,6 +139,9 @@ pub(super) fn copy(
         Origin::Heredocs(dir)
     } else if let Some(from) = &c.flags.from {
         let from = build.expand(ins, from, &state.scope)?;
+        if let Some(m) = build.invalid_stage_index(&from) {
+            return Err(err(format!("--from={from}: {m}")));
+        }
         match build.stage_by_ref(&from) {
             Some(index) => Origin::Stage(build.stage(index)?),
             None => {
@@ -235,7 +238,8 @@ pub(super) fn copy(
                 dest: dest.clone(),
                 workdir: workdir.clone(),
                 chown: owner,
-                chmod,
+                // BuildKit (Docker 20.10) applies only the permission bits of --chmod: 4755 gives 0755.
+                chmod: chmod.map(|m| m & 0o777),
                 excluded: &excluded,
                 parents: c.flags.parents,
                 extract_archives: is_add && c.flags.unpack.unwrap_or(true),
@@ -256,7 +260,7 @@ pub(super) fn copy(
                 dest: dest.clone(),
                 workdir: workdir.clone(),
                 chown: owner,
-                chmod,
+                chmod: chmod.map(|m| m & 0o777),
                 excluded: &|_: &str| false,
                 parents: false,
                 extract_archives: c.flags.unpack.unwrap_or(false),
@@ -268,7 +272,17 @@ pub(super) fn copy(
 }
 
 fn fileops_user(rootfs: &std::path::Path, spec: &str) -> std::result::Result<(u32, u32), String> {
-    hoist_executor::user::resolve_chown(rootfs, spec).map_err(|e| e.to_string())
+    hoist_executor::user::resolve_chown(rootfs, &chown_spec(spec)).map_err(|e| e.to_string())
+}
+
+/// BuildKit reads an empty user of `--chown=:group` as root and an empty group of `--chown=user:` as the user's
+/// own group.
+fn chown_spec(spec: &str) -> String {
+    let spec = spec.strip_suffix(':').unwrap_or(spec);
+    match spec.strip_prefix(':') {
+        Some(group) => format!("0:{group}"),
+        None => spec.to_string(),
+    }
 }
 
 /// Whether `--exclude` drops `rel` (a path relative to the source root): matched as it is, and relative to each
@@ -345,6 +359,14 @@ mod tests {
         assert!(!excluded_by_flag(&m, &sources, "dir/keep.txt"));
         assert!(excluded_by_flag(&m, &sources, "logs1/x.log"));
         assert!(!excluded_by_flag(&m, &sources, "other/x.log"));
+    }
+
+    #[test]
+    fn empty_chown_parts_are_root_and_the_users_group() {
+        assert_eq!(chown_spec(":app"), "0:app");
+        assert_eq!(chown_spec("app:"), "app");
+        assert_eq!(chown_spec("1:2"), "1:2");
+        assert_eq!(chown_spec("app"), "app");
     }
 
     #[test]

@@ -206,6 +206,9 @@ pub(super) fn bind_origin(build: &Build, from: Option<&str>) -> Result<BindOrigi
     let Some(from) = from else {
         return Ok(BindOrigin::Context);
     };
+    if let Some(m) = build.invalid_stage_index(from) {
+        return Err(BuildError::other(format!("--mount from={from}: {m}")));
+    }
     if let Some(index) = build.stage_by_ref(from) {
         return Ok(BindOrigin::Stage(build.stage(index)?));
     }
