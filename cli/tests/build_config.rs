@@ -171,6 +171,28 @@ RUN mkdir /data && echo kept > /data/file
         log.contains("Dockerfile:2") && log.contains("http"),
         "{log}"
     );
+    // EXPOSE takes docker's port specs (the container side counts); STOPSIGNAL is checked after expansion.
+    h.build_ok(
+        "m:3",
+        "FROM busybox\nARG S=usr1\nEXPOSE 0.0.0.0:8080:80 9000:90/udp 91/\nSTOPSIGNAL $S\n",
+        &[],
+        &[],
+    );
+    let c = h.config("m:3");
+    assert_eq!(keys(&c["ExposedPorts"]), vec!["80/tcp", "90/udp", "91/tcp"]);
+    assert_eq!(c["StopSignal"], "usr1");
+    for bad in ["SIGTERM SIGKILL", "FOO", "0"] {
+        let log = h.build_err(
+            "m:4",
+            &format!("FROM busybox\nSTOPSIGNAL {bad}\n"),
+            &[],
+            &[],
+        );
+        assert!(
+            log.contains("Dockerfile:2:1") && log.contains("Invalid signal"),
+            "{bad}: {log}"
+        );
+    }
 }
 
 #[test]

@@ -80,7 +80,9 @@ pub(super) fn apply(build: &Build, state: &mut StageState, ins: &Instruction) ->
         }
         InstructionKind::User(user) => state.image.user = build.expand(ins, user, &state.scope)?,
         InstructionKind::Stopsignal(signal) => {
-            state.image.stop_signal = Some(build.expand(ins, signal, &state.scope)?)
+            let signal = build.expand(ins, signal, &state.scope)?;
+            check_signal(&signal).map_err(|m| build.error_at(ins.pos, m))?;
+            state.image.stop_signal = Some(signal)
         }
         InstructionKind::Healthcheck(check) => {
             state.image.healthcheck =
@@ -96,11 +98,53 @@ pub(super) fn apply(build: &Build, state: &mut StageState, ins: &Instruction) ->
     Ok(())
 }
 
+/// STOPSIGNAL takes a signal number or a name, with or without `SIG`, in any case (moby's `signal.ParseSignal`):
+/// anything else is refused, as BuildKit does.
+fn check_signal(signal: &str) -> std::result::Result<(), String> {
+    const NAMES: &[&str] = &[
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "UNUSED", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
+        "XFSZ", "RTMIN", "RTMAX",
+    ];
+    if let Ok(n) = signal.parse::<i64>() {
+        return if n == 0 || n > i64::from(i32::MAX) || n < i64::from(i32::MIN) {
+            Err(format!("Invalid signal: {signal}"))
+        } else {
+            Ok(())
+        };
+    }
+    let upper = signal.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let realtime = |prefix: &str, sign: char| {
+        name.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix(sign))
+            .and_then(|n| n.parse::<u8>().ok().filter(|v| v.to_string() == n))
+            .is_some_and(|n| (1..=15).contains(&n))
+    };
+    if NAMES.contains(&name) || realtime("RTMIN", '+') || realtime("RTMAX", '-') {
+        Ok(())
+    } else {
+        Err(format!("Invalid signal: {signal}"))
+    }
+}
+
+/// The container port of an `EXPOSE` word in docker's port-spec form: `[ip:][hostPort:]containerPort[/proto]`
+/// (BuildKit reads EXPOSE with `nat.ParsePortSpecs` and keeps the container side).
+fn container_port(word: &str) -> &str {
+    match word.rfind(':') {
+        Some(i) => &word[i + 1..],
+        None => word,
+    }
+}
+
 /// `80`, `53/udp`, `8000-8002/tcp` → `80/tcp`, `53/udp`, `8000/tcp` `8001/tcp` `8002/tcp`.
 fn expose_ports(word: &str) -> std::result::Result<Vec<String>, String> {
-    let (ports, proto) = match word.split_once('/') {
+    let container = container_port(word);
+    let (ports, proto) = match container.split_once('/') {
+        Some((p, "")) => (p, "tcp".to_string()),
         Some((p, proto)) => (p, proto.to_ascii_lowercase()),
-        None => (word, "tcp".to_string()),
+        None => (container, "tcp".to_string()),
     };
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
         return Err(format!(
@@ -224,6 +268,29 @@ mod tests {
         );
         assert!(expose_ports("http").is_err());
         assert!(expose_ports("80/icmp").is_err());
+        // docker's port specs: the container side counts.
+        assert_eq!(expose_ports("0.0.0.0:8080:80").unwrap(), vec!["80/tcp"]);
+        assert_eq!(expose_ports("9000:90/udp").unwrap(), vec!["90/udp"]);
+        assert_eq!(expose_ports("[::1]:81:81").unwrap(), vec!["81/tcp"]);
+        assert_eq!(expose_ports("82/").unwrap(), vec!["82/tcp"]);
+    }
+
+    #[test]
+    fn stop_signals() {
+        for ok in [
+            "9",
+            "SIGTERM",
+            "term",
+            "SigUsr1",
+            "RTMIN+3",
+            "SIGRTMAX-1",
+            "RTMAX",
+        ] {
+            assert!(check_signal(ok).is_ok(), "{ok}");
+        }
+        for bad in ["0", "SIGTERM SIGKILL", "FOO", "RTMIN+16", "RTMIN+01", ""] {
+            assert!(check_signal(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
