@@ -30,7 +30,7 @@ pub struct BuildArgs {
     /// Expose a secret to `RUN --mount=type=secret`: `id=ID,src=FILE` (or `id=ID,env=VAR`).
     #[arg(long = "secret")]
     secrets: Vec<String>,
-    /// How many steps may run at once (default: one per CPU core).
+    /// How many steps may run at once. Default: COPY/ADD/WORKDIR one per CPU core, RUN containers unbounded.
     #[arg(long, default_value_t = 0)]
     jobs: usize,
     /// Say why each step that missed the cache missed (also kept for `hoist cache explain`).

@@ -3,9 +3,9 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use hoist_store::StatEntry;
+use hoist_store::{StatCacheReader, StatEntry};
 
 use hoist_parser::dockerignore::{self, Matcher};
 use sha2::{Digest as _, Sha256};
@@ -15,9 +15,13 @@ use crate::error::{BuildError, Result};
 pub struct BuildContext {
     root: PathBuf,
     ignore: Matcher,
+    /// False for an empty (or missing) `.dockerignore`: nothing to match, skip the matcher per path.
+    has_ignore_patterns: bool,
     /// Content digests of context files from earlier builds, by absolute path, trusted while the file's
-    /// size, mtime, ctime and inode are unchanged (like git's index).
-    stat_cache: HashMap<String, StatEntry>,
+    /// size, mtime, ctime and inode are unchanged (like git's index). Loaded on a thread of its own while the
+    /// build parses and walks (see [`BuildContext::open_loading`]), taken on first use.
+    stat_cache: OnceLock<HashMap<String, StatEntry>>,
+    loading: Mutex<Option<std::thread::JoinHandle<HashMap<String, StatEntry>>>>,
     /// Digests computed in this build, to write back to the store's stat cache.
     fresh: Mutex<Vec<StatEntry>>,
     /// The file lists behind the checksums of this build (checksum → `(path, "TYPE MODE SIZE DIGEST")`), for
@@ -36,11 +40,35 @@ impl BuildContext {
     /// Opens the context dir; `.dockerignore` is read from `<Dockerfile>.dockerignore` next to the Dockerfile when
     /// that exists (it wins), else from the context root. `stat_cache` holds what earlier builds learned.
     pub fn open(root: &Path, dockerfile: &Path, stat_cache: Vec<StatEntry>) -> Result<Self> {
+        let context = Self::open_without_stat_cache(root, dockerfile)?;
+        let _ = context.stat_cache.set(by_path(stat_cache));
+        Ok(context)
+    }
+
+    /// [`BuildContext::open`] with the stat cache read from `reader` on a thread of its own, so that loading
+    /// it overlaps with the rest of the build's start. A failed load only means hashing every file.
+    pub fn open_loading(root: &Path, dockerfile: &Path, reader: StatCacheReader) -> Result<Self> {
+        let context = Self::open_without_stat_cache(root, dockerfile)?;
+        let prefix = format!("{}/", context.root.to_string_lossy());
+        let handle = std::thread::Builder::new()
+            .name("stat-cache".into())
+            .spawn(move || reader.under(&prefix).map(by_path).unwrap_or_default())
+            .map_err(|e| BuildError::other(format!("starting a thread: {e}")))?;
+        if let Ok(mut loading) = context.loading.lock() {
+            *loading = Some(handle);
+        }
+        Ok(context)
+    }
+
+    fn open_without_stat_cache(root: &Path, dockerfile: &Path) -> Result<Self> {
         let root = root
             .canonicalize()
             .map_err(|e| BuildError::io(format!("build context {}", root.display()), e))?;
         if !root.is_dir() {
-            return Err(BuildError::other(format!("build context {} is not a directory", root.display())));
+            return Err(BuildError::other(format!(
+                "build context {} is not a directory",
+                root.display()
+            )));
         }
         let mut candidates = Vec::new();
         if let Some(name) = dockerfile.file_name() {
@@ -60,9 +88,26 @@ impl BuildContext {
                 Err(e) => return Err(BuildError::io(format!("reading {}", c.display()), e)),
             }
         }
-        let ignore = Matcher::new(&patterns).map_err(|e| BuildError::other(format!(".dockerignore: {e}")))?;
-        let stat_cache = stat_cache.into_iter().map(|e| (e.path.clone(), e)).collect();
-        Ok(BuildContext { root, ignore, stat_cache, fresh: Mutex::default(), manifests: Mutex::default() })
+        let has_ignore_patterns = patterns.iter().any(|p| !p.trim().is_empty());
+        let ignore = Matcher::new(&patterns)
+            .map_err(|e| BuildError::other(format!(".dockerignore: {e}")))?;
+        Ok(BuildContext {
+            root,
+            ignore,
+            has_ignore_patterns,
+            stat_cache: OnceLock::new(),
+            loading: Mutex::default(),
+            fresh: Mutex::default(),
+            manifests: Mutex::default(),
+        })
+    }
+
+    /// The stat cache, waiting for its load when that still runs.
+    fn known(&self) -> &HashMap<String, StatEntry> {
+        self.stat_cache.get_or_init(|| {
+            let handle = self.loading.lock().ok().and_then(|mut l| l.take());
+            handle.and_then(|h| h.join().ok()).unwrap_or_default()
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -71,11 +116,17 @@ impl BuildContext {
 
     /// The stat cache entries learned in this build (to store for the next one).
     pub fn take_fresh_stat_entries(&self) -> Vec<StatEntry> {
-        self.fresh.lock().map(|mut f| std::mem::take(&mut *f)).unwrap_or_default()
+        self.fresh
+            .lock()
+            .map(|mut f| std::mem::take(&mut *f))
+            .unwrap_or_default()
     }
 
     /// True when `.dockerignore` keeps `rel` (a path relative to the context root) out of the context.
     pub fn excluded(&self, rel: &str) -> bool {
+        if !self.has_ignore_patterns {
+            return false;
+        }
         let rel = rel.trim_start_matches("./").trim_start_matches('/');
         !rel.is_empty() && self.ignore.excluded(rel)
     }
@@ -83,7 +134,11 @@ impl BuildContext {
     /// A checksum of everything COPY/ADD would read for `sources`: names, types, modes, sizes, symlink targets
     /// and file contents (not mtimes or owners — COPY resets owners). Unchanged files cost one `stat` (the stat
     /// cache); new or changed ones are hashed on all cores.
-    pub fn checksum(&self, sources: &[String], extra_excluded: &(dyn Fn(&str) -> bool + Sync)) -> Result<String> {
+    pub fn checksum(
+        &self,
+        sources: &[String],
+        extra_excluded: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<String> {
         let mut h = Sha256::new();
         let mut manifest = Vec::new();
         for src in sources {
@@ -102,12 +157,21 @@ impl BuildContext {
                 for (entry, digest) in walked.iter().zip(digests) {
                     let meta = &entry.meta;
                     h.update(entry.rel.as_bytes());
-                    h.update(format!("\0{:o}\0{}\0", meta.permissions().mode(), meta.size()).as_bytes());
-                    let kind = if meta.is_dir() { "dir" } else if meta.is_symlink() { "symlink" } else { "file" };
+                    h.update(
+                        format!("\0{:o}\0{}\0", meta.permissions().mode(), meta.size()).as_bytes(),
+                    );
+                    let kind = if meta.is_dir() {
+                        "dir"
+                    } else if meta.is_symlink() {
+                        "symlink"
+                    } else {
+                        "file"
+                    };
                     let mut what = String::new();
                     if meta.file_type().is_symlink() {
-                        let target = std::fs::read_link(&entry.abs)
-                            .map_err(|e| BuildError::io(format!("readlink {}", entry.abs.display()), e))?;
+                        let target = std::fs::read_link(&entry.abs).map_err(|e| {
+                            BuildError::io(format!("readlink {}", entry.abs.display()), e)
+                        })?;
                         h.update(b"link\0");
                         h.update(target.as_os_str().as_encoded_bytes());
                         what = target.to_string_lossy().into_owned();
@@ -117,7 +181,10 @@ impl BuildContext {
                     }
                     h.update(b"\n");
                     let mode = meta.permissions().mode() & 0o7777;
-                    manifest.push((entry.rel.clone(), format!("{kind} {mode:o} {} {what}", meta.size())));
+                    manifest.push((
+                        entry.rel.clone(),
+                        format!("{kind} {mode:o} {} {what}", meta.size()),
+                    ));
                 }
             }
         }
@@ -130,7 +197,10 @@ impl BuildContext {
 
     /// The file list behind a checksum this build computed.
     pub fn manifest(&self, checksum: &str) -> Option<Arc<Vec<(String, String)>>> {
-        self.manifests.lock().ok().and_then(|m| m.get(checksum).cloned())
+        self.manifests
+            .lock()
+            .ok()
+            .and_then(|m| m.get(checksum).cloned())
     }
 
     /// The context paths (relative) that a COPY source names: the path itself, or every match of a wildcard.
@@ -147,8 +217,13 @@ impl BuildContext {
             .compile_matcher();
         let depth = clean.split('/').count();
         let mut out = Vec::new();
-        for entry in walkdir::WalkDir::new(&self.root).min_depth(1).max_depth(depth).sort_by_file_name() {
-            let entry = entry.map_err(|e| BuildError::other(format!("walking the build context: {e}")))?;
+        for entry in walkdir::WalkDir::new(&self.root)
+            .min_depth(1)
+            .max_depth(depth)
+            .sort_by_file_name()
+        {
+            let entry =
+                entry.map_err(|e| BuildError::other(format!("walking the build context: {e}")))?;
             let rel = rel_of(&self.root, entry.path());
             if glob.is_match(&rel) && !self.excluded(&rel) {
                 out.push(rel);
@@ -158,33 +233,41 @@ impl BuildContext {
     }
 
     /// Every entry under `rel` that the copy would see (sorted; excluded paths left out). Empty when `rel` is
-    /// missing.
-    fn walk(&self, rel: &str, extra_excluded: &dyn Fn(&str) -> bool) -> Result<Vec<Walked>> {
-        let top = if rel.is_empty() { self.root.clone() } else { self.root.join(rel) };
+    /// missing. Directories are read on all cores and entries are stat'ed relative to their directory
+    /// (`statx(dirfd, name)`): an unchanged context costs one cheap `stat` per file.
+    fn walk(
+        &self,
+        rel: &str,
+        extra_excluded: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<Walked>> {
+        let top = if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        };
         if std::fs::symlink_metadata(&top).is_err() {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
         // A symlink named as a source is followed (inside the context): hash what it points to.
-        let walker = walkdir::WalkDir::new(&top).follow_root_links(true).sort_by_file_name();
-        let mut it = walker.into_iter();
-        while let Some(entry) = it.next() {
-            let entry = entry.map_err(|e| BuildError::other(format!("walking the build context: {e}")))?;
-            let rel_path = rel_of(&self.root, entry.path());
-            if entry.depth() > 0 && (self.excluded(&rel_path) || extra_excluded(&rel_path)) {
-                if entry.file_type().is_dir() && !self.ignore.may_reinclude_under(&rel_path) {
-                    it.skip_current_dir();
-                }
-                continue;
-            }
-            let meta = if entry.depth() == 0 {
-                std::fs::metadata(entry.path()).or_else(|_| std::fs::symlink_metadata(entry.path()))
-            } else {
-                std::fs::symlink_metadata(entry.path())
-            }
-            .map_err(|e| BuildError::io(format!("stat {}", entry.path().display()), e))?;
-            out.push(Walked { rel: rel_path, abs: entry.path().to_path_buf(), meta });
+        let top_meta = std::fs::metadata(&top)
+            .or_else(|_| std::fs::symlink_metadata(&top))
+            .map_err(|e| BuildError::io(format!("stat {}", top.display()), e))?;
+        let is_dir = top_meta.is_dir();
+        let mut out = vec![Walked {
+            rel: rel.to_string(),
+            abs: top.clone(),
+            meta: top_meta,
+        }];
+        if !is_dir {
+            return Ok(out);
         }
+        let skip = |child_rel: &str| self.excluded(child_rel) || extra_excluded(child_rel);
+        let mut below = parallel_walk(top, rel.to_string(), &skip, &|dir_rel| {
+            self.ignore.may_reinclude_under(dir_rel)
+        })?;
+        // Pre-order with sorted children is the component-wise order of the paths.
+        below.sort_unstable_by(|a, b| a.rel.split('/').cmp(b.rel.split('/')));
+        out.append(&mut below);
         Ok(out)
     }
 
@@ -193,12 +276,13 @@ impl BuildContext {
     fn file_digests(&self, walked: &[Walked]) -> Result<Vec<Option<String>>> {
         let mut digests: Vec<Option<String>> = vec![None; walked.len()];
         let mut to_hash = Vec::new();
+        let known = self.known();
         for (i, w) in walked.iter().enumerate() {
             if !w.meta.file_type().is_file() {
                 continue;
             }
             let path = w.abs.to_string_lossy();
-            match self.stat_cache.get(path.as_ref()) {
+            match known.get(path.as_ref()) {
                 Some(e) if same_file_state(e, &w.meta) => digests[i] = Some(e.digest.clone()),
                 _ => to_hash.push(i),
             }
@@ -206,7 +290,10 @@ impl BuildContext {
         if to_hash.is_empty() {
             return Ok(digests);
         }
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(to_hash.len());
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .min(to_hash.len());
         let chunk = to_hash.len().div_ceil(threads);
         let hashed: Vec<Result<Vec<(usize, String)>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = to_hash
@@ -221,7 +308,10 @@ impl BuildContext {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(BuildError::other("a hashing thread panicked"))))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(BuildError::other("a hashing thread panicked")))
+                })
                 .collect()
         });
         let now_ns = std::time::SystemTime::now()
@@ -254,6 +344,10 @@ impl BuildContext {
     }
 }
 
+fn by_path(entries: Vec<StatEntry>) -> HashMap<String, StatEntry> {
+    entries.into_iter().map(|e| (e.path.clone(), e)).collect()
+}
+
 fn same_file_state(e: &StatEntry, meta: &std::fs::Metadata) -> bool {
     e.size == meta.size()
         && e.inode == meta.ino()
@@ -262,17 +356,129 @@ fn same_file_state(e: &StatEntry, meta: &std::fs::Metadata) -> bool {
 }
 
 fn hash_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 128 * 1024];
     loop {
-        let n = f.read(&mut buf).map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| BuildError::io(format!("reading {}", path.display()), e))?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
     }
     Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
+/// Reads the directory tree below `top` (whose context-relative path is `top_rel`) on all cores: every entry
+/// that `skip` keeps, with its `lstat`, in no particular order. A skipped directory is still read when
+/// `reinclude` says a `!` pattern may bring back something below it.
+fn parallel_walk(
+    top: PathBuf,
+    top_rel: String,
+    skip: &(dyn Fn(&str) -> bool + Sync),
+    reinclude: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Vec<Walked>> {
+    struct Queue {
+        dirs: Vec<(PathBuf, String)>,
+        busy: usize,
+        failed: Option<BuildError>,
+    }
+    let queue = Mutex::new(Queue {
+        dirs: vec![(top, top_rel)],
+        busy: 0,
+        failed: None,
+    });
+    let wake = std::sync::Condvar::new();
+    let read_one = |dir: &Path,
+                    dir_rel: &str,
+                    found: &mut Vec<Walked>,
+                    subdirs: &mut Vec<(PathBuf, String)>|
+     -> Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let rel = if dir_rel.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{dir_rel}/{name}")
+            };
+            let abs = entry.path();
+            if skip(&rel) {
+                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                if is_dir && reinclude(&rel) {
+                    subdirs.push((abs, rel));
+                }
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| BuildError::io(format!("stat {}", abs.display()), e))?;
+            if meta.is_dir() {
+                subdirs.push((abs.clone(), rel.clone()));
+            }
+            found.push(Walked { rel, abs, meta });
+        }
+        Ok(())
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8);
+    let worker = || -> Vec<Walked> {
+        let mut found = Vec::new();
+        loop {
+            let (dir, dir_rel) = {
+                let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if q.failed.is_some() {
+                        return found;
+                    }
+                    if let Some(job) = q.dirs.pop() {
+                        q.busy += 1;
+                        break job;
+                    }
+                    if q.busy == 0 {
+                        return found;
+                    }
+                    q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            let mut subdirs = Vec::new();
+            let outcome = read_one(&dir, &dir_rel, &mut found, &mut subdirs);
+            let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.busy -= 1;
+            match outcome {
+                Ok(()) => q.dirs.extend(subdirs),
+                Err(e) => {
+                    q.failed.get_or_insert(e);
+                }
+            }
+            drop(q);
+            wake.notify_all();
+        }
+    };
+    let parts: Vec<Option<Vec<Walked>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
+        let mut parts = vec![Some(worker())];
+        parts.extend(handles.into_iter().map(|h| h.join().ok()));
+        parts
+    });
+    // A lost part would silently drop files from the checksum: a panicked walker fails the build.
+    let parts: Vec<Vec<Walked>> = parts
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or_else(|| BuildError::other("a thread walking the build context panicked"))?;
+    if let Some(e) = queue.into_inner().unwrap_or_else(|p| p.into_inner()).failed {
+        return Err(e);
+    }
+    Ok(parts.into_iter().flatten().collect())
 }
 
 pub fn has_wildcard(s: &str) -> bool {
@@ -295,7 +501,9 @@ pub fn clean_rel(src: &str) -> String {
 }
 
 fn rel_of(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root).map(|r| r.to_string_lossy().into_owned()).unwrap_or_default()
+    p.strip_prefix(root)
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -315,10 +523,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "one").unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch").unwrap();
-        let ctx = BuildContext::open(dir.path(), &dir.path().join("Dockerfile"), Vec::new()).unwrap();
+        let ctx =
+            BuildContext::open(dir.path(), &dir.path().join("Dockerfile"), Vec::new()).unwrap();
         let none = |_: &str| false;
         let first = ctx.checksum(&["a.txt".into()], &none).unwrap();
-        let f = std::fs::File::options().write(true).open(dir.path().join("a.txt")).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("a.txt"))
+            .unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
         assert_eq!(first, ctx.checksum(&["a.txt".into()], &none).unwrap());
         std::fs::write(dir.path().join("a.txt"), "two").unwrap();
@@ -332,7 +544,8 @@ mod tests {
         std::fs::write(dir.path().join("src/main.rs"), "fn main(){}").unwrap();
         std::fs::write(dir.path().join(".dockerignore"), "src/*.log\n").unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch").unwrap();
-        let ctx = BuildContext::open(dir.path(), &dir.path().join("Dockerfile"), Vec::new()).unwrap();
+        let ctx =
+            BuildContext::open(dir.path(), &dir.path().join("Dockerfile"), Vec::new()).unwrap();
         let none = |_: &str| false;
         let first = ctx.checksum(&["src".into()], &none).unwrap();
         std::fs::write(dir.path().join("src/debug.log"), "noise").unwrap();

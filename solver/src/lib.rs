@@ -41,7 +41,7 @@ pub struct BuildOptions {
     pub no_cache_filter: Vec<String>,
     /// `--secret id=ID,src=FILE`: files RUN `--mount=type=secret` can read; never stored in a layer or the cache.
     pub secrets: Vec<(String, PathBuf)>,
-    /// `--jobs`: how many steps may execute at once; 0 = one per CPU core.
+    /// `--jobs`: how many steps may execute at once; 0 = file steps one per CPU core, RUN steps unbounded.
     pub jobs: usize,
     /// `--explain`: report why each step that missed the cache missed.
     pub explain: bool,

@@ -118,12 +118,11 @@ impl<'a> Build<'a> {
                 "{file_name}: the Dockerfile has no FROM instruction"
             )));
         }
-        let context_abs = options
-            .context_dir
-            .canonicalize()
-            .unwrap_or_else(|_| options.context_dir.clone());
-        let known = store.stat_cache_under(&format!("{}/", context_abs.to_string_lossy()))?;
-        let context = BuildContext::open(&options.context_dir, &dockerfile_path, known)?;
+        let context = BuildContext::open_loading(
+            &options.context_dir,
+            &dockerfile_path,
+            store.stat_cache_reader(),
+        )?;
         let build_args = BuildArgs::new(&options.build_args);
         let mut meta_scope = Scope::default();
         for (k, v) in crate::args::platform_args() {

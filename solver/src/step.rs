@@ -25,22 +25,73 @@ pub(crate) struct StepInfo<'s> {
     pub created_by: String,
 }
 
-
 /// Runs (or reuses) one filesystem step on `state`, then records its layer and history in `state`.
+/// COPY, ADD and WORKDIR work in hoist's own process: at most `--jobs` (default: one per core) at once.
 pub(crate) fn fs_step(
     build: &Build,
     state: &mut StageState,
     info: StepInfo,
     run: impl FnOnce(&Path, &Progress) -> Result<()>,
 ) -> Result<()> {
+    step(build, state, info, true, |root, progress| {
+        run(root, progress).map(|()| None)
+    })
+}
+
+/// Work a step leaves for after its overlay is unmounted, on the upper dir (see
+/// `hoist_executor::fileops::copy_deferring`).
+pub(crate) type AfterUnmount<'x> = Box<dyn FnOnce(&Path) -> Result<()> + 'x>;
+
+/// [`fs_step`] whose body may leave work for the upper dir once the overlay is unmounted.
+pub(crate) fn fs_step_deferring<'x>(
+    build: &Build,
+    state: &mut StageState,
+    info: StepInfo,
+    run: impl FnOnce(&Path, &Progress) -> Result<Option<AfterUnmount<'x>>>,
+) -> Result<()> {
+    step(build, state, info, true, run)
+}
+
+/// [`fs_step`] for a step whose work is a container (RUN). Its processes mostly wait (on the network, on disk,
+/// on `sleep`), so, like BuildKit, containers of independent stages all run at once unless `--jobs` is given.
+pub(crate) fn container_step(
+    build: &Build,
+    state: &mut StageState,
+    info: StepInfo,
+    run: impl FnOnce(&Path, &Progress) -> Result<()>,
+) -> Result<()> {
+    step(
+        build,
+        state,
+        info,
+        build.options.jobs != 0,
+        |root, progress| run(root, progress).map(|()| None),
+    )
+}
+
+fn step<'x>(
+    build: &Build,
+    state: &mut StageState,
+    info: StepInfo,
+    bounded: bool,
+    run: impl FnOnce(&Path, &Progress) -> Result<Option<AfterUnmount<'x>>>,
+) -> Result<()> {
     state.step_index += 1;
     let id = build.next_vertex();
-    let name = format!("[{}{}/{}] {}", state.label, state.step_index, state.step_count, info.display);
+    let name = format!(
+        "[{}{}/{}] {}",
+        state.label, state.step_index, state.step_count, info.display
+    );
     build.progress.event(Event::Started { id, name: &name });
     let started = Instant::now();
 
     let step_key = info.key.key.clone();
-    let step_id = explain::step_identity(&build.dockerfile_path, &state.label, state.step_index, info.display);
+    let step_id = explain::step_identity(
+        &build.dockerfile_path,
+        &state.label,
+        state.step_index,
+        info.display,
+    );
     // An identical step running in another stage right now: wait for it, then take its result from the cache.
     let _claim = build.in_flight.claim(&info.key.key);
     if !state.no_cache {
@@ -61,13 +112,23 @@ pub(crate) fn fs_step(
             }
         }
     }
-    let reason = if state.no_cache { "--no-cache".to_string() } else { build.why_missed(&step_id, &info.key) };
+    let reason = if state.no_cache {
+        "--no-cache".to_string()
+    } else {
+        build.why_missed(&step_id, &info.key)
+    };
     if build.options.explain {
-        build.progress.event(Event::Explain { id, reason: &reason });
+        build.progress.event(Event::Explain {
+            id,
+            reason: &reason,
+        });
     }
-    let progress = Progress { sink: build.progress, id };
+    let progress = Progress {
+        sink: build.progress,
+        id,
+    };
     let outcome = {
-        let _permit = build.jobs.acquire();
+        let _permit = bounded.then(|| build.jobs.acquire());
         if build.cancelled.load(Ordering::SeqCst) {
             Err(BuildError::Cancelled)
         } else {
@@ -76,11 +137,19 @@ pub(crate) fn fs_step(
     };
     match outcome {
         Ok((layer, created)) => {
-            build.progress.event(Event::Done { id, elapsed: started.elapsed() });
+            build.progress.event(Event::Done {
+                id,
+                elapsed: started.elapsed(),
+            });
             build.executed_steps.fetch_add(1, Ordering::SeqCst);
             let sources = match info.key.inputs.iter().find(|i| i.name == "sources-content") {
                 Some(input) => match input.values.first().and_then(|c| build.context.manifest(c)) {
-                    Some(files) => Some(build.store.put_blob(&explain::manifest_json(&files))?.to_string()),
+                    Some(files) => Some(
+                        build
+                            .store
+                            .put_blob(&explain::manifest_json(&files))?
+                            .to_string(),
+                    ),
                     None => None,
                 },
                 None => None,
@@ -117,7 +186,11 @@ pub(crate) fn fs_step(
         }
         Err(e) => {
             let message = e.to_string();
-            build.progress.event(Event::Failed { id, elapsed: started.elapsed(), message: &message });
+            build.progress.event(Event::Failed {
+                id,
+                elapsed: started.elapsed(),
+                message: &message,
+            });
             Err(e)
         }
     }
@@ -132,13 +205,19 @@ pub(crate) struct Progress<'a> {
 
 impl Progress<'_> {
     pub fn output(&self, stream: crate::progress::Stream, data: &[u8]) {
-        self.sink.event(Event::Output { id: self.id, stream, data });
+        self.sink.event(Event::Output {
+            id: self.id,
+            stream,
+            data,
+        });
     }
 }
 
 /// A cached result is usable when its layer's snapshot is there (or can be unpacked from its blob).
 fn reuse(store: &Store, record: &CacheRecord) -> Result<Option<(Option<LayerDesc>, String)>> {
-    let created = serde_json::from_str::<Payload>(&record.payload).map(|p| p.created).unwrap_or_default();
+    let created = serde_json::from_str::<Payload>(&record.payload)
+        .map(|p| p.created)
+        .unwrap_or_default();
     match &record.layer {
         None => Ok(Some((None, created))),
         Some(diff_id) => {
@@ -146,7 +225,13 @@ fn reuse(store: &Store, record: &CacheRecord) -> Result<Option<(Option<LayerDesc
                 return Ok(None);
             }
             store.ensure_snapshot(diff_id)?;
-            Ok(Some((Some(LayerDesc { diff_id: diff_id.clone(), size: record.size }), created)))
+            Ok(Some((
+                Some(LayerDesc {
+                    diff_id: diff_id.clone(),
+                    size: record.size,
+                }),
+                created,
+            )))
         }
     }
 }
@@ -166,7 +251,16 @@ fn apply(state: &mut StageState, info: StepInfo, layer: Option<LayerDesc>, creat
     // and produced other content changes the keys of what follows, one that produced the same layer does not.
     state.fs_key = crate::cachekey::KeyBuilder::new("result")
         .field("step", &info.key.key)
-        .field("layer", &state.image.layers.last().filter(|_| !empty_layer).map(|l| l.diff_id.to_string()).unwrap_or_default())
+        .field(
+            "layer",
+            &state
+                .image
+                .layers
+                .last()
+                .filter(|_| !empty_layer)
+                .map(|l| l.diff_id.to_string())
+                .unwrap_or_default(),
+        )
         .finish()
         .key;
     state.created = created;
@@ -194,7 +288,11 @@ impl ScratchView {
         let (upper, work, merged) = overlay_dirs(dir.path())?;
         let mount = overlay::mount_overlay(&lower_dirs(store, layers)?, &upper, &work, &merged)
             .map_err(|e| BuildError::other(format!("mounting the layers: {e}")))?;
-        Ok(ScratchView { mount: Some(mount), _dir: dir, merged })
+        Ok(ScratchView {
+            mount: Some(mount),
+            _dir: dir,
+            merged,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -213,27 +311,38 @@ impl Drop for ScratchView {
 fn overlay_dirs(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
     let (upper, work, merged) = (dir.join("u"), dir.join("w"), dir.join("m"));
     for d in [&upper, &work, &merged] {
-        std::fs::create_dir(d).map_err(|e| BuildError::io(format!("creating {}", d.display()), e))?;
+        std::fs::create_dir(d)
+            .map_err(|e| BuildError::io(format!("creating {}", d.display()), e))?;
     }
     Ok((upper, work, merged))
 }
 
 /// Mounts the stage's layers with a fresh upper dir, runs the step, and commits the upper dir as a layer
 /// (`None` when the step changed nothing).
-fn execute(
+fn execute<'x>(
     store: &Store,
     state: &StageState,
     progress: &Progress,
-    run: impl FnOnce(&Path, &Progress) -> Result<()>,
+    run: impl FnOnce(&Path, &Progress) -> Result<Option<AfterUnmount<'x>>>,
 ) -> Result<(Option<LayerDesc>, String)> {
     let dir = store.new_tmp_dir("step")?;
     let (upper, work, merged) = overlay_dirs(dir.path())?;
-    let mount = overlay::mount_overlay(&lower_dirs(store, &state.image.layers)?, &upper, &work, &merged)
-        .map_err(|e| BuildError::other(format!("mounting the layers: {e}")))?;
+    let mount = overlay::mount_overlay(
+        &lower_dirs(store, &state.image.layers)?,
+        &upper,
+        &work,
+        &merged,
+    )
+    .map_err(|e| BuildError::other(format!("mounting the layers: {e}")))?;
     let ran = run(&merged, progress);
-    let unmounted = mount.unmount().map_err(|e| BuildError::other(format!("unmounting the step's rootfs: {e}")));
-    ran?;
+    let unmounted = mount
+        .unmount()
+        .map_err(|e| BuildError::other(format!("unmounting the step's rootfs: {e}")));
+    let after_unmount = ran?;
     unmounted?;
+    if let Some(after_unmount) = after_unmount {
+        after_unmount(&upper)?;
+    }
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let empty = std::fs::read_dir(&upper)
         .map_err(|e| BuildError::io(format!("reading {}", upper.display()), e))?
@@ -243,10 +352,17 @@ fn execute(
         return Ok((None, created));
     }
     let mut writer = store.blob_writer()?;
-    layer::write_layer_tar(&upper, &mut writer).map_err(|e| BuildError::other(format!("writing the layer: {e}")))?;
+    layer::write_layer_tar(&upper, &mut writer)
+        .map_err(|e| BuildError::other(format!("writing the layer: {e}")))?;
     let (digest, size): (Digest, u64) = writer.commit()?;
     store.adopt_snapshot(&digest, &upper)?;
-    Ok((Some(LayerDesc { diff_id: digest, size }), created))
+    Ok((
+        Some(LayerDesc {
+            diff_id: digest,
+            size,
+        }),
+        created,
+    ))
 }
 
 /// A counting semaphore: at most N steps execute at once (`--jobs`); waiting for other stages holds no permit.
@@ -259,7 +375,10 @@ pub(crate) struct Permit<'s>(&'s Semaphore);
 
 impl Semaphore {
     pub fn new(permits: usize) -> Self {
-        Semaphore { free: Mutex::new(permits.max(1)), released: Condvar::new() }
+        Semaphore {
+            free: Mutex::new(permits.max(1)),
+            released: Condvar::new(),
+        }
     }
 
     pub fn acquire(&self) -> Permit<'_> {
@@ -324,7 +443,10 @@ impl InFlight {
             keys = self.released.wait(keys).unwrap_or_else(|p| p.into_inner());
         }
         keys.insert(key.to_string());
-        Claim { owner: self, key: key.to_string() }
+        Claim {
+            owner: self,
+            key: key.to_string(),
+        }
     }
 }
 

@@ -186,30 +186,15 @@ impl Store {
     /// Every stat cache entry whose path starts with `prefix` (one query: a build loads its context's entries at
     /// once rather than one query per file).
     pub fn stat_cache_under(&self, prefix: &str) -> Result<Vec<StatEntry>> {
-        let conn = self.conn();
-        let err = self.db_err();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM stat_cache
-                 WHERE path >= ?1 AND path < ?2",
-            )
-            .map_err(&err)?;
-        // Paths under the prefix sort between "prefix" and "prefix" + U+10FFFF.
-        let upper = format!("{prefix}\u{10FFFF}");
-        let rows = stmt
-            .query_map(rusqlite::params![prefix, upper], |r| {
-                Ok(StatEntry {
-                    path: r.get(0)?,
-                    size: r.get::<_, i64>(1)? as u64,
-                    mtime_ns: r.get(2)?,
-                    ctime_ns: r.get(3)?,
-                    inode: r.get::<_, i64>(4)? as u64,
-                    digest: r.get(5)?,
-                })
-            })
-            .map_err(&err)?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(&err)
+        stat_entries_under(&self.conn(), prefix).map_err(self.db_err())
+    }
+
+    /// A handle that reads the stat cache over a connection of its own, from any thread: a build loads its
+    /// context's entries while it walks the context.
+    pub fn stat_cache_reader(&self) -> StatCacheReader {
+        StatCacheReader {
+            db_path: self.db_path.clone(),
+        }
     }
 
     /// Insert or replace many stat cache entries in one transaction.
@@ -240,4 +225,48 @@ impl Store {
         }
         tx.commit().map_err(&err)
     }
+}
+
+/// Reads stat cache entries over its own read-only connection (see [`Store::stat_cache_reader`]).
+#[derive(Debug, Clone)]
+pub struct StatCacheReader {
+    db_path: std::path::PathBuf,
+}
+
+impl StatCacheReader {
+    /// Every stat cache entry whose path starts with `prefix`, as [`Store::stat_cache_under`].
+    pub fn under(&self, prefix: &str) -> Result<Vec<StatEntry>> {
+        let err = crate::db::db_err(&self.db_path);
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.db_path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(&err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(&err)?;
+        stat_entries_under(&conn, prefix).map_err(&err)
+    }
+}
+
+fn stat_entries_under(
+    conn: &rusqlite::Connection,
+    prefix: &str,
+) -> rusqlite::Result<Vec<StatEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM stat_cache
+         WHERE path >= ?1 AND path < ?2",
+    )?;
+    // Paths under the prefix sort between "prefix" and "prefix" + U+10FFFF.
+    let upper = format!("{prefix}\u{10FFFF}");
+    let rows = stmt.query_map(rusqlite::params![prefix, upper], |r| {
+        Ok(StatEntry {
+            path: r.get(0)?,
+            size: r.get::<_, i64>(1)? as u64,
+            mtime_ns: r.get(2)?,
+            ctime_ns: r.get(3)?,
+            inode: r.get::<_, i64>(4)? as u64,
+            digest: r.get(5)?,
+        })
+    })?;
+    rows.collect()
 }

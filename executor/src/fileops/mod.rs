@@ -16,6 +16,8 @@ mod securejoin;
 mod wildcard;
 
 pub use archive::{extract_archive, is_archive};
-pub use copy::{copy, matched_sources, CopyRequest, CopyStats, MatchedSource};
+pub use copy::{
+    copy, copy_deferring, matched_sources, CopyRequest, CopyStats, DeferredCopy, MatchedSource,
+};
 pub use error::{CopyError, Result};
 pub use securejoin::{mkdir_all_in_root, resolve_in_root, resolve_parent_in_root};

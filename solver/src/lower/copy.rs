@@ -1,5 +1,5 @@
 //! COPY and ADD: files from the context, another stage, an image or a heredoc into the stage's rootfs.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hoist_executor::fileops::{self, CopyRequest};
@@ -10,7 +10,7 @@ use crate::cachekey::KeyBuilder;
 use crate::error::{BuildError, Result};
 use crate::image::{ImageState, LayerDesc};
 use crate::stage::{Build, StageState};
-use crate::step::{fs_step, ScratchView, StepInfo};
+use crate::step::{fs_step_deferring, AfterUnmount, ScratchView, StepInfo};
 
 use super::fetch;
 
@@ -203,7 +203,7 @@ pub(super) fn copy(
         created_by,
     };
     let context_root = build.context_root();
-    fs_step(build, state, info, |rootfs, _progress| {
+    fs_step_deferring(build, state, info, |rootfs, _progress| {
         let owner = match &chown {
             Some(spec) => {
                 Some(fileops_user(rootfs, spec).map_err(|m| err(format!("--chown={spec}: {m}")))?)
@@ -225,11 +225,15 @@ pub(super) fn copy(
         };
         let from_context = matches!(origin, Origin::Context);
         let context = &build.context;
+        let (exclude, sources_ref) = (&exclude, &sources);
         // --exclude patterns match a path relative to the source it was found under (BuildKit's fsutil copy),
         // and, for sources named directly or by a wildcard at the top, the path itself.
-        let excluded = |rel: &str| {
-            excluded_by_flag(&exclude, &sources, rel) || (from_context && context.excluded(rel))
+        let excluded = move |rel: &str| {
+            excluded_by_flag(exclude, sources_ref, rel) || (from_context && context.excluded(rel))
         };
+        // A copy from the context alone fills the directories it creates after the overlay is unmounted, straight
+        // in the upper dir (the context outlives the step; a stage's or image's view does not).
+        let may_defer = from_context && downloads_dir.is_none();
         if !sources.is_empty() {
             let request = CopyRequest {
                 src_root: &src_root,
@@ -244,12 +248,41 @@ pub(super) fn copy(
                 parents: c.flags.parents,
                 extract_archives: is_add && c.flags.unpack.unwrap_or(true),
             };
-            fileops::copy(&request).map_err(|e| match e {
+            let copy_error = move |e| {
+                match e {
                 fileops::CopyError::SourceNotFound { source } if from_context => {
                     err(format!("failed: file not found in build context or excluded by .dockerignore: {source}"))
                 }
                 other => err(format!("{other}")),
-            })?;
+            }
+            };
+            if may_defer {
+                let (_, deferred) = fileops::copy_deferring(&request).map_err(copy_error)?;
+                if deferred.is_empty() {
+                    return Ok(None);
+                }
+                let (chmod, parents) = (request.chmod, request.parents);
+                let finish: AfterUnmount = Box::new(move |upper: &Path| {
+                    let request = CopyRequest {
+                        src_root: &src_root,
+                        sources: sources_ref.clone(),
+                        dest_root: upper,
+                        dest: dest.clone(),
+                        workdir: workdir.clone(),
+                        chown: owner,
+                        chmod,
+                        excluded: &excluded,
+                        parents,
+                        extract_archives: false,
+                    };
+                    deferred
+                        .finish(&request, upper)
+                        .map(|_| ())
+                        .map_err(copy_error)
+                });
+                return Ok(Some(finish));
+            }
+            fileops::copy(&request).map_err(copy_error)?;
         }
         if let Some(dir) = &downloads_dir {
             // Downloaded files are copied as files (no archive extraction unless --unpack), like BuildKit.
@@ -267,7 +300,7 @@ pub(super) fn copy(
             };
             fileops::copy(&request).map_err(|e| err(format!("{e}")))?;
         }
-        Ok(())
+        Ok(None)
     })
 }
 

@@ -10,7 +10,7 @@ use crate::cachekey::KeyBuilder;
 use crate::error::{BuildError, Result};
 use crate::progress::Stream;
 use crate::stage::{Build, StageState};
-use crate::step::{fs_step, Progress, StepInfo};
+use crate::step::{container_step, Progress, StepInfo};
 
 use super::mounts::{self, BindOrigin, MountSpec};
 use super::shell_of;
@@ -116,7 +116,7 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         created_by,
     };
     let state_root = build.store.tmp_dir().to_path_buf();
-    fs_step(build, state, info, |rootfs, progress| {
+    container_step(build, state, info, |rootfs, progress| {
         let spec_user = hoist_executor::user::resolve_user(rootfs, &user)
             .map_err(|e| build.error_at(ins.pos, format!("RUN: {e}")))?;
         hoist_executor::fileops::mkdir_all_in_root(rootfs, &cwd, None)
