@@ -86,6 +86,9 @@ pub struct RunArgs {
     /// Seconds `hoist stop` waits before SIGKILL (default 10).
     #[arg(long = "stop-timeout")]
     stop_timeout: Option<u64>,
+    /// Security options: `seccomp=unconfined` (no seccomp filter), `no-new-privileges`.
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
     image: String,
     /// The command and its arguments (replace the image's CMD).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -98,9 +101,10 @@ pub fn run(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
         Ok(code) => Ok(code),
         Err(e) => {
             eprintln!("hoist: {e:#}");
-            let code = e
-                .downcast_ref::<runtime::RuntimeError>()
-                .map_or(runtime::EXIT_RUNTIME_ERROR, runtime::RuntimeError::exit_code);
+            let code = e.downcast_ref::<runtime::RuntimeError>().map_or(
+                runtime::EXIT_RUNTIME_ERROR,
+                runtime::RuntimeError::exit_code,
+            );
             Ok(code)
         }
     }
@@ -111,13 +115,21 @@ fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
         format!("Unable to find image '{reference}' in the store (build, import or pull it first)")
     })?;
     let raw = store.read_blob(&image.id)?;
-    let config: serde_json::Value = serde_json::from_slice(&raw).context("the image config is not valid JSON")?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&raw).context("the image config is not valid JSON")?;
     let mut lowers = Vec::new();
     for diff_id in image.config.rootfs().diff_ids().iter().rev() {
-        let digest = diff_id.parse().map_err(|e| anyhow::anyhow!("image has a bad diff_id {diff_id}: {e}"))?;
+        let digest = diff_id
+            .parse()
+            .map_err(|e| anyhow::anyhow!("image has a bad diff_id {diff_id}: {e}"))?;
         lowers.push(store.ensure_snapshot(&digest)?);
     }
-    Ok(ImageSource { reference: reference.to_string(), id: image.id.to_string(), config, lowers })
+    Ok(ImageSource {
+        reference: reference.to_string(),
+        id: image.id.to_string(),
+        config,
+        lowers,
+    })
 }
 
 fn run_inner(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
@@ -151,6 +163,7 @@ fn run_inner(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
         init: args.init,
         stop_signal: args.stop_signal,
         stop_timeout: args.stop_timeout,
+        security_opt: args.security_opt,
     };
     let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
     let (dir, record) = runtime::create(&root, &image, &options)?;

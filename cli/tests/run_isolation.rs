@@ -51,6 +51,57 @@ fn devices_capabilities_and_proc_are_dockers() {
 }
 
 #[test]
+fn dockers_default_seccomp_profile() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    let status = |flags: &[&str], user_ns: bool| {
+        // unshare(CLONE_NEWUSER) needs no capability: only the seccomp profile refuses it.
+        let script = "grep -E '^(Seccomp|CapPrm|CapBnd):' /proc/self/status | tr '\\t\\n' '= '; unshare -U true && echo userns";
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["busybox", "sh", "-c", script]);
+        let (code, out, err) = h.out(&args);
+        assert_eq!(code, if user_ns { 0 } else { 1 }, "{flags:?}: {out}{err}");
+        assert_eq!(out.ends_with("userns\n"), user_ns, "{flags:?}: {out}");
+        if !user_ns {
+            assert!(err.contains("Operation not permitted"), "{flags:?}: {err}");
+        }
+        out
+    };
+    // Filtered, and the CAP_SYS_ADMIN the init needed to load the filter is gone from every set.
+    let out = status(&[], false);
+    assert!(out.starts_with("CapPrm:=00000000a80425fb CapBnd:=00000000a80425fb Seccomp:=2 "), "{out}");
+    let out = status(&["-u", "nobody"], false);
+    assert!(out.starts_with("CapPrm:=0000000000000000 CapBnd:=00000000a80425fb Seccomp:=2 "), "{out}");
+    let out = status(&["--cap-drop", "ALL"], false);
+    assert!(out.starts_with("CapPrm:=0000000000000000 CapBnd:=0000000000000000 Seccomp:=2 "), "{out}");
+    // As docker: CAP_SYS_ADMIN brings its syscalls back; unconfined and --privileged load no filter.
+    let out = status(&["--cap-add", "SYS_ADMIN"], true);
+    assert!(out.contains("Seccomp:=2 "), "{out}");
+    assert!(status(&["--security-opt", "seccomp=unconfined"], true).contains("Seccomp:=0 "));
+    assert!(status(&["--security-opt", "seccomp:unconfined"], true).contains("Seccomp:=0 "));
+    assert!(status(&["--privileged"], true).contains("Seccomp:=0 "));
+    let (code, out, _) = h.out(&["run", "--rm", "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status"]);
+    assert_eq!((code, out.as_str()), (0, "NoNewPrivs:\t1\n"));
+    let (code, out, _) = h.out(&["run", "--rm", "busybox", "grep", "NoNewPrivs", "/proc/self/status"]);
+    assert_eq!((code, out.as_str()), (0, "NoNewPrivs:\t0\n"), "setuid programs work, as in docker");
+    for bad in ["seccomp=/etc/profile.json", "bogus"] {
+        let (code, _, err) = h.out(&["run", "--rm", "--security-opt", bad, "busybox", "true"]);
+        assert_eq!(code, 125, "{bad}: {err}");
+        assert!(err.contains("security-opt"), "{err}");
+    }
+    // exec'd processes get the container's profile (and no-new-privileges setting) too.
+    let id = h.detach(&["busybox", "sleep", "30"]);
+    let (code, out, err) = h.out(&["exec", &id, "sh", "-c", "grep -E '^(Seccomp|NoNewPrivs|CapPrm):' /proc/self/status | tr '\\t\\n' '= '; unshare -U true"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(out, "CapPrm:=00000000a80425fb NoNewPrivs:=0 Seccomp:=2 ");
+    assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
+    let id = h.detach(&["--security-opt", "seccomp=unconfined", "busybox", "sleep", "30"]);
+    let (code, _, err) = h.out(&["exec", &id, "unshare", "-U", "true"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
+}
+
+#[test]
 fn read_only_rootfs() {
     let Some(h) = Hoist::with_busybox() else { return };
     let (code, _, err) = h.out(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);

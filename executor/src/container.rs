@@ -89,6 +89,13 @@ pub struct RuntimeOptions {
     pub console_socket: Option<PathBuf>,
     /// pid 1 is a tiny reaper that runs the command as its child and forwards signals.
     pub init: bool,
+    /// Docker's default seccomp profile ([`crate::runtime::seccomp`]); `hoist run` turns it on,
+    /// build steps run without one. Ignored with `privileged`.
+    #[serde(default)]
+    pub seccomp: bool,
+    /// `--security-opt no-new-privileges`: setuid binaries and file capabilities grant nothing.
+    #[serde(default)]
+    pub no_new_privileges: bool,
 }
 
 /// One process to run. Stdio left `None` is inherited from the calling process.
@@ -139,6 +146,8 @@ pub enum ContainerError {
         "the container helper process was killed by signal {signal} before the container finished"
     )]
     HelperKilled { signal: i32 },
+    #[error(transparent)]
+    Seccomp(#[from] crate::runtime::seccomp::SeccompError),
     #[error("could not start the container helper {program:?}: {source}")]
     SpawnHelper { program: PathBuf, source: io::Error },
     #[error("the container helper {program:?} exited without running the container ({status}); the program must link hoist-executor and call hoist_executor::container::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
@@ -182,6 +191,9 @@ pub(crate) struct InitRequest {
     pub(crate) readonly_rootfs: bool,
     #[serde(default)]
     pub(crate) options: RuntimeOptions,
+    /// Where compiled seccomp filters are kept between runs (`containers/.seccomp`).
+    #[serde(skip)]
+    pub(crate) seccomp_cache: Option<PathBuf>,
 }
 
 /// What the helper reports back.
@@ -475,6 +487,7 @@ fn prepare(spec: ContainerSpec, state_dir: &Path) -> Result<(InitRequest, Stdio3
         mounts: spec.mounts,
         readonly_rootfs: spec.readonly_rootfs,
         options: RuntimeOptions::default(),
+        seccomp_cache: None,
     };
     let stdio = Stdio3 {
         stdin: spec.stdin,
@@ -749,9 +762,12 @@ pub(crate) fn run_container_with(
     if request.options.terminal {
         builder = builder.with_console_socket(request.options.console_socket.clone());
     }
+    let seccomp = seccomp_program(&request.options, request.seccomp_cache.as_deref())?;
     let mut container = builder
-        .with_executor(DieWithParent {
+        .with_executor(Workload {
+            die_with_parent: true,
             init: request.options.init,
+            seccomp,
         })
         .as_init(bundle)
         .with_systemd(false)
@@ -797,23 +813,58 @@ pub(crate) fn run_container_with(
     Ok(code)
 }
 
-/// Runs the workload like libcontainer's default executor, but first asks the kernel to kill it
-/// when its parent (the helper, or the thread of [`run_in_process`]) dies: pid 1 of the
-/// container going down takes every process of its pid namespace, and with it its mounts.
-#[derive(Clone)]
-struct DieWithParent {
-    /// Stay as pid 1 (a reaper) and run the command as a child.
-    init: bool,
+/// Whether a container with `options` runs under Docker's default seccomp profile.
+pub(crate) fn uses_seccomp(options: &RuntimeOptions) -> bool {
+    options.seccomp && !options.privileged
 }
 
-impl libcontainer::workload::Executor for DieWithParent {
+/// The compiled seccomp filter for processes with `options`' capabilities, if they get one.
+pub(crate) fn seccomp_program(
+    options: &RuntimeOptions,
+    cache: Option<&Path>,
+) -> Result<Option<(crate::runtime::seccomp::Program, bool)>> {
+    if !uses_seccomp(options) {
+        return Ok(None);
+    }
+    seccomp_program_for(&effective_capabilities(options)?, cache).map(Some)
+}
+
+/// Docker's profile compiled for processes with `caps`, and whether they must drop CAP_SYS_ADMIN
+/// after loading it.
+pub(crate) fn seccomp_program_for(
+    caps: &oci_spec::runtime::Capabilities,
+    cache: Option<&Path>,
+) -> Result<(crate::runtime::seccomp::Program, bool)> {
+    let program = crate::runtime::seccomp::docker_default_program(caps, cache)?;
+    Ok((
+        program,
+        !caps.contains(&oci_spec::runtime::Capability::SysAdmin),
+    ))
+}
+
+/// Runs the workload like libcontainer's default executor, but first, when `die_with_parent`,
+/// asks the kernel to kill it when its parent (the helper, or the thread of [`run_in_process`])
+/// dies: pid 1 of the container going down takes every process of its pid namespace, and with it
+/// its mounts. With `seccomp`, the filter is loaded (and CAP_SYS_ADMIN dropped when the bool
+/// says so) before the start signal, so a failure fails the container's creation.
+#[derive(Clone)]
+pub(crate) struct Workload {
+    pub(crate) die_with_parent: bool,
+    /// Stay as pid 1 (a reaper) and run the command as a child.
+    pub(crate) init: bool,
+    pub(crate) seccomp: Option<(crate::runtime::seccomp::Program, bool)>,
+}
+
+impl libcontainer::workload::Executor for Workload {
     fn exec(
         &self,
         spec: &oci_spec::runtime::Spec,
     ) -> Result<(), libcontainer::workload::ExecutorError> {
-        // SAFETY: prctl with plain integer arguments. Done after the uid switch, which would
-        // clear it; kept across execve unless the program is setuid or has file capabilities.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        if self.die_with_parent {
+            // SAFETY: prctl with plain integer arguments. Done after the uid switch, which would
+            // clear it; kept across execve unless the program is setuid or has file capabilities.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        }
         if self.init {
             crate::runtime::init::become_reaper();
         }
@@ -825,7 +876,15 @@ impl libcontainer::workload::Executor for DieWithParent {
         &self,
         spec: &oci_spec::runtime::Spec,
     ) -> Result<(), libcontainer::workload::ExecutorValidationError> {
-        libcontainer::workload::default::DefaultExecutor {}.validate(spec)
+        libcontainer::workload::default::DefaultExecutor {}.validate(spec)?;
+        if let Some((program, drop_sys_admin)) = &self.seccomp {
+            crate::runtime::seccomp::load(program, *drop_sys_admin).map_err(|e| {
+                libcontainer::workload::ExecutorValidationError::ArgValidationError(format!(
+                    "loading the seccomp filter: {e}"
+                ))
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -1298,10 +1357,16 @@ fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::S
     use oci_spec::runtime::*;
 
     let caps = effective_capabilities(&request.options)?;
+    // The seccomp filter is loaded by the init itself ([`Workload`]), which needs CAP_SYS_ADMIN
+    // for it: permitted (never effective nor bounding) until then.
+    let mut permitted = caps.clone();
+    if uses_seccomp(&request.options) {
+        permitted.insert(Capability::SysAdmin);
+    }
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
+        .effective(caps)
+        .permitted(permitted)
         .inheritable(Capabilities::new())
         .ambient(Capabilities::new())
         .build()
@@ -1320,10 +1385,11 @@ fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::S
         .cwd(&request.cwd)
         .user(user)
         .capabilities(capabilities)
-        .no_new_privileges(false)
         // No rlimits: the process inherits ours, as Docker containers inherit the daemon's.
         // (Raising them needs CAP_SYS_RESOURCE, which we may not have.)
         .rlimits(Vec::new())
+        // oci-spec's default is true; Docker's is false (setuid programs work).
+        .no_new_privileges(request.options.no_new_privileges)
         .build()
         .map_err(spec_err)?;
 
@@ -1478,6 +1544,7 @@ mod tests {
             }],
             readonly_rootfs: false,
             options: RuntimeOptions::default(),
+            seccomp_cache: None,
         }
     }
 
@@ -1575,6 +1642,49 @@ mod tests {
         let linux = spec.linux().as_ref().unwrap();
         assert!(linux.masked_paths().as_ref().unwrap().is_empty());
         assert!(parse_capability("BOGUS").is_err());
+
+        // With Docker's seccomp profile the init keeps CAP_SYS_ADMIN permitted (to load the filter
+        // itself), never in the bounding set; never with --privileged; build steps have none.
+        let sys_admin = |spec: &oci_spec::runtime::Spec, set: &str| {
+            let caps = spec
+                .process()
+                .as_ref()
+                .unwrap()
+                .capabilities()
+                .clone()
+                .unwrap();
+            let set = match set {
+                "bounding" => caps.bounding().clone(),
+                "effective" => caps.effective().clone(),
+                _ => caps.permitted().clone(),
+            };
+            set.unwrap()
+                .contains(&oci_spec::runtime::Capability::SysAdmin)
+        };
+        let spec = oci_spec(&request(), Path::new("/b")).unwrap();
+        assert!(!sys_admin(&spec, "permitted"));
+        assert!(seccomp_program(&request().options, None).unwrap().is_none());
+        r.options.seccomp = true;
+        assert!(
+            seccomp_program(&r.options, None).unwrap().is_none(),
+            "--privileged runs unconfined"
+        );
+        r.options.privileged = false;
+        let spec = oci_spec(&r, Path::new("/b")).unwrap();
+        assert!(sys_admin(&spec, "permitted"));
+        assert!(!sys_admin(&spec, "bounding") && !sys_admin(&spec, "effective"));
+        let (program, drop_sys_admin) = seccomp_program(&r.options, None).unwrap().unwrap();
+        assert!(program.len() > 100 && drop_sys_admin);
+        assert_eq!(
+            spec.process().as_ref().unwrap().no_new_privileges(),
+            Some(false)
+        );
+        r.options.no_new_privileges = true;
+        let spec = oci_spec(&r, Path::new("/b")).unwrap();
+        assert_eq!(
+            spec.process().as_ref().unwrap().no_new_privileges(),
+            Some(true)
+        );
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub struct RunOptions {
     pub init: bool,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
+    /// `--security-opt` values: `seccomp=unconfined`, `no-new-privileges[=true|false]`.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
 }
 
 /// The image config fields that decide what runs (`config` of the OCI image config).
@@ -271,6 +274,48 @@ pub fn parse_size(s: &str) -> Result<i64> {
     Ok((n * multiplier) as i64)
 }
 
+/// What `--security-opt` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecurityOptions {
+    /// Docker's default seccomp profile (off with `seccomp=unconfined`).
+    pub seccomp: bool,
+    pub no_new_privileges: bool,
+}
+
+/// `--security-opt` as docker takes it (`=` or the old `:` separator). AppArmor and SELinux
+/// labels have nothing to confine here, so only their "off" values are accepted.
+pub fn security_options(opts: &[String]) -> Result<SecurityOptions> {
+    let mut out = SecurityOptions {
+        seccomp: true,
+        no_new_privileges: false,
+    };
+    for opt in opts {
+        let (key, value) = match opt.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt.as_str(), None),
+        };
+        match (key, value) {
+            ("seccomp", Some("unconfined")) => out.seccomp = false,
+            ("seccomp", Some(other)) => {
+                return Err(RuntimeError::Invalid(format!(
+                "--security-opt seccomp={other}: hoist has Docker's default profile built in and \
+                     no custom profiles; use seccomp=unconfined to run without one"
+            )))
+            }
+            ("no-new-privileges", None | Some("true")) => out.no_new_privileges = true,
+            ("no-new-privileges", Some("false")) => out.no_new_privileges = false,
+            ("apparmor", Some("unconfined")) | ("label", Some("disable")) => {}
+            _ => {
+                return Err(RuntimeError::Invalid(format!(
+                    "invalid --security-opt {opt:?}: hoist supports seccomp=unconfined and \
+                     no-new-privileges[=true|false]"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `--cpus 1.5` → 1500 thousandths.
 pub fn parse_cpus(s: &str) -> Result<i64> {
     match s.trim().parse::<f64>() {
@@ -349,6 +394,15 @@ mod tests {
         assert_eq!(parse_size("6MB").unwrap(), 6 << 20);
         assert!(parse_size("lots").is_err());
         assert_eq!(parse_cpus("1.5").unwrap(), 1500);
+        let sec =
+            |o: &[&str]| security_options(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(sec(&[]).unwrap().seccomp);
+        assert!(!sec(&["seccomp=unconfined"]).unwrap().seccomp);
+        assert!(!sec(&["seccomp:unconfined"]).unwrap().seccomp);
+        assert!(sec(&["no-new-privileges"]).unwrap().no_new_privileges);
+        assert!(!sec(&["no-new-privileges=false"]).unwrap().no_new_privileges);
+        assert!(sec(&["seccomp=/some/profile.json"]).is_err());
+        assert!(sec(&["bogus"]).is_err());
         assert!(parse_cpus("-1").is_err());
     }
 }

@@ -123,9 +123,7 @@ pub fn create(
         Some(s) => config::parse_signal(s)?,
         None => libc::SIGTERM,
     };
-    if opts.detach && opts.auto_remove && opts.tty && opts.interactive {
-        // Accepted as docker accepts it; nothing special to do.
-    }
+    let security = config::security_options(&opts.security_opt)?;
     let runtime = crate::container::RuntimeOptions {
         cap_add: opts.cap_add.clone(),
         cap_drop: opts.cap_drop.clone(),
@@ -136,6 +134,8 @@ pub fn create(
         terminal: opts.tty,
         console_socket: None,
         init: opts.init,
+        seccomp: security.seccomp,
+        no_new_privileges: security.no_new_privileges,
     };
     for cap in opts
         .cap_add

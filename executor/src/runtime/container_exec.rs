@@ -48,7 +48,11 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
     if opts.tty {
         super::config::default_env(&mut env, "TERM", "xterm");
     }
-    super::config::default_env(&mut env, "HOME", &super::monitor::home_dir(&merged, user.uid));
+    super::config::default_env(
+        &mut env,
+        "HOME",
+        &super::monitor::home_dir(&merged, user.uid),
+    );
     let cwd = match &opts.workdir {
         Some(w) if !w.starts_with('/') => {
             return Err(RuntimeError::Invalid(format!(
@@ -61,9 +65,26 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
     let mut runtime = record.runtime.clone();
     runtime.privileged |= opts.privileged;
     let caps = crate::container::effective_capabilities_of(&runtime)?;
+    // The container's seccomp profile applies to exec'd processes too (for their capabilities);
+    // they load it themselves, keeping CAP_SYS_ADMIN permitted until then.
+    let seccomp = if crate::container::uses_seccomp(&record.runtime) {
+        let cache = dir.path().parent().map(super::seccomp_cache_dir);
+        Some(crate::container::seccomp_program_for(
+            &caps,
+            cache.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let mut permitted = caps.clone();
+    if seccomp.is_some() {
+        permitted.insert(oci_spec::runtime::Capability::SysAdmin);
+    }
     let spec_err = |e: oci_spec::OciSpecError| RuntimeError::Invalid(e.to_string());
     let process = ProcessBuilder::default()
         .terminal(opts.tty)
+        // oci-spec's default is true; the container's setting (Docker's: false) applies.
+        .no_new_privileges(record.runtime.no_new_privileges)
         .args(opts.command.clone())
         .env(env)
         .cwd(cwd)
@@ -79,8 +100,8 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
         .capabilities(
             LinuxCapabilitiesBuilder::default()
                 .bounding(caps.clone())
-                .effective(caps.clone())
-                .permitted(caps)
+                .effective(caps)
+                .permitted(permitted)
                 .build()
                 .map_err(spec_err)?,
         )
@@ -118,6 +139,11 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
             }
         }
         let pid = builder
+            .with_executor(crate::container::Workload {
+                die_with_parent: false,
+                init: false,
+                seccomp,
+            })
             .as_tenant()
             .with_process(Some(&process_path))
             .with_detach(true)
@@ -137,7 +163,12 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
             ),
             None => None,
         };
-        Ok(super::monitor::event_loop(pid, &mut signals, master, opts.interactive))
+        Ok(super::monitor::event_loop(
+            pid,
+            &mut signals,
+            master,
+            opts.interactive,
+        ))
     })();
     let _ = std::fs::remove_file(&process_path);
     result

@@ -21,6 +21,7 @@ pub mod container_remove;
 pub mod init;
 pub mod monitor;
 pub mod network;
+pub mod seccomp;
 pub mod state;
 pub mod tty;
 pub mod volumes;
@@ -110,4 +111,9 @@ pub fn containers_dir(root: &std::path::Path) -> PathBuf {
 /// Where named and anonymous volumes live under a state root.
 pub fn volumes_dir(root: &std::path::Path) -> PathBuf {
     root.join("volumes")
+}
+
+/// Where compiled seccomp filters are kept, in a containers dir.
+pub(crate) fn seccomp_cache_dir(containers: &std::path::Path) -> PathBuf {
+    containers.join(".seccomp")
 }

@@ -170,6 +170,7 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
         mounts: container_create::extra_mounts(record),
         readonly_rootfs: record.options.read_only,
         options: runtime,
+        seccomp_cache: dir.path().parent().map(super::seccomp_cache_dir),
     };
     let bundle = container::bundle_dir(&request);
     std::fs::create_dir_all(&bundle).map_err(super::io_err("create", &bundle))?;
@@ -216,7 +217,12 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
                 }
             }
             let forward_stdin = record.options.interactive;
-            Ok(event_loop(pid, &mut signals, master.borrow_mut().take(), forward_stdin))
+            Ok(event_loop(
+                pid,
+                &mut signals,
+                master.borrow_mut().take(),
+                forward_stdin,
+            ))
         },
     );
     drop(lease.into_inner());
