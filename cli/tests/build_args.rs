@@ -210,6 +210,22 @@ fn automatic_platform_args_in_from_and_when_declared() {
 }
 
 #[test]
+fn global_arg_without_value_unsets_an_automatic_platform_arg() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    // BuildKit: a global `ARG TARGETOS` with no value replaces the automatic one, so the stage's `ARG TARGETOS`
+    // finds it empty; the automatic args nobody redeclared globally keep their values.
+    h.build_ok(
+        "gp:1",
+        "ARG TARGETOS\nFROM busybox\nARG TARGETOS\nARG TARGETARCH\nRUN echo \"[$TARGETOS][$TARGETARCH]\" > /p\n",
+        &[],
+        &[],
+    );
+    assert_eq!(h.sh("gp:1", "cat /p"), "[][amd64]\n");
+}
+
+#[test]
 fn unused_build_arg_warns_and_the_build_goes_on() {
     let Some(h) = Hoist::with_busybox() else {
         return;

@@ -149,6 +149,15 @@ impl Scope {
         self.args.push((name.to_string(), value));
     }
 
+    /// A global ARG (before the first FROM) replaces what was there: without a value it unsets the name, even
+    /// an automatic platform ARG (BuildKit's meta args).
+    pub fn declare_global_arg(&mut self, name: &str, value: Option<String>) {
+        if value.is_none() {
+            self.vars.retain(|(k, _)| k != name);
+        }
+        self.declare_arg(name, value);
+    }
+
     pub fn set_env(&mut self, key: &str, value: String) {
         set_pair(&mut self.vars, key, value.clone());
         set_pair(&mut self.env, key, value);
@@ -224,6 +233,14 @@ mod tests {
         assert_eq!(s.run_env(), vec!["A=arg".to_string(), "B=envb".to_string()]);
         s.set_env("A", "again".into());
         assert_eq!(s.get("A").as_deref(), Some("again"));
+    }
+
+    #[test]
+    fn global_arg_without_value_unsets_an_automatic_one() {
+        let mut s = Scope::default();
+        s.declare_global_arg("TARGETOS", Some("linux".into()));
+        s.declare_global_arg("TARGETOS", None);
+        assert_eq!(s.get("TARGETOS"), None);
     }
 
     #[test]

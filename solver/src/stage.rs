@@ -170,7 +170,7 @@ impl<'a> Build<'a> {
                             None => None,
                         },
                     };
-                    meta_scope.declare_arg(&decl.name, value);
+                    meta_scope.declare_global_arg(&decl.name, value);
                 }
             }
         }
