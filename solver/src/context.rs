@@ -266,7 +266,7 @@ impl BuildContext {
             self.ignore.may_reinclude_under(dir_rel)
         })?;
         // Pre-order with sorted children is the component-wise order of the paths.
-        below.sort_unstable_by(|a, b| a.rel.split('/').cmp(b.rel.split('/')));
+        below.sort_unstable_by(|a, b| component_order(&a.rel, &b.rel));
         out.append(&mut below);
         Ok(out)
     }
@@ -481,6 +481,15 @@ fn parallel_walk(
     Ok(parts.into_iter().flatten().collect())
 }
 
+/// Orders paths component by component ("a" < "a/b" < "a-c"), which is walk order with sorted children:
+/// bytes compared with `/` below every other byte (names hold no NUL).
+fn component_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let key = |byte: Option<&u8>| byte.map(|&c| if c == b'/' { 0 } else { u16::from(c) + 1 });
+    key(a.get(common)).cmp(&key(b.get(common)))
+}
+
 pub fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -509,6 +518,21 @@ fn rel_of(root: &Path, p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn component_order_is_walk_order() {
+        let mut paths = vec![
+            "a-c", "a/b/c", "ab", "a", "a/b", "a/b-x", "b", "a/b/c/d", "a/a",
+        ];
+        paths.sort_by(|x, y| component_order(x, y));
+        assert_eq!(
+            paths,
+            ["a", "a/a", "a/b", "a/b/c", "a/b/c/d", "a/b-x", "a-c", "ab", "b"]
+        );
+        let mut by_components = paths.clone();
+        by_components.sort_by(|x, y| x.split('/').cmp(y.split('/')));
+        assert_eq!(paths, by_components);
+    }
 
     #[test]
     fn clean_rel_stays_inside() {
