@@ -29,10 +29,11 @@ impl std::ops::Deref for StepKey {
 }
 
 impl KeyBuilder {
-    /// A key for a step of kind `kind` (`run`, `copy` …); bump the version when the meaning of a kind changes.
+    /// A key for a step of kind `kind` (`run`, `copy` …); bump the version when the meaning of a kind changes
+    /// (v2: RUN layers no longer keep the empty mount-point files of /etc/hosts, resolv.conf, hostname).
     pub fn new(kind: &str) -> Self {
         let mut hash = Sha256::new();
-        hash.update(b"hoist-cache-v1\0");
+        hash.update(b"hoist-cache-v2\0");
         let mut k = KeyBuilder { hash, inputs: vec![Input { name: "kind".into(), values: vec![kind.into()] }] };
         k.put(kind.as_bytes());
         k
