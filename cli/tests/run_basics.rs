@@ -121,3 +121,27 @@ fn user_with_group() {
     let (code, out, _) = h.out(&["run", "--rm", "-u", "1234:5678", "busybox", "sh", "-c", "id -u; id -g"]);
     assert_eq!((code, out.as_str()), (0, "1234\n5678\n"));
 }
+
+#[test]
+fn supplementary_groups_are_dockers() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    h.build_ok("grouped", "FROM busybox\nRUN echo 'extra:x:2000:nobody' >> /etc/group\n", &[], &[]);
+    // As docker: the primary group is always a supplementary group, then those listing the user.
+    let groups = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["grouped", "id", "-G"]);
+        let (code, out, err) = h.out(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    assert_eq!(groups(&[]), "0\n");
+    assert_eq!(groups(&["-u", "nobody"]), "65534 2000\n");
+    assert_eq!(groups(&["-u", "nobody:root"]), "0\n");
+    assert_eq!(groups(&["-u", "1234"]), "0\n");
+    assert_eq!(groups(&["-u", "1234:5678"]), "5678\n");
+    let id = h.detach(&["grouped", "sleep", "30"]);
+    let (code, out, err) = h.out(&["exec", "-u", "nobody", &id, "id", "-G"]);
+    assert_eq!((code, out.as_str()), (0, "65534 2000\n"), "{err}");
+    assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
+}

@@ -221,6 +221,17 @@ pub fn user(image: &ImageDefaults, user: Option<&str>) -> String {
         .unwrap_or_else(|| "0".into())
 }
 
+/// The user a container process runs as, resolved in its rootfs, with Docker's supplementary
+/// groups: the primary group first, then the groups that list the user
+/// ([`crate::user::resolve_user`], which build steps use, gives only the latter).
+pub fn resolve_user(rootfs: &std::path::Path, spec: &str) -> Result<crate::user::UserSpec> {
+    let mut user = crate::user::resolve_user(rootfs, spec)?;
+    if !user.additional_gids.contains(&user.gid) {
+        user.additional_gids.insert(0, user.gid);
+    }
+    Ok(user)
+}
+
 /// A signal by name (`SIGTERM`, `TERM`, `term`) or number.
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {

@@ -36,7 +36,7 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
     }
     let merged = dir.merged();
     let user_spec = opts.user.clone().unwrap_or_else(|| record.user.clone());
-    let user = crate::user::resolve_user(&merged, &user_spec)?;
+    let user = super::config::resolve_user(&merged, &user_spec)?;
     let mut env = super::config::environment(
         &super::config::ImageDefaults {
             env: record.env.clone(),

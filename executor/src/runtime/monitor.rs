@@ -128,7 +128,7 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
             volumes::populate_volume(&merged, destination, source)?;
         }
     }
-    let user = crate::user::resolve_user(&merged, &record.user)?;
+    let user = super::config::resolve_user(&merged, &record.user)?;
     let mut env = record.env.clone();
     super::config::default_env(&mut env, "HOME", &home_dir(&merged, user.uid));
 
