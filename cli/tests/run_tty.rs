@@ -23,14 +23,17 @@ fn interactive_tty_under_a_terminal_has_its_size() {
     }
     let hoist = env!("CARGO_BIN_EXE_hoist");
     let inner = format!("stty cols 91 rows 27; {hoist} run --rm -it busybox sh -c 'stty size; exit 4'");
-    let out = std::process::Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
-        .env("HOIST_ROOT", h.root.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(4), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("27 91"), "{:?}", stdout(&out));
+    // Several times: the size must be set before the command starts, not just soon after.
+    for _ in 0..8 {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .env("HOIST_ROOT", h.root.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(4), "{}{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).contains("27 91"), "{:?}", stdout(&out));
+    }
 }
 
 #[test]

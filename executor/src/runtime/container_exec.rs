@@ -157,10 +157,13 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
                 },
             })?;
         let master = match &console {
-            Some(c) => Some(
-                c.receive_master()
-                    .map_err(io_err("receive the pty of", &process_path))?,
-            ),
+            Some(c) => {
+                let pty = c
+                    .receive_master()
+                    .map_err(io_err("receive the pty of", &process_path))?;
+                tty::copy_window_size(tty::stdin(), std::os::fd::AsFd::as_fd(&pty));
+                Some(pty)
+            }
             None => None,
         };
         Ok(super::monitor::event_loop(

@@ -193,9 +193,12 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
         stdio,
         |pid| {
             if let Some(console) = &console {
-                *master.borrow_mut() = Some(console.receive_master().map_err(|e| {
+                let pty = console.receive_master().map_err(|e| {
                     container::ContainerError::Failed(format!("receiving the container's pty: {e}"))
-                })?);
+                })?;
+                // Before the command starts: it may ask for the size first thing (`stty size`).
+                tty::copy_window_size(tty::stdin(), pty.as_fd());
+                *master.borrow_mut() = Some(pty);
             }
             if record.network == NetworkMode::Bridge {
                 let l = network::attach(dir.path(), &record.id, pid)
