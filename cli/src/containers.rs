@@ -42,14 +42,27 @@ fn command_text(s: &ContainerSummary, no_trunc: bool) -> String {
 
 pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<i32> {
     let list = runtime::list(&absolute(root), args.all)?;
-    let id = |s: &ContainerSummary| if args.no_trunc { s.record.id.clone() } else { s.record.id[..12].to_string() };
+    let id = |s: &ContainerSummary| {
+        if args.no_trunc {
+            s.record.id.clone()
+        } else {
+            s.record.id[..12].to_string()
+        }
+    };
     if args.quiet {
         for s in &list {
             out!("{}", id(s));
         }
         return Ok(0);
     }
-    out!("{:<12}   {:<20} {:<22} {:<20}   {:<14} NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
+    out!(
+        "{:<12}   {:<20} {:<22} {:<20}   {:<14} NAMES",
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS"
+    );
     for s in &list {
         out!(
             "{:<12}   {:<20} {:<22} {:<20}   {:<14} {}",
@@ -73,7 +86,12 @@ pub struct LogsArgs {
 }
 
 pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<i32> {
-    runtime::logs(&absolute(root), &args.container, args.follow, &mut std::io::stdout())?;
+    runtime::logs(
+        &absolute(root),
+        &args.container,
+        args.follow,
+        &mut std::io::stdout(),
+    )?;
     Ok(0)
 }
 
@@ -87,7 +105,10 @@ pub struct StopArgs {
 }
 
 /// Run `f` on every container named; print each name that worked, errors on stderr, exit 1 if any failed.
-fn each(names: &[String], mut f: impl FnMut(&str) -> Result<String, runtime::RuntimeError>) -> anyhow::Result<i32> {
+fn each(
+    names: &[String],
+    mut f: impl FnMut(&str) -> Result<String, runtime::RuntimeError>,
+) -> anyhow::Result<i32> {
     let mut code = 0;
     for name in names {
         match f(name) {
@@ -117,7 +138,9 @@ pub struct KillArgs {
 
 pub fn kill(root: &Path, args: KillArgs) -> anyhow::Result<i32> {
     let root = absolute(root);
-    each(&args.containers, |n| runtime::kill(&root, n, args.signal.as_deref()))
+    each(&args.containers, |n| {
+        runtime::kill(&root, n, args.signal.as_deref())
+    })
 }
 
 #[derive(Debug, Args)]
@@ -250,9 +273,13 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
             Err(e) => return Err(e.into()),
         }
         if store.is_none() {
-            store = Some(Store::open(root).map_err(|e| anyhow::anyhow!("opening the state directory {}: {e}", root.display()))?);
+            store = Some(Store::open(root).map_err(|e| {
+                anyhow::anyhow!("opening the state directory {}: {e}", root.display())
+            })?);
         }
-        let Some(store) = store.as_ref() else { continue };
+        let Some(store) = store.as_ref() else {
+            continue;
+        };
         match store.resolve(name)? {
             Some(image) => {
                 let raw = store.read_blob(&image.id)?;
