@@ -128,7 +128,7 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    println!("{:<30} {:<15} {:<14} {:<22} {}", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+    println!("{:<30} {:<15} {:<14} {:<22} SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED");
     for (reference, image) in &list {
         let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference.as_str(), "latest"));
         println!(

@@ -154,7 +154,7 @@ fn deferred_copy_into_the_upper_dir_equals_a_copy_through_the_overlay() {
         let plain = Overlay::new();
         base(&plain.lower);
         let mount = mount_overlay(
-            &[plain.lower.clone()],
+            std::slice::from_ref(&plain.lower),
             &plain.upper,
             &plain.work,
             &plain.merged,
@@ -167,7 +167,7 @@ fn deferred_copy_into_the_upper_dir_equals_a_copy_through_the_overlay() {
         let deferred = Overlay::new();
         base(&deferred.lower);
         let mount = mount_overlay(
-            &[deferred.lower.clone()],
+            std::slice::from_ref(&deferred.lower),
             &deferred.upper,
             &deferred.work,
             &deferred.merged,
@@ -186,7 +186,7 @@ fn deferred_copy_into_the_upper_dir_equals_a_copy_through_the_overlay() {
         )
         .unwrap();
         let mount = mount_overlay(
-            &[deferred.lower.clone()],
+            std::slice::from_ref(&deferred.lower),
             &deferred.upper,
             &deferred.work,
             &deferred.merged,

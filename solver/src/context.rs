@@ -26,7 +26,7 @@ pub struct BuildContext {
     fresh: Mutex<Vec<StatEntry>>,
     /// The file lists behind the checksums of this build (checksum → `(path, "TYPE MODE SIZE DIGEST")`), for
     /// `--explain`.
-    manifests: Mutex<HashMap<String, Arc<Vec<(String, String)>>>>,
+    manifests: Mutex<HashMap<String, Arc<crate::explain::FileList>>>,
 }
 
 /// One entry of a walked source tree, in walk order.

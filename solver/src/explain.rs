@@ -64,11 +64,14 @@ pub(crate) fn latest_by_step(records: Vec<CacheRecord>) -> HashMap<String, (Cach
 }
 
 /// What the caller knows besides the two keys.
+/// A step's file list: `(path, "TYPE MODE SIZE DIGEST")` per entry it read.
+pub type FileList = Vec<(String, String)>;
+
 pub(crate) struct Context<'a> {
     /// Steps of this build so far, by key (to tell "parent missed" from "base image changed").
     pub this_build: &'a HashMap<String, bool>,
     /// Reads the file list of a `sources` blob.
-    pub read_manifest: &'a dyn Fn(&str) -> Option<Vec<(String, String)>>,
+    pub read_manifest: &'a dyn Fn(&str) -> Option<FileList>,
     /// The file list the new key was computed from, when the step reads the context.
     pub new_manifest: Option<&'a [(String, String)]>,
 }
