@@ -42,8 +42,17 @@ pub struct StepReport {
 }
 
 /// A stable identity of a step across builds: the Dockerfile, the stage and the step's position in it.
-pub(crate) fn step_identity(dockerfile: &str, stage_label: &str, step_index: usize, display: &str) -> String {
-    let keyword = display.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+pub(crate) fn step_identity(
+    dockerfile: &str,
+    stage_label: &str,
+    step_index: usize,
+    display: &str,
+) -> String {
+    let keyword = display
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     format!("{dockerfile}|{stage_label}|{step_index}|{keyword}")
 }
 
@@ -51,11 +60,15 @@ pub(crate) fn step_identity(dockerfile: &str, stage_label: &str, step_index: usi
 pub(crate) fn latest_by_step(records: Vec<CacheRecord>) -> HashMap<String, (CacheRecord, Payload)> {
     let mut out: HashMap<String, (CacheRecord, Payload)> = HashMap::new();
     for record in records {
-        let Ok(payload) = serde_json::from_str::<Payload>(&record.payload) else { continue };
+        let Ok(payload) = serde_json::from_str::<Payload>(&record.payload) else {
+            continue;
+        };
         if payload.step.is_empty() {
             continue;
         }
-        let newer = out.get(&payload.step).is_none_or(|(r, _)| record.created >= r.created);
+        let newer = out
+            .get(&payload.step)
+            .is_none_or(|(r, _)| record.created >= r.created);
         if newer {
             out.insert(payload.step.clone(), (record, payload));
         }
@@ -63,10 +76,10 @@ pub(crate) fn latest_by_step(records: Vec<CacheRecord>) -> HashMap<String, (Cach
     out
 }
 
-/// What the caller knows besides the two keys.
 /// A step's file list: `(path, "TYPE MODE SIZE DIGEST")` per entry it read.
 pub type FileList = Vec<(String, String)>;
 
+/// What the caller knows besides the two keys.
 pub(crate) struct Context<'a> {
     /// Steps of this build so far, by key (to tell "parent missed" from "base image changed").
     pub this_build: &'a HashMap<String, bool>,
@@ -77,27 +90,38 @@ pub(crate) struct Context<'a> {
 }
 
 /// Why `new` missed, given the latest earlier record of the same step (`None`: never built before).
-pub(crate) fn why_missed(previous: Option<&(CacheRecord, Payload)>, new: &StepKey, cx: &Context) -> String {
+pub(crate) fn why_missed(
+    previous: Option<&(CacheRecord, Payload)>,
+    new: &StepKey,
+    cx: &Context,
+) -> String {
     let Some((_, old)) = previous else {
         return "no earlier build of this step in the cache".into();
     };
     if old.inputs.is_empty() {
         return "the earlier record of this step predates --explain".into();
     }
-    let old_inputs: BTreeMap<&str, &Input> = old.inputs.iter().map(|i| (i.name.as_str(), i)).collect();
+    let old_inputs: BTreeMap<&str, &Input> =
+        old.inputs.iter().map(|i| (i.name.as_str(), i)).collect();
+    // Every input that differs is named: a RUN after a rebuilt step whose ARG also changed says both.
+    let mut reasons = Vec::new();
     for input in &new.inputs {
         let Some(before) = old_inputs.get(input.name.as_str()) else {
-            return format!("{} is new in this step's definition", input.name);
+            reasons.push(format!("{} is new in this step's definition", input.name));
+            continue;
         };
         if before.values == input.values {
             continue;
         }
-        return match input.name.as_str() {
+        reasons.push(match input.name.as_str() {
             "parent" => {
                 let parent = input.values.first().map(String::as_str).unwrap_or_default();
                 match cx.this_build.get(parent) {
                     Some(false) => "parent missed: the step before it was rebuilt".into(),
-                    Some(true) => "parent changed: the step before it came from a different cache record".into(),
+                    Some(true) => {
+                        "parent changed: the step before it came from a different cache record"
+                            .into()
+                    }
                     None => "base image changed".into(),
                 }
             }
@@ -110,9 +134,19 @@ pub(crate) fn why_missed(previous: Option<&(CacheRecord, Payload)>, new: &StepKe
                     _ => "sources changed (content)".into(),
                 }
             }
-            "env" => format!("environment changed: {}", diff_env(&before.values, &input.values)),
-            name => format!("{name} changed: {} → {}", short(&before.values.join(" ")), short(&input.values.join(" "))),
-        };
+            "env" => format!(
+                "environment changed: {}",
+                diff_env(&before.values, &input.values)
+            ),
+            name => format!(
+                "{name} changed: {} → {}",
+                short(&before.values.join(" ")),
+                short(&input.values.join(" "))
+            ),
+        });
+    }
+    if !reasons.is_empty() {
+        return reasons.join("; ");
     }
     "the earlier result was pruned from the cache or its layer is missing".into()
 }
@@ -173,7 +207,11 @@ fn diff_env(old: &[String], new: &[String]) -> String {
     for (k, v) in &new {
         match old.get(k) {
             None => out.push(format!("+{k}={}", short(v))),
-            Some(before) if before != v => out.push(format!("ARG/ENV {k} changed {} → {}", short(before), short(v))),
+            Some(before) if before != v => out.push(format!(
+                "ARG/ENV {k} changed {} → {}",
+                short(before),
+                short(v)
+            )),
             _ => {}
         }
     }
@@ -235,11 +273,23 @@ mod tests {
         (rec, payload)
     }
 
-    fn cx<'a>(this: &'a HashMap<String, bool>, new_manifest: Option<&'a [(String, String)]>) -> Context<'a> {
-        static OLD: &[(&str, &str)] = &[("src/main.rs", "file 644 10 sha256:a"), ("src/gone.rs", "file 644 1 sha256:g")];
+    fn cx<'a>(
+        this: &'a HashMap<String, bool>,
+        new_manifest: Option<&'a [(String, String)]>,
+    ) -> Context<'a> {
+        static OLD: &[(&str, &str)] = &[
+            ("src/main.rs", "file 644 10 sha256:a"),
+            ("src/gone.rs", "file 644 1 sha256:g"),
+        ];
         Context {
             this_build: this,
-            read_manifest: &|_| Some(OLD.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()),
+            read_manifest: &|_| {
+                Some(
+                    OLD.iter()
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .collect(),
+                )
+            },
             new_manifest,
         }
     }
@@ -247,27 +297,67 @@ mod tests {
     #[test]
     fn reasons_in_words() {
         let this = HashMap::new();
-        let old = KeyBuilder::new("run").field("parent", "p1").list("env", &["A=1", "VERSION=1.2"]).finish();
-        let new = KeyBuilder::new("run").field("parent", "p1").list("env", &["A=1", "VERSION=1.3"]).finish();
+        let old = KeyBuilder::new("run")
+            .field("parent", "p1")
+            .list("env", &["A=1", "VERSION=1.2"])
+            .finish();
+        let new = KeyBuilder::new("run")
+            .field("parent", "p1")
+            .list("env", &["A=1", "VERSION=1.3"])
+            .finish();
         let prev = record("s", &old, None);
-        assert_eq!(why_missed(Some(&prev), &new, &cx(&this, None)), "environment changed: ARG/ENV VERSION changed 1.2 → 1.3");
-        assert_eq!(why_missed(None, &new, &cx(&this, None)), "no earlier build of this step in the cache");
+        assert_eq!(
+            why_missed(Some(&prev), &new, &cx(&this, None)),
+            "environment changed: ARG/ENV VERSION changed 1.2 → 1.3"
+        );
+        assert_eq!(
+            why_missed(None, &new, &cx(&this, None)),
+            "no earlier build of this step in the cache"
+        );
 
-        let moved = KeyBuilder::new("run").field("parent", "p2").list("env", &["A=1"]).finish();
+        let moved = KeyBuilder::new("run")
+            .field("parent", "p2")
+            .list("env", &["A=1", "VERSION=1.2"])
+            .finish();
         let mut this = HashMap::new();
         this.insert("p2".to_string(), false);
-        assert_eq!(why_missed(Some(&prev), &moved, &cx(&this, None)), "parent missed: the step before it was rebuilt");
-        assert_eq!(why_missed(Some(&prev), &moved, &cx(&HashMap::new(), None)), "base image changed");
+        assert_eq!(
+            why_missed(Some(&prev), &moved, &cx(&this, None)),
+            "parent missed: the step before it was rebuilt"
+        );
+        assert_eq!(
+            why_missed(Some(&prev), &moved, &cx(&HashMap::new(), None)),
+            "base image changed"
+        );
+
+        // Every changed input is named, not only the first.
+        let both = KeyBuilder::new("run")
+            .field("parent", "p2")
+            .list("env", &["VERSION=1.3"])
+            .finish();
+        assert_eq!(
+            why_missed(Some(&prev), &both, &cx(&this, None)),
+            "parent missed: the step before it was rebuilt; environment changed: ARG/ENV VERSION changed 1.2 → 1.3, -A"
+        );
     }
 
     #[test]
     fn sources_diff_names_files() {
         let this = HashMap::new();
-        let old = KeyBuilder::new("copy").field("parent", "p").field("sources-content", "c1").finish();
-        let new = KeyBuilder::new("copy").field("parent", "p").field("sources-content", "c2").finish();
+        let old = KeyBuilder::new("copy")
+            .field("parent", "p")
+            .field("sources-content", "c1")
+            .finish();
+        let new = KeyBuilder::new("copy")
+            .field("parent", "p")
+            .field("sources-content", "c2")
+            .finish();
         let prev = record("s", &old, Some("sha256:x"));
         let files = vec![
-            ("src/main.rs".to_string(), "file 644 11 sha256:b".to_string()),
+            (
+                "src/main.rs".to_string(),
+                "file 644 11 sha256:b".to_string(),
+            ),
             ("src/new.rs".to_string(), "file 644 1 sha256:n".to_string()),
         ];
         assert_eq!(
