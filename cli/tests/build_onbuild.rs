@@ -98,3 +98,55 @@ fn chained_and_forbidden_triggers_are_refused() {
     let log = h.build_err("ob:e3", "FROM busybox\nONBUILD MAINTAINER me\n", &[], &[]);
     assert!(log.contains("Dockerfile:2"), "{log}");
 }
+
+/// BuildKit accepts a trigger that is not a valid instruction (unknown instruction, bad flag) at parse time and
+/// stores it as written; only a child build running it fails. hoist does the same, with a warning up front.
+#[test]
+fn an_invalid_trigger_is_stored_as_written_and_fails_in_the_child() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let log = h.build_ok(
+        "ob-bad:1",
+        "FROM busybox\nONBUILD FOO bar\nONBUILD RUN --bogus=1 echo hi\nONBUILD  run echo ok\n",
+        &[],
+        &[],
+    );
+    assert!(log.contains("Dockerfile:2:9: "), "{log}");
+    assert!(log.contains("Dockerfile:3:13: "), "{log}");
+    assert!(log.contains("\"FOO bar\""), "{log}");
+    assert!(
+        log.contains("will fail when an image built FROM this one runs it"),
+        "{log}"
+    );
+    assert_eq!(
+        h.config("ob-bad:1")["OnBuild"],
+        serde_json::json!(["FOO bar", "RUN --bogus=1 echo hi", "run echo ok"])
+    );
+
+    let log = h.build_err("ob-bad:2", "FROM ob-bad:1\nRUN true\n", &[], &[]);
+    assert!(log.contains("\"FOO bar\""), "{log}");
+    assert!(log.contains("unknown instruction: FOO"), "{log}");
+
+    h.build_ok(
+        "ob-flag:1",
+        "FROM busybox\nONBUILD RUN --bogus=1 echo hi\n",
+        &[],
+        &[],
+    );
+    let log = h.build_err("ob-flag:2", "FROM ob-flag:1\n", &[], &[]);
+    assert!(log.contains("\"RUN --bogus=1 echo hi\""), "{log}");
+    assert!(log.contains("--bogus"), "{log}");
+}
+
+#[test]
+fn an_invalid_trigger_fails_a_stage_built_from_its_stage() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let text = "FROM busybox AS base\nONBUILD COPY --frm=x a b\nFROM base\nRUN true\n";
+    h.build_ok("ob-stage:base", text, &[], &["--target", "base"]);
+    let log = h.build_err("ob-stage:child", text, &[], &[]);
+    assert!(log.contains("\"COPY --frm=x a b\""), "{log}");
+    assert!(log.contains("--from"), "{log}");
+}

@@ -152,6 +152,47 @@ pub enum Healthcheck {
     },
 }
 
+/// `ONBUILD <trigger>`: an instruction stored in the image config, run by a build `FROM` that image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Onbuild {
+    /// What goes into the config's `OnBuild` list: the text after `ONBUILD` as written (continuations joined,
+    /// heredoc bodies appended), as BuildKit stores it.
+    pub expression: String,
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// The trigger parsed as an instruction (its `original` is the [`Onbuild::expression`]).
+    Parsed(Box<Instruction>),
+    /// The trigger is not a valid instruction (unknown instruction, unknown flag, wrong arguments…). BuildKit
+    /// accepts it at parse time and stores it as written; it fails when an image built FROM this one runs it.
+    Invalid {
+        /// Where the problem is (the trigger's keyword, or the offending flag).
+        pos: Pos,
+        /// Why it does not parse (`unknown instruction: FOO`).
+        message: String,
+    },
+}
+
+impl Onbuild {
+    /// For an invalid trigger, the warning to show (without the `Dockerfile:line:col:` prefix, which is
+    /// [`Trigger::Invalid`]'s `pos`).
+    pub fn warning(&self) -> Option<(Pos, String)> {
+        match &self.trigger {
+            Trigger::Parsed(_) => None,
+            Trigger::Invalid { pos, message } => Some((
+                *pos,
+                format!(
+                    "ONBUILD trigger {:?} is not a valid instruction ({message}); it is stored as written and \
+                     will fail when an image built FROM this one runs it",
+                    self.expression
+                ),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum InstructionKind {
     Run(Run),
@@ -169,7 +210,7 @@ pub enum InstructionKind {
     Volume(Vec<String>),
     User(String),
     Workdir(String),
-    Onbuild(Box<Instruction>),
+    Onbuild(Onbuild),
     Stopsignal(String),
     Healthcheck(Healthcheck),
     Shell(Vec<String>),

@@ -23,7 +23,8 @@ pub fn parse_named(file_name: &str, text: &str) -> Result<ast::Dockerfile, Parse
     parse_with_warnings(file_name, text).map(|(dockerfile, _)| dockerfile)
 }
 
-/// [`parse_named`], also returning what BuildKit warns about but accepts (empty continuation lines).
+/// [`parse_named`], also returning what BuildKit accepts silently but is a mistake (empty continuation lines,
+/// ONBUILD triggers that do not parse), in line order.
 pub fn parse_with_warnings(
     file_name: &str,
     text: &str,
@@ -31,5 +32,22 @@ pub fn parse_with_warnings(
     let tree = parser::parse_tree_named(file_name, text)?;
     let dockerfile =
         instructions::build(&tree, text).map_err(|e| e.into_parse_error(file_name, text))?;
-    Ok((dockerfile, tree.warnings))
+    let mut warnings = tree.warnings;
+    let instructions = dockerfile
+        .meta_args
+        .iter()
+        .chain(dockerfile.stages.iter().flat_map(|s| s.instructions.iter()));
+    for ins in instructions {
+        if let ast::InstructionKind::Onbuild(onbuild) = &ins.kind {
+            if let Some((pos, message)) = onbuild.warning() {
+                warnings.push(parser::Warning {
+                    line: pos.line,
+                    col: pos.col,
+                    message,
+                });
+            }
+        }
+    }
+    warnings.sort_by_key(|w| (w.line, w.col));
+    Ok((dockerfile, warnings))
 }

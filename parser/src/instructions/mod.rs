@@ -7,7 +7,7 @@ mod suggest;
 
 use crate::ast::{
     ArgDecl, CommandLine, Copy, CopyFlags, Dockerfile, Healthcheck, HealthcheckFlags, Heredoc,
-    Instruction, InstructionKind, KeyValue, Pos, Run, Stage,
+    Instruction, InstructionKind, KeyValue, Onbuild, Pos, Run, Stage, Trigger,
 };
 use crate::error::RawError;
 use crate::parser::{parse_heredoc, Arg, Node, Tree};
@@ -492,21 +492,38 @@ fn parse_onbuild(req: &Request) -> Result<Parsed, RawError> {
         }
         _ => {}
     }
-    let Parsed::Instruction(mut instruction) = parse_node(inner, req.heredocs, req.lines)? else {
-        return Err(req.error(format!("{trigger} isn't allowed as an ONBUILD trigger")));
-    };
     // What goes into the image's OnBuild list: the text after ONBUILD, heredoc bodies appended.
-    let mut original = strip_onbuild_keyword(&req.node.original).to_string();
+    let mut expression = strip_onbuild_keyword(&req.node.original).to_string();
     for doc in req.heredocs {
-        original.push('\n');
-        original.push_str(&doc.content);
-        original.push_str(&doc.name);
+        expression.push('\n');
+        expression.push_str(&doc.content);
+        expression.push_str(&doc.name);
     }
-    instruction.original = original;
+    // BuildKit does not parse the trigger as an instruction until a child build runs it: a trigger that does
+    // not parse (unknown instruction, bad flag, wrong arguments) is kept as written.
+    let trigger = match parse_node(inner, req.heredocs, req.lines) {
+        Ok(Parsed::Instruction(mut instruction)) => {
+            instruction.original = expression.clone();
+            Trigger::Parsed(Box::new(instruction))
+        }
+        Ok(Parsed::From(_)) => {
+            return Err(req.error(format!("{trigger} isn't allowed as an ONBUILD trigger")))
+        }
+        Err(e) => Trigger::Invalid {
+            pos: Pos {
+                line: e.line,
+                col: e.col,
+            },
+            message: e.message,
+        },
+    };
     Ok(Parsed::Instruction(Instruction {
         pos: req.pos(),
         original: req.original(),
-        kind: InstructionKind::Onbuild(Box::new(instruction)),
+        kind: InstructionKind::Onbuild(Onbuild {
+            expression,
+            trigger,
+        }),
     }))
 }
 

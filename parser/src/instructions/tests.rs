@@ -309,8 +309,16 @@ fn onbuild_nested_instruction() {
         i.original,
         "ONBUILD RUN --mount=type=cache,target=/x echo hi"
     );
-    let InstructionKind::Onbuild(inner) = &i.kind else {
+    let InstructionKind::Onbuild(onbuild) = &i.kind else {
         panic!()
+    };
+    assert_eq!(
+        onbuild.expression,
+        "RUN --mount=type=cache,target=/x echo hi"
+    );
+    assert_eq!(onbuild.warning(), None);
+    let Trigger::Parsed(inner) = &onbuild.trigger else {
+        panic!("{onbuild:?}")
     };
     assert_eq!(inner.original, "RUN --mount=type=cache,target=/x echo hi");
     let InstructionKind::Run(run) = &inner.kind else {
@@ -323,8 +331,12 @@ fn onbuild_nested_instruction() {
 #[test]
 fn onbuild_heredoc_goes_into_original() {
     let df = parse("FROM a\nONBUILD RUN <<EOF\necho hi\nEOF\n").unwrap();
-    let InstructionKind::Onbuild(inner) = &df.stages[0].instructions[0].kind else {
+    let InstructionKind::Onbuild(onbuild) = &df.stages[0].instructions[0].kind else {
         panic!()
+    };
+    assert_eq!(onbuild.expression, "RUN <<EOF\necho hi\nEOF");
+    let Trigger::Parsed(inner) = &onbuild.trigger else {
+        panic!("{onbuild:?}")
     };
     assert_eq!(inner.original, "RUN <<EOF\necho hi\nEOF");
     let InstructionKind::Run(run) = &inner.kind else {
@@ -339,6 +351,136 @@ fn onbuild_rejections() {
     assert!(err("FROM a\nONBUILD FROM b\n").contains("FROM isn't allowed as an ONBUILD trigger"));
     assert!(err("FROM a\nONBUILD maintainer b\n").contains("MAINTAINER isn't allowed"));
     assert!(err("FROM a\nONBUILD\n").contains("ONBUILD requires at least one argument"));
+    assert!(err("FROM a\nONBUILD --x RUN true\n").contains("--x"));
+    // Node-level errors of the trigger are parse errors in BuildKit too.
+    assert!(err("FROM a\nONBUILD ENV FOO\n").contains("ENV must have two arguments"));
+    assert!(err("FROM a\nONBUILD CMD [1]\n").contains("arrays must be comprised of strings"));
+}
+
+/// The ONBUILD of `FROM a\n{line}`, and the parse warnings.
+fn onbuild_of(line: &str) -> (Onbuild, Vec<crate::parser::Warning>) {
+    let (df, warnings) =
+        crate::parse_with_warnings("Dockerfile", &format!("FROM a\n{line}\nRUN true\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        df.stages[0].instructions.len(),
+        2,
+        "the build goes on after the trigger"
+    );
+    let InstructionKind::Onbuild(onbuild) = &df.stages[0].instructions[0].kind else {
+        panic!("{df:?}")
+    };
+    (onbuild.clone(), warnings)
+}
+
+fn invalid(onbuild: &Onbuild) -> (Pos, String) {
+    match &onbuild.trigger {
+        Trigger::Invalid { pos, message } => (*pos, message.clone()),
+        Trigger::Parsed(ins) => panic!("parsed: {ins:?}"),
+    }
+}
+
+#[test]
+fn onbuild_unknown_instruction_is_kept_as_written() {
+    let (onbuild, warnings) = onbuild_of("ONBUILD FOO bar");
+    assert_eq!(onbuild.expression, "FOO bar");
+    let (pos, message) = invalid(&onbuild);
+    assert_eq!(pos, Pos { line: 2, col: 9 });
+    assert!(message.contains("unknown instruction: FOO"), "{message}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!((warnings[0].line, warnings[0].col), (2, 9));
+    assert!(
+        warnings[0].message.contains("\"FOO bar\""),
+        "{}",
+        warnings[0].message
+    );
+    assert!(warnings[0].message.contains("unknown instruction: FOO"));
+    assert!(
+        warnings[0]
+            .message
+            .contains("will fail when an image built FROM this one runs it"),
+        "{}",
+        warnings[0].message
+    );
+}
+
+#[test]
+fn onbuild_suggestion_and_case_are_kept() {
+    let (onbuild, _) = onbuild_of("onbuild  rnu echo hi");
+    assert_eq!(onbuild.expression, "rnu echo hi");
+    let (pos, message) = invalid(&onbuild);
+    assert_eq!(pos, Pos { line: 2, col: 10 });
+    assert!(
+        message.contains("unknown instruction: rnu (did you mean"),
+        "{message}"
+    );
+}
+
+#[test]
+fn onbuild_with_a_bad_flag_is_kept_and_points_at_the_flag() {
+    let (onbuild, warnings) = onbuild_of("ONBUILD RUN --bogus=1 echo hi");
+    assert_eq!(onbuild.expression, "RUN --bogus=1 echo hi");
+    let (pos, message) = invalid(&onbuild);
+    assert_eq!(pos, Pos { line: 2, col: 13 });
+    assert!(message.contains("bogus"), "{message}");
+    assert_eq!((warnings[0].line, warnings[0].col), (2, 13));
+
+    let (onbuild, _) = onbuild_of("ONBUILD COPY --frm=x a b");
+    assert_eq!(onbuild.expression, "COPY --frm=x a b");
+    assert!(
+        invalid(&onbuild).1.contains("did you mean --from?"),
+        "{onbuild:?}"
+    );
+}
+
+#[test]
+fn onbuild_with_bad_arguments_is_kept() {
+    for (line, expression, why) in [
+        ("ONBUILD ARG =x", "ARG =x", "ARG names can not be blank"),
+        ("ONBUILD SHELL sh -c", "SHELL sh -c", "JSON form"),
+        (
+            "ONBUILD RUN --network=bogus true",
+            "RUN --network=bogus true",
+            "network",
+        ),
+        ("ONBUILD HEALTHCHECK FOO", "HEALTHCHECK FOO", "HEALTHCHECK"),
+        ("ONBUILD COPY a", "COPY a", "at least two arguments"),
+    ] {
+        let (onbuild, warnings) = onbuild_of(line);
+        assert_eq!(onbuild.expression, expression);
+        let (_, message) = invalid(&onbuild);
+        assert!(message.contains(why), "{line}: {message}");
+        assert_eq!(warnings.len(), 1, "{line}: {warnings:?}");
+    }
+}
+
+#[test]
+fn onbuild_invalid_trigger_keeps_continuations_and_heredocs() {
+    let (df, warnings) = crate::parse_with_warnings(
+        "Dockerfile",
+        "FROM a\nONBUILD RUN --bogus \\\n  <<EOF\necho hi\nEOF\nONBUILD FOO \\\n  bar\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<&Onbuild> = df.stages[0]
+        .instructions
+        .iter()
+        .filter_map(|i| match &i.kind {
+            InstructionKind::Onbuild(o) => Some(o),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    assert_eq!(kinds[0].expression, "RUN --bogus   <<EOF\necho hi\nEOF");
+    assert_eq!(kinds[1].expression, "FOO   bar");
+    let lines: Vec<usize> = warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, vec![2, 6]);
+}
+
+#[test]
+fn valid_onbuild_gives_no_warning() {
+    let (onbuild, warnings) = onbuild_of("ONBUILD COPY --from=x a b");
+    assert!(matches!(onbuild.trigger, Trigger::Parsed(_)));
+    assert!(warnings.is_empty(), "{warnings:?}");
 }
 
 #[test]

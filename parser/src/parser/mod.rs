@@ -95,6 +95,8 @@ impl Node {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     pub line: usize,
+    /// 1-based column; 0 when the warning is about a whole line.
+    pub col: usize,
     pub message: String,
 }
 
@@ -206,6 +208,7 @@ pub(crate) fn parse_raw(text: &str) -> Result<Tree, RawError> {
         if has_empty_continuation {
             warnings.push(Warning {
                 line: current_line,
+                col: 0,
                 message: format!(
                     "empty continuation line found in: {line} (empty continuation lines will become errors in a future release)"
                 ),

@@ -151,6 +151,13 @@ fn flags_and_onbuild_dumps() {
         dump("ONBUILD RUN --mount=x echo hi\n"),
         "(onbuild (run [\"--mount=x\"] \"echo hi\"))\n"
     );
+    // Triggers the instruction layer would refuse dump as BuildKit's parser gives them: an unknown
+    // instruction with its one empty argument, unknown flags kept.
+    assert_eq!(dump("ONBUILD FOO bar\n"), "(onbuild (foo \"\"))\n");
+    assert_eq!(
+        dump("ONBUILD RUN --bogus=1 echo hi\n"),
+        "(onbuild (run [\"--bogus=1\"] \"echo hi\"))\n"
+    );
     assert_eq!(
         dump("HEALTHCHECK --retries=1 CMD [\"a\"]\nHEALTHCHECK NONE\n"),
         "(healthcheck [\"--retries=1\"] \"CMD\" \"a\")\n(healthcheck \"NONE\")\n"

@@ -89,7 +89,17 @@ pub(super) fn apply(build: &Build, state: &mut StageState, ins: &Instruction) ->
                 Some(healthcheck(check).map_err(|m| build.error_at(ins.pos, m))?)
         }
         InstructionKind::Shell(shell) => state.image.shell = Some(shell.clone()),
-        InstructionKind::Onbuild(inner) => state.image.onbuild.push(inner.original.clone()),
+        InstructionKind::Onbuild(onbuild) => {
+            // A trigger that does not parse is stored as written, as BuildKit does; the child build that runs it
+            // fails (with the trigger named).
+            if let Some((pos, message)) = onbuild.warning() {
+                build.warn(&format!(
+                    "{}:{}:{}: {message}",
+                    build.file_name, pos.line, pos.col
+                ));
+            }
+            state.image.onbuild.push(onbuild.expression.clone())
+        }
         InstructionKind::Run(_)
         | InstructionKind::Copy(_)
         | InstructionKind::Add(_)
