@@ -63,3 +63,29 @@ fn killing_hoist_kills_the_container_and_ps_cleans_up() {
     assert_eq!(h.out(&["rm", "victim"]).0, 0);
     assert!(h.leftover_mounts().is_empty(), "{:?}", h.leftover_mounts());
 }
+
+#[test]
+fn a_crashing_container_and_ctrl_c_leave_nothing() {
+    let Some(h) = Hoist::with_busybox() else { return };
+    // pid 1 (here sh under --init) killed by a signal: 128+signal, and everything goes with --rm.
+    let id = h.detach(&["--rm", "--init", "busybox", "sh", "-c", "sleep 0.3; kill -SEGV $$"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !h.containers().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "--rm container still there");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(leftovers_after(&id, 5), Vec::<String>::new());
+    let (code, _, err) = h.out(&["run", "--rm", "--init", "busybox", "sh", "-c", "kill -SEGV $$"]);
+    assert_eq!(code, 139, "{err}");
+    // Ctrl-C twice on a foreground --rm container: no cgroup, process or mount of it is left.
+    let (mut child, _out) = start(&h, &["run", "--rm", "busybox", "sh", "-c", "echo ready; exec sleep 60"]);
+    let running = h.containers();
+    assert_eq!(running.len(), 1, "{running:?}");
+    signal(&child, nix::sys::signal::SIGINT);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    signal(&child, nix::sys::signal::SIGINT);
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    assert!(h.containers().is_empty(), "{:?}", h.containers());
+    assert_eq!(leftovers_after(&running[0], 5), Vec::<String>::new());
+    assert!(h.leftover_mounts().is_empty(), "{:?}", h.leftover_mounts());
+}
