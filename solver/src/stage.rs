@@ -503,7 +503,8 @@ impl<'a> Build<'a> {
         let mut state = self.from(index, stage)?;
         let triggers = std::mem::take(&mut state.image.onbuild);
         for trigger in &triggers {
-            let ins = parse_trigger(trigger, stage)?;
+            let ins = parse_trigger(trigger, stage)
+                .map_err(|message| self.error_at(stage.pos, message))?;
             lower::apply(self, &mut state, &ins)?;
         }
         for ins in &stage.instructions {
@@ -662,13 +663,15 @@ impl<'a> Build<'a> {
     }
 }
 
-/// An ONBUILD trigger from a base image's config, parsed as the instruction it is.
-fn parse_trigger(trigger: &str, stage: &Stage) -> Result<Instruction> {
+/// An ONBUILD trigger from a base image's config, parsed as the instruction it is; the error says which
+/// trigger of the base image failed and why (BuildKit fails the child build the same way).
+fn parse_trigger(trigger: &str, stage: &Stage) -> std::result::Result<Instruction, String> {
     let doc = hoist_parser::parse_named("ONBUILD", &format!("FROM scratch\n{trigger}\n")).map_err(
         |e| {
-            BuildError::other(format!(
-                "base image ONBUILD trigger {trigger:?} does not parse: {e}"
-            ))
+            format!(
+                "FROM: the base image's ONBUILD trigger {trigger:?} is not a valid instruction: {}",
+                e.message
+            )
         },
     )?;
     let mut ins = doc
@@ -676,9 +679,7 @@ fn parse_trigger(trigger: &str, stage: &Stage) -> Result<Instruction> {
         .into_iter()
         .next()
         .and_then(|s| s.instructions.into_iter().next())
-        .ok_or_else(|| {
-            BuildError::other(format!("base image ONBUILD trigger {trigger:?} is empty"))
-        })?;
+        .ok_or_else(|| format!("FROM: the base image's ONBUILD trigger {trigger:?} is empty"))?;
     ins.pos = stage.pos;
     Ok(ins)
 }
