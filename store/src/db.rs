@@ -65,13 +65,34 @@ pub(crate) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_
     }
 }
 
+/// Switches the database to WAL. Switching needs the database to itself for a moment, and SQLite answers
+/// "database is locked" at once (no busy handler) when another process opens a new store at the same time:
+/// try again for as long as the busy timeout would have waited.
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Open the database, set WAL and a busy timeout, and bring the schema up to date.
 pub(crate) fn open(path: &Path) -> Result<Connection> {
     let err = db_err(path);
     let mut conn = Connection::open(path).map_err(&err)?;
     conn.busy_timeout(Duration::from_secs(60)).map_err(&err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(&err)?;
+    set_wal(&conn).map_err(&err)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(&err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
