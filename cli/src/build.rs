@@ -6,7 +6,6 @@ use clap::Args;
 use hoist_solver::{BuildOptions, Silent};
 use hoist_store::Store;
 
-
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Name and optionally a tag (`name:tag`); may be given several times.
@@ -92,7 +91,11 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     store.sweep_stale_tmp();
     crate::cache::import_cache_from(store, &args.cache_from)?;
     let renderer = crate::progress::renderer(args.progress);
-    let progress: &dyn hoist_solver::Progress = if args.quiet { &Silent } else { renderer.as_ref() };
+    let progress: &dyn hoist_solver::Progress = if args.quiet {
+        &Silent
+    } else {
+        renderer.as_ref()
+    };
     let out = match hoist_solver::build(store, &options, progress) {
         Ok(out) => out,
         Err(e) => {
@@ -112,7 +115,10 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         for tag in &args.tags {
             eprintln!("naming to {tag} done");
         }
-        eprintln!("{} steps cached, {} executed", out.cached_steps, out.executed_steps);
+        eprintln!(
+            "{} steps cached, {} executed",
+            out.cached_steps, out.executed_steps
+        );
     }
     Ok(0)
 }
@@ -131,12 +137,17 @@ fn parse_secret(spec: &str) -> anyhow::Result<(String, PathBuf, Option<tempfile:
     }
     let id = id.ok_or_else(|| anyhow::anyhow!("--secret {spec}: id= is required"))?;
     if let Some(src) = src {
-        anyhow::ensure!(src.is_file(), "--secret {spec}: {} is not a readable file", src.display());
+        anyhow::ensure!(
+            src.is_file(),
+            "--secret {spec}: {} is not a readable file",
+            src.display()
+        );
         return Ok((id, src, None));
     }
     // An env secret is written to a private temp file that lives for the build.
     let var = env.unwrap_or_else(|| id.clone());
-    let value = std::env::var(&var).map_err(|_| anyhow::anyhow!("--secret {spec}: environment variable {var} is not set"))?;
+    let value = std::env::var(&var)
+        .map_err(|_| anyhow::anyhow!("--secret {spec}: environment variable {var} is not set"))?;
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), value)?;
     Ok((id, file.path().to_path_buf(), Some(file)))

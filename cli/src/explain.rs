@@ -8,16 +8,24 @@ pub fn explain(store: &Store, target: &str) -> anyhow::Result<i32> {
     let (name, label) = if target == "last" {
         ("last".to_string(), "the latest build".to_string())
     } else {
-        let image = store
-            .resolve(target)?
-            .with_context(|| format!("no such image: {target} (give an image, or `last` for the latest build)"))?;
-        (image.id.to_string(), format!("the build of {target} ({})", image.id.short()))
+        let image = store.resolve(target)?.with_context(|| {
+            format!("no such image: {target} (give an image, or `last` for the latest build)")
+        })?;
+        (
+            image.id.to_string(),
+            format!("the build of {target} ({})", image.id.short()),
+        )
     };
     let raw = store.build_report(&name)?.with_context(|| {
         format!("no build report for {label}: images imported, loaded or built before reports existed have none")
     })?;
-    let steps: Vec<StepReport> = serde_json::from_slice(&raw).context("the build report is not valid JSON")?;
-    println!("{label}: {} steps, {} from the cache", steps.len(), steps.iter().filter(|s| s.cached).count());
+    let steps: Vec<StepReport> =
+        serde_json::from_slice(&raw).context("the build report is not valid JSON")?;
+    println!(
+        "{label}: {} steps, {} from the cache",
+        steps.len(),
+        steps.iter().filter(|s| s.cached).count()
+    );
     for step in &steps {
         match &step.reason {
             None => println!("#{} {}: CACHED", step.vertex, step.name),

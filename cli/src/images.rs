@@ -93,7 +93,9 @@ pub fn check_reference(reference: &str) -> anyhow::Result<()> {
         _ => (reference, None),
     };
     let name_ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c))
         && !name.starts_with(['.', '-', '/'])
         && !name.ends_with(['.', '-', '/']);
     if !name_ok {
@@ -102,7 +104,9 @@ pub fn check_reference(reference: &str) -> anyhow::Result<()> {
     if let Some(tag) = tag {
         let tag_ok = !tag.is_empty()
             && tag.len() <= 128
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
             && !tag.starts_with(['.', '-']);
         if !tag_ok {
             bail!("{reference:?}: a tag has letters, digits, . _ - only (at most 128)");
@@ -128,9 +132,14 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    println!("{:<30} {:<15} {:<14} {:<22} SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED");
+    println!(
+        "{:<30} {:<15} {:<14} {:<22} SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+    );
     for (reference, image) in &list {
-        let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference.as_str(), "latest"));
+        let (repo, tag) = reference
+            .rsplit_once(':')
+            .unwrap_or((reference.as_str(), "latest"));
         println!(
             "{:<30} {:<15} {:<14} {:<22} {}",
             repo,
@@ -155,7 +164,9 @@ pub fn save(store: &Store, args: SaveArgs) -> anyhow::Result<i32> {
     let output = &args.output;
     match args.format() {
         SaveFormat::Oci => store.save_oci_layout_compressed(&args.images, output, compression),
-        SaveFormat::Docker => store.save_docker_archive_compressed(&args.images, output, compression),
+        SaveFormat::Docker => {
+            store.save_docker_archive_compressed(&args.images, output, compression)
+        }
     }
     .with_context(|| format!("saving to {}", output.display()))?;
     Ok(0)
@@ -196,7 +207,9 @@ fn created_ago(created: Option<&str>) -> String {
     let Some(when) = created.and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()) else {
         return "N/A".into();
     };
-    let secs = (chrono::Utc::now() - when.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    let secs = (chrono::Utc::now() - when.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
     match secs {
         0..=59 => format!("{secs} seconds ago"),
         60..=3599 => format!("{} minutes ago", secs / 60),

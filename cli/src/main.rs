@@ -1,7 +1,7 @@
 //! `hoist`: build container images from Dockerfiles and run them, without a daemon.
 mod build;
-mod containers;
 mod cache;
+mod containers;
 mod debug;
 mod explain;
 mod images;
@@ -14,10 +14,19 @@ use clap::{Parser, Subcommand};
 use hoist_store::Store;
 
 #[derive(Parser)]
-#[command(name = "hoist", version, about = "Build and run container images from Dockerfiles, without a daemon")]
+#[command(
+    name = "hoist",
+    version,
+    about = "Build and run container images from Dockerfiles, without a daemon"
+)]
 struct Cli {
     /// The state directory (images, layers, cache).
-    #[arg(long, global = true, env = "HOIST_ROOT", default_value = "/var/lib/hoist")]
+    #[arg(
+        long,
+        global = true,
+        env = "HOIST_ROOT",
+        default_value = "/var/lib/hoist"
+    )]
     root: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -66,7 +75,10 @@ fn main() {
     hoist_executor::container::maybe_run_container_init();
     let cli = Cli::parse();
     let root = cli.root;
-    let open = || Store::open(&root).map_err(|e| anyhow::anyhow!("opening the state directory {}: {e}", root.display()));
+    let open = || {
+        Store::open(&root)
+            .map_err(|e| anyhow::anyhow!("opening the state directory {}: {e}", root.display()))
+    };
     let result = match cli.command {
         Command::Build(a) => open().and_then(|s| build::run(&s, a)),
         Command::Run(a) => match open().and_then(|s| run::run(&s, a)) {

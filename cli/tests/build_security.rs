@@ -210,8 +210,13 @@ fn bind_mount_sources_stay_in_their_root() {
 
 #[test]
 fn tar_hardlinks_out_of_the_tree_are_refused_or_contained() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    for (i, target) in ["../../../../../../../etc/passwd", "/etc/passwd"].iter().enumerate() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    for (i, target) in ["../../../../../../../etc/passwd", "/etc/passwd"]
+        .iter()
+        .enumerate()
+    {
         let mut builder = tar::Builder::new(Vec::new());
         let mut link = tar::Header::new_old();
         let name = b"hard";
@@ -224,7 +229,11 @@ fn tar_hardlinks_out_of_the_tree_are_refused_or_contained() {
         builder.append(&link, &[][..]).unwrap();
         let tar = builder.into_inner().unwrap();
         let ctx = context_with(&[("hard.tar", &tar)]);
-        std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nADD hard.tar /x/\n").unwrap();
+        std::fs::write(
+            ctx.path().join("Dockerfile"),
+            "FROM busybox\nADD hard.tar /x/\n",
+        )
+        .unwrap();
         let tag = format!("sec-hard:{i}");
         let out = h.build_dir(&tag, ctx.path(), &[]);
         let log = stderr(&out);

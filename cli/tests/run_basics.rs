@@ -13,7 +13,9 @@ CMD ["default-cmd"]
 
 #[test]
 fn entrypoint_and_cmd_combine_as_in_docker() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     h.build_ok("combo", IMAGE_DOCKERFILE, &[], &[]);
     let run = |args: &[&str]| {
         let mut all = vec!["run", "--rm"];
@@ -24,16 +26,38 @@ fn entrypoint_and_cmd_combine_as_in_docker() {
     };
     assert_eq!(run(&["combo"]), "ep default-cmd\n");
     assert_eq!(run(&["combo", "x", "y"]), "ep x y\n");
-    assert_eq!(run(&["--entrypoint", "/bin/echo", "combo"]), "\n", "--entrypoint drops CMD");
+    assert_eq!(
+        run(&["--entrypoint", "/bin/echo", "combo"]),
+        "\n",
+        "--entrypoint drops CMD"
+    );
     assert_eq!(run(&["--entrypoint", "/bin/echo", "combo", "a"]), "a\n");
     assert_eq!(run(&["--entrypoint", "", "combo", "/bin/echo", "b"]), "b\n");
     // Image Env, WorkingDir and User apply; -e/-w/-u override them.
     assert_eq!(
-        run(&["--entrypoint", "/bin/sh", "combo", "-c", "echo $GREETING $PATH; pwd; id -un"]),
+        run(&[
+            "--entrypoint",
+            "/bin/sh",
+            "combo",
+            "-c",
+            "echo $GREETING $PATH; pwd; id -un"
+        ]),
         "hello /usr/bin:/bin:/custom\n/app\nnobody\n"
     );
     assert_eq!(
-        run(&["-e", "GREETING=bye", "-w", "/tmp", "-u", "root", "--entrypoint", "/bin/sh", "combo", "-c", "echo $GREETING; pwd; id -u"]),
+        run(&[
+            "-e",
+            "GREETING=bye",
+            "-w",
+            "/tmp",
+            "-u",
+            "root",
+            "--entrypoint",
+            "/bin/sh",
+            "combo",
+            "-c",
+            "echo $GREETING; pwd; id -u"
+        ]),
         "bye\n/tmp\n0\n"
     );
     // No command at all is hoist's error: 125.
@@ -46,7 +70,9 @@ fn entrypoint_and_cmd_combine_as_in_docker() {
 
 #[test]
 fn exit_codes_are_the_containers_or_dockers() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let code = |args: &[&str]| {
         let mut all = vec!["run", "--rm"];
         all.extend_from_slice(args);
@@ -54,8 +80,16 @@ fn exit_codes_are_the_containers_or_dockers() {
     };
     assert_eq!(code(&["busybox", "true"]).0, 0);
     assert_eq!(code(&["busybox", "sh", "-c", "exit 42"]).0, 42);
-    assert_eq!(code(&["busybox", "sh", "-c", "kill -TERM $$; sleep 1; exit 3"]).0, 3, "pid 1 ignores unhandled TERM");
-    assert_eq!(code(&["--init", "busybox", "sh", "-c", "kill -TERM $$; sleep 5"]).0, 143, "with --init sh is not pid 1");
+    assert_eq!(
+        code(&["busybox", "sh", "-c", "kill -TERM $$; sleep 1; exit 3"]).0,
+        3,
+        "pid 1 ignores unhandled TERM"
+    );
+    assert_eq!(
+        code(&["--init", "busybox", "sh", "-c", "kill -TERM $$; sleep 5"]).0,
+        143,
+        "with --init sh is not pid 1"
+    );
     let (c, _, err) = code(&["busybox", "no-such-command"]);
     assert_eq!(c, 127, "{err}");
     assert!(err.contains("not found"), "{err}");
@@ -85,7 +119,9 @@ fn exit_codes_are_the_containers_or_dockers() {
 
 #[test]
 fn environment_files_hostname_and_home() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let env_file = dir.path().join("env");
     std::fs::write(&env_file, "# comment\nFROM_FILE=1\nBOTH=file\n\nPASSED\n").unwrap();
@@ -97,7 +133,10 @@ fn environment_files_hostname_and_home() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "1 flag from-host unset box1 /root\nbox1\nbox1\n");
+    assert_eq!(
+        stdout(&out),
+        "1 flag from-host unset box1 /root\nbox1\nbox1\n"
+    );
     // The default hostname is the short container ID, like docker's.
     let out = h.sh("busybox", "hostname");
     assert_eq!(out.trim().len(), 12, "{out}");
@@ -105,27 +144,65 @@ fn environment_files_hostname_and_home() {
 
 #[test]
 fn stdin_only_with_interactive() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    let (code, out, err) = h.out_with_stdin(&["run", "--rm", "-i", "busybox", "sh", "-c", "read x; echo got $x; exit 5"], b"line\n");
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let (code, out, err) = h.out_with_stdin(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "busybox",
+            "sh",
+            "-c",
+            "read x; echo got $x; exit 5",
+        ],
+        b"line\n",
+    );
     assert_eq!((code, out.as_str()), (5, "got line\n"), "{err}");
-    let (code, out, _) = h.out_with_stdin(&["run", "--rm", "busybox", "sh", "-c", "cat; echo end"], b"ignored\n");
-    assert_eq!((code, out.as_str()), (0, "end\n"), "without -i stdin is empty");
+    let (code, out, _) = h.out_with_stdin(
+        &["run", "--rm", "busybox", "sh", "-c", "cat; echo end"],
+        b"ignored\n",
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "end\n"),
+        "without -i stdin is empty"
+    );
 }
 
 #[test]
 fn user_with_group() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let (code, out, err) = h.out(&["run", "--rm", "-u", "nobody:root", "busybox", "id"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("uid=65534(nobody) gid=0(root)"), "{out}");
-    let (code, out, _) = h.out(&["run", "--rm", "-u", "1234:5678", "busybox", "sh", "-c", "id -u; id -g"]);
+    let (code, out, _) = h.out(&[
+        "run",
+        "--rm",
+        "-u",
+        "1234:5678",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; id -g",
+    ]);
     assert_eq!((code, out.as_str()), (0, "1234\n5678\n"));
 }
 
 #[test]
 fn supplementary_groups_are_dockers() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    h.build_ok("grouped", "FROM busybox\nRUN echo 'extra:x:2000:nobody' >> /etc/group\n", &[], &[]);
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    h.build_ok(
+        "grouped",
+        "FROM busybox\nRUN echo 'extra:x:2000:nobody' >> /etc/group\n",
+        &[],
+        &[],
+    );
     // As docker: the primary group is always a supplementary group, then those listing the user.
     let groups = |args: &[&str]| {
         let mut all = vec!["run", "--rm"];

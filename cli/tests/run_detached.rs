@@ -5,20 +5,46 @@ use common::*;
 
 #[test]
 fn detached_lifecycle_ps_logs_stop_rm() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let id = h.detach(&["--name", "web", "busybox", "sh", "-c", "echo started; echo to-stderr >&2; trap 'echo got TERM; exit 7' TERM; while true; do sleep 0.05; done"]);
     let (_, ps, _) = h.out(&["ps"]);
-    assert!(ps.contains(&id[..12]) && ps.contains("web") && ps.contains("Up"), "{ps}");
+    assert!(
+        ps.contains(&id[..12]) && ps.contains("web") && ps.contains("Up"),
+        "{ps}"
+    );
     let (_, q, _) = h.out(&["ps", "-q", "--no-trunc"]);
     assert_eq!(q.trim(), id);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (_, logs, _) = h.out(&["logs", "web"]);
-    assert!(logs.contains("started") && logs.contains("to-stderr"), "{logs}");
+    assert!(
+        logs.contains("started") && logs.contains("to-stderr"),
+        "{logs}"
+    );
     // exec joins the container: same hostname, sees its pid 1, gets 127 for a missing command.
-    let (code, out, err) = h.out(&["exec", "web", "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '"]);
+    let (code, out, err) = h.out(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "hostname; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with(&id[..12]) && out.contains("trap"), "{out}");
-    let (code, out, _) = h.out(&["exec", "-e", "X=1", "-w", "/tmp", "-u", "nobody", "web", "sh", "-c", "echo $X; pwd; id -un; exit 3"]);
+    let (code, out, _) = h.out(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "web",
+        "sh",
+        "-c",
+        "echo $X; pwd; id -un; exit 3",
+    ]);
     assert_eq!((code, out.as_str()), (3, "1\n/tmp\nnobody\n"));
     let (code, _, err) = h.out(&["exec", "web", "no-such-command"]);
     assert_eq!(code, 127, "{err}");
@@ -52,8 +78,17 @@ fn detached_lifecycle_ps_logs_stop_rm() {
 
 #[test]
 fn signals_reach_pid_1_and_kill_and_stop_timeout() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    h.detach(&["--name", "sig", "busybox", "sh", "-c", "trap 'echo usr1' USR1; trap 'echo hup' HUP; echo ready; while true; do sleep 0.05; done"]);
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    h.detach(&[
+        "--name",
+        "sig",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo usr1' USR1; trap 'echo hup' HUP; echo ready; while true; do sleep 0.05; done",
+    ]);
     wait_for_log(&h, "sig", "ready");
     assert_eq!(h.out(&["kill", "-s", "USR1", "sig"]).0, 0);
     assert_eq!(h.out(&["kill", "--signal", "SIGHUP", "sig"]).0, 0);
@@ -66,16 +101,36 @@ fn signals_reach_pid_1_and_kill_and_stop_timeout() {
     assert!(err.contains("not running"), "{err}");
 
     // pid 1 without a TERM handler ignores TERM: stop falls back to SIGKILL after --stop-timeout.
-    let id = h.detach(&["--name", "stubborn", "--stop-timeout", "1", "busybox", "sleep", "60"]);
+    let id = h.detach(&[
+        "--name",
+        "stubborn",
+        "--stop-timeout",
+        "1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
     let started = std::time::Instant::now();
     assert_eq!(h.out(&["stop", "stubborn"]).0, 0);
     let took = started.elapsed();
-    assert!(took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(8), "{took:?}");
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(8),
+        "{took:?}"
+    );
     assert_eq!(h.wait_exited("stubborn", 5), 137);
     assert_eq!(leftovers_after(&id, 5), Vec::<String>::new());
 
     // --stop-signal replaces SIGTERM.
-    h.detach(&["--name", "custom", "--stop-signal", "SIGUSR2", "busybox", "sh", "-c", "trap 'exit 12' USR2; echo ready; while true; do sleep 0.05; done"]);
+    h.detach(&[
+        "--name",
+        "custom",
+        "--stop-signal",
+        "SIGUSR2",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 12' USR2; echo ready; while true; do sleep 0.05; done",
+    ]);
     wait_for_log(&h, "custom", "ready");
     assert_eq!(h.out(&["stop", "-t", "5", "custom"]).0, 0);
     assert_eq!(h.wait_exited("custom", 5), 12);
@@ -84,7 +139,9 @@ fn signals_reach_pid_1_and_kill_and_stop_timeout() {
 
 #[test]
 fn rm_force_and_auto_remove() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let id = h.detach(&["--name", "doomed", "busybox", "sleep", "60"]);
     let (code, _, err) = h.out(&["rm", "-f", "doomed"]);
     assert_eq!(code, 0, "{err}");
@@ -94,7 +151,10 @@ fn rm_force_and_auto_remove() {
     let id = h.detach(&["--rm", "busybox", "sh", "-c", "sleep 0.2"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !h.containers().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "--rm container still there");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--rm container still there"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(leftovers_after(&id, 5), Vec::<String>::new());
@@ -103,7 +163,9 @@ fn rm_force_and_auto_remove() {
 
 #[test]
 fn a_killed_monitor_shows_as_exited_and_leaves_nothing() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let id = h.detach(&["--name", "orphan", "busybox", "sleep", "60"]);
     // The monitor is the process whose command line names the container's directory.
     let monitor = std::fs::read_dir("/proc")
@@ -116,7 +178,11 @@ fn a_killed_monitor_shows_as_exited_and_leaves_nothing() {
         })
         .and_then(|p| p.file_name().to_string_lossy().parse::<i32>().ok())
         .expect("the container's monitor");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitor), nix::sys::signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::path::Path::new(&format!("/proc/{monitor}")).exists() {
         assert!(std::time::Instant::now() < deadline);
@@ -131,7 +197,9 @@ fn a_killed_monitor_shows_as_exited_and_leaves_nothing() {
 
 #[test]
 fn detached_start_failures_have_dockers_codes() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let (code, out, err) = h.out(&["run", "-d", "--rm", "busybox", "no-such-command"]);
     assert_eq!(code, 127, "{out}{err}");
     assert!(err.contains("not found"), "{err}");
@@ -145,7 +213,9 @@ fn detached_start_failures_have_dockers_codes() {
 
 #[test]
 fn inspect_an_image_and_missing_names() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let (code, out, err) = h.out(&["inspect", "busybox"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -163,7 +233,10 @@ fn wait_for_log(h: &Hoist, name: &str, text: &str) {
         if logs.contains(text) {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "{text:?} never appeared in the log: {logs}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{text:?} never appeared in the log: {logs}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

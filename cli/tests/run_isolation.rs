@@ -6,19 +6,31 @@ use common::*;
 
 #[test]
 fn host_processes_and_mounts_are_invisible() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let out = h.sh("busybox", "echo $$; ps -o comm");
     // sh execs its last command: ps is pid 1 and alone in the container's pid namespace.
     assert_eq!(out, "1\nCOMMAND\nps\n");
     let mounts = h.sh("busybox", "cat /proc/mounts");
     let host_root = h.root.path().to_string_lossy().to_string();
     // The root overlay's options name its host dirs (as docker's do); nothing else may.
-    let others: Vec<&str> = mounts.lines().filter(|l| !l.starts_with("overlay / ")).collect();
-    assert!(!others.iter().any(|l| l.contains(&host_root) || l.contains("/work")), "{mounts}");
+    let others: Vec<&str> = mounts
+        .lines()
+        .filter(|l| !l.starts_with("overlay / "))
+        .collect();
+    assert!(
+        !others
+            .iter()
+            .any(|l| l.contains(&host_root) || l.contains("/work")),
+        "{mounts}"
+    );
     for line in mounts.lines() {
         let target = line.split(' ').nth(1).unwrap();
         assert!(
-            ["/", "/proc", "/dev", "/sys", "/etc"].iter().any(|p| target == *p || target.starts_with(&format!("{p}/"))),
+            ["/", "/proc", "/dev", "/sys", "/etc"]
+                .iter()
+                .any(|p| target == *p || target.starts_with(&format!("{p}/"))),
             "unexpected mount {line}"
         );
     }
@@ -26,24 +38,73 @@ fn host_processes_and_mounts_are_invisible() {
 
 #[test]
 fn devices_capabilities_and_proc_are_dockers() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let devs = h.sh("busybox", "ls /dev | sort | tr '\\n' ' '");
-    for d in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm"] {
+    for d in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm",
+    ] {
         assert!(devs.split(' ').any(|x| x == d), "/dev/{d} missing: {devs}");
     }
     for d in ["sda", "vda", "mem", "kmsg"] {
         assert!(!devs.split(' ').any(|x| x == d), "/dev/{d} visible: {devs}");
     }
-    assert_eq!(h.sh("busybox", "grep CapEff /proc/self/status"), "CapEff:\t00000000a80425fb\n");
-    let (code, _, _) = h.out(&["run", "--rm", "busybox", "sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid"]);
+    assert_eq!(
+        h.sh("busybox", "grep CapEff /proc/self/status"),
+        "CapEff:\t00000000a80425fb\n"
+    );
+    let (code, _, _) = h.out(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/kernel/ns_last_pid",
+    ]);
     assert_ne!(code, 0, "/proc/sys is read-only");
-    let (code, _, _) = h.out(&["run", "--rm", "busybox", "sh", "-c", "mkdir /m && mount -t tmpfs t /m"]);
+    let (code, _, _) = h.out(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /m && mount -t tmpfs t /m",
+    ]);
     assert_ne!(code, 0, "no CAP_SYS_ADMIN by default");
-    let (code, out, err) = h.out(&["run", "--rm", "--privileged", "busybox", "sh", "-c", "mkdir /m && mount -t tmpfs t /m && echo mounted"]);
+    let (code, out, err) = h.out(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /m && mount -t tmpfs t /m && echo mounted",
+    ]);
     assert_eq!((code, out.as_str()), (0, "mounted\n"), "{err}");
-    let (code, out, _) = h.out(&["run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    let (code, out, _) = h.out(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
     assert_eq!((code, out.as_str()), (0, "CapEff:\t0000000000000000\n"));
-    let (code, out, _) = h.out(&["run", "--rm", "--cap-drop", "CHOWN", "--cap-add", "NET_ADMIN", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    let (code, out, _) = h.out(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "CHOWN",
+        "--cap-add",
+        "NET_ADMIN",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
     assert_eq!((code, out.as_str()), (0, "CapEff:\t00000000a80435fa\n"));
     let (code, _, err) = h.out(&["run", "--rm", "--cap-add", "BOGUS", "busybox", "true"]);
     assert_eq!(code, 125);
@@ -52,7 +113,9 @@ fn devices_capabilities_and_proc_are_dockers() {
 
 #[test]
 fn dockers_default_seccomp_profile() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let status = |flags: &[&str], user_ns: bool| {
         // unshare(CLONE_NEWUSER) needs no capability: only the seccomp profile refuses it.
         let script = "grep -E '^(Seccomp|CapPrm|CapBnd):' /proc/self/status | tr '\\t\\n' '= '; unshare -U true && echo userns";
@@ -69,21 +132,50 @@ fn dockers_default_seccomp_profile() {
     };
     // Filtered, and the CAP_SYS_ADMIN the init needed to load the filter is gone from every set.
     let out = status(&[], false);
-    assert!(out.starts_with("CapPrm:=00000000a80425fb CapBnd:=00000000a80425fb Seccomp:=2 "), "{out}");
+    assert!(
+        out.starts_with("CapPrm:=00000000a80425fb CapBnd:=00000000a80425fb Seccomp:=2 "),
+        "{out}"
+    );
     let out = status(&["-u", "nobody"], false);
-    assert!(out.starts_with("CapPrm:=0000000000000000 CapBnd:=00000000a80425fb Seccomp:=2 "), "{out}");
+    assert!(
+        out.starts_with("CapPrm:=0000000000000000 CapBnd:=00000000a80425fb Seccomp:=2 "),
+        "{out}"
+    );
     let out = status(&["--cap-drop", "ALL"], false);
-    assert!(out.starts_with("CapPrm:=0000000000000000 CapBnd:=0000000000000000 Seccomp:=2 "), "{out}");
+    assert!(
+        out.starts_with("CapPrm:=0000000000000000 CapBnd:=0000000000000000 Seccomp:=2 "),
+        "{out}"
+    );
     // As docker: CAP_SYS_ADMIN brings its syscalls back; unconfined and --privileged load no filter.
     let out = status(&["--cap-add", "SYS_ADMIN"], true);
     assert!(out.contains("Seccomp:=2 "), "{out}");
     assert!(status(&["--security-opt", "seccomp=unconfined"], true).contains("Seccomp:=0 "));
     assert!(status(&["--security-opt", "seccomp:unconfined"], true).contains("Seccomp:=0 "));
     assert!(status(&["--privileged"], true).contains("Seccomp:=0 "));
-    let (code, out, _) = h.out(&["run", "--rm", "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status"]);
+    let (code, out, _) = h.out(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
     assert_eq!((code, out.as_str()), (0, "NoNewPrivs:\t1\n"));
-    let (code, out, _) = h.out(&["run", "--rm", "busybox", "grep", "NoNewPrivs", "/proc/self/status"]);
-    assert_eq!((code, out.as_str()), (0, "NoNewPrivs:\t0\n"), "setuid programs work, as in docker");
+    let (code, out, _) = h.out(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "NoNewPrivs:\t0\n"),
+        "setuid programs work, as in docker"
+    );
     for bad in ["seccomp=/etc/profile.json", "bogus"] {
         let (code, _, err) = h.out(&["run", "--rm", "--security-opt", bad, "busybox", "true"]);
         assert_eq!(code, 125, "{bad}: {err}");
@@ -95,7 +187,13 @@ fn dockers_default_seccomp_profile() {
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(out, "CapPrm:=00000000a80425fb NoNewPrivs:=0 Seccomp:=2 ");
     assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
-    let id = h.detach(&["--security-opt", "seccomp=unconfined", "busybox", "sleep", "30"]);
+    let id = h.detach(&[
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
     let (code, _, err) = h.out(&["exec", &id, "unshare", "-U", "true"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
@@ -103,17 +201,31 @@ fn dockers_default_seccomp_profile() {
 
 #[test]
 fn read_only_rootfs() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let (code, _, err) = h.out(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
     assert_ne!(code, 0);
     assert!(err.contains("Read-only"), "{err}");
-    let (code, out, err) = h.out(&["run", "--rm", "--read-only", "--tmpfs", "/tmp", "busybox", "sh", "-c", "touch /tmp/x && echo ok"]);
+    let (code, out, err) = h.out(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /tmp/x && echo ok",
+    ]);
     assert_eq!((code, out.as_str()), (0, "ok\n"), "{err}");
 }
 
 #[test]
 fn network_none_has_only_lo_and_host_shares() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let links = h.sh_with(&["--network", "none"], "ls /sys/class/net | tr '\\n' ' '");
     assert_eq!(links, "lo ");
     let host_links: Vec<String> = std::fs::read_dir("/sys/class/net")
@@ -123,8 +235,20 @@ fn network_none_has_only_lo_and_host_shares() {
     let links = h.sh_with(&["--network", "host"], "ls /sys/class/net");
     assert_eq!(links.lines().count(), host_links.len(), "{links}");
     // uts and ipc are the container's own.
-    assert_ne!(h.sh_with(&[], "readlink /proc/self/ns/uts"), std::fs::read_link("/proc/self/ns/uts").unwrap().to_string_lossy() + "\n");
-    assert_ne!(h.sh_with(&[], "readlink /proc/self/ns/ipc"), std::fs::read_link("/proc/self/ns/ipc").unwrap().to_string_lossy() + "\n");
+    assert_ne!(
+        h.sh_with(&[], "readlink /proc/self/ns/uts"),
+        std::fs::read_link("/proc/self/ns/uts")
+            .unwrap()
+            .to_string_lossy()
+            + "\n"
+    );
+    assert_ne!(
+        h.sh_with(&[], "readlink /proc/self/ns/ipc"),
+        std::fs::read_link("/proc/self/ns/ipc")
+            .unwrap()
+            .to_string_lossy()
+            + "\n"
+    );
 }
 
 trait ShWith {

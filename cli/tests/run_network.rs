@@ -7,8 +7,16 @@ use std::io::{Read, Write};
 
 fn have_tools() -> bool {
     let ok = ["ip", "iptables", "nsenter"].iter().all(|t| {
-        std::process::Command::new(t).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
-            || std::process::Command::new(t).arg("-V").output().map(|o| o.status.success()).unwrap_or(false)
+        std::process::Command::new(t)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+            || std::process::Command::new(t)
+                .arg("-V")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
     });
     if !ok {
         eprintln!("SKIPPED: bridge tests need iproute2, iptables and util-linux (nsenter)");
@@ -18,7 +26,9 @@ fn have_tools() -> bool {
 
 #[test]
 fn bridge_has_its_own_address_and_reaches_the_host() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     if !have_tools() {
         return;
     }
@@ -34,25 +44,52 @@ fn bridge_has_its_own_address_and_reaches_the_host() {
         let (mut s, _) = listener.accept().unwrap();
         s.write_all(b"hello from the host\n").unwrap();
     });
-    let (code, out, err) = h.out(&["run", "--rm", "--network", "bridge", "busybox", "nc", "10.89.0.1", &port.to_string()]);
+    let (code, out, err) = h.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "busybox",
+        "nc",
+        "10.89.0.1",
+        &port.to_string(),
+    ]);
     assert_eq!((code, out.as_str()), (0, "hello from the host\n"), "{err}");
     server.join().unwrap();
 }
 
 #[test]
 fn published_port_reaches_httpd_in_the_container() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     if !have_tools() {
         return;
     }
     // A free port: bind :0, read it, let it go.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let publish = format!("{port}:8080");
-    let id = h.detach(&["--network", "bridge", "-p", &publish, "busybox", "sh", "-c", "mkdir /www && echo served > /www/index.html && exec httpd -f -p 8080 -h /www"]);
+    let id = h.detach(&[
+        "--network",
+        "bridge",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo served > /www/index.html && exec httpd -f -p 8080 -h /www",
+    ]);
     let mut body = String::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !body.contains("served") {
-        assert!(std::time::Instant::now() < deadline, "no answer on 127.0.0.1:{port}: {body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer on 127.0.0.1:{port}: {body}"
+        );
         body.clear();
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
@@ -60,11 +97,23 @@ fn published_port_reaches_httpd_in_the_container() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(body.starts_with("HTTP/1.") && body.contains("200"), "{body}");
+    assert!(
+        body.starts_with("HTTP/1.") && body.contains("200"),
+        "{body}"
+    );
     let (_, inspect, _) = h.out(&["inspect", &id]);
     assert!(inspect.contains("\"IPAddress\": \"10.89."), "{inspect}");
     // The port is taken while the container runs.
-    let (code, _, err) = h.out(&["run", "--rm", "--network", "bridge", "-p", &publish, "busybox", "true"]);
+    let (code, _, err) = h.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "-p",
+        &publish,
+        "busybox",
+        "true",
+    ]);
     assert_eq!(code, 125, "{err}");
     assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
     assert_eq!(leftovers_after(&id, 5), Vec::<String>::new());
@@ -74,7 +123,10 @@ fn published_port_reaches_httpd_in_the_container() {
         assert!(std::time::Instant::now() < deadline, "{veth} left behind");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the proxy went with the container");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the proxy went with the container"
+    );
     // -p without the bridge is refused.
     let (code, _, err) = h.out(&["run", "--rm", "-p", &publish, "busybox", "true"]);
     assert_eq!(code, 125, "{err}");

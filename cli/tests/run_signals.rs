@@ -7,7 +7,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
 fn start(h: &Hoist, args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>) {
-    let mut child = h.cmd().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = h
+        .cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
@@ -21,7 +27,9 @@ fn signal(child: &Child, sig: nix::sys::signal::Signal) {
 
 #[test]
 fn sigint_and_sigterm_are_forwarded_to_pid_1() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let script = "trap 'echo got INT; exit 30' INT; trap 'echo got TERM; exit 31' TERM; echo ready; while true; do sleep 0.05; done";
     let (mut child, mut out) = start(&h, &["run", "--rm", "busybox", "sh", "-c", script]);
     signal(&child, nix::sys::signal::SIGINT);
@@ -38,11 +46,26 @@ fn sigint_and_sigterm_are_forwarded_to_pid_1() {
 
 #[test]
 fn second_ctrl_c_kills_a_pid_1_that_ignores_it() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    let (mut child, _out) = start(&h, &["run", "--rm", "busybox", "sh", "-c", "echo ready; exec sleep 60"]);
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let (mut child, _out) = start(
+        &h,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 60",
+        ],
+    );
     signal(&child, nix::sys::signal::SIGINT);
     std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(child.try_wait().unwrap().is_none(), "pid 1 without a handler ignores SIGINT, as in docker");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "pid 1 without a handler ignores SIGINT, as in docker"
+    );
     signal(&child, nix::sys::signal::SIGINT);
     assert_eq!(child.wait().unwrap().code(), Some(137));
     assert!(h.containers().is_empty(), "{:?}", h.containers());
@@ -51,8 +74,21 @@ fn second_ctrl_c_kills_a_pid_1_that_ignores_it() {
 
 #[test]
 fn killing_hoist_kills_the_container_and_ps_cleans_up() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    let (mut child, _out) = start(&h, &["run", "--name", "victim", "busybox", "sh", "-c", "echo ready; exec sleep 60"]);
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let (mut child, _out) = start(
+        &h,
+        &[
+            "run",
+            "--name",
+            "victim",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 60",
+        ],
+    );
     signal(&child, nix::sys::signal::SIGKILL);
     child.wait().unwrap();
     let (_, out, _) = h.out(&["inspect", "victim"]);
@@ -66,19 +102,49 @@ fn killing_hoist_kills_the_container_and_ps_cleans_up() {
 
 #[test]
 fn a_crashing_container_and_ctrl_c_leave_nothing() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     // pid 1 (here sh under --init) killed by a signal: 128+signal, and everything goes with --rm.
-    let id = h.detach(&["--rm", "--init", "busybox", "sh", "-c", "sleep 0.3; kill -SEGV $$"]);
+    let id = h.detach(&[
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.3; kill -SEGV $$",
+    ]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !h.containers().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "--rm container still there");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--rm container still there"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(leftovers_after(&id, 5), Vec::<String>::new());
-    let (code, _, err) = h.out(&["run", "--rm", "--init", "busybox", "sh", "-c", "kill -SEGV $$"]);
+    let (code, _, err) = h.out(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "kill -SEGV $$",
+    ]);
     assert_eq!(code, 139, "{err}");
     // Ctrl-C twice on a foreground --rm container: no cgroup, process or mount of it is left.
-    let (mut child, _out) = start(&h, &["run", "--rm", "busybox", "sh", "-c", "echo ready; exec sleep 60"]);
+    let (mut child, _out) = start(
+        &h,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 60",
+        ],
+    );
     let running = h.containers();
     assert_eq!(running.len(), 1, "{running:?}");
     signal(&child, nix::sys::signal::SIGINT);

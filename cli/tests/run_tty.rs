@@ -4,8 +4,18 @@ use common::*;
 
 #[test]
 fn tty_gives_a_terminal() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    let (code, out, err) = h.out(&["run", "--rm", "-t", "busybox", "sh", "-c", "tty; echo $TERM; exit 3"]);
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let (code, out, err) = h.out(&[
+        "run",
+        "--rm",
+        "-t",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; echo $TERM; exit 3",
+    ]);
     assert_eq!(code, 3, "{err}");
     assert!(out.contains("/dev/pts/0"), "{out:?}");
     assert!(out.contains("xterm"), "{out:?}");
@@ -16,13 +26,20 @@ fn tty_gives_a_terminal() {
 
 #[test]
 fn interactive_tty_under_a_terminal_has_its_size() {
-    let Some(h) = Hoist::with_busybox() else { return };
-    if std::process::Command::new("script").arg("--version").output().is_err() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: script(1) missing (bsdutils)");
         return;
     }
     let hoist = env!("CARGO_BIN_EXE_hoist");
-    let inner = format!("stty cols 91 rows 27; {hoist} run --rm -it busybox sh -c 'stty size; exit 4'");
+    let inner =
+        format!("stty cols 91 rows 27; {hoist} run --rm -it busybox sh -c 'stty size; exit 4'");
     // Several times: the size must be set before the command starts, not just soon after.
     for _ in 0..8 {
         let out = std::process::Command::new("script")
@@ -31,14 +48,22 @@ fn interactive_tty_under_a_terminal_has_its_size() {
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(4), "{}{}", stdout(&out), stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
         assert!(stdout(&out).contains("27 91"), "{:?}", stdout(&out));
     }
 }
 
 #[test]
 fn exec_with_a_tty() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let id = h.detach(&["busybox", "sleep", "30"]);
     let (code, out, err) = h.out(&["exec", "-t", &id, "sh", "-c", "tty; exit 2"]);
     assert_eq!(code, 2, "{err}");

@@ -92,7 +92,11 @@ fn oci_layers(archive: &Path) -> (Vec<String>, Vec<(String, Vec<u8>)>) {
     let blob = |digest: &str| {
         let hex = digest.strip_prefix("sha256:").unwrap();
         let bytes = files[&format!("blobs/sha256/{hex}")].clone();
-        assert_eq!(sha256_hex(&bytes), hex, "blob {digest} does not match its name");
+        assert_eq!(
+            sha256_hex(&bytes),
+            hex,
+            "blob {digest} does not match its name"
+        );
         bytes
     };
     let index = json(&files["index.json"]);
@@ -144,7 +148,12 @@ fn every_format_and_compression_reads_back_the_same_image() {
     let docker_gz = save(&h, dir.path(), "docker-gz.tar", &["--compress", "gzip"]);
     let oci = save(&h, dir.path(), "oci.tar", &["--format", "oci"]);
     let oci_alias = save(&h, dir.path(), "oci-alias.tar", &["--oci"]);
-    let oci_plain = save(&h, dir.path(), "oci-plain.tar", &["--oci", "--compress", "none"]);
+    let oci_plain = save(
+        &h,
+        dir.path(),
+        "oci-plain.tar",
+        &["--oci", "--compress", "none"],
+    );
     let oci_zstd = save(
         &h,
         dir.path(),
@@ -197,7 +206,9 @@ fn every_format_and_compression_reads_back_the_same_image() {
     if python_reads_zstd() {
         assert_eq!(imgfs(&oci_zstd).unwrap(), expected);
     } else {
-        eprintln!("SKIPPED: this python's tarfile has no zstd; imgfs.py not run on the zstd layout");
+        eprintln!(
+            "SKIPPED: this python's tarfile has no zstd; imgfs.py not run on the zstd layout"
+        );
     }
 }
 
@@ -345,8 +356,18 @@ fn docker_loads_compressed_archives() {
             "docker load {name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let out = docker(&["image", "inspect", "--format", "{{json .RootFS.Layers}}", &tag]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS.Layers}}",
+            &tag,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let loaded: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(loaded, vec![diff_id.clone()], "{name}");
     }

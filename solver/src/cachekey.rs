@@ -34,7 +34,13 @@ impl KeyBuilder {
     pub fn new(kind: &str) -> Self {
         let mut hash = Sha256::new();
         hash.update(b"hoist-cache-v2\0");
-        let mut k = KeyBuilder { hash, inputs: vec![Input { name: "kind".into(), values: vec![kind.into()] }] };
+        let mut k = KeyBuilder {
+            hash,
+            inputs: vec![Input {
+                name: "kind".into(),
+                values: vec![kind.into()],
+            }],
+        };
         k.put(kind.as_bytes());
         k
     }
@@ -47,7 +53,10 @@ impl KeyBuilder {
     pub fn field(mut self, name: &str, value: &str) -> Self {
         self.put(name.as_bytes());
         self.put(value.as_bytes());
-        self.inputs.push(Input { name: name.into(), values: vec![value.into()] });
+        self.inputs.push(Input {
+            name: name.into(),
+            values: vec![value.into()],
+        });
         self
     }
 
@@ -57,12 +66,18 @@ impl KeyBuilder {
         for v in values {
             self.put(v.as_ref().as_bytes());
         }
-        self.inputs.push(Input { name: name.into(), values: values.iter().map(|v| v.as_ref().to_string()).collect() });
+        self.inputs.push(Input {
+            name: name.into(),
+            values: values.iter().map(|v| v.as_ref().to_string()).collect(),
+        });
         self
     }
 
     pub fn finish(self) -> StepKey {
-        StepKey { key: format!("sha256:{}", hex::encode(self.hash.finalize())), inputs: self.inputs }
+        StepKey {
+            key: format!("sha256:{}", hex::encode(self.hash.finalize())),
+            inputs: self.inputs,
+        }
     }
 }
 
@@ -72,8 +87,14 @@ mod tests {
 
     #[test]
     fn field_boundaries_matter() {
-        let a = KeyBuilder::new("run").field("x", "ab").field("y", "c").finish();
-        let b = KeyBuilder::new("run").field("x", "a").field("y", "bc").finish();
+        let a = KeyBuilder::new("run")
+            .field("x", "ab")
+            .field("y", "c")
+            .finish();
+        let b = KeyBuilder::new("run")
+            .field("x", "a")
+            .field("y", "bc")
+            .finish();
         assert_ne!(a, b);
         let c = KeyBuilder::new("run").list("args", &["a b"]).finish();
         let d = KeyBuilder::new("run").list("args", &["a", "b"]).finish();

@@ -8,10 +8,18 @@ pub enum BuildError {
     Parse(String),
     /// A problem with one instruction: rendered as `Dockerfile:LINE:COL: message`.
     #[error("{file}:{}:{}: {message}", pos.line, pos.col)]
-    Instruction { file: String, pos: Pos, message: String },
+    Instruction {
+        file: String,
+        pos: Pos,
+        message: String,
+    },
     /// A RUN step whose process exited non-zero.
     #[error("{step}: process \"{command}\" did not complete successfully: exit code: {code}")]
-    RunFailed { step: String, command: String, code: i32 },
+    RunFailed {
+        step: String,
+        command: String,
+        code: i32,
+    },
     #[error("{0}")]
     Other(String),
     /// Another stage failed, so this step did not start.
@@ -20,7 +28,10 @@ pub enum BuildError {
     #[error(transparent)]
     Store(#[from] hoist_store::StoreError),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 impl BuildError {
@@ -37,7 +48,10 @@ impl BuildError {
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        BuildError::Io { context: context.into(), source }
+        BuildError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

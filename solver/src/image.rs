@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hoist_store::Digest;
 use oci_spec::image::{
-    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os, RootFsBuilder,
+    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os,
+    RootFsBuilder,
 };
 use serde_json::{json, Map, Value};
 
@@ -54,7 +55,11 @@ pub struct HistoryEntry {
 impl ImageState {
     /// `FROM scratch`: what BuildKit starts from (PATH set, WorkingDir `/`).
     pub fn scratch() -> Self {
-        ImageState { env: vec![format!("PATH={DEFAULT_PATH}")], working_dir: "/".into(), ..Default::default() }
+        ImageState {
+            env: vec![format!("PATH={DEFAULT_PATH}")],
+            working_dir: "/".into(),
+            ..Default::default()
+        }
     }
 
     /// The state of a stored image, read from its raw config JSON (so Docker's extensions survive).
@@ -63,11 +68,16 @@ impl ImageState {
             .map_err(|e| BuildError::other(format!("base image config is not valid JSON: {e}")))?;
         let c = doc.get("config").cloned().unwrap_or(Value::Null);
         let strings = |v: Option<&Value>| -> Option<Vec<String>> {
-            v.and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            v.and_then(|v| v.as_array()).map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
         };
         let keys = |v: Option<&Value>| -> BTreeSet<String> {
-            v.and_then(|v| v.as_object()).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+            v.and_then(|v| v.as_object())
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
         };
         let string = |v: Option<&Value>| v.and_then(|v| v.as_str()).map(str::to_string);
         let diff_ids = doc
@@ -77,9 +87,13 @@ impl ImageState {
             .unwrap_or_default();
         let mut layers = Vec::new();
         for (i, d) in diff_ids.iter().enumerate() {
-            let diff_id: Digest =
-                d.parse().map_err(|e| BuildError::other(format!("base image has a bad diff_id {d}: {e}")))?;
-            layers.push(LayerDesc { diff_id, size: layer_sizes.get(i).copied().unwrap_or(0) });
+            let diff_id: Digest = d
+                .parse()
+                .map_err(|e| BuildError::other(format!("base image has a bad diff_id {d}: {e}")))?;
+            layers.push(LayerDesc {
+                diff_id,
+                size: layer_sizes.get(i).copied().unwrap_or(0),
+            });
         }
         let history = doc
             .get("history")
@@ -90,7 +104,10 @@ impl ImageState {
                         created: string(h.get("created")).unwrap_or_default(),
                         created_by: string(h.get("created_by")).unwrap_or_default(),
                         comment: string(h.get("comment")),
-                        empty_layer: h.get("empty_layer").and_then(|v| v.as_bool()).unwrap_or(false),
+                        empty_layer: h
+                            .get("empty_layer")
+                            .and_then(|v| v.as_bool())
+                            .unwrap_or(false),
                     })
                     .collect()
             })
@@ -106,7 +123,11 @@ impl ImageState {
             labels: c
                 .get("Labels")
                 .and_then(|v| v.as_object())
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
                 .unwrap_or_default(),
             stop_signal: string(c.get("StopSignal")),
             healthcheck: c.get("Healthcheck").filter(|v| !v.is_null()).cloned(),
@@ -143,27 +164,44 @@ impl ImageState {
             config = config.volumes(self.volumes.iter().cloned().collect::<Vec<_>>());
         }
         if !self.labels.is_empty() {
-            config = config.labels(self.labels.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
+            config = config.labels(
+                self.labels
+                    .clone()
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            );
         }
         if let Some(s) = &self.stop_signal {
             config = config.stop_signal(s.clone());
         }
-        let config = config.build().map_err(|e| BuildError::other(format!("image config: {e}")))?;
+        let config = config
+            .build()
+            .map_err(|e| BuildError::other(format!("image config: {e}")))?;
         let rootfs = RootFsBuilder::default()
             .typ("layers")
-            .diff_ids(self.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>())
+            .diff_ids(
+                self.layers
+                    .iter()
+                    .map(|l| l.diff_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
             .build()
             .map_err(|e| BuildError::other(format!("image rootfs: {e}")))?;
         let mut history = Vec::new();
         for h in &self.history {
-            let mut b = HistoryBuilder::default().created(h.created.clone()).created_by(h.created_by.clone());
+            let mut b = HistoryBuilder::default()
+                .created(h.created.clone())
+                .created_by(h.created_by.clone());
             if let Some(c) = &h.comment {
                 b = b.comment(c.clone());
             }
             if h.empty_layer {
                 b = b.empty_layer(true);
             }
-            history.push(b.build().map_err(|e| BuildError::other(format!("image history: {e}")))?);
+            history.push(
+                b.build()
+                    .map_err(|e| BuildError::other(format!("image history: {e}")))?,
+            );
         }
         let mut image = ImageConfigurationBuilder::default()
             .created(created.to_string())
@@ -175,13 +213,16 @@ impl ImageState {
         if let Some(a) = &self.author {
             image = image.author(a.clone());
         }
-        image.build().map_err(|e| BuildError::other(format!("image config: {e}")))
+        image
+            .build()
+            .map_err(|e| BuildError::other(format!("image config: {e}")))
     }
 
     /// The config blob, deterministic for the same state and `created`.
     pub fn to_config_json(&self, created: &str) -> Result<Vec<u8>> {
         let oci = self.oci(created)?;
-        let mut doc = serde_json::to_value(&oci).map_err(|e| BuildError::other(format!("image config: {e}")))?;
+        let mut doc = serde_json::to_value(&oci)
+            .map_err(|e| BuildError::other(format!("image config: {e}")))?;
         if let Some(config) = doc.get_mut("config").and_then(|c| c.as_object_mut()) {
             if let Some(h) = &self.healthcheck {
                 config.insert("Healthcheck".into(), h.clone());
@@ -212,8 +253,14 @@ mod tests {
     #[test]
     fn config_json_is_deterministic_and_round_trips() {
         let mut s = ImageState::scratch();
-        s.exposed_ports = ["80/tcp", "53/udp", "8080/tcp"].iter().map(|s| s.to_string()).collect();
-        s.labels = [("b", "2"), ("a", "1"), ("c", "3")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        s.exposed_ports = ["80/tcp", "53/udp", "8080/tcp"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        s.labels = [("b", "2"), ("a", "1"), ("c", "3")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         s.onbuild = vec!["RUN echo hi".into()];
         s.shell = Some(vec!["/bin/bash".into(), "-c".into()]);
         s.healthcheck = Some(json!({"Test": ["NONE"]}));

@@ -59,6 +59,10 @@ pub struct BuildOutput {
 }
 
 /// Builds the image `options` describes into `store`, reporting to `progress`.
-pub fn build(store: &Store, options: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutput> {
+pub fn build(
+    store: &Store,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<BuildOutput> {
     stage::Build::new(store, options, progress)?.run()
 }

@@ -10,16 +10,37 @@ pub enum Stream {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A vertex (`#N`) starts: `name` is e.g. `[2/6] RUN make`.
-    Started { id: usize, name: &'a str },
+    Started {
+        id: usize,
+        name: &'a str,
+    },
     /// Output of a RUN process.
-    Output { id: usize, stream: Stream, data: &'a [u8] },
-    Cached { id: usize },
+    Output {
+        id: usize,
+        stream: Stream,
+        data: &'a [u8],
+    },
+    Cached {
+        id: usize,
+    },
     /// `--explain`: why step `id` missed the cache.
-    Explain { id: usize, reason: &'a str },
-    Done { id: usize, elapsed: Duration },
-    Failed { id: usize, elapsed: Duration, message: &'a str },
+    Explain {
+        id: usize,
+        reason: &'a str,
+    },
+    Done {
+        id: usize,
+        elapsed: Duration,
+    },
+    Failed {
+        id: usize,
+        elapsed: Duration,
+        message: &'a str,
+    },
     /// Something BuildKit accepts silently but a user should know (unused build-arg, undefined variable …).
-    Warning { message: &'a str },
+    Warning {
+        message: &'a str,
+    },
 }
 
 /// Receives build progress. Implementations must be cheap: they are called from the build's threads.

@@ -124,8 +124,12 @@ fn compression_is_deterministic_across_stores() {
         let (_d, store) = common::store();
         let diff = put_layer(&store, &tar);
         digests.push((
-            store.compressed_layer(&diff, LayerCompression::Gzip).unwrap(),
-            store.compressed_layer(&diff, LayerCompression::Zstd).unwrap(),
+            store
+                .compressed_layer(&diff, LayerCompression::Gzip)
+                .unwrap(),
+            store
+                .compressed_layer(&diff, LayerCompression::Zstd)
+                .unwrap(),
         ));
     }
     assert_eq!(digests[0], digests[1]);

@@ -17,7 +17,9 @@ impl Default for JsonProgress {
 
 impl JsonProgress {
     pub fn new() -> Self {
-        JsonProgress { started: Instant::now() }
+        JsonProgress {
+            started: Instant::now(),
+        }
     }
 }
 
@@ -25,21 +27,31 @@ impl Progress for JsonProgress {
     fn event(&self, event: Event<'_>) {
         let t = self.started.elapsed().as_secs_f64();
         let value = match event {
-            Event::Started { id, name } => json!({"time": t, "vertex": id, "event": "started", "name": name}),
+            Event::Started { id, name } => {
+                json!({"time": t, "vertex": id, "event": "started", "name": name})
+            }
             Event::Output { id, stream, data } => json!({
                 "time": t, "vertex": id, "event": "output",
                 "stream": if stream == Stream::Stdout { "stdout" } else { "stderr" },
                 "data": String::from_utf8_lossy(data),
             }),
             Event::Cached { id } => json!({"time": t, "vertex": id, "event": "cached"}),
-            Event::Explain { id, reason } => json!({"time": t, "vertex": id, "event": "miss", "reason": reason}),
+            Event::Explain { id, reason } => {
+                json!({"time": t, "vertex": id, "event": "miss", "reason": reason})
+            }
             Event::Done { id, elapsed } => {
                 json!({"time": t, "vertex": id, "event": "done", "duration": elapsed.as_secs_f64()})
             }
-            Event::Failed { id, elapsed, message } => json!({
+            Event::Failed {
+                id,
+                elapsed,
+                message,
+            } => json!({
                 "time": t, "vertex": id, "event": "error", "duration": elapsed.as_secs_f64(), "message": message,
             }),
-            Event::Warning { message } => json!({"time": t, "event": "warning", "message": message}),
+            Event::Warning { message } => {
+                json!({"time": t, "event": "warning", "message": message})
+            }
         };
         let stderr = std::io::stderr();
         let mut out = stderr.lock();

@@ -20,13 +20,21 @@ impl Default for PlainProgress {
 
 impl PlainProgress {
     pub fn new() -> Self {
-        PlainProgress { started: Instant::now(), partial: Mutex::default() }
+        PlainProgress {
+            started: Instant::now(),
+            partial: Mutex::default(),
+        }
     }
 
     fn flush_partial(&self, id: usize, out: &mut impl Write) {
         if let Ok(mut partial) = self.partial.lock() {
             if let Some(rest) = partial.remove(&id).filter(|r| !r.is_empty()) {
-                let _ = writeln!(out, "#{id} {:.3} {}", self.started.elapsed().as_secs_f64(), String::from_utf8_lossy(&rest));
+                let _ = writeln!(
+                    out,
+                    "#{id} {:.3} {}",
+                    self.started.elapsed().as_secs_f64(),
+                    String::from_utf8_lossy(&rest)
+                );
             }
         }
     }
@@ -40,14 +48,24 @@ impl Progress for PlainProgress {
             Event::Started { id, name } => {
                 let _ = writeln!(out, "#{id} {name}");
             }
-            Event::Output { id, stream: _, data } => {
-                let Ok(mut partial) = self.partial.lock() else { return };
+            Event::Output {
+                id,
+                stream: _,
+                data,
+            } => {
+                let Ok(mut partial) = self.partial.lock() else {
+                    return;
+                };
                 let buf = partial.entry(id).or_default();
                 buf.extend_from_slice(data);
                 while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = buf.drain(..=pos).collect();
                     let text = String::from_utf8_lossy(&line[..line.len() - 1]);
-                    let _ = writeln!(out, "#{id} {:.3} {text}", self.started.elapsed().as_secs_f64());
+                    let _ = writeln!(
+                        out,
+                        "#{id} {:.3} {text}",
+                        self.started.elapsed().as_secs_f64()
+                    );
                 }
             }
             Event::Explain { id, reason } => {
@@ -60,7 +78,11 @@ impl Progress for PlainProgress {
                 self.flush_partial(id, &mut out);
                 let _ = writeln!(out, "#{id} DONE {:.1}s", elapsed.as_secs_f64());
             }
-            Event::Failed { id, elapsed, message } => {
+            Event::Failed {
+                id,
+                elapsed,
+                message,
+            } => {
                 self.flush_partial(id, &mut out);
                 let _ = writeln!(out, "#{id} ERROR {:.1}s: {message}", elapsed.as_secs_f64());
             }

@@ -20,14 +20,24 @@ impl Default for TtyProgress {
 
 impl TtyProgress {
     pub fn new() -> Self {
-        TtyProgress { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::default() }
+        TtyProgress {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::default(),
+        }
     }
 
     fn finish(&self, id: usize, tag: &str, elapsed: Option<Duration>) {
-        let Ok(mut bars) = self.bars.lock() else { return };
+        let Ok(mut bars) = self.bars.lock() else {
+            return;
+        };
         if let Some((bar, name)) = bars.remove(&id) {
-            let time = elapsed.map(|e| format!(" {:.1}s", e.as_secs_f64())).unwrap_or_default();
-            bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            let time = elapsed
+                .map(|e| format!(" {:.1}s", e.as_secs_f64()))
+                .unwrap_or_default();
+            bar.set_style(
+                ProgressStyle::with_template("{msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.finish_with_message(format!("{tag} #{id} {name}{time}"));
         }
     }
@@ -38,8 +48,10 @@ impl Progress for TtyProgress {
         match event {
             Event::Started { id, name } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
-                let style = ProgressStyle::with_template("{spinner} #{prefix} {msg} {elapsed_precise:.dim}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                let style = ProgressStyle::with_template(
+                    "{spinner} #{prefix} {msg} {elapsed_precise:.dim}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
                 bar.set_style(style);
                 bar.set_prefix(id.to_string());
                 bar.set_message(name.to_string());
@@ -59,7 +71,11 @@ impl Progress for TtyProgress {
                 let _ = self.multi.println(format!("  #{id} MISS: {reason}"));
             }
             Event::Done { id, elapsed } => self.finish(id, "✔", Some(elapsed)),
-            Event::Failed { id, elapsed, message } => {
+            Event::Failed {
+                id,
+                elapsed,
+                message,
+            } => {
                 self.finish(id, "✘", Some(elapsed));
                 let _ = self.multi.println(format!("  #{id} ERROR: {message}"));
             }

@@ -743,7 +743,10 @@ const INSN: usize = std::mem::size_of::<libc::sock_filter>();
 
 /// `struct sock_filter` records in native byte order, as the kernel (and libseccomp) has them.
 fn program_from_bytes(bytes: &[u8]) -> Option<Vec<libc::sock_filter>> {
-    if bytes.is_empty() || !bytes.len().is_multiple_of(INSN) || bytes.len() / INSN > u16::MAX as usize {
+    if bytes.is_empty()
+        || !bytes.len().is_multiple_of(INSN)
+        || bytes.len() / INSN > u16::MAX as usize
+    {
         return None;
     }
     Some(
