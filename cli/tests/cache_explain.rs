@@ -43,6 +43,10 @@ fn explain_names_the_changed_file_and_argument() {
     let log = stderr(&again);
     assert!(again.status.success(), "{log}");
     assert!(log.contains("4 steps cached, 0 executed"), "{log}");
+    // That rebuild made nothing: the image keeps the report of the build that made it.
+    let (code, out, err) = h.out(&["cache", "explain", "ex:1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("4 steps, 0 from the cache"), "{out}");
 
     // One file's content and one build arg change.
     std::fs::write(ctx.path().join("src/main.rs"), "fn main() { run() }\n").unwrap();

@@ -227,7 +227,13 @@ impl<'a> Build<'a> {
             return;
         };
         if let Some(id) = image {
-            let _ = self.store.put_build_report(id, &json);
+            // A rebuild that only reused the cache made nothing: the image keeps the report of the build that
+            // made it (with its misses and why), and a no-op rebuild writes one file less.
+            let made_nothing = self.executed_steps.load(Ordering::SeqCst) == 0;
+            let has_report = matches!(self.store.build_report(id), Ok(Some(_)));
+            if !(made_nothing && has_report) {
+                let _ = self.store.put_build_report(id, &json);
+            }
         }
         let _ = self.store.put_build_report("last", &json);
     }

@@ -199,6 +199,18 @@ impl Store {
                 image.id
             )));
         }
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT image_id FROM tags WHERE reference = ?1",
+                [reference.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&err)?;
+        if current.as_deref() == Some(image.id.as_str()) {
+            // A no-op rebuild re-tags the same image: nothing changes, index.json is not rewritten.
+            return Ok(());
+        }
         tx.execute(
             "INSERT INTO tags (reference, image_id) VALUES (?1, ?2)
              ON CONFLICT(reference) DO UPDATE SET image_id = excluded.image_id",
