@@ -87,3 +87,58 @@ fn explain_names_the_changed_file_and_argument() {
         stdout(&missing)
     );
 }
+
+/// A rebuild of an unchanged context reuses the checksum of the walk's stat signature (recorded only for files
+/// older than two seconds): it must still see every content change, and still name changed files.
+#[test]
+fn unchanged_context_is_not_rehashed_but_every_change_is_seen() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let dockerfile =
+        "FROM busybox\nARG STEP=1\nRUN echo $STEP > /step\nCOPY . /app\nRUN cat /app/src/main.rs\n";
+    let ctx = context_with(&[
+        ("Dockerfile", dockerfile.as_bytes()),
+        ("src/main.rs", b"version one\n"),
+        ("notes.txt", b"notes\n"),
+    ]);
+    // Older than the two seconds in which a change could hide within one timestamp tick.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    let first = h.build_dir("tree:1", ctx.path(), &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let again = h.build_dir("tree:1", ctx.path(), &[]);
+    assert!(
+        stderr(&again).contains("3 steps cached, 0 executed"),
+        "{}",
+        stderr(&again)
+    );
+
+    // The RUN before the COPY changes: the COPY runs with a reused checksum and must still copy the files.
+    let rerun = h.build_dir("tree:2", ctx.path(), &["--build-arg", "STEP=2"]);
+    let log = stderr(&rerun);
+    assert!(rerun.status.success(), "{log}");
+    assert!(log.contains("version one"), "{log}");
+
+    // Same size, new content: the signature changes (ctime), the file is hashed, the COPY misses and names it.
+    std::fs::write(ctx.path().join("src/main.rs"), "version two\n").unwrap();
+    let changed = h.build_dir(
+        "tree:3",
+        ctx.path(),
+        &["--explain", "--build-arg", "STEP=2"],
+    );
+    let log = stderr(&changed);
+    assert!(changed.status.success(), "{log}");
+    assert!(log.contains("version two"), "{log}");
+    assert!(
+        log.contains("sources changed: src/main.rs (content)"),
+        "{log}"
+    );
+
+    // A new .dockerignore changes what the walk sees.
+    std::fs::write(ctx.path().join(".dockerignore"), "notes.txt\n").unwrap();
+    let ignored = h.build_dir("tree:4", ctx.path(), &["--build-arg", "STEP=2"]);
+    assert!(ignored.status.success(), "{}", stderr(&ignored));
+    let listing = h.sh("tree:4", "ls -a /app");
+    assert!(!listing.contains("notes.txt"), "{listing}");
+    assert!(listing.contains(".dockerignore"), "{listing}");
+}

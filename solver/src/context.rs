@@ -5,7 +5,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use hoist_store::{StatCacheReader, StatEntry};
+use hoist_store::{ContextTree, StatCacheReader, StatEntry};
+
+use crate::explain::FileList;
 
 use hoist_parser::dockerignore::{self, Matcher};
 use sha2::{Digest as _, Sha256};
@@ -21,12 +23,19 @@ pub struct BuildContext {
     /// size, mtime, ctime and inode are unchanged (like git's index). Loaded on a thread of its own while the
     /// build parses and walks (see [`BuildContext::open_loading`]), taken on first use.
     stat_cache: OnceLock<HashMap<String, StatEntry>>,
-    loading: Mutex<Option<std::thread::JoinHandle<HashMap<String, StatEntry>>>>,
+    /// Reads the stat cache and tree signatures of earlier builds (`None`: a context with no store behind it).
+    reader: Option<StatCacheReader>,
+    /// The `.dockerignore` patterns, part of a tree signature's key.
+    ignore_patterns: Vec<String>,
+    /// Walks whose checksum came from a tree signature, by checksum: their file list is made only if asked.
+    pending_manifests: Mutex<HashMap<String, Arc<OwnedWalks>>>,
+    /// Tree signatures computed in this build, to write back to the store.
+    fresh_trees: Mutex<Vec<ContextTree>>,
     /// Digests computed in this build, to write back to the store's stat cache.
     fresh: Mutex<Vec<StatEntry>>,
     /// The file lists behind the checksums of this build (checksum → `(path, "TYPE MODE SIZE DIGEST")`), for
     /// `--explain`.
-    manifests: Mutex<HashMap<String, Arc<crate::explain::FileList>>>,
+    manifests: Mutex<HashMap<String, Arc<FileList>>>,
 }
 
 /// One entry of a walked source tree, in walk order.
@@ -34,6 +43,73 @@ struct Walked {
     rel: String,
     abs: PathBuf,
     meta: std::fs::Metadata,
+}
+
+impl Walked {
+    fn clone_entry(&self) -> Walked {
+        Walked {
+            rel: self.rel.clone(),
+            abs: self.abs.clone(),
+            meta: self.meta.clone(),
+        }
+    }
+}
+
+/// The walks of a checksum's sources: each source with each path it matched and what is below it.
+type OwnedWalks = Vec<(String, Vec<(String, Vec<Walked>)>)>;
+
+fn walks_owned(walks: Vec<(&String, Vec<(String, Vec<Walked>)>)>) -> OwnedWalks {
+    walks
+        .into_iter()
+        .map(|(src, per_match)| (src.clone(), per_match))
+        .collect()
+}
+
+/// A hash of what the walk saw of every entry (path, type and mode, size, mtime, ctime, inode, device), and
+/// whether it can be trusted next time: not when an entry changed within the last two seconds, where a
+/// change within the same timestamp tick would go unseen ("racily clean", as git calls it).
+fn stat_signature(walks: &[(&String, Vec<(String, Vec<Walked>)>)]) -> (String, bool) {
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let mut trustworthy = true;
+    let mut h = Sha256::new();
+    for (src, per_match) in walks {
+        h.update(b"S");
+        h.update(src.as_bytes());
+        h.update(b"\0");
+        for (rel, walked) in per_match {
+            h.update(b"M");
+            h.update(rel.as_bytes());
+            h.update(if walked.is_empty() {
+                b"\0missing\0"
+            } else {
+                b"\0present\0"
+            });
+            for w in walked {
+                let m = &w.meta;
+                let mtime = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+                let ctime = m.ctime() * 1_000_000_000 + m.ctime_nsec();
+                if now_ns - mtime.max(ctime) <= 2_000_000_000 {
+                    trustworthy = false;
+                }
+                h.update(w.rel.as_bytes());
+                h.update(b"\0");
+                for field in [
+                    u64::from(m.mode()),
+                    m.size(),
+                    mtime as u64,
+                    ctime as u64,
+                    m.ino(),
+                    m.dev(),
+                ] {
+                    h.update(field.to_le_bytes());
+                }
+            }
+        }
+    }
+    (hex::encode(h.finalize()), trustworthy)
 }
 
 impl BuildContext {
@@ -45,18 +121,11 @@ impl BuildContext {
         Ok(context)
     }
 
-    /// [`BuildContext::open`] with the stat cache read from `reader` on a thread of its own, so that loading
-    /// it overlaps with the rest of the build's start. A failed load only means hashing every file.
+    /// [`BuildContext::open`] over the store's stat cache and tree signatures, read from `reader` when a
+    /// checksum first needs them.
     pub fn open_loading(root: &Path, dockerfile: &Path, reader: StatCacheReader) -> Result<Self> {
-        let context = Self::open_without_stat_cache(root, dockerfile)?;
-        let prefix = format!("{}/", context.root.to_string_lossy());
-        let handle = std::thread::Builder::new()
-            .name("stat-cache".into())
-            .spawn(move || reader.under(&prefix).map(by_path).unwrap_or_default())
-            .map_err(|e| BuildError::other(format!("starting a thread: {e}")))?;
-        if let Ok(mut loading) = context.loading.lock() {
-            *loading = Some(handle);
-        }
+        let mut context = Self::open_without_stat_cache(root, dockerfile)?;
+        context.reader = Some(reader);
         Ok(context)
     }
 
@@ -96,17 +165,24 @@ impl BuildContext {
             ignore,
             has_ignore_patterns,
             stat_cache: OnceLock::new(),
-            loading: Mutex::default(),
+            reader: None,
+            ignore_patterns: patterns,
+            pending_manifests: Mutex::default(),
+            fresh_trees: Mutex::default(),
             fresh: Mutex::default(),
             manifests: Mutex::default(),
         })
     }
 
-    /// The stat cache, waiting for its load when that still runs.
+    /// The stat cache of this context, loaded on first use (a failed load only means hashing every file).
     fn known(&self) -> &HashMap<String, StatEntry> {
         self.stat_cache.get_or_init(|| {
-            let handle = self.loading.lock().ok().and_then(|mut l| l.take());
-            handle.and_then(|h| h.join().ok()).unwrap_or_default()
+            let prefix = format!("{}/", self.root.to_string_lossy());
+            self.reader
+                .as_ref()
+                .and_then(|r| r.under(&prefix).ok())
+                .map(by_path)
+                .unwrap_or_default()
         })
     }
 
@@ -132,28 +208,94 @@ impl BuildContext {
     }
 
     /// A checksum of everything COPY/ADD would read for `sources`: names, types, modes, sizes, symlink targets
-    /// and file contents (not mtimes or owners — COPY resets owners). Unchanged files cost one `stat` (the stat
-    /// cache); new or changed ones are hashed on all cores.
+    /// and file contents (not mtimes or owners — COPY resets owners). `exclusion_id` names what `extra_excluded`
+    /// drops (the `--exclude` patterns).
+    ///
+    /// A no-op rebuild costs one `stat` per file and nothing per file after it: the walk's stat signature
+    /// (every path with its type, mode, size, mtime, ctime and inode) is hashed, and when an earlier build saw
+    /// the same signature for the same sources its checksum is reused. Otherwise unchanged files come from the
+    /// stat cache and new or changed ones are hashed on all cores.
     pub fn checksum(
         &self,
         sources: &[String],
         extra_excluded: &(dyn Fn(&str) -> bool + Sync),
+        exclusion_id: &str,
     ) -> Result<String> {
+        let mut walks: Vec<(&String, Vec<(String, Vec<Walked>)>)> =
+            Vec::with_capacity(sources.len());
+        for src in sources {
+            let mut per_match = Vec::new();
+            for rel in self.matches(src)? {
+                let walked = self.walk(&rel, extra_excluded)?;
+                per_match.push((rel, walked));
+            }
+            walks.push((src, per_match));
+        }
+        let tree_key = self.tree_key(sources, exclusion_id);
+        let (signature, trustworthy) = stat_signature(&walks);
+        if let Some(known) = self
+            .reader
+            .as_ref()
+            .and_then(|r| r.context_tree(&tree_key).ok().flatten())
+        {
+            if known.signature == signature {
+                if let Ok(mut pending) = self.pending_manifests.lock() {
+                    pending.insert(known.checksum.clone(), Arc::new(walks_owned(walks)));
+                }
+                return Ok(known.checksum);
+            }
+        }
+        let (sum, manifest) = self.checksum_walked(&walks)?;
+        if trustworthy {
+            if let Ok(mut trees) = self.fresh_trees.lock() {
+                trees.push(ContextTree {
+                    key: tree_key,
+                    signature,
+                    checksum: sum.clone(),
+                });
+            }
+        }
+        if let Ok(mut m) = self.manifests.lock() {
+            m.insert(sum.clone(), Arc::new(manifest));
+        }
+        Ok(sum)
+    }
+
+    /// The key of a tree signature: the context, the sources, what is excluded, and the checksum format.
+    fn tree_key(&self, sources: &[String], exclusion_id: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(b"hoist-context-tree-v1\0");
+        h.update(self.root.as_os_str().as_encoded_bytes());
+        h.update(b"\0");
+        h.update(self.ignore_patterns.join("\n").as_bytes());
+        h.update(b"\0");
+        h.update(exclusion_id.as_bytes());
+        for src in sources {
+            h.update(b"\0");
+            h.update(src.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// The checksum (and the file list behind it) of walked sources, by content.
+    fn checksum_walked(
+        &self,
+        walks: &[(&String, Vec<(String, Vec<Walked>)>)],
+    ) -> Result<(String, FileList)> {
         let mut h = Sha256::new();
         let mut manifest = Vec::new();
-        for src in sources {
+        for (src, per_match) in walks {
             h.update(b"source\0");
             h.update(src.as_bytes());
             h.update(b"\0");
-            for rel in self.matches(src)? {
-                let walked = self.walk(&rel, extra_excluded)?;
+            for (rel, walked) in per_match {
                 if walked.is_empty() {
                     h.update(b"missing\0");
                     h.update(rel.as_bytes());
                     manifest.push((rel.clone(), "missing".to_string()));
                     continue;
                 }
-                let digests = self.file_digests(&walked)?;
+                let digests = self.file_digests(walked)?;
                 for (entry, digest) in walked.iter().zip(digests) {
                     let meta = &entry.meta;
                     h.update(entry.rel.as_bytes());
@@ -188,19 +330,50 @@ impl BuildContext {
                 }
             }
         }
-        let sum = hex::encode(h.finalize());
-        if let Ok(mut m) = self.manifests.lock() {
-            m.insert(sum.clone(), Arc::new(manifest));
-        }
-        Ok(sum)
+        Ok((hex::encode(h.finalize()), manifest))
     }
 
-    /// The file list behind a checksum this build computed.
-    pub fn manifest(&self, checksum: &str) -> Option<Arc<Vec<(String, String)>>> {
-        self.manifests
+    /// The file list behind a checksum this build computed (for a checksum reused from an earlier build's
+    /// tree signature, made now from the stat cache: only a step that runs needs it).
+    pub fn manifest(&self, checksum: &str) -> Option<Arc<FileList>> {
+        if let Some(m) = self
+            .manifests
             .lock()
             .ok()
             .and_then(|m| m.get(checksum).cloned())
+        {
+            return Some(m);
+        }
+        let walks = self.pending_manifests.lock().ok()?.remove(checksum)?;
+        let borrowed: Vec<(&String, Vec<(String, Vec<Walked>)>)> = walks
+            .iter()
+            .map(|(src, per_match)| {
+                let per_match = per_match
+                    .iter()
+                    .map(|(rel, walked)| {
+                        (
+                            rel.clone(),
+                            walked.iter().map(Walked::clone_entry).collect(),
+                        )
+                    })
+                    .collect();
+                (src, per_match)
+            })
+            .collect();
+        let (sum, manifest) = self.checksum_walked(&borrowed).ok()?;
+        let manifest = Arc::new(manifest);
+        if let Ok(mut m) = self.manifests.lock() {
+            m.insert(sum.clone(), Arc::clone(&manifest));
+        }
+        (sum == checksum).then_some(manifest)
+    }
+
+    /// Tree signatures learned in this build (to store for the next one).
+    pub fn take_fresh_trees(&self) -> Vec<ContextTree> {
+        self.fresh_trees
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
     }
 
     /// The context paths (relative) that a COPY source names: the path itself, or every match of a wildcard.
@@ -550,15 +723,15 @@ mod tests {
         let ctx =
             BuildContext::open(dir.path(), &dir.path().join("Dockerfile"), Vec::new()).unwrap();
         let none = |_: &str| false;
-        let first = ctx.checksum(&["a.txt".into()], &none).unwrap();
+        let first = ctx.checksum(&["a.txt".into()], &none, "").unwrap();
         let f = std::fs::File::options()
             .write(true)
             .open(dir.path().join("a.txt"))
             .unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
-        assert_eq!(first, ctx.checksum(&["a.txt".into()], &none).unwrap());
+        assert_eq!(first, ctx.checksum(&["a.txt".into()], &none, "").unwrap());
         std::fs::write(dir.path().join("a.txt"), "two").unwrap();
-        assert_ne!(first, ctx.checksum(&["a.txt".into()], &none).unwrap());
+        assert_ne!(first, ctx.checksum(&["a.txt".into()], &none, "").unwrap());
     }
 
     #[test]
@@ -571,10 +744,10 @@ mod tests {
         let ctx =
             BuildContext::open(dir.path(), &dir.path().join("Dockerfile"), Vec::new()).unwrap();
         let none = |_: &str| false;
-        let first = ctx.checksum(&["src".into()], &none).unwrap();
+        let first = ctx.checksum(&["src".into()], &none, "").unwrap();
         std::fs::write(dir.path().join("src/debug.log"), "noise").unwrap();
-        assert_eq!(first, ctx.checksum(&["src".into()], &none).unwrap());
+        assert_eq!(first, ctx.checksum(&["src".into()], &none, "").unwrap());
         std::fs::write(dir.path().join("src/lib.rs"), "").unwrap();
-        assert_ne!(first, ctx.checksum(&["src".into()], &none).unwrap());
+        assert_ne!(first, ctx.checksum(&["src".into()], &none, "").unwrap());
     }
 }

@@ -280,6 +280,10 @@ impl<'a> Build<'a> {
         if !fresh.is_empty() {
             self.store.stat_cache_put(&fresh)?;
         }
+        let trees = self.context.take_fresh_trees();
+        if !trees.is_empty() {
+            self.store.put_context_trees(&trees)?;
+        }
         let created = state.created.clone();
         let config = state.image.to_config_json(&created)?;
         let image = self.store.write_image_config(&config)?;

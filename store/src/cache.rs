@@ -227,6 +227,39 @@ impl Store {
     }
 }
 
+/// What a build learned of a walk of its context: for these sources (`key`), a walk whose stat signature is
+/// `signature` has the content checksum `checksum`. A rebuild that sees the same signature skips hashing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextTree {
+    pub key: String,
+    pub signature: String,
+    pub checksum: String,
+}
+
+impl Store {
+    /// Records tree signatures (replacing older ones of the same keys), in one transaction.
+    pub fn put_context_trees(&self, trees: &[ContextTree]) -> Result<()> {
+        let mut conn = self.conn();
+        let err = self.db_err();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO context_trees (key, signature, checksum, created)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(&err)?;
+            for t in trees {
+                stmt.execute(rusqlite::params![t.key, t.signature, t.checksum, now()])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+}
+
 /// Reads stat cache entries over its own read-only connection (see [`Store::stat_cache_reader`]).
 #[derive(Debug, Clone)]
 pub struct StatCacheReader {
@@ -234,16 +267,38 @@ pub struct StatCacheReader {
 }
 
 impl StatCacheReader {
-    /// Every stat cache entry whose path starts with `prefix`, as [`Store::stat_cache_under`].
-    pub fn under(&self, prefix: &str) -> Result<Vec<StatEntry>> {
-        let err = crate::db::db_err(&self.db_path);
+    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
         let conn = rusqlite::Connection::open_with_flags(
             &self.db_path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        Ok(conn)
+    }
+
+    /// The tree signature recorded for `key`, if any.
+    pub fn context_tree(&self, key: &str) -> Result<Option<ContextTree>> {
+        let err = crate::db::db_err(&self.db_path);
+        let conn = self.connect().map_err(&err)?;
+        conn.query_row(
+            "SELECT key, signature, checksum FROM context_trees WHERE key = ?1",
+            [key],
+            |r| {
+                Ok(ContextTree {
+                    key: r.get(0)?,
+                    signature: r.get(1)?,
+                    checksum: r.get(2)?,
+                })
+            },
         )
-        .map_err(&err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))
-            .map_err(&err)?;
+        .optional()
+        .map_err(&err)
+    }
+
+    /// Every stat cache entry whose path starts with `prefix`, as [`Store::stat_cache_under`].
+    pub fn under(&self, prefix: &str) -> Result<Vec<StatEntry>> {
+        let err = crate::db::db_err(&self.db_path);
+        let conn = self.connect().map_err(&err)?;
         stat_entries_under(&conn, prefix).map_err(&err)
     }
 }

@@ -257,6 +257,9 @@ impl Store {
         let n = conn
             .execute("DELETE FROM stat_cache", [])
             .map_err(self.db_err())?;
+        // Tree signatures stand for the stat cache's digests: they go with them.
+        conn.execute("DELETE FROM context_trees", [])
+            .map_err(self.db_err())?;
         Ok(n as u64)
     }
 

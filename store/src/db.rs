@@ -56,6 +56,13 @@ const MIGRATIONS: &[&str] = &[
          created INTEGER NOT NULL,
          PRIMARY KEY (diff_id, algorithm)
      );",
+    // 2 -> 3: tree signatures of context walks (see `Store::put_context_trees`).
+    "CREATE TABLE context_trees (
+         key TEXT PRIMARY KEY,
+         signature TEXT NOT NULL,
+         checksum TEXT NOT NULL,
+         created INTEGER NOT NULL
+     );",
 ];
 
 pub(crate) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

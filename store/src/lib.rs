@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 pub use blobs::BlobWriter;
-pub use cache::{CacheRecord, StatCacheReader, StatEntry};
+pub use cache::{CacheRecord, ContextTree, StatCacheReader, StatEntry};
 pub use cache_admin::{
     step_kind, CacheDiskUsage, CacheItem, CacheItemKind, PruneOptions, PruneReport, UsageLine,
     CONTEXT_CHECKSUMS_ID,

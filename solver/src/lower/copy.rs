@@ -158,9 +158,11 @@ pub(super) fn copy(
     };
 
     let source_identity = match &origin {
-        Origin::Context => build
-            .context
-            .checksum(&sources, &|rel| exclude.excluded(rel))?,
+        Origin::Context => {
+            build
+                .context
+                .checksum(&sources, &|rel| exclude.excluded(rel), &excludes.join("\n"))?
+        }
         Origin::Stage(s) => s.fs_key.clone(),
         Origin::Image(layers) => layers
             .iter()

@@ -25,7 +25,7 @@ fn mount_key_parts(
         let content = match origin {
             Some(BindOrigin::Context) => {
                 let source = spec.source.clone().unwrap_or_else(|| ".".into());
-                build.context.checksum(&[source], &|_| false)?
+                build.context.checksum(&[source], &|_| false, "")?
             }
             Some(BindOrigin::Stage(s)) => s.fs_key.clone(),
             Some(BindOrigin::Image(layers)) => layers
