@@ -55,10 +55,16 @@ impl Walked {
     }
 }
 
-/// The walks of a checksum's sources: each source with each path it matched and what is below it.
-type OwnedWalks = Vec<(String, Vec<(String, Vec<Walked>)>)>;
+/// Each path a source matched, with what the walk saw below it (empty: the path is missing).
+type MatchWalks = Vec<(String, Vec<Walked>)>;
 
-fn walks_owned(walks: Vec<(&String, Vec<(String, Vec<Walked>)>)>) -> OwnedWalks {
+/// The walks of a checksum's sources: each source with its [`MatchWalks`].
+type SourceWalks<'s> = [(&'s String, MatchWalks)];
+
+/// [`SourceWalks`] that own their source names (kept for a file list asked for later).
+type OwnedWalks = Vec<(String, MatchWalks)>;
+
+fn walks_owned(walks: Vec<(&String, MatchWalks)>) -> OwnedWalks {
     walks
         .into_iter()
         .map(|(src, per_match)| (src.clone(), per_match))
@@ -68,7 +74,7 @@ fn walks_owned(walks: Vec<(&String, Vec<(String, Vec<Walked>)>)>) -> OwnedWalks 
 /// A hash of what the walk saw of every entry (path, type and mode, size, mtime, ctime, inode, device), and
 /// whether it can be trusted next time: not when an entry changed within the last two seconds, where a
 /// change within the same timestamp tick would go unseen ("racily clean", as git calls it).
-fn stat_signature(walks: &[(&String, Vec<(String, Vec<Walked>)>)]) -> (String, bool) {
+fn stat_signature(walks: &SourceWalks) -> (String, bool) {
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -221,8 +227,7 @@ impl BuildContext {
         extra_excluded: &(dyn Fn(&str) -> bool + Sync),
         exclusion_id: &str,
     ) -> Result<String> {
-        let mut walks: Vec<(&String, Vec<(String, Vec<Walked>)>)> =
-            Vec::with_capacity(sources.len());
+        let mut walks: Vec<(&String, MatchWalks)> = Vec::with_capacity(sources.len());
         for src in sources {
             let mut per_match = Vec::new();
             for rel in self.matches(src)? {
@@ -278,10 +283,7 @@ impl BuildContext {
     }
 
     /// The checksum (and the file list behind it) of walked sources, by content.
-    fn checksum_walked(
-        &self,
-        walks: &[(&String, Vec<(String, Vec<Walked>)>)],
-    ) -> Result<(String, FileList)> {
+    fn checksum_walked(&self, walks: &SourceWalks) -> Result<(String, FileList)> {
         let mut h = Sha256::new();
         let mut manifest = Vec::new();
         for (src, per_match) in walks {
@@ -345,7 +347,7 @@ impl BuildContext {
             return Some(m);
         }
         let walks = self.pending_manifests.lock().ok()?.remove(checksum)?;
-        let borrowed: Vec<(&String, Vec<(String, Vec<Walked>)>)> = walks
+        let borrowed: Vec<(&String, MatchWalks)> = walks
             .iter()
             .map(|(src, per_match)| {
                 let per_match = per_match
