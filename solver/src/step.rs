@@ -340,6 +340,7 @@ fn execute<'x>(
         .map_err(|e| BuildError::other(format!("unmounting the step's rootfs: {e}")));
     let after_unmount = ran?;
     unmounted?;
+    let wrote_after_unmount = after_unmount.is_some();
     if let Some(after_unmount) = after_unmount {
         after_unmount(&upper)?;
     }
@@ -354,6 +355,12 @@ fn execute<'x>(
     let mut writer = store.blob_writer()?;
     layer::write_layer_tar(&upper, &mut writer)
         .map_err(|e| BuildError::other(format!("writing the layer: {e}")))?;
+    if wrote_after_unmount {
+        // Unmounting the overlay synced what the step wrote through it; what was written into the upper dir
+        // afterwards must reach the disk before the cache points at the snapshot (one syncfs, which also
+        // flushes most of the layer blob that `commit` then fsyncs).
+        sync_filesystem(&upper)?;
+    }
     let (digest, size): (Digest, u64) = writer.commit()?;
     store.adopt_snapshot(&digest, &upper)?;
     Ok((
@@ -363,6 +370,21 @@ fn execute<'x>(
         }),
         created,
     ))
+}
+
+/// `syncfs(2)` of the filesystem holding `path`.
+fn sync_filesystem(path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let dir = std::fs::File::open(path)
+        .map_err(|e| BuildError::io(format!("opening {}", path.display()), e))?;
+    // SAFETY: a plain syscall on a descriptor we own for the duration of the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        return Err(BuildError::io(
+            format!("syncing {}", path.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 /// A counting semaphore: at most N steps execute at once (`--jobs`); waiting for other stages holds no permit.

@@ -6,6 +6,8 @@ use std::fs::{self, FileType, Metadata};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use nix::sys::stat::{mknod, Mode, SFlag};
 
@@ -80,8 +82,11 @@ pub struct DeferredCopy {
     dirs: Vec<DeferredDir>,
     /// The merged root the first part wrote to (hardlink targets are translated from it).
     merged_root: PathBuf,
-    hardlinks: HashMap<(u64, u64), PathBuf>,
+    hardlinks: HardLinks,
 }
+
+/// (device, inode) of a multiply-linked source file → where its first copy went.
+type HardLinks = HashMap<(u64, u64), PathBuf>;
 
 #[derive(Debug)]
 struct DeferredDir {
@@ -101,32 +106,99 @@ impl DeferredCopy {
     }
 
     /// Fills the deferred directories inside `upper_root` (the upper dir of the unmounted overlay that
-    /// [`copy_deferring`] wrote to). `req` is the same request, `dest_root` aside.
+    /// [`copy_deferring`] wrote to), on all cores: every entry of a new directory is a subtree of its own.
+    /// `req` is the same request, `dest_root` aside.
     pub fn finish(self, req: &CopyRequest, upper_root: &Path) -> Result<CopyStats> {
-        let mut copier = Copier {
+        let hardlinks: HardLinks = self
+            .hardlinks
+            .into_iter()
+            .filter_map(|(key, first)| {
+                let inner = first.strip_prefix(&self.merged_root).ok()?;
+                Some((key, upper_root.join(inner)))
+            })
+            .collect();
+        let hardlinks = Arc::new(Mutex::new(hardlinks));
+        let copier = || Copier {
             req,
             owner: req.chown.unwrap_or((0, 0)),
-            hardlinks: HashMap::new(),
+            hardlinks: Arc::clone(&hardlinks),
             pending_dirs: Vec::new(),
             stats: CopyStats::default(),
             defer: None,
             root_override: Some(upper_root.to_path_buf()),
         };
-        for (key, first) in self.hardlinks {
-            if let Ok(inner) = first.strip_prefix(&self.merged_root) {
-                copier.hardlinks.insert(key, upper_root.join(inner));
-            }
+        // One unit per entry of each new directory, in order.
+        let mut units: Vec<(usize, OsString, FileType)> = Vec::new();
+        for (index, dir) in self.dirs.iter().enumerate() {
+            let entries = sorted_entries(&dir.src)
+                .map_err(|e| CopyError::io("read directory", &dir.src, e))?;
+            units.extend(
+                entries
+                    .into_iter()
+                    .map(|(name, file_type)| (index, name, file_type)),
+            );
         }
-        for dir in self.dirs {
-            let mut src = dir.src;
-            let mut dst = upper_root.join(&dir.dst);
-            let mut rel = dir.rel;
-            copier.copy_children(&mut src, &mut dst, &mut rel, true)?;
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let dirs = &self.dirs;
+        let work = || -> Result<CopyStats> {
+            let mut copier = copier();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((index, name, file_type)) = units.get(i) else {
+                    break;
+                };
+                if failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let dir = &dirs[*index];
+                let mut src = dir.src.join(name);
+                let mut dst = upper_root.join(&dir.dst).join(name);
+                let mut rel = join_rel(&dir.rel, &name.to_string_lossy());
+                if let Err(e) = copier.copy_child(&mut src, &mut dst, &mut rel, *file_type, true) {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+            Ok(copier.stats)
+        };
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8);
+        let results: Vec<Result<CopyStats>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut results = vec![work()];
+            for handle in handles {
+                results.push(handle.join().unwrap_or_else(|_| {
+                    Err(CopyError::io(
+                        "copy",
+                        upper_root,
+                        io::Error::other("a copying thread panicked"),
+                    ))
+                }));
+            }
+            results
+        });
+        let mut stats = CopyStats::default();
+        for part in results {
+            let part = part?;
+            stats.files += part.files;
+            stats.dirs += part.dirs;
+            stats.symlinks += part.symlinks;
+            stats.hardlinks += part.hardlinks;
+            stats.other += part.other;
+            stats.bytes += part.bytes;
+            stats.archives += part.archives;
+        }
+        // The new directories' own metadata (and times) once everything is in them.
+        let copier = copier();
+        for dir in dirs {
             if let Some(meta) = &dir.meta {
-                copier.apply_metadata(&src, &dst, meta)?;
+                copier.apply_metadata(&dir.src, &upper_root.join(&dir.dst), meta)?;
             }
         }
-        Ok(copier.stats)
+        Ok(stats)
     }
 }
 
@@ -137,7 +209,7 @@ fn copy_with(req: &CopyRequest, deferring: bool) -> Result<(CopyStats, DeferredC
     let mut copier = Copier {
         req,
         owner: req.chown.unwrap_or((0, 0)),
-        hardlinks: HashMap::new(),
+        hardlinks: Arc::default(),
         pending_dirs: Vec::new(),
         stats: CopyStats::default(),
         defer: deferring.then(Vec::new),
@@ -155,7 +227,7 @@ fn copy_with(req: &CopyRequest, deferring: bool) -> Result<(CopyStats, DeferredC
     let deferred = DeferredCopy {
         dirs: copier.defer.take().unwrap_or_default(),
         merged_root: req.dest_root.to_path_buf(),
-        hardlinks: std::mem::take(&mut copier.hardlinks),
+        hardlinks: std::mem::take(&mut *copier.hardlinks.lock().unwrap_or_else(|p| p.into_inner())),
     };
     Ok((copier.stats, deferred))
 }
@@ -373,8 +445,9 @@ struct PendingDir {
 struct Copier<'r, 'a> {
     req: &'r CopyRequest<'a>,
     owner: (u32, u32),
-    /// (device, inode) of a multiply-linked source file → where its first copy went.
-    hardlinks: HashMap<(u64, u64), PathBuf>,
+    /// (device, inode) of a multiply-linked source file → where its first copy went (shared by the copiers
+    /// of a [`DeferredCopy::finish`] on several threads).
+    hardlinks: Arc<Mutex<HardLinks>>,
     pending_dirs: Vec<PendingDir>,
     stats: CopyStats,
     /// `Some` while [`copy_deferring`]: new directories are recorded here instead of filled.
@@ -613,20 +686,29 @@ impl Copier<'_, '_> {
             remove_file_target(self.dest_root(), dst)?;
         }
         if file_type.is_file() {
-            let key = (meta.dev(), meta.ino());
             if meta.nlink() > 1 {
-                if let Some(first) = self.hardlinks.get(&key) {
+                // The map stays locked while the first copy is made, so that a copier on another thread links
+                // to a finished file rather than copying the same inode twice.
+                let key = (meta.dev(), meta.ino());
+                let hardlinks = Arc::clone(&self.hardlinks);
+                let mut links = hardlinks.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(first) = links.get(&key) {
                     fs::hard_link(first, &*dst)
                         .map_err(|e| CopyError::io("create hardlink", &*dst, e))?;
                     self.stats.hardlinks += 1;
                     return Ok(());
                 }
-            }
-            let bytes = fs::copy(&*src, &*dst).map_err(|e| CopyError::io("copy to", &*dst, e))?;
-            self.stats.files += 1;
-            self.stats.bytes += bytes;
-            if meta.nlink() > 1 {
-                self.hardlinks.insert(key, dst.clone());
+                let bytes =
+                    fs::copy(&*src, &*dst).map_err(|e| CopyError::io("copy to", &*dst, e))?;
+                links.insert(key, dst.clone());
+                drop(links);
+                self.stats.files += 1;
+                self.stats.bytes += bytes;
+            } else {
+                let bytes =
+                    fs::copy(&*src, &*dst).map_err(|e| CopyError::io("copy to", &*dst, e))?;
+                self.stats.files += 1;
+                self.stats.bytes += bytes;
             }
         } else if file_type.is_symlink() {
             let target =
