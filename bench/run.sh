@@ -156,7 +156,6 @@ log "context: $(find "$big" -type f | wc -l) files, $(du -s --apparent-size -B M
 
 # ---- timing -----------------------------------------------------------------------------------------------
 
-now() { date +%s.%N; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 declare -A result
@@ -166,13 +165,16 @@ measure() {
   local times=() i t0 t1
   for ((i = 1; i <= runs; i++)); do
     "$prepare" "$i"
-    t0=$(now)
+    # Flush what setup and earlier runs left dirty (the generated context, the last build's layers), so that
+    # no run pays for another's writeback.
+    sync
+    t0=$EPOCHREALTIME # no fork: a subshell and `date` would add a few ms to every timed run
     if ! build "$builder" "$@" >"$work/last-build.log" 2>&1; then
       log "$builder failed on $scenario:"; tail -n 20 "$work/last-build.log" >&2
       result[$scenario,$builder]=failed
       return
     fi
-    t1=$(now)
+    t1=$EPOCHREALTIME
     times+=("$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.6f", a - b }')")
   done
   result[$scenario,$builder]=$(printf '%s\n' "${times[@]}" | median)
