@@ -199,19 +199,11 @@ impl Store {
 
     /// Insert or replace many stat cache entries in one transaction.
     pub fn stat_cache_put(&self, entries: &[StatEntry]) -> Result<()> {
-        let mut conn = self.conn();
-        let err = self.db_err();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ctime_ns, inode, digest)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(&err)?;
-            for e in entries {
+        self.insert_many(
+            "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ctime_ns, inode, digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            entries,
+            |stmt, e| {
                 stmt.execute(rusqlite::params![
                     e.path,
                     e.size as i64,
@@ -220,7 +212,26 @@ impl Store {
                     e.inode as i64,
                     e.digest
                 ])
-                .map_err(&err)?;
+            },
+        )
+    }
+
+    /// Runs `insert` for each row with one prepared statement, in one IMMEDIATE transaction.
+    fn insert_many<T>(
+        &self,
+        sql: &str,
+        rows: &[T],
+        insert: impl Fn(&mut rusqlite::Statement, &T) -> rusqlite::Result<usize>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let err = self.db_err();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        {
+            let mut stmt = tx.prepare(sql).map_err(&err)?;
+            for row in rows {
+                insert(&mut stmt, row).map_err(&err)?;
             }
         }
         tx.commit().map_err(&err)
@@ -239,24 +250,12 @@ pub struct ContextTree {
 impl Store {
     /// Records tree signatures (replacing older ones of the same keys), in one transaction.
     pub fn put_context_trees(&self, trees: &[ContextTree]) -> Result<()> {
-        let mut conn = self.conn();
-        let err = self.db_err();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO context_trees (key, signature, checksum, created)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(&err)?;
-            for t in trees {
-                stmt.execute(rusqlite::params![t.key, t.signature, t.checksum, now()])
-                    .map_err(&err)?;
-            }
-        }
-        tx.commit().map_err(&err)
+        self.insert_many(
+            "INSERT OR REPLACE INTO context_trees (key, signature, checksum, created)
+             VALUES (?1, ?2, ?3, ?4)",
+            trees,
+            |stmt, t| stmt.execute(rusqlite::params![t.key, t.signature, t.checksum, now()]),
+        )
     }
 }
 
