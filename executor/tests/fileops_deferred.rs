@@ -69,6 +69,16 @@ struct Overlay {
 }
 
 impl Overlay {
+    fn mount(&self) -> hoist_executor::overlay::OverlayMount {
+        mount_overlay(
+            std::slice::from_ref(&self.lower),
+            &self.upper,
+            &self.work,
+            &self.merged,
+        )
+        .unwrap()
+    }
+
     fn new() -> Overlay {
         let dir = tempfile::Builder::new()
             .prefix("hoist-defer-")
@@ -153,26 +163,14 @@ fn deferred_copy_into_the_upper_dir_equals_a_copy_through_the_overlay() {
     for dest in ["/app", "/fresh/dir/"] {
         let plain = Overlay::new();
         base(&plain.lower);
-        let mount = mount_overlay(
-            std::slice::from_ref(&plain.lower),
-            &plain.upper,
-            &plain.work,
-            &plain.merged,
-        )
-        .unwrap();
+        let mount = plain.mount();
         copy(&request(ctx.path(), &plain.merged, dest, &excluded)).unwrap();
         let want = listing(&plain.merged);
         mount.unmount().unwrap();
 
         let deferred = Overlay::new();
         base(&deferred.lower);
-        let mount = mount_overlay(
-            std::slice::from_ref(&deferred.lower),
-            &deferred.upper,
-            &deferred.work,
-            &deferred.merged,
-        )
-        .unwrap();
+        let mount = deferred.mount();
         let (_, rest) =
             copy_deferring(&request(ctx.path(), &deferred.merged, dest, &excluded)).unwrap();
         assert!(
@@ -185,13 +183,7 @@ fn deferred_copy_into_the_upper_dir_equals_a_copy_through_the_overlay() {
             &deferred.upper,
         )
         .unwrap();
-        let mount = mount_overlay(
-            std::slice::from_ref(&deferred.lower),
-            &deferred.upper,
-            &deferred.work,
-            &deferred.merged,
-        )
-        .unwrap();
+        let mount = deferred.mount();
         let got = listing(&deferred.merged);
         mount.unmount().unwrap();
 

@@ -168,16 +168,7 @@ impl Store {
         conn.query_row(
             "SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM stat_cache WHERE path = ?1",
             [path],
-            |r| {
-                Ok(StatEntry {
-                    path: r.get(0)?,
-                    size: r.get::<_, i64>(1)? as u64,
-                    mtime_ns: r.get(2)?,
-                    ctime_ns: r.get(3)?,
-                    inode: r.get::<_, i64>(4)? as u64,
-                    digest: r.get(5)?,
-                })
-            },
+            stat_entry,
         )
         .optional()
         .map_err(self.db_err())
@@ -312,15 +303,18 @@ fn stat_entries_under(
     )?;
     // Paths under the prefix sort between "prefix" and "prefix" + U+10FFFF.
     let upper = format!("{prefix}\u{10FFFF}");
-    let rows = stmt.query_map(rusqlite::params![prefix, upper], |r| {
-        Ok(StatEntry {
-            path: r.get(0)?,
-            size: r.get::<_, i64>(1)? as u64,
-            mtime_ns: r.get(2)?,
-            ctime_ns: r.get(3)?,
-            inode: r.get::<_, i64>(4)? as u64,
-            digest: r.get(5)?,
-        })
-    })?;
+    let rows = stmt.query_map(rusqlite::params![prefix, upper], stat_entry)?;
     rows.collect()
+}
+
+/// A `stat_cache` row selected as `path, size, mtime_ns, ctime_ns, inode, digest`.
+fn stat_entry(r: &Row) -> rusqlite::Result<StatEntry> {
+    Ok(StatEntry {
+        path: r.get(0)?,
+        size: r.get::<_, i64>(1)? as u64,
+        mtime_ns: r.get(2)?,
+        ctime_ns: r.get(3)?,
+        inode: r.get::<_, i64>(4)? as u64,
+        digest: r.get(5)?,
+    })
 }
