@@ -45,16 +45,6 @@ struct Walked {
     meta: std::fs::Metadata,
 }
 
-impl Walked {
-    fn clone_entry(&self) -> Walked {
-        Walked {
-            rel: self.rel.clone(),
-            abs: self.abs.clone(),
-            meta: self.meta.clone(),
-        }
-    }
-}
-
 /// Each path a source matched, with what the walk saw below it (empty: the path is missing).
 type MatchWalks = Vec<(String, Vec<Walked>)>;
 
@@ -283,12 +273,15 @@ impl BuildContext {
     }
 
     /// The checksum (and the file list behind it) of walked sources, by content.
-    fn checksum_walked(&self, walks: &SourceWalks) -> Result<(String, FileList)> {
+    fn checksum_walked<S: AsRef<str>>(
+        &self,
+        walks: &[(S, MatchWalks)],
+    ) -> Result<(String, FileList)> {
         let mut h = Sha256::new();
         let mut manifest = Vec::new();
         for (src, per_match) in walks {
             h.update(b"source\0");
-            h.update(src.as_bytes());
+            h.update(src.as_ref().as_bytes());
             h.update(b"\0");
             for (rel, walked) in per_match {
                 if walked.is_empty() {
@@ -347,22 +340,7 @@ impl BuildContext {
             return Some(m);
         }
         let walks = self.pending_manifests.lock().ok()?.remove(checksum)?;
-        let borrowed: Vec<(&String, MatchWalks)> = walks
-            .iter()
-            .map(|(src, per_match)| {
-                let per_match = per_match
-                    .iter()
-                    .map(|(rel, walked)| {
-                        (
-                            rel.clone(),
-                            walked.iter().map(Walked::clone_entry).collect(),
-                        )
-                    })
-                    .collect();
-                (src, per_match)
-            })
-            .collect();
-        let (sum, manifest) = self.checksum_walked(&borrowed).ok()?;
+        let (sum, manifest) = self.checksum_walked(&walks[..]).ok()?;
         let manifest = Arc::new(manifest);
         if let Ok(mut m) = self.manifests.lock() {
             m.insert(sum.clone(), Arc::clone(&manifest));
