@@ -25,6 +25,27 @@ fn signal(child: &Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
 }
 
+/// Poll `inspect` until the container's pid 1 runs `comm` (it has exec'd).
+fn wait_until_pid_1_is(h: &Hoist, name: &str, comm: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, out, _) = h.out(&["inspect", name]);
+        let pid = serde_json::from_str::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|v| v[0]["State"]["Pid"].as_i64())
+            .unwrap_or(0);
+        let now = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if pid > 0 && now.trim() == comm {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid 1 of {name} never became {comm}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn sigint_and_sigterm_are_forwarded_to_pid_1() {
     let Some(h) = Hoist::with_busybox() else {
@@ -54,12 +75,16 @@ fn second_ctrl_c_kills_a_pid_1_that_ignores_it() {
         &[
             "run",
             "--rm",
+            "--name",
+            "stubborn",
             "busybox",
             "sh",
             "-c",
             "echo ready; exec sleep 60",
         ],
     );
+    // `sh -c` catches SIGINT itself (ash does), so wait until pid 1 is `sleep`, which has no handler.
+    wait_until_pid_1_is(&h, "stubborn", "sleep");
     signal(&child, nix::sys::signal::SIGINT);
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(
