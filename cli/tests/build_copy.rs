@@ -294,3 +294,62 @@ fn copy_result_is_cached_by_content_not_by_mtime() {
     build(&h, "cc:3", ctx.path());
     assert_eq!(h.sh("cc:3", "cat /a.txt"), "two");
 }
+
+/// Snapshot directories in the state dir.
+fn snapshot_count(h: &Hoist) -> usize {
+    std::fs::read_dir(h.root.path().join("snapshots"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_copy_into_a_new_directory_is_written_into_the_layer_and_unpacked_when_used() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let ctx = context_with(&[
+        ("src/main.c", b"int main;"),
+        ("src/lib/a.h", b"#define A"),
+        ("README", b"readme"),
+        ("secret.key", b"never copied"),
+    ]);
+    std::fs::write(ctx.path().join(".dockerignore"), "secret.key\n").unwrap();
+    std::fs::set_permissions(
+        ctx.path().join("README"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::hard_link(ctx.path().join("README"), ctx.path().join("src/README")).unwrap();
+    symlink("main.c", ctx.path().join("src/link")).unwrap();
+    write_dockerfile(ctx.path(), "FROM busybox\nCOPY --chown=12:34 . /app\n");
+    let before = snapshot_count(&h);
+    build(&h, "grafted", ctx.path());
+    assert_eq!(
+        snapshot_count(&h),
+        before,
+        "the COPY's layer went straight into the blob, with no snapshot made"
+    );
+    let (_, layers) = h.saved("grafted");
+    let entries = common::read_tar(layers.last().unwrap());
+    assert_eq!(entries["app/src/lib/a.h"], b"#define A");
+    assert!(!entries.contains_key("app/secret.key"));
+    // The image runs: its snapshot is unpacked from the blob now.
+    let listing = h.sh(
+        "grafted",
+        "cd /app && stat -c '%n %a %u:%g %h' README src/README src/main.c && readlink src/link",
+    );
+    assert_eq!(
+        listing,
+        "README 600 12:34 2\nsrc/README 600 12:34 2\nsrc/main.c 644 12:34 1\nmain.c\n"
+    );
+    assert_eq!(snapshot_count(&h), before + 1);
+    // A later build's RUN mounts it too.
+    let (out, _ctx) = h.build_text(
+        "on-top",
+        "FROM grafted\nRUN cat /app/src/main.c /app/README > /both\n",
+        &[],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.sh("on-top", "cat /both"), "int main;readme");
+}

@@ -63,8 +63,22 @@ impl Write for CountingWriter<'_> {
 
 /// Write `upper` (an overlay upper dir, not mounted any more or at least quiescent) as a layer tar.
 pub fn write_layer_tar(upper: &Path, out: &mut dyn Write) -> Result<LayerStats> {
-    let mut writer = LayerWriter {
-        upper,
+    write_layer_tar_grafted(upper, out, &mut |_, _, _| Ok(false))
+}
+
+/// Entries written into a layer tar from outside the upper dir: see [`write_layer_tar_grafted`].
+pub type Graft<'g> = dyn FnMut(&Path, &Path, &mut LayerTar) -> Result<bool> + 'g;
+
+/// [`write_layer_tar`], where `graft` may supply a directory of the upper dir itself: it is called with each
+/// directory's path and name (relative to `upper`) before that directory is written; when it returns true it has
+/// appended the directory and everything below it (a COPY's new directory, filled from the build context
+/// without ever being written to disk), and the upper dir's own (empty) directory is skipped.
+pub fn write_layer_tar_grafted(
+    upper: &Path,
+    out: &mut dyn Write,
+    graft: &mut Graft,
+) -> Result<LayerStats> {
+    let mut writer = LayerTar {
         builder: tar::Builder::new(CountingWriter {
             inner: io::BufWriter::with_capacity(256 * 1024, out),
             count: 0,
@@ -72,11 +86,12 @@ pub fn write_layer_tar(upper: &Path, out: &mut dyn Write) -> Result<LayerStats> 
         stats: LayerStats::default(),
         hardlinks: HashMap::new(),
     };
-    let walk = walkdir::WalkDir::new(upper)
+    let mut walk = walkdir::WalkDir::new(upper)
         .follow_links(false)
         .min_depth(1)
-        .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
-    for entry in walk {
+        .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()))
+        .into_iter();
+    while let Some(entry) = walk.next() {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(upper).to_path_buf();
             LayerError::Read {
@@ -84,7 +99,16 @@ pub fn write_layer_tar(upper: &Path, out: &mut dyn Write) -> Result<LayerStats> 
                 source: e.into(),
             }
         })?;
-        writer.add(entry.path())?;
+        let path = entry.path();
+        let name = path.strip_prefix(upper).map_err(|_| LayerError::Read {
+            path: path.to_path_buf(),
+            source: io::Error::other("outside the upper dir"),
+        })?;
+        if entry.file_type().is_dir() && graft(path, name, &mut writer)? {
+            walk.skip_current_dir();
+            continue;
+        }
+        writer.add_path(path, name)?;
     }
     let mut builder = writer.builder;
     let stats = writer.stats;
@@ -105,47 +129,93 @@ pub fn write_layer_tar(upper: &Path, out: &mut dyn Write) -> Result<LayerStats> 
     })
 }
 
-struct LayerWriter<'a, 'w> {
-    upper: &'a Path,
+/// A layer tar being written, in order.
+pub struct LayerTar<'w> {
     builder: tar::Builder<CountingWriter<'w>>,
     stats: LayerStats,
     /// (dev, ino) of files with several links → the name they were first written under.
     hardlinks: HashMap<(u64, u64), PathBuf>,
 }
 
-impl LayerWriter<'_, '_> {
-    fn add(&mut self, path: &Path) -> Result<()> {
+/// How an entry read from a file outside the upper dir is written, as a copy of it would have been made:
+/// owned by `owner`, with mode `mode` (permission bits, not for symlinks) instead of the file's own.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryAs {
+    pub owner: (u32, u32),
+    pub mode: Option<u32>,
+}
+
+impl LayerTar<'_> {
+    /// Appends the upper dir's entry at `path` under `name` (its path relative to the upper dir).
+    pub fn add_path(&mut self, path: &Path, name: &Path) -> Result<()> {
+        let meta = std::fs::symlink_metadata(path).map_err(|source| LayerError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.add(path, name, &meta, None)
+    }
+
+    /// Appends `path` (described by `meta`, its `symlink_metadata`) under `name`, as [`EntryAs`] says; the
+    /// contents of a directory are not appended. A file with several links that was written before under
+    /// the same (dev, ino) becomes a hardlink to it.
+    pub fn add_as(
+        &mut self,
+        path: &Path,
+        name: &Path,
+        meta: &std::fs::Metadata,
+        how: EntryAs,
+    ) -> Result<()> {
+        self.add(path, name, meta, Some(how))
+    }
+
+    fn add(
+        &mut self,
+        path: &Path,
+        name: &Path,
+        meta: &std::fs::Metadata,
+        how: Option<EntryAs>,
+    ) -> Result<()> {
         let read_err = |source| LayerError::Read {
             path: path.to_path_buf(),
             source,
         };
-        let name = path
-            .strip_prefix(self.upper)
-            .map_err(|_| read_err(io::Error::other("outside the upper dir")))?;
-        let meta = std::fs::symlink_metadata(path).map_err(read_err)?;
         let ft = meta.file_type();
 
         if ft.is_char_device() && meta.rdev() == 0 {
             let file_name = name.file_name().unwrap_or_default();
             let mut wh_name = std::ffi::OsString::from(WHITEOUT_PREFIX);
             wh_name.push(file_name);
-            return self.whiteout(&name.with_file_name(wh_name), &meta);
+            return self.whiteout(&name.with_file_name(wh_name), meta);
         }
 
-        let mut header = base_header(&meta);
+        let mut header = base_header(meta);
+        if let Some(how) = how {
+            header.set_uid(u64::from(how.owner.0));
+            header.set_gid(u64::from(how.owner.1));
+            if let (Some(mode), false) = (how.mode, ft.is_symlink()) {
+                header.set_mode(mode & 0o7777);
+            }
+        }
         let xattrs = read_xattrs(path).map_err(read_err)?;
-        let opaque = ft.is_dir()
+        // A grafted entry is a copy, and a copy never carries overlayfs' attributes (an opaque marker in
+        // the build context means nothing) nor the host's SELinux label.
+        let opaque = how.is_none()
+            && ft.is_dir()
             && xattrs
                 .iter()
                 .any(|(k, v)| k == OVERLAY_OPAQUE_XATTR && v.as_slice() == b"y");
         let kept: Vec<(String, Vec<u8>)> = xattrs
             .into_iter()
-            .filter(|(k, _)| !k.as_bytes().starts_with(OVERLAY_XATTR_PREFIX))
+            .filter(|(k, _)| {
+                !k.as_bytes().starts_with(OVERLAY_XATTR_PREFIX)
+                    && (how.is_none() || k != "security.selinux")
+            })
             .collect();
-        if !kept.is_empty() {
+        // A copied symlink gets no attributes (the copy sets none on links).
+        let copied_symlink = how.is_some() && ft.is_symlink();
+        if !kept.is_empty() && !copied_symlink {
             self.pax(name, &kept)?;
         }
-
         let write_err = |source| LayerError::Write {
             path: path.to_path_buf(),
             source,
@@ -161,7 +231,7 @@ impl LayerWriter<'_, '_> {
                 .map_err(write_err)?;
             self.stats.entries += 1;
             if opaque {
-                self.whiteout(&name.join(OPAQUE_WHITEOUT), &meta)?;
+                self.whiteout(&name.join(OPAQUE_WHITEOUT), meta)?;
             }
         } else if ft.is_symlink() {
             let target = std::fs::read_link(path).map_err(read_err)?;

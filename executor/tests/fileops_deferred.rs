@@ -233,3 +233,149 @@ fn several_sources_are_not_deferred() {
         "new"
     );
 }
+
+/// A layer tar's entries: name → type, mode, owner, mtime (unless `fresh`), size, content or link target, xattrs.
+fn tar_listing(tar_bytes: &[u8], fresh: &[&str]) -> Vec<(String, String)> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(tar_bytes);
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut e = entry.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let h = e.header().clone();
+        let mtime = if fresh.contains(&name.as_str()) {
+            "now".to_string()
+        } else {
+            h.mtime().unwrap().to_string()
+        };
+        let xattrs: Vec<String> = e
+            .pax_extensions()
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .map(|x| x.unwrap())
+            .map(|x| format!("{}={:?}", x.key().unwrap(), x.value_bytes()))
+            .collect();
+        let mut data = Vec::new();
+        match h.entry_type() {
+            tar::EntryType::Link | tar::EntryType::Symlink => {
+                data = e.link_name_bytes().unwrap().into_owned()
+            }
+            _ => {
+                e.read_to_end(&mut data).unwrap();
+            }
+        }
+        out.push((
+            name,
+            format!(
+                "{:?} {:o} {}:{} mtime {mtime} size {} {:?} {xattrs:?}",
+                h.entry_type(),
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+                h.size().unwrap(),
+                String::from_utf8_lossy(&data),
+            ),
+        ));
+    }
+    out
+}
+
+fn with_chmod(mut request: CopyRequest<'_>, chmod: Option<u32>) -> CopyRequest<'_> {
+    request.chmod = chmod;
+    request
+}
+
+#[test]
+fn grafted_layer_tar_equals_the_tar_of_the_filled_upper_dir() {
+    if !is_root() {
+        eprintln!("SKIPPED: overlay mounts need root");
+        return;
+    }
+    use hoist_executor::layer::{write_layer_tar, write_layer_tar_grafted};
+    let ctx = context();
+    let c = |rel: &str| ctx.path().join(rel);
+    // More kinds of entries: setuid, a fifo, an xattr, nested excluded dirs with a re-included file deep down,
+    // an excluded dir with nothing brought back, and a link pair entirely inside the copy.
+    write(&c("sub/suid"), "s", 0o4755);
+    nix::unistd::mkfifo(
+        &c("sub/fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
+    xattr::set(c("a.txt"), "user.note", b"kept").unwrap();
+    write(&c("skipme/inner/deep/back2.txt"), "b2", 0o600);
+    write(&c("gone/x"), "x", 0o644);
+    write(&c("pair/one"), "p", 0o644);
+    fs::hard_link(c("pair/one"), c("pair/two")).unwrap();
+    let excluded = |rel: &str| {
+        rel == "skipme"
+            || rel == "skipme/x"
+            || rel == "skipme/inner"
+            || rel == "gone"
+            || rel == "gone/x"
+    };
+    for (dest, chmod) in [
+        ("/fresh/dir/", None),
+        ("/fresh/dir/", Some(0o640)),
+        ("/app", None),
+    ] {
+        let filled = Overlay::new();
+        base(&filled.lower);
+        let mount = filled.mount();
+        let (_, rest) = copy_deferring(&with_chmod(
+            request(ctx.path(), &filled.merged, dest, &excluded),
+            chmod,
+        ))
+        .unwrap();
+        mount.unmount().unwrap();
+        rest.finish(
+            &with_chmod(request(ctx.path(), &filled.upper, dest, &excluded), chmod),
+            &filled.upper,
+        )
+        .unwrap();
+        let mut want = Vec::new();
+        write_layer_tar(&filled.upper, &mut want).unwrap();
+
+        let grafted = Overlay::new();
+        base(&grafted.lower);
+        let mount = grafted.mount();
+        let (_, rest) = copy_deferring(&with_chmod(
+            request(ctx.path(), &grafted.merged, dest, &excluded),
+            chmod,
+        ))
+        .unwrap();
+        mount.unmount().unwrap();
+        if dest == "/app" {
+            // hard1 is copied into the existing /app, its other link into the new /app/sub.
+            assert!(
+                !rest.graftable(),
+                "a link pair across the first part is not grafted"
+            );
+            continue;
+        }
+        assert!(rest.graftable());
+        let mut graft = rest.into_graft(Some((1000, 1000)), chmod, excluded);
+        let mut got = Vec::new();
+        write_layer_tar_grafted(&grafted.upper, &mut got, &mut |path, name, tar| {
+            graft.graft(path, name, tar)
+        })
+        .unwrap();
+        let fresh = ["fresh/", "fresh/dir/"];
+        let (want, got) = (tar_listing(&want, &fresh), tar_listing(&got, &fresh));
+        assert_eq!(got, want, "{dest} {chmod:?}");
+        let names: Vec<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
+        for expected in [
+            "fresh/dir/skipme/inner/deep/back2.txt",
+            "fresh/dir/skipme/back.txt",
+            "fresh/dir/sub/fifo",
+            "fresh/dir/pair/two",
+        ] {
+            assert!(names.contains(&expected), "{expected} in {names:#?}");
+        }
+        assert!(
+            !names.iter().any(|n| n.starts_with("fresh/dir/gone")),
+            "{names:#?}"
+        );
+    }
+}

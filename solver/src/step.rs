@@ -38,9 +38,20 @@ pub(crate) fn fs_step(
     })
 }
 
-/// Work a step leaves for after its overlay is unmounted, on the upper dir (see
-/// `hoist_executor::fileops::copy_deferring`).
-pub(crate) type AfterUnmount<'x> = Box<dyn FnOnce(&Path) -> Result<()> + 'x>;
+/// Writes into the upper dir of an unmounted overlay.
+pub(crate) type FillUpper<'x> = dyn FnOnce(&Path) -> Result<()> + 'x;
+
+/// Work a step leaves for after its overlay is unmounted (see `hoist_executor::fileops::copy_deferring`).
+pub(crate) enum AfterUnmount<'x> {
+    /// Fills the upper dir, which then becomes the layer and its snapshot as usual.
+    Fill(Box<FillUpper<'x>>),
+    /// Supplies directories of the layer tar straight from their source (see
+    /// `hoist_executor::layer::write_layer_tar_grafted`). The upper dir then lacks them, so it is thrown
+    /// away: the snapshot is unpacked from the blob when a later step or `hoist run` needs it. A
+    /// `COPY . /app` of a big context writes its files once, into the tar, instead of three times (files,
+    /// tar, and the sync of the files).
+    Graft(Box<layer::Graft<'x>>),
+}
 
 /// [`fs_step`] whose body may leave work for the upper dir once the overlay is unmounted.
 pub(crate) fn fs_step_deferring<'x>(
@@ -213,7 +224,7 @@ impl Progress<'_> {
     }
 }
 
-/// A cached result is usable when its layer's snapshot is there (or can be unpacked from its blob).
+/// A cached result is usable when its layer's blob is there (its snapshot is unpacked from it when needed).
 fn reuse(store: &Store, record: &CacheRecord) -> Result<Option<(Option<LayerDesc>, String)>> {
     let created = serde_json::from_str::<Payload>(&record.payload)
         .map(|p| p.created)
@@ -221,10 +232,11 @@ fn reuse(store: &Store, record: &CacheRecord) -> Result<Option<(Option<LayerDesc
     match &record.layer {
         None => Ok(Some((None, created))),
         Some(diff_id) => {
+            // The snapshot is unpacked when a step mounts the layer (or `hoist run` runs it), not here: an
+            // all-cached rebuild needs none.
             if !store.has_blob(diff_id) {
                 return Ok(None);
             }
-            store.ensure_snapshot(diff_id)?;
             Ok(Some((
                 Some(LayerDesc {
                     diff_id: diff_id.clone(),
@@ -340,9 +352,15 @@ fn execute<'x>(
         .map_err(|e| BuildError::other(format!("unmounting the step's rootfs: {e}")));
     let after_unmount = ran?;
     unmounted?;
-    let wrote_after_unmount = after_unmount.is_some();
-    if let Some(after_unmount) = after_unmount {
-        after_unmount(&upper)?;
+    let mut graft = None;
+    let mut wrote_after_unmount = false;
+    match after_unmount {
+        Some(AfterUnmount::Fill(fill)) => {
+            fill(&upper)?;
+            wrote_after_unmount = true;
+        }
+        Some(AfterUnmount::Graft(g)) => graft = Some(g),
+        None => {}
     }
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let empty = std::fs::read_dir(&upper)
@@ -353,7 +371,13 @@ fn execute<'x>(
         return Ok((None, created));
     }
     let mut writer = store.blob_writer()?;
-    layer::write_layer_tar(&upper, &mut writer)
+    let mut no_graft = |_: &Path, _: &Path, _: &mut layer::LayerTar| Ok(false);
+    let grafting = graft.is_some();
+    let graft: &mut layer::Graft = match graft.as_mut() {
+        Some(g) => g.as_mut(),
+        None => &mut no_graft,
+    };
+    layer::write_layer_tar_grafted(&upper, &mut writer, graft)
         .map_err(|e| BuildError::other(format!("writing the layer: {e}")))?;
     if wrote_after_unmount {
         // Unmounting the overlay synced what the step wrote through it; what was written into the upper dir
@@ -362,7 +386,9 @@ fn execute<'x>(
         sync_filesystem(&upper)?;
     }
     let (digest, size): (Digest, u64) = writer.commit()?;
-    store.adopt_snapshot(&digest, &upper)?;
+    if !grafting {
+        store.adopt_snapshot(&digest, &upper)?;
+    }
     Ok((
         Some(LayerDesc {
             diff_id: digest,

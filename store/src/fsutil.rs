@@ -21,6 +21,17 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
         .io_ctx("syncing directory", dir)
 }
 
+/// `syncfs(2)` of the filesystem holding `path`: everything written there reaches the disk.
+pub(crate) fn sync_filesystem(path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let dir = File::open(path).io_ctx("opening", path)?;
+    // SAFETY: a plain syscall on a descriptor we own for the duration of the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error()).io_ctx("syncing the filesystem of", path);
+    }
+    Ok(())
+}
+
 /// Write `bytes` to `dest` atomically: write a file in `staging` (same filesystem), fsync, rename.
 pub(crate) fn write_atomic(staging: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = staging.join(unique_name("write"));

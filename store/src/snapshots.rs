@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 use crate::db::now;
 use crate::digest::Digest;
 use crate::error::{Result, StoreError};
-use crate::fsutil::{fsync_dir, remove_any};
+use crate::fsutil::{fsync_dir, remove_any, sync_filesystem};
 use crate::unpack::unpack_layer;
 use crate::Store;
 
@@ -51,6 +51,9 @@ impl Store {
             staging.path(),
             &format!("layer {diff_id}"),
         )?;
+        // The database will say this snapshot is whole: its files must be on disk before that (a crash
+        // would otherwise leave empty files that every later build mounts).
+        sync_filesystem(staging.path())?;
         let path = self.adopt_snapshot(diff_id, staging.path())?;
         // Renamed into place (or deleted as a duplicate): nothing left for the drop to remove.
         let _ = staging.keep();

@@ -20,6 +20,7 @@ use super::paths::{
 };
 use super::securejoin::{is_missing, mkdir_all_resolved, resolve_in_root, resolve_parent_in_root};
 use super::wildcard::{has_wildcards, ComponentPattern};
+use crate::layer::{self, EntryAs, LayerTar};
 
 /// One COPY or ADD of local sources (the build context, or another stage's or image's rootfs).
 pub struct CopyRequest<'a> {
@@ -199,6 +200,154 @@ impl DeferredCopy {
             }
         }
         Ok(stats)
+    }
+}
+
+impl DeferredCopy {
+    /// Whether [`DeferredCopy::into_graft`] can write this copy: not when a file the first part copied has
+    /// other links inside the deferred directories (the graft would have to interleave with the upper dir).
+    pub fn graftable(&self) -> bool {
+        self.hardlinks.is_empty()
+    }
+
+    /// The deferred directories as a [`layer::Graft`]: written into the layer tar straight from the source,
+    /// entry for entry what [`DeferredCopy::finish`] followed by [`layer::write_layer_tar`] would write, without
+    /// creating the files. `owner`, `chmod` and `excluded` are the request's.
+    pub fn into_graft<E: Fn(&str) -> bool>(
+        self,
+        owner: Option<(u32, u32)>,
+        chmod: Option<u32>,
+        excluded: E,
+    ) -> CopyGraft<E> {
+        CopyGraft {
+            dirs: self
+                .dirs
+                .into_iter()
+                .map(|dir| (dir.dst.clone(), dir))
+                .collect(),
+            how: EntryAs {
+                owner: owner.unwrap_or((0, 0)),
+                mode: chmod,
+            },
+            excluded,
+        }
+    }
+}
+
+/// See [`DeferredCopy::into_graft`].
+pub struct CopyGraft<E> {
+    /// By the new directory's path relative to the rootfs (its name in the layer).
+    dirs: HashMap<PathBuf, DeferredDir>,
+    how: EntryAs,
+    excluded: E,
+}
+
+/// An excluded directory of the source: written only once something inside it is re-included.
+struct PendingEntry {
+    src: PathBuf,
+    name: PathBuf,
+    written: bool,
+}
+
+impl<E: Fn(&str) -> bool> CopyGraft<E> {
+    /// For [`layer::write_layer_tar_grafted`]: writes the deferred directory at `name` (`path` in the upper
+    /// dir) and its contents; false for any other directory.
+    pub fn graft(&mut self, path: &Path, name: &Path, tar: &mut LayerTar) -> layer::Result<bool> {
+        let Some(dir) = self.dirs.remove(name) else {
+            return Ok(false);
+        };
+        match &dir.meta {
+            Some(meta) => tar.add_as(&dir.src, name, meta, self.how)?,
+            // The destination directory the copy created keeps what it was created with.
+            None => tar.add_path(path, name)?,
+        }
+        let mut pending = Vec::new();
+        self.children(
+            tar,
+            &mut dir.src.clone(),
+            &mut name.to_path_buf(),
+            &mut dir.rel.clone(),
+            &mut pending,
+        )?;
+        Ok(true)
+    }
+
+    fn children(
+        &self,
+        tar: &mut LayerTar,
+        src: &mut PathBuf,
+        name: &mut PathBuf,
+        rel: &mut String,
+        pending: &mut Vec<PendingEntry>,
+    ) -> layer::Result<()> {
+        let entries = sorted_entries(src).map_err(|source| layer::LayerError::Read {
+            path: src.clone(),
+            source,
+        })?;
+        for (child, file_type) in entries {
+            let rel_len = rel.len();
+            if !rel.is_empty() {
+                rel.push('/');
+            }
+            rel.push_str(&child.to_string_lossy());
+            src.push(&child);
+            name.push(&child);
+            let result = self.child(tar, src, name, rel, file_type, pending);
+            src.pop();
+            name.pop();
+            rel.truncate(rel_len);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// One entry, by the rules of `Copier::copy_child`.
+    fn child(
+        &self,
+        tar: &mut LayerTar,
+        src: &mut PathBuf,
+        name: &mut PathBuf,
+        rel: &mut String,
+        file_type: FileType,
+        pending: &mut Vec<PendingEntry>,
+    ) -> layer::Result<()> {
+        if (self.excluded)(rel) {
+            if file_type.is_dir() {
+                pending.push(PendingEntry {
+                    src: src.clone(),
+                    name: name.clone(),
+                    written: false,
+                });
+                let result = self.children(tar, src, name, rel, pending);
+                pending.pop();
+                return result;
+            }
+            return Ok(());
+        }
+        let read_err = |source| layer::LayerError::Read {
+            path: src.clone(),
+            source,
+        };
+        let meta = fs::symlink_metadata(&*src).map_err(read_err)?;
+        // As the copy does: the excluded directories around a re-included entry are made first, even for
+        // a socket, which itself is skipped.
+        for dir in pending.iter_mut().filter(|p| !p.written) {
+            let dir_meta =
+                fs::symlink_metadata(&dir.src).map_err(|source| layer::LayerError::Read {
+                    path: dir.src.clone(),
+                    source,
+                })?;
+            tar.add_as(&dir.src, &dir.name, &dir_meta, self.how)?;
+            dir.written = true;
+        }
+        if meta.file_type().is_socket() {
+            return Ok(());
+        }
+        tar.add_as(src, name, &meta, self.how)?;
+        if meta.is_dir() {
+            self.children(tar, src, name, rel, pending)?;
+        }
+        Ok(())
     }
 }
 

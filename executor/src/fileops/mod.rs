@@ -17,7 +17,8 @@ mod wildcard;
 
 pub use archive::{extract_archive, is_archive};
 pub use copy::{
-    copy, copy_deferring, matched_sources, CopyRequest, CopyStats, DeferredCopy, MatchedSource,
+    copy, copy_deferring, matched_sources, CopyGraft, CopyRequest, CopyStats, DeferredCopy,
+    MatchedSource,
 };
 pub use error::{CopyError, Result};
 pub use securejoin::{mkdir_all_in_root, resolve_in_root, resolve_parent_in_root};

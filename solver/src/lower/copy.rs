@@ -264,7 +264,17 @@ pub(super) fn copy(
                     return Ok(None);
                 }
                 let (chmod, parents) = (request.chmod, request.parents);
-                let finish: AfterUnmount = Box::new(move |upper: &Path| {
+                if deferred.graftable() {
+                    let mut graft = deferred.into_graft(owner, chmod, excluded);
+                    return Ok(Some(AfterUnmount::Graft(Box::new(
+                        move |path: &Path,
+                              name: &Path,
+                              tar: &mut hoist_executor::layer::LayerTar| {
+                            graft.graft(path, name, tar)
+                        },
+                    ))));
+                }
+                let finish: AfterUnmount = AfterUnmount::Fill(Box::new(move |upper: &Path| {
                     let request = CopyRequest {
                         src_root: &src_root,
                         sources: sources_ref.clone(),
@@ -281,7 +291,7 @@ pub(super) fn copy(
                         .finish(&request, upper)
                         .map(|_| ())
                         .map_err(copy_error)
-                });
+                }));
                 return Ok(Some(finish));
             }
             fileops::copy(&request).map_err(copy_error)?;
