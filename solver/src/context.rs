@@ -1,7 +1,7 @@
 //! The build context: a directory, its `.dockerignore`, and content checksums of what COPY reads.
 use std::collections::HashMap;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -38,11 +38,52 @@ pub struct BuildContext {
     manifests: Mutex<HashMap<String, Arc<FileList>>>,
 }
 
-/// One entry of a walked source tree, in walk order.
+/// One entry of a walked source tree, in walk order. Small on purpose: a 20,000-file context is sorted and
+/// moved around as a vector of these on every build.
 struct Walked {
+    /// Relative to the context root (its absolute path is [`BuildContext::abs`]).
     rel: String,
-    abs: PathBuf,
-    meta: std::fs::Metadata,
+    stat: Stat,
+}
+
+/// What the walk keeps of an entry's `lstat`.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    mode: u32,
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+    dev: u64,
+}
+
+impl Stat {
+    fn of(m: &std::fs::Metadata) -> Stat {
+        Stat {
+            mode: m.mode(),
+            size: m.size(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            ino: m.ino(),
+            dev: m.dev(),
+        }
+    }
+
+    fn kind(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+
+    fn is_dir(&self) -> bool {
+        self.kind() == libc::S_IFDIR
+    }
+
+    fn is_file(&self) -> bool {
+        self.kind() == libc::S_IFREG
+    }
+
+    fn is_symlink(&self) -> bool {
+        self.kind() == libc::S_IFLNK
+    }
 }
 
 /// Each path a source matched, with what the walk saw below it (empty: the path is missing).
@@ -84,21 +125,19 @@ fn stat_signature(walks: &SourceWalks) -> (String, bool) {
                 b"\0present\0"
             });
             for w in walked {
-                let m = &w.meta;
-                let mtime = m.mtime() * 1_000_000_000 + m.mtime_nsec();
-                let ctime = m.ctime() * 1_000_000_000 + m.ctime_nsec();
-                if now_ns - mtime.max(ctime) <= 2_000_000_000 {
+                let m = &w.stat;
+                if now_ns - m.mtime_ns.max(m.ctime_ns) <= 2_000_000_000 {
                     trustworthy = false;
                 }
                 h.update(w.rel.as_bytes());
                 h.update(b"\0");
                 for field in [
-                    u64::from(m.mode()),
-                    m.size(),
-                    mtime as u64,
-                    ctime as u64,
-                    m.ino(),
-                    m.dev(),
+                    u64::from(m.mode),
+                    m.size,
+                    m.mtime_ns as u64,
+                    m.ctime_ns as u64,
+                    m.ino,
+                    m.dev,
                 ] {
                     h.update(field.to_le_bytes());
                 }
@@ -180,6 +219,15 @@ impl BuildContext {
                 .map(by_path)
                 .unwrap_or_default()
         })
+    }
+
+    /// The absolute path of a context-relative path (`""` is the root).
+    fn abs(&self, rel: &str) -> PathBuf {
+        if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -292,22 +340,21 @@ impl BuildContext {
                 }
                 let digests = self.file_digests(walked)?;
                 for (entry, digest) in walked.iter().zip(digests) {
-                    let meta = &entry.meta;
+                    let stat = &entry.stat;
                     h.update(entry.rel.as_bytes());
-                    h.update(
-                        format!("\0{:o}\0{}\0", meta.permissions().mode(), meta.size()).as_bytes(),
-                    );
-                    let kind = if meta.is_dir() {
+                    h.update(format!("\0{:o}\0{}\0", stat.mode, stat.size).as_bytes());
+                    let kind = if stat.is_dir() {
                         "dir"
-                    } else if meta.is_symlink() {
+                    } else if stat.is_symlink() {
                         "symlink"
                     } else {
                         "file"
                     };
                     let mut what = String::new();
-                    if meta.file_type().is_symlink() {
-                        let target = std::fs::read_link(&entry.abs).map_err(|e| {
-                            BuildError::io(format!("readlink {}", entry.abs.display()), e)
+                    if stat.is_symlink() {
+                        let abs = self.abs(&entry.rel);
+                        let target = std::fs::read_link(&abs).map_err(|e| {
+                            BuildError::io(format!("readlink {}", abs.display()), e)
                         })?;
                         h.update(b"link\0");
                         h.update(target.as_os_str().as_encoded_bytes());
@@ -317,10 +364,10 @@ impl BuildContext {
                         what = d;
                     }
                     h.update(b"\n");
-                    let mode = meta.permissions().mode() & 0o7777;
+                    let mode = stat.mode & 0o7777;
                     manifest.push((
                         entry.rel.clone(),
-                        format!("{kind} {mode:o} {} {what}", meta.size()),
+                        format!("{kind} {mode:o} {} {what}", stat.size),
                     ));
                 }
             }
@@ -408,8 +455,7 @@ impl BuildContext {
         let is_dir = top_meta.is_dir();
         let mut out = vec![Walked {
             rel: rel.to_string(),
-            abs: top.clone(),
-            meta: top_meta,
+            stat: Stat::of(&top_meta),
         }];
         if !is_dir {
             return Ok(out);
@@ -418,8 +464,6 @@ impl BuildContext {
         let mut below = parallel_walk(top, rel.to_string(), &skip, &|dir_rel| {
             self.ignore.may_reinclude_under(dir_rel)
         })?;
-        // Pre-order with sorted children is the component-wise order of the paths.
-        below.sort_unstable_by(|a, b| component_order(&a.rel, &b.rel));
         out.append(&mut below);
         Ok(out)
     }
@@ -431,12 +475,12 @@ impl BuildContext {
         let mut to_hash = Vec::new();
         let known = self.known();
         for (i, w) in walked.iter().enumerate() {
-            if !w.meta.file_type().is_file() {
+            if !w.stat.is_file() {
                 continue;
             }
-            let path = w.abs.to_string_lossy();
-            match known.get(path.as_ref()) {
-                Some(e) if same_file_state(e, &w.meta) => digests[i] = Some(e.digest.clone()),
+            let path = self.abs(&w.rel);
+            match known.get(path.to_string_lossy().as_ref()) {
+                Some(e) if same_file_state(e, &w.stat) => digests[i] = Some(e.digest.clone()),
                 _ => to_hash.push(i),
             }
         }
@@ -454,7 +498,7 @@ impl BuildContext {
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|&i| hash_file(&walked[i].abs).map(|d| (i, d)))
+                            .map(|&i| hash_file(&self.abs(&walked[i].rel)).map(|d| (i, d)))
                             .collect::<Result<Vec<_>>>()
                     })
                 })
@@ -477,13 +521,13 @@ impl BuildContext {
                 let w = &walked[i];
                 // A file changed in the last two seconds may change again within the same mtime tick ("racily
                 // clean" in git's words): do not trust its entry next time.
-                if now_ns - w.meta.mtime() * 1_000_000_000 - w.meta.mtime_nsec() > 2_000_000_000 {
+                if now_ns - w.stat.mtime_ns > 2_000_000_000 {
                     fresh.push(StatEntry {
-                        path: w.abs.to_string_lossy().into_owned(),
-                        size: w.meta.size(),
-                        mtime_ns: w.meta.mtime() * 1_000_000_000 + w.meta.mtime_nsec(),
-                        ctime_ns: w.meta.ctime() * 1_000_000_000 + w.meta.ctime_nsec(),
-                        inode: w.meta.ino(),
+                        path: self.abs(&w.rel).to_string_lossy().into_owned(),
+                        size: w.stat.size,
+                        mtime_ns: w.stat.mtime_ns,
+                        ctime_ns: w.stat.ctime_ns,
+                        inode: w.stat.ino,
                         digest: digest.clone(),
                     });
                 }
@@ -501,11 +545,11 @@ fn by_path(entries: Vec<StatEntry>) -> HashMap<String, StatEntry> {
     entries.into_iter().map(|e| (e.path.clone(), e)).collect()
 }
 
-fn same_file_state(e: &StatEntry, meta: &std::fs::Metadata) -> bool {
-    e.size == meta.size()
-        && e.inode == meta.ino()
-        && e.mtime_ns == meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
-        && e.ctime_ns == meta.ctime() * 1_000_000_000 + meta.ctime_nsec()
+fn same_file_state(e: &StatEntry, stat: &Stat) -> bool {
+    e.size == stat.size
+        && e.inode == stat.ino
+        && e.mtime_ns == stat.mtime_ns
+        && e.ctime_ns == stat.ctime_ns
 }
 
 fn hash_file(path: &Path) -> Result<String> {
@@ -526,8 +570,10 @@ fn hash_file(path: &Path) -> Result<String> {
 }
 
 /// Reads the directory tree below `top` (whose context-relative path is `top_rel`) on all cores: every entry
-/// that `skip` keeps, with its `lstat`, in no particular order. A skipped directory is still read when
-/// `reinclude` says a `!` pattern may bring back something below it.
+/// that `skip` keeps, with its `lstat`, in walk order (pre-order, children sorted by name: the component-wise
+/// order of the paths). A skipped directory is still read when `reinclude` says a `!` pattern may bring back
+/// something below it. Each directory is sorted by the thread that read it; the tree is stitched together
+/// at the end, so no sort over the whole tree runs on one core.
 fn parallel_walk(
     top: PathBuf,
     top_rel: String,
@@ -540,14 +586,14 @@ fn parallel_walk(
         failed: Option<BuildError>,
     }
     let queue = Mutex::new(Queue {
-        dirs: vec![(top, top_rel)],
+        dirs: vec![(top, top_rel.clone())],
         busy: 0,
         failed: None,
     });
     let wake = std::sync::Condvar::new();
     let read_one = |dir: &Path,
                     dir_rel: &str,
-                    found: &mut Vec<Walked>,
+                    found: &mut Vec<Listed>,
                     subdirs: &mut Vec<(PathBuf, String)>|
      -> Result<()> {
         let entries = std::fs::read_dir(dir)
@@ -557,54 +603,61 @@ fn parallel_walk(
                 entry.map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            let rel = if dir_rel.is_empty() {
-                name.into_owned()
-            } else {
-                format!("{dir_rel}/{name}")
-            };
-            let abs = entry.path();
+            let mut rel = String::with_capacity(dir_rel.len() + 1 + name.len());
+            if !dir_rel.is_empty() {
+                rel.push_str(dir_rel);
+                rel.push('/');
+            }
+            rel.push_str(&name);
             if skip(&rel) {
                 let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
                 if is_dir && reinclude(&rel) {
-                    subdirs.push((abs, rel));
+                    subdirs.push((entry.path(), rel.clone()));
+                    found.push(Listed::SkippedDir(rel));
                 }
                 continue;
             }
+            // statx(dirfd, name): no path walk from the root.
             let meta = entry
                 .metadata()
-                .map_err(|e| BuildError::io(format!("stat {}", abs.display()), e))?;
-            if meta.is_dir() {
-                subdirs.push((abs.clone(), rel.clone()));
+                .map_err(|e| BuildError::io(format!("stat {}", entry.path().display()), e))?;
+            let stat = Stat::of(&meta);
+            if stat.is_dir() {
+                subdirs.push((entry.path(), rel.clone()));
             }
-            found.push(Walked { rel, abs, meta });
+            found.push(Listed::Entry(Walked { rel, stat }));
         }
+        // Names in one directory share its prefix: byte order of the paths is the order of the names.
+        found.sort_unstable_by(|a, b| a.rel().cmp(b.rel()));
         Ok(())
     };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(1, 8);
-    let worker = || -> Vec<Walked> {
-        let mut found = Vec::new();
+    let worker = || -> Vec<(String, Vec<Listed>)> {
+        let mut listings = Vec::new();
         loop {
             let (dir, dir_rel) = {
                 let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
                 loop {
                     if q.failed.is_some() {
-                        return found;
+                        return listings;
                     }
                     if let Some(job) = q.dirs.pop() {
                         q.busy += 1;
                         break job;
                     }
                     if q.busy == 0 {
-                        return found;
+                        return listings;
                     }
                     q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
                 }
             };
             let mut subdirs = Vec::new();
+            let mut found = Vec::new();
             let outcome = read_one(&dir, &dir_rel, &mut found, &mut subdirs);
+            listings.push((dir_rel, found));
             let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
             q.busy -= 1;
             match outcome {
@@ -617,30 +670,67 @@ fn parallel_walk(
             wake.notify_all();
         }
     };
-    let parts: Vec<Option<Vec<Walked>>> = std::thread::scope(|scope| {
+    let parts: Vec<Option<Vec<(String, Vec<Listed>)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
         let mut parts = vec![Some(worker())];
         parts.extend(handles.into_iter().map(|h| h.join().ok()));
         parts
     });
     // A lost part would silently drop files from the checksum: a panicked walker fails the build.
-    let parts: Vec<Vec<Walked>> = parts
+    let parts: Vec<Vec<(String, Vec<Listed>)>> = parts
         .into_iter()
         .collect::<Option<_>>()
         .ok_or_else(|| BuildError::other("a thread walking the build context panicked"))?;
     if let Some(e) = queue.into_inner().unwrap_or_else(|p| p.into_inner()).failed {
         return Err(e);
     }
-    Ok(parts.into_iter().flatten().collect())
+    let mut listings: HashMap<String, Vec<Listed>> = parts.into_iter().flatten().collect();
+    let total = listings.values().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(total);
+    // Pre-order, with an explicit stack (a deep tree must not overflow the thread's stack): each frame is the
+    // rest of one directory's sorted listing.
+    let mut stack: Vec<std::vec::IntoIter<Listed>> = Vec::new();
+    if let Some(top) = listings.remove(&top_rel) {
+        stack.push(top.into_iter());
+    }
+    while let Some(frame) = stack.last_mut() {
+        let Some(item) = frame.next() else {
+            stack.pop();
+            continue;
+        };
+        let below = match item {
+            Listed::Entry(walked) => {
+                let below = walked
+                    .stat
+                    .is_dir()
+                    .then(|| listings.remove(&walked.rel))
+                    .flatten();
+                out.push(walked);
+                below
+            }
+            Listed::SkippedDir(rel) => listings.remove(&rel),
+        };
+        if let Some(listing) = below {
+            stack.push(listing.into_iter());
+        }
+    }
+    Ok(out)
 }
 
-/// Orders paths component by component ("a" < "a/b" < "a-c"), which is walk order with sorted children:
-/// bytes compared with `/` below every other byte (names hold no NUL).
-fn component_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let key = |byte: Option<&u8>| byte.map(|&c| if c == b'/' { 0 } else { u16::from(c) + 1 });
-    key(a.get(common)).cmp(&key(b.get(common)))
+/// One name in a directory listing of [`parallel_walk`].
+enum Listed {
+    Entry(Walked),
+    /// Excluded, but read for what a `!` pattern brings back below it.
+    SkippedDir(String),
+}
+
+impl Listed {
+    fn rel(&self) -> &str {
+        match self {
+            Listed::Entry(w) => &w.rel,
+            Listed::SkippedDir(rel) => rel,
+        }
+    }
 }
 
 pub fn has_wildcard(s: &str) -> bool {
@@ -673,18 +763,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn component_order_is_walk_order() {
-        let mut paths = vec![
-            "a-c", "a/b/c", "ab", "a", "a/b", "a/b-x", "b", "a/b/c/d", "a/a",
-        ];
-        paths.sort_by(|x, y| component_order(x, y));
+    fn parallel_walk_yields_walk_order_and_what_a_skipped_dir_brings_back() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["a/b/c/d", "a/b-x", "a/a", "ab", "skip/keep"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        for f in [
+            "a-c",
+            "b",
+            "a/b/c/file",
+            "skip/gone",
+            "skip/keep/f",
+            "a/b-x/z",
+        ] {
+            std::fs::write(dir.path().join(f), f).unwrap();
+        }
+        let skip = |rel: &str| rel == "skip" || rel == "skip/gone";
+        let reinclude = |rel: &str| rel == "skip";
+        let walked =
+            parallel_walk(dir.path().to_path_buf(), String::new(), &skip, &reinclude).unwrap();
+        let got: Vec<&str> = walked.iter().map(|w| w.rel.as_str()).collect();
+        let mut want = got.clone();
+        want.sort_by(|x, y| x.split('/').cmp(y.split('/')));
+        assert_eq!(got, want, "pre-order, children by name");
         assert_eq!(
-            paths,
-            ["a", "a/a", "a/b", "a/b/c", "a/b/c/d", "a/b-x", "a-c", "ab", "b"]
+            got,
+            [
+                "a",
+                "a/a",
+                "a/b",
+                "a/b/c",
+                "a/b/c/d",
+                "a/b/c/file",
+                "a/b-x",
+                "a/b-x/z",
+                "a-c",
+                "ab",
+                "b",
+                "skip/keep",
+                "skip/keep/f"
+            ]
         );
-        let mut by_components = paths.clone();
-        by_components.sort_by(|x, y| x.split('/').cmp(y.split('/')));
-        assert_eq!(paths, by_components);
     }
 
     #[test]

@@ -245,6 +245,9 @@ impl Matcher {
     /// Whether `rel_path` (relative to the context, `/`-separated) or one of its parent
     /// directories is excluded: patterns apply in order, the last one that matches decides.
     pub fn excluded(&self, rel_path: &str) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
         let parent = gopath::dir(rel_path);
         let parent_dirs: Vec<&str> = parent.split('/').collect();
         let mut matched = false;
