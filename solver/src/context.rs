@@ -635,7 +635,7 @@ fn parallel_walk(
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(1, 8);
-    let worker = || -> Vec<(String, Vec<Listed>)> {
+    let worker = || -> Vec<DirListing> {
         let mut listings = Vec::new();
         loop {
             let (dir, dir_rel) = {
@@ -670,14 +670,14 @@ fn parallel_walk(
             wake.notify_all();
         }
     };
-    let parts: Vec<Option<Vec<(String, Vec<Listed>)>>> = std::thread::scope(|scope| {
+    let parts: Vec<Option<Vec<DirListing>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
         let mut parts = vec![Some(worker())];
         parts.extend(handles.into_iter().map(|h| h.join().ok()));
         parts
     });
     // A lost part would silently drop files from the checksum: a panicked walker fails the build.
-    let parts: Vec<Vec<(String, Vec<Listed>)>> = parts
+    let parts: Vec<Vec<DirListing>> = parts
         .into_iter()
         .collect::<Option<_>>()
         .ok_or_else(|| BuildError::other("a thread walking the build context panicked"))?;
@@ -716,6 +716,9 @@ fn parallel_walk(
     }
     Ok(out)
 }
+
+/// A directory's context-relative path and its sorted listing.
+type DirListing = (String, Vec<Listed>);
 
 /// One name in a directory listing of [`parallel_walk`].
 enum Listed {
