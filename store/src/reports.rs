@@ -22,6 +22,10 @@ impl Store {
     /// Stores the report of a build under `name` (an image ID, or `last`).
     pub fn put_build_report(&self, name: &str, json: &[u8]) -> Result<()> {
         let path = self.report_path(name)?;
+        // A no-op rebuild makes the same report again: leave the file (and the disk) alone.
+        if std::fs::read(&path).is_ok_and(|old| old == json) {
+            return Ok(());
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).io_ctx("creating", dir)?;
         }
@@ -56,5 +60,24 @@ mod tests {
         );
         assert!(store.build_report("sha256:ffff").unwrap().is_none());
         assert!(store.put_build_report("../x", b"").is_err());
+    }
+
+    #[test]
+    fn the_same_report_again_leaves_the_file_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let path = dir.path().join("builds/last.json");
+        store.put_build_report("last", b"[1]").unwrap();
+        let first = std::fs::metadata(&path).unwrap().ino();
+        store.put_build_report("last", b"[1]").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), first);
+        store.put_build_report("last", b"[2]").unwrap();
+        assert_ne!(
+            std::fs::metadata(&path).unwrap().ino(),
+            first,
+            "replaced atomically"
+        );
+        assert_eq!(store.build_report("last").unwrap().unwrap(), b"[2]");
     }
 }
