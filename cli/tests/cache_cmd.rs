@@ -317,6 +317,8 @@ fn cache_mounts_and_context_checksums_are_items_too() {
         .status()
         .unwrap();
     assert!(touched.success());
+    // touch set the ctime to now: let it age past the racy window too.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let out = h.run(&["build", "-t", "mounts:1", ctx.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
 

@@ -55,18 +55,40 @@ struct Stat {
     ctime_ns: i64,
     ino: u64,
     dev: u64,
+    /// Changed too recently for this stat to vouch for the content next time (see [`Stat::racily_clean`]).
+    racy: bool,
 }
 
 impl Stat {
-    fn of(m: &std::fs::Metadata) -> Stat {
-        Stat {
+    /// `walk_started_ns`: when the walk began, before this stat was taken.
+    fn of(m: &std::fs::Metadata, walk_started_ns: i64) -> Stat {
+        let mut stat = Stat {
             mode: m.mode(),
             size: m.size(),
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
             ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
             ino: m.ino(),
             dev: m.dev(),
-        }
+            racy: false,
+        };
+        stat.racy = stat.racily_clean(walk_started_ns);
+        stat
+    }
+
+    /// Whether the entry changed so recently that a further change could keep its timestamps ("racily
+    /// clean", as git calls it): its stat cannot vouch for its content next time. How recent depends on the
+    /// file system's timestamp granularity: an entry whose timestamp has a fraction of a second lives on one
+    /// with fine timestamps (the kernel's coarse clock: a tick, at most 10 ms), where 100 ms is far enough;
+    /// whole seconds may mean a file system that counts in seconds (or two, FAT), so 2 s.
+    /// `then_ns` is a time before the stat was taken (a later one could call a racy entry clean).
+    fn racily_clean(&self, then_ns: i64) -> bool {
+        let changed = self.mtime_ns.max(self.ctime_ns);
+        let window = if changed % 1_000_000_000 != 0 {
+            100_000_000
+        } else {
+            2_000_000_000
+        };
+        then_ns - changed <= window
     }
 
     fn kind(&self) -> u32 {
@@ -103,13 +125,9 @@ fn walks_owned(walks: Vec<(&String, MatchWalks)>) -> OwnedWalks {
 }
 
 /// A hash of what the walk saw of every entry (path, type and mode, size, mtime, ctime, inode, device), and
-/// whether it can be trusted next time: not when an entry changed within the last two seconds, where a
-/// change within the same timestamp tick would go unseen ("racily clean", as git calls it).
+/// whether it can be trusted next time: not when an entry changed just before the walk, where a change
+/// within the same timestamp tick would go unseen ("racily clean", as git calls it; see [`Stat::racy`]).
 fn stat_signature(walks: &SourceWalks) -> (String, bool) {
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
     let mut trustworthy = true;
     let mut h = Sha256::new();
     for (src, per_match) in walks {
@@ -126,7 +144,7 @@ fn stat_signature(walks: &SourceWalks) -> (String, bool) {
             });
             for w in walked {
                 let m = &w.stat;
-                if now_ns - m.mtime_ns.max(m.ctime_ns) <= 2_000_000_000 {
+                if m.racy {
                     trustworthy = false;
                 }
                 h.update(w.rel.as_bytes());
@@ -445,6 +463,7 @@ impl BuildContext {
         } else {
             self.root.join(rel)
         };
+        let started_ns = unix_now_ns();
         if std::fs::symlink_metadata(&top).is_err() {
             return Ok(Vec::new());
         }
@@ -455,13 +474,13 @@ impl BuildContext {
         let is_dir = top_meta.is_dir();
         let mut out = vec![Walked {
             rel: rel.to_string(),
-            stat: Stat::of(&top_meta),
+            stat: Stat::of(&top_meta, started_ns),
         }];
         if !is_dir {
             return Ok(out);
         }
         let skip = |child_rel: &str| self.excluded(child_rel) || extra_excluded(child_rel);
-        let mut below = parallel_walk(top, rel.to_string(), &skip, &|dir_rel| {
+        let mut below = parallel_walk(top, rel.to_string(), started_ns, &skip, &|dir_rel| {
             self.ignore.may_reinclude_under(dir_rel)
         })?;
         out.append(&mut below);
@@ -511,17 +530,13 @@ impl BuildContext {
                 })
                 .collect()
         });
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
         let mut fresh = Vec::new();
         for part in hashed {
             for (i, digest) in part? {
                 let w = &walked[i];
-                // A file changed in the last two seconds may change again within the same mtime tick ("racily
+                // A file changed just before the walk may change again within the same timestamp tick ("racily
                 // clean" in git's words): do not trust its entry next time.
-                if now_ns - w.stat.mtime_ns > 2_000_000_000 {
+                if !w.stat.racy {
                     fresh.push(StatEntry {
                         path: self.abs(&w.rel).to_string_lossy().into_owned(),
                         size: w.stat.size,
@@ -539,6 +554,14 @@ impl BuildContext {
         }
         Ok(digests)
     }
+}
+
+/// Now, in nanoseconds since the epoch (the unit of file timestamps).
+fn unix_now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 fn by_path(entries: Vec<StatEntry>) -> HashMap<String, StatEntry> {
@@ -577,6 +600,7 @@ fn hash_file(path: &Path) -> Result<String> {
 fn parallel_walk(
     top: PathBuf,
     top_rel: String,
+    walk_started_ns: i64,
     skip: &(dyn Fn(&str) -> bool + Sync),
     reinclude: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Vec<Walked>> {
@@ -621,7 +645,7 @@ fn parallel_walk(
             let meta = entry
                 .metadata()
                 .map_err(|e| BuildError::io(format!("stat {}", entry.path().display()), e))?;
-            let stat = Stat::of(&meta);
+            let stat = Stat::of(&meta, walk_started_ns);
             if stat.is_dir() {
                 subdirs.push((entry.path(), rel.clone()));
             }
@@ -783,8 +807,14 @@ mod tests {
         }
         let skip = |rel: &str| rel == "skip" || rel == "skip/gone";
         let reinclude = |rel: &str| rel == "skip";
-        let walked =
-            parallel_walk(dir.path().to_path_buf(), String::new(), &skip, &reinclude).unwrap();
+        let walked = parallel_walk(
+            dir.path().to_path_buf(),
+            String::new(),
+            unix_now_ns(),
+            &skip,
+            &reinclude,
+        )
+        .unwrap();
         let got: Vec<&str> = walked.iter().map(|w| w.rel.as_str()).collect();
         let mut want = got.clone();
         want.sort_by(|x, y| x.split('/').cmp(y.split('/')));
@@ -807,6 +837,31 @@ mod tests {
                 "skip/keep/f"
             ]
         );
+    }
+
+    #[test]
+    fn racily_clean_depends_on_the_timestamp_granularity() {
+        let stat = |changed_ns: i64| Stat {
+            mode: 0o100644,
+            size: 1,
+            mtime_ns: changed_ns,
+            ctime_ns: changed_ns,
+            ino: 1,
+            dev: 1,
+            racy: false,
+        };
+        let ms = 1_000_000;
+        let fine = 1_700_000_000_123_456_789;
+        assert!(stat(fine).racily_clean(fine + 50 * ms));
+        assert!(!stat(fine).racily_clean(fine + 150 * ms));
+        // Whole seconds: perhaps a file system that counts in seconds.
+        let coarse = 1_700_000_000_000_000_000;
+        assert!(stat(coarse).racily_clean(coarse + 1_500 * ms));
+        assert!(!stat(coarse).racily_clean(coarse + 2_500 * ms));
+        // ctime counts as much as mtime (chmod, a rename over the file).
+        let mut touched = stat(fine);
+        touched.ctime_ns = fine + 400 * ms;
+        assert!(touched.racily_clean(fine + 450 * ms));
     }
 
     #[test]
