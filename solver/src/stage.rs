@@ -245,7 +245,13 @@ impl<'a> Build<'a> {
         if result.is_err() {
             self.save_report(None);
         }
-        result
+        // The snapshots the steps made, on disk in one sync (see hoist_store's snapshots module); a failed
+        // build's are worth keeping too. Not syncing them costs a re-unpack after a crash, never a wrong file.
+        let synced = self.store.sync_snapshots();
+        match (result, synced) {
+            (Ok(_), Err(e)) => Err(e.into()),
+            (result, _) => result,
+        }
     }
 
     fn run_stages(&self) -> Result<BuildOutput> {

@@ -298,8 +298,10 @@ impl ScratchView {
     pub fn mount(store: &Store, layers: &[LayerDesc]) -> Result<Self> {
         let dir = store.new_tmp_dir("view")?;
         let (upper, work, merged) = overlay_dirs(dir.path())?;
-        let mount = overlay::mount_overlay(&lower_dirs(store, layers)?, &upper, &work, &merged)
-            .map_err(|e| BuildError::other(format!("mounting the layers: {e}")))?;
+        // What is written here is thrown away: no sync, at unmount either.
+        let mount =
+            overlay::mount_overlay_volatile(&lower_dirs(store, layers)?, &upper, &work, &merged)
+                .map_err(|e| BuildError::other(format!("mounting the layers: {e}")))?;
         Ok(ScratchView {
             mount: Some(mount),
             _dir: dir,
@@ -339,7 +341,9 @@ fn execute<'x>(
 ) -> Result<(Option<LayerDesc>, String)> {
     let dir = store.new_tmp_dir("step")?;
     let (upper, work, merged) = overlay_dirs(dir.path())?;
-    let mount = overlay::mount_overlay(
+    // Volatile: the unmount would sync the whole host filesystem. The upper dir becomes a snapshot, which the
+    // build syncs once at its end with all the others (`Store::sync_snapshots`).
+    let mount = overlay::mount_overlay_volatile(
         &lower_dirs(store, &state.image.layers)?,
         &upper,
         &work,
@@ -353,12 +357,8 @@ fn execute<'x>(
     let after_unmount = ran?;
     unmounted?;
     let mut graft = None;
-    let mut wrote_after_unmount = false;
     match after_unmount {
-        Some(AfterUnmount::Fill(fill)) => {
-            fill(&upper)?;
-            wrote_after_unmount = true;
-        }
+        Some(AfterUnmount::Fill(fill)) => fill(&upper)?,
         Some(AfterUnmount::Graft(g)) => graft = Some(g),
         None => {}
     }
@@ -379,12 +379,6 @@ fn execute<'x>(
     };
     layer::write_layer_tar_grafted(&upper, &mut writer, graft)
         .map_err(|e| BuildError::other(format!("writing the layer: {e}")))?;
-    if wrote_after_unmount {
-        // Unmounting the overlay synced what the step wrote through it; what was written into the upper dir
-        // afterwards must reach the disk before the cache points at the snapshot (one syncfs, which also
-        // flushes most of the layer blob that `commit` then fsyncs).
-        sync_filesystem(&upper)?;
-    }
     let (digest, size): (Digest, u64) = writer.commit()?;
     if !grafting {
         store.adopt_snapshot(&digest, &upper)?;
@@ -396,21 +390,6 @@ fn execute<'x>(
         }),
         created,
     ))
-}
-
-/// `syncfs(2)` of the filesystem holding `path`.
-fn sync_filesystem(path: &Path) -> Result<()> {
-    use std::os::fd::AsRawFd as _;
-    let dir = std::fs::File::open(path)
-        .map_err(|e| BuildError::io(format!("opening {}", path.display()), e))?;
-    // SAFETY: a plain syscall on a descriptor we own for the duration of the call.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-        return Err(BuildError::io(
-            format!("syncing {}", path.display()),
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
 }
 
 /// A counting semaphore: at most N steps execute at once (`--jobs`); waiting for other stages holds no permit.

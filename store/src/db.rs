@@ -63,6 +63,9 @@ const MIGRATIONS: &[&str] = &[
          checksum TEXT NOT NULL,
          created INTEGER NOT NULL
      );",
+    // 3 -> 4: a snapshot not yet synced to disk names the boot it was written in (see
+    // `Store::sync_snapshots`); NULL is on disk for good.
+    "ALTER TABLE snapshots ADD COLUMN unsynced_boot TEXT;",
 ];
 
 pub(crate) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

@@ -87,6 +87,7 @@ impl Store {
         let (diff_id, _) = self.put_layer_tar(tar)?;
         // Unpacking checks every entry: a tar that would escape its root is refused here, not at `run`.
         self.ensure_snapshot(&diff_id)?;
+        self.sync_snapshots()?;
         let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let source = format!("imported from {}", tar.display());
         let build_err = |e: oci_spec::OciSpecError| StoreError::InvalidImage(e.to_string());

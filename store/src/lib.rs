@@ -75,6 +75,10 @@ pub struct Store {
     conn: Mutex<rusqlite::Connection>,
     /// One lock per layer being unpacked, so threads of one process unpack a layer once.
     unpacking: Mutex<HashMap<Digest, Arc<Mutex<()>>>>,
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`), `None` where it cannot be read.
+    boot_id: Option<String>,
+    /// Snapshots this process made and has not synced yet (see [`Store::sync_snapshots`]).
+    unsynced_snapshots: Mutex<Vec<i64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -109,6 +113,11 @@ impl Store {
             db_path,
             conn: Mutex::new(conn),
             unpacking: Mutex::new(HashMap::new()),
+            boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .ok()
+                .map(|id| id.trim().to_string())
+                .filter(|id| !id.is_empty()),
+            unsynced_snapshots: Mutex::new(Vec::new()),
         };
         store.write_oci_layout_file()?;
         store.remove_stale_tmp();

@@ -1,5 +1,12 @@
 //! Snapshots: unpacked layers in overlay format under `snapshots/<id>/`, `<id>` a small integer from the database
 //! (short paths keep overlay's `lowerdir=` option under its one-page limit with 100+ layers).
+//!
+//! Durability: a snapshot can always be made again from its layer blob (which is synced before anything refers
+//! to it), so a snapshot is not synced when it is made. Its row names the boot it was written in until
+//! [`Store::sync_snapshots`] (once, at the end of a build) has synced the filesystem. Only a crash of the
+//! machine loses unsynced writes, and a crash means a new boot: a snapshot still marked with another boot is
+//! thrown away and unpacked again from its blob. One sync per build instead of one per step (an overlay
+//! unmount, or a syncfs after writing into an upper dir, syncs the whole host filesystem).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,16 +23,72 @@ use crate::Store;
 impl Store {
     /// The numeric id of the snapshot for `diff_id` (its directory is `snapshots_dir()/<id>`), if there is one.
     pub fn snapshot_id(&self, diff_id: &Digest) -> Result<Option<i64>> {
-        let conn = self.conn();
-        let id: Option<i64> = conn
-            .query_row(
-                "SELECT id FROM snapshots WHERE diff_id = ?1",
+        let row: Option<(i64, Option<String>)> = {
+            let conn = self.conn();
+            conn.query_row(
+                "SELECT id, unsynced_boot FROM snapshots WHERE diff_id = ?1",
                 [diff_id.as_str()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(self.db_err())?;
-        Ok(id.filter(|id| self.snapshot_dir(*id).is_dir()))
+            .map_err(self.db_err())?
+        };
+        let Some((id, unsynced_boot)) = row else {
+            return Ok(None);
+        };
+        if let Some(boot) = unsynced_boot {
+            if self.boot_id.as_deref() != Some(boot.as_str()) {
+                // Written in an earlier boot and never synced: the machine went down since, and its files may
+                // be anything. Nothing of an earlier boot is mounted now.
+                self.forget_stale_snapshot(id, &boot)?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(id).filter(|id| self.snapshot_dir(*id).is_dir()))
+    }
+
+    fn forget_stale_snapshot(&self, id: i64, boot: &str) -> Result<()> {
+        let deleted = {
+            let conn = self.conn();
+            conn.execute(
+                "DELETE FROM snapshots WHERE id = ?1 AND unsynced_boot = ?2",
+                rusqlite::params![id, boot],
+            )
+            .map_err(self.db_err())?
+        };
+        // Only the process whose DELETE took the row removes the directory.
+        if deleted == 1 {
+            remove_any(&self.snapshot_dir(id))?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the snapshots this process made (one `syncfs` of the store's filesystem) and marks them as on
+    /// disk for good. Builds call it once at their end; a snapshot left unsynced is only redone from its blob
+    /// after the machine crashed.
+    pub fn sync_snapshots(&self) -> Result<()> {
+        let ids = std::mem::take(
+            &mut *self
+                .unsynced_snapshots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sync_filesystem(&self.snapshots)?;
+        let mut conn = self.conn();
+        let err = self.db_err();
+        let tx = conn.transaction().map_err(&err)?;
+        {
+            let mut mark = tx
+                .prepare("UPDATE snapshots SET unsynced_boot = NULL WHERE id = ?1")
+                .map_err(&err)?;
+            for id in ids {
+                mark.execute([id]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
     }
 
     /// The directory of the snapshot for `diff_id`, if it has been unpacked or adopted.
@@ -51,9 +114,6 @@ impl Store {
             staging.path(),
             &format!("layer {diff_id}"),
         )?;
-        // The database will say this snapshot is whole: its files must be on disk before that (a crash
-        // would otherwise leave empty files that every later build mounts).
-        sync_filesystem(staging.path())?;
         let path = self.adopt_snapshot(diff_id, staging.path())?;
         // Renamed into place (or deleted as a duplicate): nothing left for the drop to remove.
         let _ = staging.keep();
@@ -89,9 +149,10 @@ impl Store {
             tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])
                 .map_err(&err)?;
         }
+        // Unsynced until `sync_snapshots`; where the boot cannot be told apart, synced right away (below).
         tx.execute(
-            "INSERT INTO snapshots (diff_id, size, created) VALUES (?1, ?2, ?3)",
-            rusqlite::params![diff_id.as_str(), size as i64, now()],
+            "INSERT INTO snapshots (diff_id, size, created, unsynced_boot) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![diff_id.as_str(), size as i64, now(), self.boot_id],
         )
         .map_err(&err)?;
         let id = tx.last_insert_rowid();
@@ -110,8 +171,17 @@ impl Store {
                 source: std::io::Error::new(e.kind(), format!("{e}{hint}; from {}", dir.display())),
             }
         })?;
-        fsync_dir(&self.snapshots)?;
+        if self.boot_id.is_none() {
+            sync_filesystem(&path)?;
+            fsync_dir(&self.snapshots)?;
+        }
         tx.commit().map_err(&err)?;
+        if self.boot_id.is_some() {
+            self.unsynced_snapshots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(id);
+        }
         Ok(path)
     }
 

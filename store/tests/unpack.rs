@@ -323,3 +323,53 @@ fn adopt_snapshot_keeps_the_first() {
     assert!(!pa.exists());
     assert_eq!(store.snapshot_path(&diff).unwrap(), None);
 }
+
+/// The boot a snapshot row says it is still unsynced in (`None`: on disk for good).
+fn unsynced_boot(root: &Path, diff: &hoist_store::Digest) -> Option<String> {
+    let db = rusqlite::Connection::open(root.join("cache.db")).unwrap();
+    db.query_row(
+        "SELECT unsynced_boot FROM snapshots WHERE diff_id = ?1",
+        [diff.as_str()],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_snapshot_left_unsynced_by_an_earlier_boot_is_unpacked_again() {
+    let (_dir, store) = common::store();
+    let root = store.root().to_path_buf();
+    let mut t = LayerTar::new();
+    t.file("etc/conf", 0o644, b"right\n");
+    let diff = put_layer(&store, &t.finish());
+    let p = store.ensure_snapshot(&diff).unwrap();
+    let this_boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(
+        unsynced_boot(&root, &diff).as_deref(),
+        Some(this_boot.trim()),
+        "not synced when made"
+    );
+    // What a power cut could leave of unsynced writes, and a row from before the reboot.
+    fs::write(p.join("etc/conf"), "").unwrap();
+    drop(store);
+    let db = rusqlite::Connection::open(root.join("cache.db")).unwrap();
+    db.execute("UPDATE snapshots SET unsynced_boot = 'an-earlier-boot'", [])
+        .unwrap();
+    drop(db);
+
+    let store = hoist_store::Store::open(&root).unwrap();
+    assert_eq!(store.snapshot_path(&diff).unwrap(), None, "not trusted");
+    assert!(!p.exists(), "its directory is gone");
+    let again = store.ensure_snapshot(&diff).unwrap();
+    assert_eq!(fs::read(again.join("etc/conf")).unwrap(), b"right\n");
+
+    store.sync_snapshots().unwrap();
+    assert_eq!(unsynced_boot(&root, &diff), None, "synced for good");
+    drop(store);
+    let db = rusqlite::Connection::open(root.join("cache.db")).unwrap();
+    db.execute("UPDATE snapshots SET unsynced_boot = NULL", [])
+        .unwrap();
+    drop(db);
+    let store = hoist_store::Store::open(&root).unwrap();
+    assert_eq!(store.snapshot_path(&diff).unwrap(), Some(again));
+}
