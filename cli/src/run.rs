@@ -97,7 +97,6 @@ pub struct RunArgs {
 
 /// Never fails: errors are printed and become docker's exit codes.
 pub fn run(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
-    runtime::prepare_cgroup_attach();
     match run_inner(store, args) {
         Ok(code) => Ok(code),
         Err(e) => {

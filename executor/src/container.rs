@@ -739,7 +739,23 @@ pub(crate) fn run_container_with(
 
     prepare_rootfs(request)?;
     write_network_files(request, bundle)?;
-    let spec = oci_spec(request, bundle)?;
+    let mut spec = oci_spec(request, bundle)?;
+    // On a cgroup v1 host the cgroups are ours to make, and the init joins them without the
+    // kernel's threadgroup lock (see `cgroup_v1`); libcontainer then runs with the hierarchies
+    // out of sight. When either step is not possible, libcontainer does it all, as it used to.
+    let resources = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let own_cgroups =
+        crate::cgroup_v1::ContainerCgroups::create(&cgroup_path(&request.id), &resources);
+    if own_cgroups.is_some() {
+        // Applied already.
+        if let Some(linux) = spec.linux_mut() {
+            linux.set_resources(None);
+        }
+    }
     let config_path = bundle.join("config.json");
     spec.save(&config_path).map_err(|e| ContainerError::Io {
         what: "write",
@@ -763,32 +779,51 @@ pub(crate) fn run_container_with(
         builder = builder.with_console_socket(request.options.console_socket.clone());
     }
     let seccomp = seccomp_program(&request.options, request.seccomp_cache.as_deref())?;
-    let mut container = builder
+    let builder = builder
         .with_executor(Workload {
             die_with_parent: true,
             init: request.options.init,
             seccomp,
+            join_cgroups: own_cgroups
+                .as_ref()
+                .map(|c| c.task_fds())
+                .unwrap_or_default(),
         })
         .as_init(bundle)
         .with_systemd(false)
-        .with_detach(true)
-        .build()
-        .map_err(|e| {
-            let detail = e.to_string();
-            if detail.contains("not found in $PATH") {
-                let path = request.env.iter().find_map(|e| e.strip_prefix("PATH="));
-                ContainerError::CommandNotFound {
-                    command: request.args[0].clone(),
-                    path: path.unwrap_or(DEFAULT_PATH).to_string(),
-                }
-            } else if detail.contains("does not have correct permissions") {
-                ContainerError::NotExecutable {
-                    command: request.args[0].clone(),
-                }
-            } else {
-                runtime_err("create the container")(e)
+        .with_detach(true);
+    // Without it libcontainer also moves its intermediate process into the cgroups (the slow
+    // way), which is all right: they exist, with their limits.
+    let hidden = own_cgroups
+        .as_ref()
+        .and_then(|_| crate::cgroup_v1::HiddenHierarchies::enter().ok());
+    let built = builder.build();
+    // The init has its own mount namespace now; ours must be the host's again before anything
+    // else (cleanup reads the hierarchies from our mountinfo). The `tasks` files are no longer
+    // needed either: the init has joined or failed.
+    drop(own_cgroups);
+    if let Some(hidden) = hidden {
+        hidden.leave().map_err(io_err(
+            "return to the host's mount namespace from",
+            Path::new("/"),
+        ))?;
+    }
+    let mut container = built.map_err(|e| {
+        let detail = e.to_string();
+        if detail.contains("not found in $PATH") {
+            let path = request.env.iter().find_map(|e| e.strip_prefix("PATH="));
+            ContainerError::CommandNotFound {
+                command: request.args[0].clone(),
+                path: path.unwrap_or(DEFAULT_PATH).to_string(),
             }
-        })?;
+        } else if detail.contains("does not have correct permissions") {
+            ContainerError::NotExecutable {
+                command: request.args[0].clone(),
+            }
+        } else {
+            runtime_err("create the container")(e)
+        }
+    })?;
 
     // From here on the container exists: delete it whatever happens.
     let outcome = (|| {
@@ -864,6 +899,9 @@ pub(crate) struct Workload {
     /// Stay as pid 1 (a reaper) and run the command as a child.
     pub(crate) init: bool,
     pub(crate) seccomp: Option<(crate::runtime::seccomp::Program, bool)>,
+    /// `tasks` files of the container's cgroups (open in the process that creates the
+    /// container) that the init writes `0` to: it joins them itself ([`crate::cgroup_v1`]).
+    pub(crate) join_cgroups: Vec<std::os::fd::RawFd>,
 }
 
 impl libcontainer::workload::Executor for Workload {
@@ -888,6 +926,13 @@ impl libcontainer::workload::Executor for Workload {
         spec: &oci_spec::runtime::Spec,
     ) -> Result<(), libcontainer::workload::ExecutorValidationError> {
         libcontainer::workload::default::DefaultExecutor {}.validate(spec)?;
+        // Before the start signal, so the command and all it starts run in the cgroups; and
+        // before seccomp, which is the last thing.
+        crate::cgroup_v1::join(&self.join_cgroups).map_err(|e| {
+            libcontainer::workload::ExecutorValidationError::ArgValidationError(format!(
+                "joining the container's cgroups: {e}"
+            ))
+        })?;
         if let Some((program, drop_sys_admin)) = &self.seccomp {
             crate::runtime::seccomp::load(program, *drop_sys_admin).map_err(|e| {
                 libcontainer::workload::ExecutorValidationError::ArgValidationError(format!(

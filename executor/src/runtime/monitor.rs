@@ -187,6 +187,7 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     // Filled by the first closure, used by the second.
     let master: std::cell::RefCell<Option<OwnedFd>> = std::cell::RefCell::new(None);
     let lease: std::cell::RefCell<Option<network::Lease>> = std::cell::RefCell::new(None);
+    let state = std::cell::RefCell::new(state);
     let result = container::run_container_with(
         &request,
         &bundle,
@@ -203,17 +204,21 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
             if record.network == NetworkMode::Bridge {
                 let l = network::attach(dir.path(), &record.id, pid)
                     .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
-                state.ip_address = Some(l.ip.to_string());
+                state.borrow_mut().ip_address = Some(l.ip.to_string());
                 *lease.borrow_mut() = Some(l);
             }
-            state.status = Status::Running;
-            state.pid = Some(pid);
-            state.started_at = Some(state::now_rfc3339());
-            dir.write_state(state)
-                .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
             Ok(())
         },
         |pid| {
+            // Running only now that libcontainer has written its own state for the start
+            // (`hoist exec` reads that, and would find it half-written before).
+            let mut state = state.borrow_mut();
+            state.status = Status::Running;
+            state.pid = Some(pid.as_raw());
+            state.started_at = Some(state::now_rfc3339());
+            dir.write_state(&state)
+                .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
+            drop(state);
             if let Some(lease) = lease.borrow().as_ref() {
                 for (listener, port) in listeners {
                     network::proxy(listener, lease.ip, port);
