@@ -264,6 +264,26 @@ fn monitor_program() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
 }
 
+/// Run the container attached to our stdio with this process as its monitor; the exit code to
+/// end with (the container's). The monitor runs right here when this process has a single
+/// thread (libcontainer forks it) — an `execve` of hoist costs ~3 ms of a 25 ms `run --rm` —,
+/// else hoist is re-executed as the monitor ([`start_foreground`]). Either way the pid stays
+/// the same, so signals sent to `hoist run` reach the container. Call it with nothing open that
+/// the container's lifetime should not hold (the store).
+pub fn run_foreground(dir: &ContainerDir) -> Result<i32> {
+    let custom_program =
+        std::env::var_os(crate::container::INIT_PROGRAM_ENV).is_some_and(|p| !p.is_empty());
+    if !custom_program && single_threaded() {
+        return Ok(super::monitor::monitor_main(dir.path()));
+    }
+    Err(start_foreground(dir))
+}
+
+/// Whether this process has exactly one thread (/proc/self/task lists one per thread).
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
+}
+
 /// Turn this process into the container's monitor (`execve`): it runs the container attached to
 /// our stdio and exits with its code. Returns only when the exec fails.
 pub fn start_foreground(dir: &ContainerDir) -> RuntimeError {

@@ -311,7 +311,12 @@ pub(crate) fn event_loop(
             while let Ok(Some(info)) = signals.read_signal() {
                 let signo = info.ssi_signo as i32;
                 if signo == libc::SIGCHLD {
-                    code = exited(waitpid(pid, Some(WaitPidFlag::WNOHANG)));
+                    // Once only: a SIGCHLD read after pid 1 was reaped (the intermediate's,
+                    // pending since the start, then pid 1's own) would find no child (ECHILD)
+                    // and turn its exit code into 125.
+                    if code.is_none() {
+                        code = exited(waitpid(pid, Some(WaitPidFlag::WNOHANG)));
+                    }
                 } else if signo == libc::SIGWINCH {
                     if let Some(m) = &master {
                         tty::copy_window_size(tty::stdin(), m.as_fd());
