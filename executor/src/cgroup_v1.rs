@@ -201,7 +201,17 @@ impl HiddenHierarchies {
         let host = File::open("/proc/thread-self/ns/mnt")?;
         // setns to a mount namespace moves the cwd to its root: remember it.
         let cwd = File::open(".")?;
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+        // EINVAL while another thread shares our filesystem context — the cgroups thread
+        // ([`crate::container::CgroupsInTheMaking`]) has been joined, but the kernel may still
+        // be tearing it down for a moment.
+        let mut tries = 0;
+        while let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS) {
+            tries += 1;
+            if e != nix::errno::Errno::EINVAL || tries == 200 {
+                return Err(e.into());
+            }
+            std::thread::yield_now();
+        }
         let hidden = HiddenHierarchies { host, cwd };
         let hide = || -> io::Result<()> {
             // Slave first: an unmount in a namespace whose mounts are shared with the host's

@@ -669,8 +669,12 @@ fn remove_cgroups(path: &Path) {
             continue;
         };
         let dir = Path::new(mount_point).join(relative);
-        if !dir.is_dir() {
-            continue;
+        // Most often the cgroup is empty (pid 1 is gone, and every process of its namespace
+        // with it) or not there at all: one rmdir settles it, without a lookup of the
+        // directory and a read of its cgroup.procs first. Only a busy one is emptied.
+        match std::fs::remove_dir(&dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+            _ => continue,
         }
         for _ in 0..200 {
             let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
@@ -703,7 +707,7 @@ fn remove_cgroups(path: &Path) {
 
 /// The single-threaded core: create, start, wait, delete.
 fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32> {
-    run_container_with(request, bundle, stdio, |_| Ok(()), wait_exit)
+    run_container_with(request, bundle, stdio, None, |_| Ok(()), wait_exit)
 }
 
 /// Wait for `pid` (a child): its exit code, or 128+signal.
@@ -725,12 +729,47 @@ pub(crate) fn wait_exit(pid: nix::unistd::Pid) -> Result<i32> {
     }
 }
 
+/// A container's cgroups (see [`crate::cgroup_v1`]) being made on a thread of their own — a
+/// millisecond of mkdir in cgroupfs — while the caller prepares the rest. The thread is always
+/// joined (at the latest when this is dropped), so no thread is left when libcontainer forks.
+pub(crate) struct CgroupsInTheMaking(
+    Option<std::thread::JoinHandle<Option<crate::cgroup_v1::ContainerCgroups>>>,
+);
+
+impl CgroupsInTheMaking {
+    /// Start making the cgroups of libcontainer container `id`, limited as `options` say.
+    pub(crate) fn start(id: &str, options: &RuntimeOptions) -> Result<Self> {
+        let resources = resources(options)?;
+        let path = cgroup_path(id);
+        let thread = std::thread::Builder::new()
+            .name("cgroups".into())
+            .spawn(move || crate::cgroup_v1::ContainerCgroups::create(&path, &resources));
+        // No thread: libcontainer makes them, as it did before.
+        Ok(CgroupsInTheMaking(thread.ok()))
+    }
+
+    fn finish(mut self) -> Option<crate::cgroup_v1::ContainerCgroups> {
+        self.0.take()?.join().ok().flatten()
+    }
+}
+
+impl Drop for CgroupsInTheMaking {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Create the container, call `created` with its init pid (network setup), start it, let
-/// `wait` wait for it (and do whatever else while it runs), delete it. Single-threaded callers only.
+/// `wait` wait for it (and do whatever else while it runs), delete it. Single-threaded callers
+/// only (but for `cgroups`' thread, which is joined before anything forks); without `cgroups`
+/// the cgroups are made here.
 pub(crate) fn run_container_with(
     request: &InitRequest,
     bundle: &Path,
     stdio: Stdio3,
+    cgroups: Option<CgroupsInTheMaking>,
     created: impl FnOnce(i32) -> Result<()>,
     wait: impl FnOnce(nix::unistd::Pid) -> Result<i32>,
 ) -> Result<i32> {
@@ -748,8 +787,10 @@ pub(crate) fn run_container_with(
         .as_ref()
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
-    let own_cgroups =
-        crate::cgroup_v1::ContainerCgroups::create(&cgroup_path(&request.id), &resources);
+    let own_cgroups = match cgroups {
+        Some(making) => making.finish(),
+        None => crate::cgroup_v1::ContainerCgroups::create(&cgroup_path(&request.id), &resources),
+    };
     if own_cgroups.is_some() {
         // Applied already.
         if let Some(linux) = spec.linux_mut() {

@@ -105,6 +105,8 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| RuntimeError::Invalid(format!("creating a signalfd: {e}")))?;
 
+    // Made on a thread of its own while this one mounts the rootfs and writes the bundle.
+    let cgroups = container::CgroupsInTheMaking::start(&libcontainer_id(record), &record.runtime)?;
     let merged = dir.merged();
     // A `--rm` container's writes are thrown away: never sync them.
     let mount_fn = if record.options.auto_remove {
@@ -192,6 +194,7 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
         &request,
         &bundle,
         stdio,
+        Some(cgroups),
         |pid| {
             if let Some(console) = &console {
                 let pty = console.receive_master().map_err(|e| {
