@@ -63,7 +63,13 @@ pub fn monitor_main(dir: &Path) -> i32 {
     state.exit_code = Some(code);
     state.pid = None;
     state.finished_at = Some(state::now_rfc3339());
-    cleanup_mounts(&dir, &record);
+    if outcome.is_ok() {
+        // The container ran and was deleted (its libcontainer state and cgroups removed, the
+        // rootfs unmounted): only the bundle is left of it.
+        let _ = std::fs::remove_dir_all(dir.runc_root());
+    } else {
+        cleanup_mounts(&dir, &record);
+    }
     // A detached `--rm` container that failed to start stays until `hoist run -d` has read why
     // (it removes the container then).
     let failed_to_start = state.error.is_some() && state.started_at.is_none();
