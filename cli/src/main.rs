@@ -81,7 +81,7 @@ fn main() {
     };
     let result = match cli.command {
         Command::Build(a) => open().and_then(|s| build::run(&s, a)),
-        Command::Run(a) => match open().and_then(|s| run::run(&s, a)) {
+        Command::Run(a) => match open().and_then(|s| run::run(s, a)) {
             Ok(code) => Ok(code),
             Err(e) => {
                 eprintln!("hoist: {e:#}");

@@ -96,8 +96,7 @@ pub struct RunArgs {
 }
 
 /// Never fails: errors are printed and become docker's exit codes.
-pub fn run(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
-    runtime::prepare_cgroup_attach();
+pub fn run(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     match run_inner(store, args) {
         Ok(code) => Ok(code),
         Err(e) => {
@@ -133,9 +132,9 @@ fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
     })
 }
 
-fn run_inner(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
+fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     let network: NetworkMode = args.network.parse()?;
-    let image = image_source(store, &args.image)?;
+    let image = image_source(&store, &args.image)?;
     let options = RunOptions {
         name: args.name,
         detach: args.detach,
@@ -167,10 +166,11 @@ fn run_inner(store: &Store, args: RunArgs) -> anyhow::Result<i32> {
         security_opt: args.security_opt,
     };
     let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
+    // Closed before the container runs: a foreground monitor is this process.
+    drop(store);
     let (dir, record) = runtime::create(&root, &image, &options)?;
     if !options.detach {
-        // Returns only when the exec failed.
-        return Err(runtime::start_foreground(&dir).into());
+        return Ok(runtime::run_foreground(&dir)?);
     }
     let state = runtime::start_detached(&dir)?;
     if state.status == Status::Exited {

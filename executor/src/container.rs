@@ -669,8 +669,12 @@ fn remove_cgroups(path: &Path) {
             continue;
         };
         let dir = Path::new(mount_point).join(relative);
-        if !dir.is_dir() {
-            continue;
+        // Most often the cgroup is empty (pid 1 is gone, and every process of its namespace
+        // with it) or not there at all: one rmdir settles it, without a lookup of the
+        // directory and a read of its cgroup.procs first. Only a busy one is emptied.
+        match std::fs::remove_dir(&dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+            _ => continue,
         }
         for _ in 0..200 {
             let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
@@ -703,7 +707,7 @@ fn remove_cgroups(path: &Path) {
 
 /// The single-threaded core: create, start, wait, delete.
 fn run_container(request: &InitRequest, bundle: &Path, stdio: Stdio3) -> Result<i32> {
-    run_container_with(request, bundle, stdio, |_| Ok(()), wait_exit)
+    run_container_with(request, bundle, stdio, None, |_| Ok(()), wait_exit)
 }
 
 /// Wait for `pid` (a child): its exit code, or 128+signal.
@@ -725,12 +729,47 @@ pub(crate) fn wait_exit(pid: nix::unistd::Pid) -> Result<i32> {
     }
 }
 
+/// A container's cgroups (see [`crate::cgroup_v1`]) being made on a thread of their own — a
+/// millisecond of mkdir in cgroupfs — while the caller prepares the rest. The thread is always
+/// joined (at the latest when this is dropped), so no thread is left when libcontainer forks.
+pub(crate) struct CgroupsInTheMaking(
+    Option<std::thread::JoinHandle<Option<crate::cgroup_v1::ContainerCgroups>>>,
+);
+
+impl CgroupsInTheMaking {
+    /// Start making the cgroups of libcontainer container `id`, limited as `options` say.
+    pub(crate) fn start(id: &str, options: &RuntimeOptions) -> Result<Self> {
+        let resources = resources(options)?;
+        let path = cgroup_path(id);
+        let thread = std::thread::Builder::new()
+            .name("cgroups".into())
+            .spawn(move || crate::cgroup_v1::ContainerCgroups::create(&path, &resources));
+        // No thread: libcontainer makes them, as it did before.
+        Ok(CgroupsInTheMaking(thread.ok()))
+    }
+
+    fn finish(mut self) -> Option<crate::cgroup_v1::ContainerCgroups> {
+        self.0.take()?.join().ok().flatten()
+    }
+}
+
+impl Drop for CgroupsInTheMaking {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Create the container, call `created` with its init pid (network setup), start it, let
-/// `wait` wait for it (and do whatever else while it runs), delete it. Single-threaded callers only.
+/// `wait` wait for it (and do whatever else while it runs), delete it. Single-threaded callers
+/// only (but for `cgroups`' thread, which is joined before anything forks); without `cgroups`
+/// the cgroups are made here.
 pub(crate) fn run_container_with(
     request: &InitRequest,
     bundle: &Path,
     stdio: Stdio3,
+    cgroups: Option<CgroupsInTheMaking>,
     created: impl FnOnce(i32) -> Result<()>,
     wait: impl FnOnce(nix::unistd::Pid) -> Result<i32>,
 ) -> Result<i32> {
@@ -739,7 +778,25 @@ pub(crate) fn run_container_with(
 
     prepare_rootfs(request)?;
     write_network_files(request, bundle)?;
-    let spec = oci_spec(request, bundle)?;
+    let mut spec = oci_spec(request, bundle)?;
+    // On a cgroup v1 host the cgroups are ours to make, and the init joins them without the
+    // kernel's threadgroup lock (see `cgroup_v1`); libcontainer then runs with the hierarchies
+    // out of sight. When either step is not possible, libcontainer does it all, as it used to.
+    let resources = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let own_cgroups = match cgroups {
+        Some(making) => making.finish(),
+        None => crate::cgroup_v1::ContainerCgroups::create(&cgroup_path(&request.id), &resources),
+    };
+    if own_cgroups.is_some() {
+        // Applied already.
+        if let Some(linux) = spec.linux_mut() {
+            linux.set_resources(None);
+        }
+    }
     let config_path = bundle.join("config.json");
     spec.save(&config_path).map_err(|e| ContainerError::Io {
         what: "write",
@@ -763,32 +820,51 @@ pub(crate) fn run_container_with(
         builder = builder.with_console_socket(request.options.console_socket.clone());
     }
     let seccomp = seccomp_program(&request.options, request.seccomp_cache.as_deref())?;
-    let mut container = builder
+    let builder = builder
         .with_executor(Workload {
             die_with_parent: true,
             init: request.options.init,
             seccomp,
+            join_cgroups: own_cgroups
+                .as_ref()
+                .map(|c| c.task_fds())
+                .unwrap_or_default(),
         })
         .as_init(bundle)
         .with_systemd(false)
-        .with_detach(true)
-        .build()
-        .map_err(|e| {
-            let detail = e.to_string();
-            if detail.contains("not found in $PATH") {
-                let path = request.env.iter().find_map(|e| e.strip_prefix("PATH="));
-                ContainerError::CommandNotFound {
-                    command: request.args[0].clone(),
-                    path: path.unwrap_or(DEFAULT_PATH).to_string(),
-                }
-            } else if detail.contains("does not have correct permissions") {
-                ContainerError::NotExecutable {
-                    command: request.args[0].clone(),
-                }
-            } else {
-                runtime_err("create the container")(e)
+        .with_detach(true);
+    // Without it libcontainer also moves its intermediate process into the cgroups (the slow
+    // way), which is all right: they exist, with their limits.
+    let hidden = own_cgroups
+        .as_ref()
+        .and_then(|_| crate::cgroup_v1::HiddenHierarchies::enter().ok());
+    let built = builder.build();
+    // The init has its own mount namespace now; ours must be the host's again before anything
+    // else (cleanup reads the hierarchies from our mountinfo). The `tasks` files are no longer
+    // needed either: the init has joined or failed.
+    drop(own_cgroups);
+    if let Some(hidden) = hidden {
+        hidden.leave().map_err(io_err(
+            "return to the host's mount namespace from",
+            Path::new("/"),
+        ))?;
+    }
+    let mut container = built.map_err(|e| {
+        let detail = e.to_string();
+        if detail.contains("not found in $PATH") {
+            let path = request.env.iter().find_map(|e| e.strip_prefix("PATH="));
+            ContainerError::CommandNotFound {
+                command: request.args[0].clone(),
+                path: path.unwrap_or(DEFAULT_PATH).to_string(),
             }
-        })?;
+        } else if detail.contains("does not have correct permissions") {
+            ContainerError::NotExecutable {
+                command: request.args[0].clone(),
+            }
+        } else {
+            runtime_err("create the container")(e)
+        }
+    })?;
 
     // From here on the container exists: delete it whatever happens.
     let outcome = (|| {
@@ -864,6 +940,9 @@ pub(crate) struct Workload {
     /// Stay as pid 1 (a reaper) and run the command as a child.
     pub(crate) init: bool,
     pub(crate) seccomp: Option<(crate::runtime::seccomp::Program, bool)>,
+    /// `tasks` files of the container's cgroups (open in the process that creates the
+    /// container) that the init writes `0` to: it joins them itself ([`crate::cgroup_v1`]).
+    pub(crate) join_cgroups: Vec<std::os::fd::RawFd>,
 }
 
 impl libcontainer::workload::Executor for Workload {
@@ -888,6 +967,13 @@ impl libcontainer::workload::Executor for Workload {
         spec: &oci_spec::runtime::Spec,
     ) -> Result<(), libcontainer::workload::ExecutorValidationError> {
         libcontainer::workload::default::DefaultExecutor {}.validate(spec)?;
+        // Before the start signal, so the command and all it starts run in the cgroups; and
+        // before seccomp, which is the last thing.
+        crate::cgroup_v1::join(&self.join_cgroups).map_err(|e| {
+            libcontainer::workload::ExecutorValidationError::ArgValidationError(format!(
+                "joining the container's cgroups: {e}"
+            ))
+        })?;
         if let Some((program, drop_sys_admin)) = &self.seccomp {
             crate::runtime::seccomp::load(program, *drop_sys_admin).map_err(|e| {
                 libcontainer::workload::ExecutorValidationError::ArgValidationError(format!(

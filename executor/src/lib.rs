@@ -1,4 +1,5 @@
 //! hoist-executor: runs one build step at a time — overlay mounts, containers, file operations, layer diffs.
+mod cgroup_v1;
 pub mod container;
 pub mod fileops;
 pub mod layer;

@@ -98,64 +98,6 @@ fn parse_publish(spec: &str) -> Result<(u16, u16)> {
     ))
 }
 
-/// The `cgroup.procs` of a cgroup this process is in (v1 `pids`, else the v2 hierarchy).
-fn own_cgroup_procs() -> Option<std::ffi::CString> {
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let mut candidates = Vec::new();
-    for line in cgroups.lines() {
-        let mut fields = line.splitn(3, ':');
-        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-        if controllers.split(',').any(|c| c == "pids") {
-            candidates.insert(0, format!("/sys/fs/cgroup/pids{path}/cgroup.procs"));
-        } else if controllers.is_empty() {
-            candidates.push(format!("/sys/fs/cgroup/unified{path}/cgroup.procs"));
-            candidates.push(format!("/sys/fs/cgroup{path}/cgroup.procs"));
-        }
-    }
-    let path = candidates.into_iter().find(|p| Path::new(p).exists())?;
-    std::ffi::CString::new(path.replace("//", "/")).ok()
-}
-
-/// Start, in the background, the wait that the container's first move into its cgroups would
-/// otherwise do on the critical path.
-///
-/// Moving a task between cgroups (libcontainer writes the container's pid to `cgroup.procs`)
-/// takes the kernel's `cgroup_threadgroup_rwsem` for writing, and the first writer after a quiet
-/// spell waits for an RCU grace period: 5–10 ms here, a third of a container start. Writers that
-/// come during or shortly after such a wait do not wait again. So a throw-away grandchild (double
-/// fork: nobody has to reap it) rewrites itself into the cgroup it is already in — a no-op move —
-/// while hoist resolves the image, mounts the rootfs and creates the container. Nothing depends
-/// on it: if it fails (read-only cgroupfs, no permission), the container start just waits itself.
-pub fn prepare_cgroup_attach() {
-    let Some(path) = own_cgroup_procs() else {
-        return;
-    };
-    // SAFETY: between fork and _exit both children only make async-signal-safe calls (fork,
-    // open, write, _exit) on data prepared before forking.
-    unsafe {
-        match libc::fork() {
-            0 => {
-                if libc::fork() == 0 {
-                    let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                    if fd >= 0 {
-                        libc::write(fd, b"0".as_ptr().cast(), 1);
-                    }
-                    libc::_exit(0);
-                }
-                libc::_exit(0);
-            }
-            child if child > 0 => {
-                let mut status = 0;
-                while libc::waitpid(child, &mut status, 0) < 0
-                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-                {
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 /// Create the container (record, dirs, volumes); it does not run yet.
 pub fn create(
     root: &Path,
@@ -320,6 +262,26 @@ fn monitor_program() -> PathBuf {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
+}
+
+/// Run the container attached to our stdio with this process as its monitor; the exit code to
+/// end with (the container's). The monitor runs right here when this process has a single
+/// thread (libcontainer forks it) — an `execve` of hoist costs ~3 ms of a 25 ms `run --rm` —,
+/// else hoist is re-executed as the monitor ([`start_foreground`]). Either way the pid stays
+/// the same, so signals sent to `hoist run` reach the container. Call it with nothing open that
+/// the container's lifetime should not hold (the store).
+pub fn run_foreground(dir: &ContainerDir) -> Result<i32> {
+    let custom_program =
+        std::env::var_os(crate::container::INIT_PROGRAM_ENV).is_some_and(|p| !p.is_empty());
+    if !custom_program && single_threaded() {
+        return Ok(super::monitor::monitor_main(dir.path()));
+    }
+    Err(start_foreground(dir))
+}
+
+/// Whether this process has exactly one thread (/proc/self/task lists one per thread).
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
 }
 
 /// Turn this process into the container's monitor (`execve`): it runs the container attached to

@@ -143,6 +143,8 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
                 die_with_parent: false,
                 init: false,
                 seccomp,
+                // libcontainer's tenant joins the container's cgroups itself.
+                join_cgroups: Vec::new(),
             })
             .as_tenant()
             .with_process(Some(&process_path))

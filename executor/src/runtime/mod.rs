@@ -29,9 +29,7 @@ pub mod volumes;
 use std::path::PathBuf;
 
 pub use config::RunOptions;
-pub use container_create::{
-    create, prepare_cgroup_attach, start_detached, start_foreground, ImageSource,
-};
+pub use container_create::{create, run_foreground, start_detached, start_foreground, ImageSource};
 pub use container_exec::{exec, ExecOptions};
 pub use container_kill::{kill, stop};
 pub use container_list::{list, ContainerSummary};

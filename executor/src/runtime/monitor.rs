@@ -63,7 +63,13 @@ pub fn monitor_main(dir: &Path) -> i32 {
     state.exit_code = Some(code);
     state.pid = None;
     state.finished_at = Some(state::now_rfc3339());
-    cleanup_mounts(&dir, &record);
+    if outcome.is_ok() {
+        // The container ran and was deleted (its libcontainer state and cgroups removed, the
+        // rootfs unmounted): only the bundle is left of it.
+        let _ = std::fs::remove_dir_all(dir.runc_root());
+    } else {
+        cleanup_mounts(&dir, &record);
+    }
     // A detached `--rm` container that failed to start stays until `hoist run -d` has read why
     // (it removes the container then).
     let failed_to_start = state.error.is_some() && state.started_at.is_none();
@@ -105,6 +111,8 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| RuntimeError::Invalid(format!("creating a signalfd: {e}")))?;
 
+    // Made on a thread of its own while this one mounts the rootfs and writes the bundle.
+    let cgroups = container::CgroupsInTheMaking::start(&libcontainer_id(record), &record.runtime)?;
     let merged = dir.merged();
     // A `--rm` container's writes are thrown away: never sync them.
     let mount_fn = if record.options.auto_remove {
@@ -187,10 +195,12 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     // Filled by the first closure, used by the second.
     let master: std::cell::RefCell<Option<OwnedFd>> = std::cell::RefCell::new(None);
     let lease: std::cell::RefCell<Option<network::Lease>> = std::cell::RefCell::new(None);
+    let state = std::cell::RefCell::new(state);
     let result = container::run_container_with(
         &request,
         &bundle,
         stdio,
+        Some(cgroups),
         |pid| {
             if let Some(console) = &console {
                 let pty = console.receive_master().map_err(|e| {
@@ -203,17 +213,21 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
             if record.network == NetworkMode::Bridge {
                 let l = network::attach(dir.path(), &record.id, pid)
                     .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
-                state.ip_address = Some(l.ip.to_string());
+                state.borrow_mut().ip_address = Some(l.ip.to_string());
                 *lease.borrow_mut() = Some(l);
             }
-            state.status = Status::Running;
-            state.pid = Some(pid);
-            state.started_at = Some(state::now_rfc3339());
-            dir.write_state(state)
-                .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
             Ok(())
         },
         |pid| {
+            // Running only now that libcontainer has written its own state for the start
+            // (`hoist exec` reads that, and would find it half-written before).
+            let mut state = state.borrow_mut();
+            state.status = Status::Running;
+            state.pid = Some(pid.as_raw());
+            state.started_at = Some(state::now_rfc3339());
+            dir.write_state(&state)
+                .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
+            drop(state);
             if let Some(lease) = lease.borrow().as_ref() {
                 for (listener, port) in listeners {
                     network::proxy(listener, lease.ip, port);
@@ -306,7 +320,12 @@ pub(crate) fn event_loop(
             while let Ok(Some(info)) = signals.read_signal() {
                 let signo = info.ssi_signo as i32;
                 if signo == libc::SIGCHLD {
-                    code = exited(waitpid(pid, Some(WaitPidFlag::WNOHANG)));
+                    // Once only: a SIGCHLD read after pid 1 was reaped (the intermediate's,
+                    // pending since the start, then pid 1's own) would find no child (ECHILD)
+                    // and turn its exit code into 125.
+                    if code.is_none() {
+                        code = exited(waitpid(pid, Some(WaitPidFlag::WNOHANG)));
+                    }
                 } else if signo == libc::SIGWINCH {
                     if let Some(m) = &master {
                         tty::copy_window_size(tty::stdin(), m.as_fd());
