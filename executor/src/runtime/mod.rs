@@ -20,6 +20,7 @@ pub mod container_logs;
 pub mod container_remove;
 pub mod init;
 pub mod monitor;
+mod mountpoints;
 pub mod network;
 pub mod seccomp;
 pub mod state;

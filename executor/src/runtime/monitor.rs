@@ -120,8 +120,18 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     } else {
         crate::overlay::mount_overlay
     };
+    // The shared mount points layer on top, so libcontainer finds /proc, /etc/hosts… and does not
+    // create them in the upper dir (which `--rm` then deletes again).
+    let mut lowers = record.lowers.clone();
+    if let Some(layer) = dir
+        .path()
+        .parent()
+        .and_then(|containers| super::mountpoints::layer(containers, &record.lowers))
+    {
+        lowers.insert(0, layer);
+    }
     let mount = mount_fn(
-        &record.lowers,
+        &lowers,
         &dir.path().join("upper"),
         &dir.path().join("work"),
         &merged,

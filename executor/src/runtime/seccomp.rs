@@ -687,6 +687,11 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, Seccomp
     for &arch in profile.architectures().as_deref().unwrap_or_default() {
         ctx.add_arch(scmp_arch(arch)).map_err(compile_err)?;
     }
+    // A binary tree of syscall numbers rather than one long chain: the kernel walks the filter for
+    // every syscall of every arch when it is installed (its allow-cache) and the process walks it
+    // at every syscall, so a ~1,000-instruction chain cost ≈ 1 ms per container start. Needs
+    // libseccomp ≥ 2.5; an older one keeps the chain (same verdicts, only slower).
+    let _ = ctx.set_ctl_optimize(2);
     for rule in profile.syscalls().as_deref().unwrap_or_default() {
         let action = scmp_action(rule.action(), rule.errno_ret());
         let compares: Vec<ScmpArgCompare> = rule
@@ -788,7 +793,7 @@ pub fn docker_default_program(
         .unwrap_or_default();
     let mut hash = sha2::Sha256::new();
     hash.update(format!(
-        "hoist-seccomp-1 libseccomp-{version} {}\n",
+        "hoist-seccomp-2 libseccomp-{version} {}\n",
         std::env::consts::ARCH
     ));
     hash.update(serde_json::to_vec(&profile).unwrap_or_default());
