@@ -149,14 +149,7 @@ fn rm_force_and_auto_remove() {
     assert_eq!(leftovers_after(&id, 5), Vec::<String>::new());
     // --rm with -d: gone once it exits.
     let id = h.detach(&["--rm", "busybox", "sh", "-c", "sleep 0.2"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !h.containers().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "--rm container still there"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    h.wait_no_containers(10);
     assert_eq!(leftovers_after(&id, 5), Vec::<String>::new());
     assert!(h.leftover_mounts().is_empty(), "{:?}", h.leftover_mounts());
 }

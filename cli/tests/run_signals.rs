@@ -139,14 +139,7 @@ fn a_crashing_container_and_ctrl_c_leave_nothing() {
         "-c",
         "sleep 0.3; kill -SEGV $$",
     ]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !h.containers().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "--rm container still there"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    h.wait_no_containers(10);
     assert_eq!(leftovers_after(&id, 5), Vec::<String>::new());
     let (code, _, err) = h.out(&[
         "run",

@@ -196,7 +196,13 @@ impl LayerTar<'_> {
                 header.set_mode(mode & 0o7777);
             }
         }
-        let xattrs = read_xattrs(path).map_err(read_err)?;
+        // A copied symlink gets no attributes (the copy sets none on links): nothing to read.
+        let copied_symlink = how.is_some() && ft.is_symlink();
+        let xattrs = if copied_symlink {
+            Vec::new()
+        } else {
+            read_xattrs(path).map_err(read_err)?
+        };
         // A grafted entry is a copy, and a copy never carries overlayfs' attributes (an opaque marker in
         // the build context means nothing) nor the host's SELinux label.
         let opaque = how.is_none()
@@ -211,9 +217,7 @@ impl LayerTar<'_> {
                     && (how.is_none() || k != "security.selinux")
             })
             .collect();
-        // A copied symlink gets no attributes (the copy sets none on links).
-        let copied_symlink = how.is_some() && ft.is_symlink();
-        if !kept.is_empty() && !copied_symlink {
+        if !kept.is_empty() {
             self.pax(name, &kept)?;
         }
         let write_err = |source| LayerError::Write {

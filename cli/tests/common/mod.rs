@@ -329,6 +329,19 @@ impl Hoist {
         }
     }
 
+    /// Waits (up to `secs`) until no container is left in the state dir (an exited `--rm` one is removed).
+    pub fn wait_no_containers(&self, secs: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while !self.containers().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "--rm container still there after {secs}s: {:?}",
+                self.containers()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Waits (up to `secs`) until `hoist inspect` says the container is not running; its exit code.
     pub fn wait_exited(&self, name: &str, secs: u64) -> i64 {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
