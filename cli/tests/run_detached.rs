@@ -219,6 +219,52 @@ fn inspect_an_image_and_missing_names() {
     assert!(err.contains("No such object"), "{err}");
 }
 
+/// Runtime state (mount point, libcontainer's files, a `--rm` container's record) lives in the
+/// run root, on a tmpfs where there is one; what must outlive a reboot stays in the state dir.
+#[test]
+fn runtime_state_is_in_the_run_root_and_records_of_kept_containers_on_disk() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let disk = h.root.path().join("containers");
+    let run = h.run_root();
+    let separate = run != disk;
+    let rm_id = h.detach(&["--rm", "busybox", "sleep", "30"]);
+    let kept_id = h.detach(&["--name", "kept", "busybox", "sleep", "30"]);
+    if separate {
+        // The --rm one: record in the run root, only upper and work on disk.
+        assert!(run.join(&rm_id).join("container.json").is_file());
+        assert!(!disk.join(&rm_id).join("container.json").exists());
+        assert!(disk.join(&rm_id).join("upper").is_dir());
+        // The kept one: record on disk, mount point in the run root.
+        assert!(disk.join(&kept_id).join("container.json").is_file());
+        assert!(run.join(&kept_id).join("merged").is_dir());
+    }
+    let (_, ps, _) = h.out(&["ps", "-q", "--no-trunc"]);
+    assert!(ps.contains(&rm_id) && ps.contains(&kept_id), "{ps}");
+    let (code, _, err) = h.out(&["rm", "-f", &rm_id]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = h.out(&["stop", "-t", "1", "kept"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        h.containers().iter().filter(|c| c.contains(&rm_id)).count(),
+        0
+    );
+    if separate {
+        // As after a reboot: the run root is gone, the exited container is still known.
+        std::fs::remove_dir_all(&run).unwrap();
+    }
+    let (_, ps, _) = h.out(&["ps", "-a"]);
+    assert!(ps.contains(&kept_id[..12]) && ps.contains("Exited"), "{ps}");
+    let (code, _, err) = h.out(&["rm", "kept"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(h.containers().is_empty(), "{:?}", h.containers());
+    assert!(
+        !run.exists() || !separate,
+        "the run root is removed with its last container"
+    );
+}
+
 fn wait_for_log(h: &Hoist, name: &str, text: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {

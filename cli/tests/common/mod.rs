@@ -9,6 +9,26 @@ pub struct Hoist {
     pub root: tempfile::TempDir,
 }
 
+impl Drop for Hoist {
+    /// The state dir goes with its `TempDir`; its run root (outside it, on a tmpfs) must too.
+    /// What a test left running there is unmounted first, as a reboot would.
+    fn drop(&mut self) {
+        let run = self.run_root();
+        if run == self.root.path().join("containers") {
+            return;
+        }
+        if let Ok(dirs) = std::fs::read_dir(&run) {
+            for dir in dirs.flatten() {
+                let _ = nix::mount::umount2(
+                    &dir.path().join("merged"),
+                    nix::mount::MntFlags::MNT_DETACH,
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&run);
+    }
+}
+
 /// The busybox base rootfs tar, made once per test binary by the project's script.
 pub fn busybox_tar() -> Option<PathBuf> {
     static TAR: OnceLock<Option<PathBuf>> = OnceLock::new();
@@ -317,16 +337,35 @@ impl Hoist {
         id
     }
 
-    /// Container directories left in this state dir.
+    /// Containers in this state dir (their ids), and leftovers in its run root (see
+    /// `hoist_executor::runtime::rundir`): `run:ID` for a run directory without a container.
     pub fn containers(&self) -> Vec<String> {
-        match std::fs::read_dir(self.root.path().join("containers")) {
+        let list = |dir: &Path, prefix: &str| match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| !n.starts_with('.'))
+                .map(|n| format!("{prefix}{n}"))
                 .collect(),
             Err(_) => Vec::new(),
+        };
+        let disk = self.root.path().join("containers");
+        let mut all: Vec<String> = list(&disk, "");
+        let run = self.run_root();
+        if run != disk {
+            let orphans: Vec<String> = list(&run, "")
+                .into_iter()
+                .filter(|id| !all.contains(id))
+                .map(|id| format!("run:{id}"))
+                .collect();
+            all.extend(orphans);
         }
+        all
+    }
+
+    /// Where this state dir's containers keep their runtime state (a tmpfs where there is one).
+    pub fn run_root(&self) -> PathBuf {
+        hoist_executor::runtime::rundir::run_root(self.root.path())
     }
 
     /// Waits (up to `secs`) until no container is left in the state dir (an exited `--rm` one is removed).

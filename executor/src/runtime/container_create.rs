@@ -192,7 +192,7 @@ pub fn create(
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let owner = std::fs::read_to_string(&name_file).unwrap_or_default();
-            if containers.join(&owner).join(state::RECORD_FILE).exists() {
+            if !owner.is_empty() && ContainerDir::at(&containers.join(&owner)).has_record() {
                 return Err(RuntimeError::NameInUse { name, id: owner });
             }
             // A leftover of a container that is gone: take the name over.
@@ -221,11 +221,16 @@ pub fn create(
                 mounts.push(volumes::parse_volume_flag(root, dest)?);
             }
         }
-        let dir = ContainerDir(containers.join(&id));
-        for sub in ["", "upper", "work", "merged"] {
-            let p = dir.path().join(sub);
+        let dir = ContainerDir::for_new(root, &id, opts.auto_remove);
+        for p in [dir.path().to_path_buf(), dir.upper(), dir.work()] {
             std::fs::create_dir(&p).map_err(io_err("create", &p))?;
         }
+        if dir.run_dir() != dir.path() {
+            super::rundir::create_run_dir(dir.run_dir())
+                .map_err(io_err("create", dir.run_dir()))?;
+        }
+        let merged = dir.merged();
+        std::fs::create_dir(&merged).map_err(io_err("create", &merged))?;
         let record = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
@@ -252,7 +257,12 @@ pub fn create(
     })();
     if made.is_err() {
         let _ = std::fs::remove_file(&name_file);
-        let _ = std::fs::remove_dir_all(containers.join(&id));
+        let dir = ContainerDir::for_new(root, &id, opts.auto_remove);
+        let _ = std::fs::remove_dir_all(dir.path());
+        if dir.run_dir() != dir.path() {
+            let _ = std::fs::remove_dir_all(dir.run_dir());
+            super::rundir::remove_run_root_if_empty(dir.run_dir(), dir.path());
+        }
     }
     made
 }

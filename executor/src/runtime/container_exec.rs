@@ -107,7 +107,9 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
         )
         .build()
         .map_err(spec_err)?;
-    let process_path = dir.path().join(format!("exec-{}.json", std::process::id()));
+    let process_path = dir
+        .run_dir()
+        .join(format!("exec-{}.json", std::process::id()));
     let bytes = serde_json::to_vec(&process).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
     std::fs::write(&process_path, bytes).map_err(io_err("write", &process_path))?;
     let result = (|| {

@@ -33,7 +33,12 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<String> {
 /// Delete the container's directory, name and anonymous volumes (it must not run).
 pub(crate) fn remove_files(dir: &ContainerDir, record: &ContainerRecord) {
     let _ = nix::mount::umount2(&dir.merged(), nix::mount::MntFlags::MNT_DETACH);
+    // The disk directory first: the container is gone the moment it is (see `ContainerDir`).
     let _ = std::fs::remove_dir_all(dir.path());
+    if dir.run_dir() != dir.path() {
+        let _ = std::fs::remove_dir_all(dir.run_dir());
+        super::rundir::remove_run_root_if_empty(dir.run_dir(), dir.path());
+    }
     let Some(containers) = dir.path().parent() else {
         return;
     };

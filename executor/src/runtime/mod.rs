@@ -22,6 +22,7 @@ pub mod init;
 pub mod monitor;
 mod mountpoints;
 pub mod network;
+pub mod rundir;
 pub mod seccomp;
 pub mod state;
 pub mod tty;

@@ -36,7 +36,7 @@ pub(crate) fn monitored_signals() -> SigSet {
 
 /// The monitor's `main`: run the container in `dir`, return the exit code for the process.
 pub fn monitor_main(dir: &Path) -> i32 {
-    let dir = ContainerDir(dir.to_path_buf());
+    let dir = ContainerDir::at(dir);
     let record = match dir.record() {
         Ok(r) => r,
         Err(e) => {
@@ -130,12 +130,7 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     {
         lowers.insert(0, layer);
     }
-    let mount = mount_fn(
-        &lowers,
-        &dir.path().join("upper"),
-        &dir.path().join("work"),
-        &merged,
-    )?;
+    let mount = mount_fn(&lowers, &dir.upper(), &dir.work(), &merged)?;
     for m in &record.mounts {
         if let MountRecord::Volume {
             source,

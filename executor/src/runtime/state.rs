@@ -133,16 +133,65 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(io_err("rename into place", path))
 }
 
-/// One container's directory.
+/// Where one container's files are. Its *disk directory* `<root>/containers/<id>/` holds the
+/// overlay's `upper` and `work` and the log, and exists exactly as long as the container does.
+/// Its *run directory* (see [`super::rundir`]) holds the rootfs mount point and libcontainer's
+/// state and bundle. The record and state are in the disk directory, except for a `--rm`
+/// container's: they are in its run directory, as nothing of it is to outlive it.
 #[derive(Debug, Clone)]
-pub struct ContainerDir(pub PathBuf);
+pub struct ContainerDir {
+    disk: PathBuf,
+    run: PathBuf,
+    record_in_run: bool,
+}
 
 impl ContainerDir {
+    /// The directories of a new container `id` of state root `root` (absolute).
+    pub(crate) fn for_new(root: &Path, id: &str, auto_remove: bool) -> ContainerDir {
+        ContainerDir {
+            disk: containers_dir(root).join(id),
+            run: super::rundir::run_root(root).join(id),
+            record_in_run: auto_remove,
+        }
+    }
+
+    /// The container whose disk directory is `disk` (`<root>/containers/<id>`), its record
+    /// wherever it was written.
+    pub fn at(disk: &Path) -> ContainerDir {
+        let id = disk.file_name().map(PathBuf::from).unwrap_or_default();
+        let run = match disk.parent().and_then(Path::parent) {
+            Some(root) => super::rundir::run_root(root).join(&id),
+            None => disk.to_path_buf(),
+        };
+        let record_in_run = run != disk && !disk.join(RECORD_FILE).exists();
+        ContainerDir {
+            disk: disk.to_path_buf(),
+            run,
+            record_in_run,
+        }
+    }
+
+    /// The disk directory: it exists as long as the container does.
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.disk
+    }
+    /// The run directory (the same as the disk directory where there is no tmpfs for it).
+    pub fn run_dir(&self) -> &Path {
+        &self.run
+    }
+    fn record_dir(&self) -> &Path {
+        if self.record_in_run {
+            &self.run
+        } else {
+            &self.disk
+        }
+    }
+    /// Whether the container has a record (it may still be being made, or be half removed).
+    pub fn has_record(&self) -> bool {
+        self.record_dir().join(RECORD_FILE).exists()
     }
     pub fn record(&self) -> Result<ContainerRecord> {
-        let path = self.0.join(RECORD_FILE);
+        let path = self.record_dir().join(RECORD_FILE);
         let bytes = std::fs::read(&path).map_err(io_err("read", &path))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| RuntimeError::Invalid(format!("{path:?} is damaged: {e}")))
@@ -150,10 +199,10 @@ impl ContainerDir {
     pub fn write_record(&self, record: &ContainerRecord) -> Result<()> {
         let bytes =
             serde_json::to_vec_pretty(record).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
-        write_atomic(&self.0.join(RECORD_FILE), &bytes)
+        write_atomic(&self.record_dir().join(RECORD_FILE), &bytes)
     }
     pub fn state(&self) -> Result<ContainerState> {
-        let path = self.0.join(STATE_FILE);
+        let path = self.record_dir().join(STATE_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| RuntimeError::Invalid(format!("{path:?} is damaged: {e}"))),
@@ -164,17 +213,23 @@ impl ContainerDir {
     pub fn write_state(&self, state: &ContainerState) -> Result<()> {
         let bytes =
             serde_json::to_vec_pretty(state).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
-        write_atomic(&self.0.join(STATE_FILE), &bytes)
+        write_atomic(&self.record_dir().join(STATE_FILE), &bytes)
     }
     pub fn log_path(&self) -> PathBuf {
-        self.0.join(LOG_FILE)
+        self.disk.join(LOG_FILE)
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.disk.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.disk.join("work")
     }
     pub fn merged(&self) -> PathBuf {
-        self.0.join("merged")
+        self.run.join("merged")
     }
     /// libcontainer's state root for this container.
     pub fn runc_root(&self) -> PathBuf {
-        self.0.join("runc")
+        self.run.join("runc")
     }
     /// The state, with a dead monitor noticed: a container whose monitor is gone is exited (its
     /// leftovers — mounts, cgroup, libcontainer state — removed now).
@@ -222,8 +277,9 @@ pub fn all(root: &Path) -> Result<Vec<ContainerDir>> {
     };
     Ok(entries
         .flatten()
-        .filter(|e| e.path().join(RECORD_FILE).exists())
-        .map(|e| ContainerDir(e.path()))
+        .filter(|e| !e.file_name().as_encoded_bytes().starts_with(b"."))
+        .map(|e| ContainerDir::at(&e.path()))
+        .filter(ContainerDir::has_record)
         .collect())
 }
 
