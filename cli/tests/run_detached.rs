@@ -250,6 +250,16 @@ fn runtime_state_is_in_the_run_root_and_records_of_kept_containers_on_disk() {
         h.containers().iter().filter(|c| c.contains(&rm_id)).count(),
         0
     );
+    // Their writable layers went to the trash, which a reaper of their own empties.
+    let trash = disk.join(".trash");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_dir(&trash).is_ok_and(|mut d| d.next().is_some()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trash is not emptied"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     if separate {
         // As after a reboot: the run root is gone, the exited container is still known.
         std::fs::remove_dir_all(&run).unwrap();

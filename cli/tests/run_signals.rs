@@ -157,12 +157,16 @@ fn a_crashing_container_and_ctrl_c_leave_nothing() {
         &[
             "run",
             "--rm",
+            "--name",
+            "interrupted",
             "busybox",
             "sh",
             "-c",
             "echo ready; exec sleep 60",
         ],
     );
+    // Before the `exec`, `sh` would take the first Ctrl-C itself and exit 130.
+    wait_until_pid_1_is(&h, "interrupted", "sleep");
     let running = h.containers();
     assert_eq!(running.len(), 1, "{running:?}");
     signal(&child, nix::sys::signal::SIGINT);

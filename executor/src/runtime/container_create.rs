@@ -290,7 +290,7 @@ pub fn run_foreground(dir: &ContainerDir) -> Result<i32> {
 }
 
 /// Whether this process has exactly one thread (/proc/self/task lists one per thread).
-fn single_threaded() -> bool {
+pub(crate) fn single_threaded() -> bool {
     std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
 }
 

@@ -30,33 +30,37 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<String> {
     Ok(record.id)
 }
 
-/// Delete the container's directory, name and anonymous volumes (it must not run).
+/// Delete the container's directories, name and anonymous volumes (it must not run). It is gone
+/// when this returns; its writable layer and volumes are deleted in the background (see
+/// [`super::trash`]).
 pub(crate) fn remove_files(dir: &ContainerDir, record: &ContainerRecord) {
     let _ = nix::mount::umount2(&dir.merged(), nix::mount::MntFlags::MNT_DETACH);
+    let Some(containers) = dir.path().parent() else {
+        return;
+    };
     // The disk directory first: the container is gone the moment it is (see `ContainerDir`).
-    let _ = std::fs::remove_dir_all(dir.path());
+    let mut trashed = super::trash::discard(containers, dir.path());
     if dir.run_dir() != dir.path() {
         let _ = std::fs::remove_dir_all(dir.run_dir());
         super::rundir::remove_run_root_if_empty(dir.run_dir(), dir.path());
     }
-    let Some(containers) = dir.path().parent() else {
-        return;
-    };
     let name_file = containers.join(".names").join(&record.name);
     if std::fs::read_to_string(&name_file).ok().as_deref() == Some(record.id.as_str()) {
         let _ = std::fs::remove_file(&name_file);
     }
-    let Some(root) = containers.parent() else {
-        return;
-    };
-    for m in &record.mounts {
-        if let MountRecord::Volume {
-            name,
-            anonymous: true,
-            ..
-        } = m
-        {
-            let _ = std::fs::remove_dir_all(volumes_dir(root).join(name));
+    if let Some(root) = containers.parent() {
+        for m in &record.mounts {
+            if let MountRecord::Volume {
+                name,
+                anonymous: true,
+                ..
+            } = m
+            {
+                trashed |= super::trash::discard(containers, &volumes_dir(root).join(name));
+            }
         }
+    }
+    if trashed {
+        super::trash::empty_in_background(containers);
     }
 }

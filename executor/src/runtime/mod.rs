@@ -25,6 +25,7 @@ pub mod network;
 pub mod rundir;
 pub mod seccomp;
 pub mod state;
+mod trash;
 pub mod tty;
 pub mod volumes;
 
