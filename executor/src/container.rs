@@ -651,6 +651,11 @@ pub(crate) fn cgroup_path(id: &str) -> PathBuf {
     PathBuf::from(format!("/hoist/{id}"))
 }
 
+/// Remove the cgroups of libcontainer container `id` (killing what still runs in them).
+pub(crate) fn remove_cgroups_of(id: &str) {
+    remove_cgroups(&cgroup_path(id));
+}
+
 /// Kill whatever is left in cgroup `path` (relative to each hierarchy's root) and remove it.
 fn remove_cgroups(path: &Path) {
     let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
@@ -763,8 +768,9 @@ impl Drop for CgroupsInTheMaking {
 
 /// Create the container, call `created` with its init pid (network setup), start it, let
 /// `wait` wait for it (and do whatever else while it runs), delete it. Single-threaded callers
-/// only (but for `cgroups`' thread, which is joined before anything forks); without `cgroups`
-/// the cgroups are made here.
+/// only (but for `cgroups`' thread, which is joined before anything forks). Without `cgroups`
+/// the cgroups are made and removed here; with them, removing them (empty once the container
+/// ran: see [`remove_cgroups_of`]) is the caller's business, unless the container failed.
 pub(crate) fn run_container_with(
     request: &InitRequest,
     bundle: &Path,
@@ -787,6 +793,7 @@ pub(crate) fn run_container_with(
         .as_ref()
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
+    let cgroups_made_by_caller = cgroups.is_some();
     let own_cgroups = match cgroups {
         Some(making) => making.finish(),
         None => crate::cgroup_v1::ContainerCgroups::create(&cgroup_path(&request.id), &resources),
@@ -887,7 +894,9 @@ pub(crate) fn run_container_with(
     // parses mountinfo once per cgroup controller). Failures go through libcontainer.
     let deleted = match &outcome {
         Ok(_) => {
-            remove_cgroups(&cgroup_path(&request.id));
+            if !cgroups_made_by_caller {
+                remove_cgroups(&cgroup_path(&request.id));
+            }
             let state = request.state_dir.join(&request.id);
             std::fs::remove_dir_all(&state).map_err(io_err("remove the container state", &state))
         }

@@ -382,7 +382,7 @@ pub fn start_detached(dir: &ContainerDir) -> Result<ContainerState> {
 /// Remove a container that never ran.
 fn abandon(dir: &ContainerDir) {
     if let Ok(record) = dir.record() {
-        super::container_remove::remove_files(dir, &record);
+        super::container_remove::remove_files(dir, &record).reap_in_background();
     }
 }
 

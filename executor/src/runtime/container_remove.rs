@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::state::{self, ContainerDir, ContainerRecord, MountRecord, Status};
+use super::trash::Leftovers;
 use super::{volumes_dir, Result, RuntimeError};
 
 pub fn remove(root: &Path, name: &str, force: bool) -> Result<String> {
@@ -26,20 +27,21 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<String> {
         super::container_kill::wait_until_exited(&dir, Duration::from_secs(2))?;
     }
     super::monitor::cleanup_after_monitor_death(&dir);
-    remove_files(&dir, &record);
+    remove_files(&dir, &record).reap_in_background();
     Ok(record.id)
 }
 
 /// Delete the container's directories, name and anonymous volumes (it must not run). It is gone
-/// when this returns; its writable layer and volumes are deleted in the background (see
-/// [`super::trash`]).
-pub(crate) fn remove_files(dir: &ContainerDir, record: &ContainerRecord) {
+/// when this returns; what is left to do is returned, for a reaper ([`super::trash`]).
+#[must_use = "the leftovers are to be reaped"]
+pub(crate) fn remove_files(dir: &ContainerDir, record: &ContainerRecord) -> Leftovers {
+    let mut leftovers = Leftovers::default();
     let _ = nix::mount::umount2(&dir.merged(), nix::mount::MntFlags::MNT_DETACH);
     let Some(containers) = dir.path().parent() else {
-        return;
+        return leftovers;
     };
     // The disk directory first: the container is gone the moment it is (see `ContainerDir`).
-    let mut trashed = super::trash::discard(containers, dir.path());
+    leftovers.discard(containers, dir.path());
     if dir.run_dir() != dir.path() {
         let _ = std::fs::remove_dir_all(dir.run_dir());
         super::rundir::remove_run_root_if_empty(dir.run_dir(), dir.path());
@@ -56,11 +58,9 @@ pub(crate) fn remove_files(dir: &ContainerDir, record: &ContainerRecord) {
                 ..
             } = m
             {
-                trashed |= super::trash::discard(containers, &volumes_dir(root).join(name));
+                leftovers.discard(containers, &volumes_dir(root).join(name));
             }
         }
     }
-    if trashed {
-        super::trash::empty_in_background(containers);
-    }
+    leftovers
 }

@@ -63,10 +63,12 @@ pub fn monitor_main(dir: &Path) -> i32 {
     state.exit_code = Some(code);
     state.pid = None;
     state.finished_at = Some(state::now_rfc3339());
+    let mut leftovers = super::trash::Leftovers::default();
     if outcome.is_ok() {
-        // The container ran and was deleted (its libcontainer state and cgroups removed, the
-        // rootfs unmounted): only the bundle is left of it.
+        // The container ran and was deleted (its libcontainer state removed, the rootfs
+        // unmounted): only the bundle is left of it, and its cgroups, empty now, for the reaper.
         let _ = std::fs::remove_dir_all(dir.runc_root());
+        leftovers.cgroups_of(&libcontainer_id(&record));
     } else {
         cleanup_mounts(&dir, &record);
     }
@@ -74,10 +76,12 @@ pub fn monitor_main(dir: &Path) -> i32 {
     // (it removes the container then).
     let failed_to_start = state.error.is_some() && state.started_at.is_none();
     if record.options.auto_remove && !(record.options.detach && failed_to_start) {
-        super::container_remove::remove_files(&dir, &record);
+        let removed = super::container_remove::remove_files(&dir, &record);
+        leftovers.merge(removed);
     } else {
         let _ = dir.write_state(&state);
     }
+    leftovers.reap_in_background();
     code
 }
 
