@@ -111,6 +111,27 @@ fn devices_capabilities_and_proc_are_dockers() {
     assert!(err.contains("BOGUS"), "{err}");
 }
 
+/// The devices cgroup is Docker's: any device node may be made (CAP_MKNOD), only the usual
+/// ones opened; `--privileged` opens any. /dev/kmsg (1:11) is one that root can read here.
+#[test]
+fn only_dockers_devices_can_be_opened() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    if std::fs::File::open("/dev/kmsg").is_err() {
+        return; // nothing to compare with: this host does not let even us read it
+    }
+    let script = "mknod /dev/k c 1 11 && dd if=/dev/k of=/dev/null bs=8192 count=1 2>&1; \
+                  echo x > /dev/null && head -c 1 /dev/urandom | wc -c";
+    let (code, out, err) = h.out(&["run", "--rm", "busybox", "sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(out.ends_with("1\n"), "the usual devices work: {out}");
+    let (code, out, err) = h.out(&["run", "--rm", "--privileged", "busybox", "sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("records in"), "{out}");
+}
+
 #[test]
 fn dockers_default_seccomp_profile() {
     let Some(h) = Hoist::with_busybox() else {

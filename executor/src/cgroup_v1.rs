@@ -128,12 +128,22 @@ impl ContainerCgroups {
                 // (ENOSPC) until they are copied from its parent, as libcontainer does.
                 fill_cpuset(mount_point, relative).ok()?;
             }
+            if let Some(rules) = resources.devices() {
+                if dir.join("devices.allow").exists() {
+                    write_device_rules(&dir, rules).ok()?;
+                }
+            }
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(dir.join("tasks"))
                 .ok()?;
             tasks.push(file);
         }
+        // The device rules are written above: what is left needs libcgroups' manager (which
+        // costs a mountinfo scan per controller).
+        let mut resources = resources.clone();
+        resources.set_devices(None);
+        let resources = &resources;
         if has_resources(resources) {
             use libcgroups::common::CgroupManager;
             let manager = libcgroups::v1::Manager::new(&Path::new("/").join(relative)).ok()?;
@@ -153,6 +163,42 @@ impl ContainerCgroups {
     pub(crate) fn task_fds(&self) -> Vec<RawFd> {
         self.tasks.iter().map(|f| f.as_raw_fd()).collect()
     }
+}
+
+/// Apply device cgroup `rules` in order, as libcgroups' v1 devices controller does: each is a
+/// line `TYPE MAJOR:MINOR ACCESS` for `devices.allow` or `devices.deny`.
+fn write_device_rules(
+    dir: &Path,
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+) -> io::Result<()> {
+    for rule in rules {
+        std::fs::write(
+            dir.join(if rule.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            }),
+            device_rule_line(rule),
+        )?;
+    }
+    Ok(())
+}
+
+fn device_rule_line(rule: &oci_spec::runtime::LinuxDeviceCgroup) -> String {
+    use oci_spec::runtime::LinuxDeviceType;
+    let typ = match rule.typ() {
+        Some(LinuxDeviceType::C | LinuxDeviceType::U) => "c",
+        Some(LinuxDeviceType::B) => "b",
+        Some(LinuxDeviceType::P) => "p",
+        Some(LinuxDeviceType::A) | None => "a",
+    };
+    let number = |n: Option<i64>| n.map_or_else(|| "*".to_string(), |n| n.to_string());
+    format!(
+        "{typ} {}:{} {}",
+        number(rule.major()),
+        number(rule.minor()),
+        rule.access().as_deref().unwrap_or("rwm")
+    )
 }
 
 /// Copy `cpuset.cpus` and `cpuset.mems` down from the hierarchy's root to `relative`, into every
@@ -288,6 +334,33 @@ mod tests {
             .map(PathBuf::from)
         );
         assert!(v1_hierarchies("41 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n").is_empty());
+    }
+
+    #[test]
+    fn device_rules_as_the_kernel_reads_them() {
+        use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
+        let deny_all = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .build()
+            .unwrap();
+        assert_eq!(device_rule_line(&deny_all), "a *:* rwm");
+        let pts = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::C)
+            .major(136)
+            .access("rwm")
+            .build()
+            .unwrap();
+        assert_eq!(device_rule_line(&pts), "c 136:* rwm");
+        let null = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::B)
+            .major(1)
+            .minor(3)
+            .access("m")
+            .build()
+            .unwrap();
+        assert_eq!(device_rule_line(&null), "b 1:3 m");
     }
 
     #[test]
