@@ -741,7 +741,66 @@ pub(crate) struct CgroupsInTheMaking(
     Option<std::thread::JoinHandle<Option<crate::cgroup_v1::ContainerCgroups>>>,
 );
 
+/// Cgroups whose making began before their container's monitor ran, in this same process
+/// ([`CgroupsInTheMaking::prestart`]), with the libcontainer id they are for.
+static PRESTARTED: std::sync::Mutex<Option<(String, CgroupsInTheMaking)>> =
+    std::sync::Mutex::new(None);
+
+fn prestarted() -> std::sync::MutexGuard<'static, Option<(String, CgroupsInTheMaking)>> {
+    PRESTARTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl CgroupsInTheMaking {
+    /// Start making the cgroups of libcontainer container `id` now, for the monitor that will
+    /// run it in this process ([`Self::take_or_start`]): `hoist run` in the foreground begins
+    /// with them while it writes the container's record and mounts its rootfs.
+    pub(crate) fn prestart(id: &str, options: &RuntimeOptions) -> Result<()> {
+        let making = Self::start(id, options)?;
+        *prestarted() = Some((id.to_string(), making));
+        Ok(())
+    }
+
+    /// The cgroups of `id`: the ones prestarted for it, or begun now.
+    pub(crate) fn take_or_start(id: &str, options: &RuntimeOptions) -> Result<Self> {
+        let mut slot = prestarted();
+        match slot.take() {
+            Some((for_id, making)) if for_id == id => Ok(making),
+            other => {
+                *slot = other;
+                drop(slot);
+                Self::start(id, options)
+            }
+        }
+    }
+
+    /// Whether cgroups were prestarted: their thread may still be one of this process's.
+    pub(crate) fn any_prestarted() -> bool {
+        prestarted().is_some()
+    }
+
+    /// Wait for what was prestarted for `id`; with `remove`, remove those cgroups again (their
+    /// container is not to run). What stays made is taken up by the next making of them.
+    pub(crate) fn settle_prestarted(id: &str, remove: bool) {
+        let taken = {
+            let mut slot = prestarted();
+            match slot.take() {
+                Some((for_id, making)) if for_id == id => Some(making),
+                other => {
+                    *slot = other;
+                    None
+                }
+            }
+        };
+        if let Some(making) = taken {
+            drop(making.finish());
+            if remove {
+                remove_cgroups(&cgroup_path(id));
+            }
+        }
+    }
+
     /// Start making the cgroups of libcontainer container `id`, limited as `options` say.
     pub(crate) fn start(id: &str, options: &RuntimeOptions) -> Result<Self> {
         let resources = resources(options)?;

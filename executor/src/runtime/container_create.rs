@@ -200,6 +200,10 @@ pub fn create(
         }
         Err(e) => return Err(io_err("create", &name_file)(e)),
     }
+    // A foreground container's monitor is this process: its cgroups are made meanwhile.
+    let libcontainer_id = super::monitor::libcontainer_id_of(&id);
+    let prestarted = !opts.detach
+        && crate::container::CgroupsInTheMaking::prestart(&libcontainer_id, &runtime).is_ok();
     let made = (|| -> Result<(ContainerDir, ContainerRecord)> {
         let mut mounts = Vec::new();
         for v in &opts.volumes {
@@ -256,6 +260,9 @@ pub fn create(
         Ok((dir, record))
     })();
     if made.is_err() {
+        if prestarted {
+            crate::container::CgroupsInTheMaking::settle_prestarted(&libcontainer_id, true);
+        }
         let _ = std::fs::remove_file(&name_file);
         let dir = ContainerDir::for_new(root, &id, opts.auto_remove);
         let _ = std::fs::remove_dir_all(dir.path());
@@ -283,10 +290,24 @@ fn monitor_program() -> PathBuf {
 pub fn run_foreground(dir: &ContainerDir) -> Result<i32> {
     let custom_program =
         std::env::var_os(crate::container::INIT_PROGRAM_ENV).is_some_and(|p| !p.is_empty());
-    if !custom_program && single_threaded() {
+    if !custom_program && single_threaded_but_for_cgroups() {
         return Ok(super::monitor::monitor_main(dir.path()));
     }
+    // The monitor to be: its cgroups' thread, if any, is done before the exec.
+    if let Some(id) = dir.path().file_name().and_then(|n| n.to_str()) {
+        if id.len() >= 16 {
+            let libcontainer_id = super::monitor::libcontainer_id_of(id);
+            crate::container::CgroupsInTheMaking::settle_prestarted(&libcontainer_id, false);
+        }
+    }
     Err(start_foreground(dir))
+}
+
+/// Whether this process has no thread but the one that may be making the container's cgroups
+/// ([`crate::container::CgroupsInTheMaking::prestart`]).
+fn single_threaded_but_for_cgroups() -> bool {
+    let allowed = 1 + usize::from(crate::container::CgroupsInTheMaking::any_prestarted());
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() <= allowed)
 }
 
 /// Whether this process has exactly one thread (/proc/self/task lists one per thread).

@@ -105,7 +105,12 @@ pub fn cleanup_after_monitor_death(dir: &ContainerDir) {
 
 /// libcontainer's id (and cgroup name) for a container.
 pub(crate) fn libcontainer_id(record: &ContainerRecord) -> String {
-    format!("hoist-run-{}", &record.id[..16])
+    libcontainer_id_of(&record.id)
+}
+
+/// libcontainer's id (and cgroup name) for container `id`.
+pub(crate) fn libcontainer_id_of(id: &str) -> String {
+    format!("hoist-run-{}", &id[..16])
 }
 
 fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState) -> Result<i32> {
@@ -116,7 +121,8 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
         .map_err(|e| RuntimeError::Invalid(format!("creating a signalfd: {e}")))?;
 
     // Made on a thread of its own while this one mounts the rootfs and writes the bundle.
-    let cgroups = container::CgroupsInTheMaking::start(&libcontainer_id(record), &record.runtime)?;
+    let cgroups =
+        container::CgroupsInTheMaking::take_or_start(&libcontainer_id(record), &record.runtime)?;
     let merged = dir.merged();
     // A `--rm` container's writes are thrown away: never sync them.
     let mount_fn = if record.options.auto_remove {
