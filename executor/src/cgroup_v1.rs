@@ -133,16 +133,20 @@ impl ContainerCgroups {
                     write_device_rules(&dir, rules).ok()?;
                 }
             }
+            write_limits(&dir, resources).ok()?;
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(dir.join("tasks"))
                 .ok()?;
             tasks.push(file);
         }
-        // The device rules are written above: what is left needs libcgroups' manager (which
-        // costs a mountinfo scan per controller).
+        // The device rules and limits are written above: anything else needs libcgroups'
+        // manager (which costs a mountinfo scan per controller).
         let mut resources = resources.clone();
         resources.set_devices(None);
+        resources.set_memory(None);
+        resources.set_cpu(None);
+        resources.set_pids(None);
         let resources = &resources;
         if has_resources(resources) {
             use libcgroups::common::CgroupManager;
@@ -163,6 +167,44 @@ impl ContainerCgroups {
     pub(crate) fn task_fds(&self) -> Vec<RawFd> {
         self.tasks.iter().map(|f| f.as_raw_fd()).collect()
     }
+}
+
+/// Write the memory, CPU and pids limits of `resources` that belong to the hierarchy `dir` is
+/// in (it has their files), as libcgroups' v1 controllers do. Memory and swap together: the
+/// limit first (a new cgroup's memory+swap limit is unlimited, and must stay at least as high).
+fn write_limits(dir: &Path, resources: &oci_spec::runtime::LinuxResources) -> io::Result<()> {
+    let write = |file: &str, value: i64| std::fs::write(dir.join(file), value.to_string());
+    if let Some(memory) = resources.memory() {
+        if dir.join("memory.limit_in_bytes").exists() {
+            if let Some(limit) = memory.limit() {
+                write("memory.limit_in_bytes", limit)?;
+            }
+            if let Some(swap) = memory.swap() {
+                write("memory.memsw.limit_in_bytes", swap)?;
+            }
+        }
+    }
+    if let Some(cpu) = resources.cpu() {
+        if dir.join("cpu.cfs_quota_us").exists() {
+            if let Some(period) = cpu.period() {
+                write("cpu.cfs_period_us", period as i64)?;
+            }
+            if let Some(quota) = cpu.quota() {
+                write("cpu.cfs_quota_us", quota)?;
+            }
+        }
+    }
+    if let Some(pids) = resources.pids() {
+        if dir.join("pids.max").exists() {
+            let limit = pids.limit();
+            if limit > 0 {
+                write("pids.max", limit)?;
+            } else {
+                std::fs::write(dir.join("pids.max"), "max")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Apply device cgroup `rules` in order, as libcgroups' v1 devices controller does: each is a
