@@ -43,3 +43,6 @@ measure() { # label, hoist args…
 measure "run --rm busybox true" run --rm busybox true
 measure "run --rm --network none busybox true" run --rm --network none busybox true
 measure "run --rm -m 64m --pids-limit 64 true" run --rm -m 64m --pids-limit 64 busybox true
+if command -v ip >/dev/null && command -v iptables >/dev/null && command -v nsenter >/dev/null; then
+  measure "run --rm --network bridge busybox true" run --rm --network bridge busybox true
+fi
