@@ -18,19 +18,7 @@ const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
 const PREFIX: u8 = 16;
 
 fn run(program: &str, args: &[&str]) -> Result<()> {
-    let out = Command::new(program).args(args).output().map_err(|e| {
-        RuntimeError::Invalid(format!(
-            "bridge network: cannot run {program} (install iproute2 and iptables): {e}"
-        ))
-    })?;
-    if !out.status.success() {
-        return Err(RuntimeError::Invalid(format!(
-            "bridge network: `{program} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    run_batch(program, args, "")
 }
 
 /// `program args…` with `commands` on its standard input (`ip -batch -`: one process for several
@@ -56,8 +44,13 @@ fn run_batch(program: &str, args: &[&str], commands: &str) -> Result<()> {
     let out = child.wait_with_output().map_err(cannot)?;
     if !out.status.success() {
         return Err(RuntimeError::Invalid(format!(
-            "bridge network: `{program} {}` with {commands:?} failed: {}",
+            "bridge network: `{program} {}`{} failed: {}",
             args.join(" "),
+            if commands.is_empty() {
+                String::new()
+            } else {
+                format!(" with {commands:?}")
+            },
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
