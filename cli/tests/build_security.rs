@@ -248,3 +248,22 @@ fn tar_hardlinks_out_of_the_tree_are_refused_or_contained() {
         }
     }
 }
+
+/// `RUN` runs as BuildKit runs it: Docker's default capabilities, and its default seccomp profile
+/// (a syscall it blocks, `unshare` of a user namespace without CAP_SYS_ADMIN, fails).
+#[test]
+fn run_steps_have_dockers_capabilities_and_seccomp_profile() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    h.build_ok(
+        "sec:seccomp",
+        "FROM busybox\nRUN grep -E '^(CapEff|Seccomp):' /proc/self/status | tr '\\t\\n' '= ' > /status; \\\n    if unshare -U true 2>/dev/null; then echo userns >> /status; fi\n",
+        &[],
+        &[],
+    );
+    assert_eq!(
+        h.sh("sec:seccomp", "cat /status"),
+        "CapEff:=00000000a80425fb Seccomp:=2 "
+    );
+}

@@ -89,8 +89,8 @@ pub struct RuntimeOptions {
     pub console_socket: Option<PathBuf>,
     /// pid 1 is a tiny reaper that runs the command as its child and forwards signals.
     pub init: bool,
-    /// Docker's default seccomp profile ([`crate::runtime::seccomp`]); `hoist run` turns it on,
-    /// build steps run without one. Ignored with `privileged`.
+    /// Docker's default seccomp profile ([`crate::runtime::seccomp`]): on for `hoist run` (but
+    /// `--security-opt seccomp=unconfined`) and for build steps. Ignored with `privileged`.
     #[serde(default)]
     pub seccomp: bool,
     /// `--security-opt no-new-privileges`: setuid binaries and file capabilities grant nothing.
@@ -116,6 +116,10 @@ pub struct ContainerSpec {
     pub network: Network,
     pub mounts: Vec<ExtraMount>,
     pub readonly_rootfs: bool,
+    /// Run under Docker's default seccomp profile, as BuildKit runs every `RUN`, its compiled
+    /// program cached in this directory (see [`crate::runtime::seccomp_cache_for`]); `None`:
+    /// without a filter.
+    pub seccomp_cache: Option<PathBuf>,
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
@@ -486,8 +490,11 @@ fn prepare(spec: ContainerSpec, state_dir: &Path) -> Result<(InitRequest, Stdio3
         network: spec.network,
         mounts: spec.mounts,
         readonly_rootfs: spec.readonly_rootfs,
-        options: RuntimeOptions::default(),
-        seccomp_cache: None,
+        options: RuntimeOptions {
+            seccomp: spec.seccomp_cache.is_some(),
+            ..RuntimeOptions::default()
+        },
+        seccomp_cache: spec.seccomp_cache,
     };
     let stdio = Stdio3 {
         stdin: spec.stdin,
@@ -1996,6 +2003,7 @@ mod tests {
             network: Network::Host,
             mounts: vec![],
             readonly_rootfs: false,
+            seccomp_cache: None,
             stdin: None,
             stdout: None,
             stderr: None,

@@ -177,6 +177,7 @@ impl Sandbox {
             network: Network::None,
             mounts: vec![],
             readonly_rootfs: false,
+            seccomp_cache: None,
             stdin: None,
             stdout: None,
             stderr: None,

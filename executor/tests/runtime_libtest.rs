@@ -38,6 +38,7 @@ fn run_works_from_a_libtest_binary_on_several_threads() {
                     network: Network::None,
                     mounts: vec![],
                     readonly_rootfs: false,
+                    seccomp_cache: None,
                     stdin: None,
                     stdout: None,
                     stderr: None,

@@ -116,6 +116,12 @@ pub fn volumes_dir(root: &std::path::Path) -> PathBuf {
     root.join("volumes")
 }
 
+/// Where compiled seccomp filters are kept for state root `root` (build steps and containers
+/// share them).
+pub fn seccomp_cache_for(root: &std::path::Path) -> PathBuf {
+    seccomp_cache_dir(&containers_dir(root))
+}
+
 /// Where compiled seccomp filters are kept, in a containers dir.
 pub(crate) fn seccomp_cache_dir(containers: &std::path::Path) -> PathBuf {
     containers.join(".seccomp")

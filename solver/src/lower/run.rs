@@ -145,6 +145,9 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
                 network,
                 mounts: extra_mounts,
                 readonly_rootfs: false,
+                seccomp_cache: Some(hoist_executor::runtime::seccomp_cache_for(
+                    build.store.root(),
+                )),
                 stdin: None,
                 stdout: None,
                 stderr: None,
