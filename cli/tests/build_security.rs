@@ -266,4 +266,8 @@ fn run_steps_have_dockers_capabilities_and_seccomp_profile() {
         h.sh("sec:seccomp", "cat /status"),
         "CapEff:=00000000a80425fb Seccomp:=2 "
     );
+    // Compiled once (~25 ms) and kept for the next steps and builds.
+    let cache = h.root.path().join("containers/.seccomp");
+    let kept = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    assert!(kept > 0, "no compiled filter kept in {cache:?}");
 }

@@ -195,8 +195,9 @@ pub(crate) struct InitRequest {
     pub(crate) readonly_rootfs: bool,
     #[serde(default)]
     pub(crate) options: RuntimeOptions,
-    /// Where compiled seccomp filters are kept between runs (`containers/.seccomp`).
-    #[serde(skip)]
+    /// Where compiled seccomp filters are kept between runs (`containers/.seccomp`); sent to
+    /// the helper of a build step with the rest.
+    #[serde(default)]
     pub(crate) seccomp_cache: Option<PathBuf>,
 }
 
