@@ -219,6 +219,33 @@ fn inspect_an_image_and_missing_names() {
     assert!(err.contains("No such object"), "{err}");
 }
 
+/// Generated names take no lock file, yet stay unique: `--name` with a running container's
+/// generated name is refused, as Docker refuses it.
+#[test]
+fn a_generated_name_cannot_be_taken_by_name() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let id = h.detach(&["busybox", "sleep", "30"]);
+    let (_, out, _) = h.out(&["inspect", &id]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let name = v[0]["Name"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
+    assert!(!h.root.path().join("containers/.names").join(&name).exists());
+    let (code, _, err) = h.out(&["run", "--rm", "--name", &name, "busybox", "true"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("already in use"), "{err}");
+    let (_, ps, _) = h.out(&["ps", "-a", "-q", "--no-trunc"]);
+    assert_eq!(ps.trim(), id, "the refused container left nothing: {ps}");
+    assert_eq!(h.out(&["rm", "-f", &name]).0, 0);
+    // Now the name is free.
+    let (code, _, err) = h.out(&["run", "--rm", "--name", &name, "busybox", "true"]);
+    assert_eq!(code, 0, "{err}");
+}
+
 /// Runtime state (mount point, libcontainer's files, a `--rm` container's record) lives in the
 /// run root, on a tmpfs where there is one; what must outlive a reboot stays in the state dir.
 #[test]

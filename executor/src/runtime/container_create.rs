@@ -156,15 +156,28 @@ pub fn create(
         ));
     }
 
-    let id = random_hex(32);
-    let name = match &opts.name {
-        Some(n) if !valid_name(n) => {
+    if let Some(n) = &opts.name {
+        if !valid_name(n) {
             return Err(RuntimeError::Invalid(format!(
                 "invalid container name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )))
+            )));
         }
-        Some(n) => n.clone(),
-        None => generated_name(&id),
+    }
+    let containers = containers_dir(root);
+    let names = containers.join(".names");
+    // A generated name is the id's (see `generated_name`): it takes no lock file (one inode
+    // made and freed on disk per container), only a look that no `--name` holds it.
+    let (id, name) = loop {
+        let id = random_hex(32);
+        match &opts.name {
+            Some(n) => break (id, n.clone()),
+            None => {
+                let name = generated_name(&id);
+                if !names.join(&name).exists() {
+                    break (id, name);
+                }
+            }
+        }
     };
     let hostname = opts
         .hostname
@@ -175,30 +188,10 @@ pub fn create(
         config::default_env(&mut env, "TERM", "xterm");
     }
 
-    let containers = containers_dir(root);
     std::fs::create_dir_all(&containers).map_err(io_err("create", &containers))?;
-    // The name is taken by creating a lock file: two concurrent `run --name x` cannot both win.
-    let names = containers.join(".names");
-    std::fs::create_dir_all(&names).map_err(io_err("create", &names))?;
     let name_file = names.join(&name);
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&name_file)
-    {
-        Ok(mut f) => {
-            std::io::Write::write_all(&mut f, id.as_bytes())
-                .map_err(io_err("write", &name_file))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let owner = std::fs::read_to_string(&name_file).unwrap_or_default();
-            if !owner.is_empty() && ContainerDir::at(&containers.join(&owner)).has_record() {
-                return Err(RuntimeError::NameInUse { name, id: owner });
-            }
-            // A leftover of a container that is gone: take the name over.
-            std::fs::write(&name_file, &id).map_err(io_err("write", &name_file))?;
-        }
-        Err(e) => return Err(io_err("create", &name_file)(e)),
+    if opts.name.is_some() {
+        take_name(root, &names, &name_file, &name, &id)?;
     }
     // A foreground container's monitor is this process: its cgroups are made meanwhile.
     let libcontainer_id = super::monitor::libcontainer_id_of(&id);
@@ -263,7 +256,9 @@ pub fn create(
         if prestarted {
             crate::container::CgroupsInTheMaking::settle_prestarted(&libcontainer_id, true);
         }
-        let _ = std::fs::remove_file(&name_file);
+        if opts.name.is_some() {
+            let _ = std::fs::remove_file(&name_file);
+        }
         let dir = ContainerDir::for_new(root, &id, opts.auto_remove);
         let _ = std::fs::remove_dir_all(dir.path());
         if dir.run_dir() != dir.path() {
@@ -272,6 +267,47 @@ pub fn create(
         }
     }
     made
+}
+
+/// Take `--name` `name` for container `id` by creating its lock file `name_file`: two concurrent
+/// `run --name x` cannot both win. A lock whose container is gone is taken over; a container
+/// that has `name` as its generated name (which takes no lock) keeps it.
+fn take_name(root: &Path, names: &Path, name_file: &Path, name: &str, id: &str) -> Result<()> {
+    std::fs::create_dir_all(names).map_err(io_err("create", names))?;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(name_file)
+    {
+        Ok(mut f) => {
+            std::io::Write::write_all(&mut f, id.as_bytes()).map_err(io_err("write", name_file))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let owner = std::fs::read_to_string(name_file).unwrap_or_default();
+            let containers = containers_dir(root);
+            if !owner.is_empty() && ContainerDir::at(&containers.join(&owner)).has_record() {
+                return Err(RuntimeError::NameInUse {
+                    name: name.to_string(),
+                    id: owner,
+                });
+            }
+            // A leftover of a container that is gone: take the name over.
+            std::fs::write(name_file, id).map_err(io_err("write", name_file))?;
+        }
+        Err(e) => return Err(io_err("create", name_file)(e)),
+    }
+    let generated_owner = state::all(root)?.into_iter().find_map(|dir| {
+        let record = dir.record().ok()?;
+        (record.name == name && record.id != id).then_some(record.id)
+    });
+    if let Some(owner) = generated_owner {
+        let _ = std::fs::remove_file(name_file);
+        return Err(RuntimeError::NameInUse {
+            name: name.to_string(),
+            id: owner,
+        });
+    }
+    Ok(())
 }
 
 fn monitor_program() -> PathBuf {
