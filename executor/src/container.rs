@@ -772,13 +772,20 @@ impl CgroupsInTheMaking {
 
     /// The cgroups of `id`: the ones prestarted for it, or begun now.
     pub(crate) fn take_or_start(id: &str, options: &RuntimeOptions) -> Result<Self> {
+        match Self::take_prestarted(id) {
+            Some(making) => Ok(making),
+            None => Self::start(id, options),
+        }
+    }
+
+    /// What was prestarted for `id`, if anything (what was for another id stays).
+    fn take_prestarted(id: &str) -> Option<Self> {
         let mut slot = prestarted();
         match slot.take() {
-            Some((for_id, making)) if for_id == id => Ok(making),
+            Some((for_id, making)) if for_id == id => Some(making),
             other => {
                 *slot = other;
-                drop(slot);
-                Self::start(id, options)
+                None
             }
         }
     }
@@ -791,17 +798,7 @@ impl CgroupsInTheMaking {
     /// Wait for what was prestarted for `id`; with `remove`, remove those cgroups again (their
     /// container is not to run). What stays made is taken up by the next making of them.
     pub(crate) fn settle_prestarted(id: &str, remove: bool) {
-        let taken = {
-            let mut slot = prestarted();
-            match slot.take() {
-                Some((for_id, making)) if for_id == id => Some(making),
-                other => {
-                    *slot = other;
-                    None
-                }
-            }
-        };
-        if let Some(making) = taken {
+        if let Some(making) = Self::take_prestarted(id) {
             drop(making.finish());
             if remove {
                 remove_cgroups(&cgroup_path(id));
@@ -1461,7 +1458,6 @@ pub(crate) fn effective_capabilities_of(
     effective_capabilities(options)
 }
 
-/// cgroup limits; `--memory` also caps swap (memory + swap = memory), so the limit is hard.
 /// Docker's device cgroup: every device may be made (`mknod`), only the usual ones opened
 /// (runc's `AllowedDevices`); all of them with `--privileged`.
 fn device_rules(privileged: bool) -> Result<Vec<oci_spec::runtime::LinuxDeviceCgroup>> {
@@ -1509,6 +1505,7 @@ fn device_rules(privileged: bool) -> Result<Vec<oci_spec::runtime::LinuxDeviceCg
     Ok(rules)
 }
 
+/// cgroup limits; `--memory` also caps swap (memory + swap = memory), so the limit is hard.
 fn resources(options: &RuntimeOptions) -> Result<oci_spec::runtime::LinuxResources> {
     use oci_spec::runtime::*;
     let mut builder = LinuxResourcesBuilder::default();

@@ -261,10 +261,7 @@ pub fn create(
         }
         let dir = ContainerDir::for_new(root, &id, opts.auto_remove);
         let _ = std::fs::remove_dir_all(dir.path());
-        if dir.run_dir() != dir.path() {
-            let _ = std::fs::remove_dir_all(dir.run_dir());
-            super::rundir::remove_run_root_if_empty(dir.run_dir(), dir.path());
-        }
+        dir.remove_run_dir();
     }
     made
 }
@@ -343,12 +340,19 @@ pub fn run_foreground(dir: &ContainerDir) -> Result<i32> {
 /// ([`crate::container::CgroupsInTheMaking::prestart`]).
 fn single_threaded_but_for_cgroups() -> bool {
     let allowed = 1 + usize::from(crate::container::CgroupsInTheMaking::any_prestarted());
-    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() <= allowed)
+    thread_count().is_some_and(|n| n <= allowed)
 }
 
-/// Whether this process has exactly one thread (/proc/self/task lists one per thread).
+/// Whether this process has exactly one thread.
 pub(crate) fn single_threaded() -> bool {
-    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
+    thread_count() == Some(1)
+}
+
+/// How many threads this process has (/proc/self/task lists one per thread).
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(Iterator::count)
 }
 
 /// Turn this process into the container's monitor (`execve`): it runs the container attached to

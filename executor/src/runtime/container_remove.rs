@@ -42,10 +42,7 @@ pub(crate) fn remove_files(dir: &ContainerDir, record: &ContainerRecord) -> Left
     };
     // The disk directory first: the container is gone the moment it is (see `ContainerDir`).
     leftovers.discard(containers, dir.path());
-    if dir.run_dir() != dir.path() {
-        let _ = std::fs::remove_dir_all(dir.run_dir());
-        super::rundir::remove_run_root_if_empty(dir.run_dir(), dir.path());
-    }
+    dir.remove_run_dir();
     let name_file = containers.join(".names").join(&record.name);
     if std::fs::read_to_string(&name_file).ok().as_deref() == Some(record.id.as_str()) {
         let _ = std::fs::remove_file(&name_file);

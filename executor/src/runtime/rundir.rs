@@ -84,8 +84,8 @@ fn usable_base(dir: &Path, parent_must_exist: &Path) -> bool {
         && meta.permissions().mode() & 0o022 == 0
 }
 
-/// Make run directory `dir` (and the run root above it), which a concurrent
-/// [`remove_run_root_if_empty`] may be removing at the same moment.
+/// Make run directory `dir` (and the run root above it), which a concurrent [`remove_run_dir`]
+/// may be removing at the same moment.
 pub(crate) fn create_run_dir(dir: &Path) -> std::io::Result<()> {
     let mut tries = 0;
     loop {
@@ -99,13 +99,11 @@ pub(crate) fn create_run_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Remove the run root of the container whose run directory was `run_dir`, if no other
-/// container is using it (a tmpfs run root only: the fallback is the `containers/` directory).
-pub(crate) fn remove_run_root_if_empty(run_dir: &Path, disk_dir: &Path) {
-    let (Some(run_root), Some(containers)) = (run_dir.parent(), disk_dir.parent()) else {
-        return;
-    };
-    if run_root != containers {
+/// Remove run directory `dir` (a tmpfs run root's, not the fallback `containers/<id>`), and its
+/// run root when no other container is using it.
+pub(crate) fn remove_run_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    if let Some(run_root) = dir.parent() {
         // Fails while any other container has its directory there: that is the point.
         let _ = std::fs::remove_dir(run_root);
     }

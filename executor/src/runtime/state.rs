@@ -186,6 +186,12 @@ impl ContainerDir {
             &self.disk
         }
     }
+    /// Remove the run directory, where it is not the disk directory (see [`super::rundir`]).
+    pub(crate) fn remove_run_dir(&self) {
+        if self.run != self.disk {
+            super::rundir::remove_run_dir(&self.run);
+        }
+    }
     /// Whether the container has a record (it may still be being made, or be half removed).
     pub fn has_record(&self) -> bool {
         self.record_dir().join(RECORD_FILE).exists()
