@@ -1032,6 +1032,7 @@ impl libcontainer::workload::Executor for Workload {
             crate::runtime::init::become_reaper();
         }
         reset_signals();
+        crate::dev_null::reopen_read_write();
         libcontainer::workload::default::DefaultExecutor {}.exec(spec)
     }
 

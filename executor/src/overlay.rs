@@ -140,6 +140,7 @@ pub fn mount_overlay_volatile(
     work: &Path,
     target: &Path,
 ) -> Result<OverlayMount> {
+    let lowers = &distinct_lowers(lowers);
     let direct = (!lowers.is_empty())
         .then(|| plan_mount(lowers, upper, work))
         .and_then(|plan| match plan {
@@ -180,13 +181,11 @@ pub fn mount_overlay_with(
     {
         check_path(p)?;
     }
-    let owned_lowers;
-    let lowers = if lowers.is_empty() {
-        owned_lowers = vec![empty_lower_dir(work)?];
-        &owned_lowers[..]
-    } else {
-        lowers
-    };
+    let mut lowers = distinct_lowers(lowers);
+    if lowers.is_empty() {
+        lowers.push(empty_lower_dir(work)?);
+    }
+    let lowers = &lowers[..];
     let mount_err = |source| OverlayError::Mount {
         target: target.to_path_buf(),
         upper: upper.to_path_buf(),
@@ -209,6 +208,22 @@ pub fn mount_overlay_with(
             Err(e) => Err(mount_err(e)),
         },
     }
+}
+
+/// `lowers` (topmost first) with every repeat of a directory dropped but its topmost occurrence.
+///
+/// The kernel refuses a lower dir that is also another layer of the same mount ("conflicting
+/// lowerdir path"), and a stack has repeats whenever two steps produce the same layer — most often
+/// the empty one of a `RUN` that changes nothing (`RUN make test`, `RUN true` twice). Dropping the
+/// deeper copy changes nothing visible: every entry, whiteout and opaque dir it holds is already
+/// given, with higher priority, by the copy above it.
+fn distinct_lowers(lowers: &[PathBuf]) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::with_capacity(lowers.len());
+    lowers
+        .iter()
+        .filter(|l| seen.insert(l.as_path()))
+        .cloned()
+        .collect()
 }
 
 fn is_unsupported(e: &io::Error) -> bool {
@@ -536,6 +551,31 @@ mod tests {
         (0..n)
             .map(|i| PathBuf::from(format!("/var/lib/hoist/snapshots/{i:064}/fs")))
             .collect()
+    }
+
+    #[test]
+    fn a_layer_repeated_in_the_stack_is_mounted_once_at_its_topmost_place() {
+        let sys = FakeSyscall::default();
+        let lowers: Vec<PathBuf> = ["/s/e", "/s/2", "/s/e", "/s/e", "/s/1", "/s/2"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        mount_overlay_with(
+            &sys,
+            &lowers,
+            Path::new("/u"),
+            Path::new("/w"),
+            Path::new("/m"),
+        )
+        .unwrap();
+        assert_eq!(
+            *sys.calls.lock().unwrap(),
+            vec![Call::Mount {
+                data: "lowerdir=/s/e:/s/2:/s/1,upperdir=/u,workdir=/w,index=off,redirect_dir=off,metacopy=off"
+                    .into(),
+                cwd: None
+            }]
+        );
     }
 
     #[test]
