@@ -184,6 +184,9 @@ pub struct ExecArgs {
 
 /// Never fails: errors are printed and become docker's exit codes (126/127 for the command).
 pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
+    if let Some(code) = crate::run::refuse_tty_without_terminal(args.interactive, args.tty) {
+        return Ok(code);
+    }
     let options = ExecOptions {
         interactive: args.interactive,
         tty: args.tty,

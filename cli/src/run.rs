@@ -97,6 +97,9 @@ pub struct RunArgs {
 
 /// Never fails: errors are printed and become docker's exit codes.
 pub fn run(store: Store, args: RunArgs) -> anyhow::Result<i32> {
+    if let Some(code) = refuse_tty_without_terminal(args.interactive && !args.detach, args.tty) {
+        return Ok(code);
+    }
     match run_inner(store, args) {
         Ok(code) => Ok(code),
         Err(e) => {
@@ -108,6 +111,18 @@ pub fn run(store: Store, args: RunArgs) -> anyhow::Result<i32> {
             Ok(code)
         }
     }
+}
+
+/// `-it` attaches a terminal to the container's stdin, so stdin must be one: with a pipe or a file
+/// the container's shell would wait forever for a terminal that is not there. Docker refuses with
+/// this message and exit 1; `-i` alone (stdin passed through, EOF included) and `-t` alone are fine.
+pub(crate) fn refuse_tty_without_terminal(attach_stdin: bool, tty: bool) -> Option<i32> {
+    use std::io::IsTerminal as _;
+    if attach_stdin && tty && !std::io::stdin().is_terminal() {
+        eprintln!("hoist: the input device is not a TTY");
+        return Some(1);
+    }
+    None
 }
 
 fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {

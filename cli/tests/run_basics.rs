@@ -222,3 +222,50 @@ fn supplementary_groups_are_dockers() {
     assert_eq!((code, out.as_str()), (0, "65534 2000\n"), "{err}");
     assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
 }
+
+/// `hoist run IMG echo x > /dev/null` failed with "Bad file descriptor": the container got the null
+/// device read-only. Docker passes a redirected stream as it is: the null device, a file, a pipe.
+#[test]
+fn redirected_output_reaches_the_container_as_it_is() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let null = || std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+    for (what, args) in [
+        ("stdout", vec!["run", "--rm", "busybox", "echo", "x"]),
+        ("stderr", vec!["run", "--rm", "busybox", "sh", "-c", "echo e >&2"]),
+    ] {
+        let status = h
+            .cmd()
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(null())
+            .stderr(null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{what} to /dev/null: {status}");
+    }
+    // The streams as the command sees them: stdin the null device opened read-write, as in Docker.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out");
+    let status = h
+        .cmd()
+        .args(["run", "--rm", "busybox", "sh", "-c"])
+        .arg("echo to-file; echo more; cat; echo written >&0 && echo rw-stdin")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&file).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "to-file\nmore\nrw-stdin\n");
+    // `exec` into a running container, the same.
+    let id = h.detach(&["busybox", "sleep", "60"]);
+    let status = h
+        .cmd()
+        .args(["exec", &id, "echo", "x"])
+        .stdout(null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "exec with stdout to /dev/null: {status}");
+    assert!(h.run(&["rm", "-f", &id]).status.success());
+}

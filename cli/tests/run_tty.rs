@@ -70,3 +70,32 @@ fn exec_with_a_tty() {
     assert!(out.contains("/dev/pts/"), "{out:?}");
     assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
 }
+
+/// `echo hi | hoist run -it IMG sh` waited forever for a terminal; Docker refuses at once.
+#[test]
+fn interactive_tty_with_piped_stdin_is_refused_as_docker_does() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let (code, _, err) = h.out_with_stdin(&["run", "--rm", "-it", "busybox", "sh"], b"hi\n");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the input device is not a TTY"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(h.containers().is_empty(), "no container is made");
+    // `-i` alone passes stdin and its EOF through; `-t` alone does not read stdin at all.
+    let (code, out, err) =
+        h.out_with_stdin(&["run", "--rm", "-i", "busybox", "sh"], b"echo from-stdin\n");
+    assert_eq!((code, out.trim()), (0, "from-stdin"), "{err}");
+    let (code, out, err) =
+        h.out_with_stdin(&["run", "--rm", "-t", "busybox", "echo", "tonly"], b"x\n");
+    assert_eq!((code, out.trim()), (0, "tonly"), "{err}");
+    // `-dit` keeps a terminal for a later attach: no check.
+    let id = h.detach(&["-it", "busybox", "sh"]);
+    let (code, _, err) = h.out_with_stdin(&["exec", "-it", &id, "true"], b"");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the input device is not a TTY"), "{err}");
+    let (code, out, err) = h.out_with_stdin(&["exec", "-i", &id, "cat"], b"piped");
+    assert_eq!((code, out.as_str()), (0, "piped"), "{err}");
+    assert!(h.run(&["rm", "-f", &id]).status.success());
+}
