@@ -28,6 +28,7 @@ mod images;
 mod import;
 mod load;
 mod lock;
+mod owner;
 mod reference;
 mod reports;
 mod snapshots;
@@ -62,7 +63,9 @@ pub use unpack::{unpack_layer, unpack_tar, UnpackOptions};
 
 use error::IoContext;
 
-/// Staging entries older than this are leftovers of a killed hoist and are removed by [`Store::open`].
+/// Staging entries of older hoists (named without an owner token, see [`owner`]) older than this are
+/// leftovers of a killed hoist and are removed by [`Store::open`]. Entries with an owner token are removed by
+/// [`Store::sweep_stale_tmp`] once their owner is gone, however old they are.
 const STALE_TMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// hoist's state directory. `Send + Sync`: share one `Store` (for example in an `Arc`) between threads.
@@ -149,7 +152,7 @@ impl Store {
 
     /// A fresh directory under `tmp/`, removed on drop unless [`TempDir::keep`] is called.
     pub fn new_tmp_dir(&self, prefix: &str) -> Result<TempDir> {
-        let path = self.tmp.join(fsutil::unique_name(prefix));
+        let path = self.tmp.join(owner::owned_name(&self.tmp, prefix)?);
         fs::create_dir(&path).io_ctx("creating staging directory", &path)?;
         Ok(TempDir::new(path))
     }
@@ -190,6 +193,11 @@ impl Store {
         };
         let now = SystemTime::now();
         for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if owner::token_of_entry(&name).is_some() || owner::token_of_lock(&name).is_some() {
+                continue;
+            }
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())
