@@ -2,6 +2,8 @@
 mod cgroup_v1;
 pub mod container;
 pub mod fileops;
+mod helper_channel;
+pub mod reap;
 pub mod layer;
 pub mod overlay;
 pub mod runtime;
