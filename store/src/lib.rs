@@ -6,6 +6,7 @@
 //! snapshots/<id>/      an unpacked layer in overlay format (the overlay lower dir); <id> is a small integer
 //! cache.db             SQLite (WAL): snapshots, images, tags, the build cache index, the context stat cache
 //! tmp/                 staging: everything is written there and renamed into place (+ per-layer compression locks)
+//! owners/              one lock file per hoist process that staged something in tmp/, held while it lives
 //! lock                 flock file for callers that need the whole store (garbage collection)
 //! ```
 //!
@@ -103,7 +104,7 @@ impl Store {
         let tmp = root.join("tmp");
         let blobs = root.join("blobs").join("sha256");
         let snapshots = root.join("snapshots");
-        for dir in [&root, &tmp, &blobs, &snapshots] {
+        for dir in [&root, &tmp, &owner::owners_dir(&tmp), &blobs, &snapshots] {
             fs::create_dir_all(dir).io_ctx("creating store directory", dir)?;
         }
         let db_path = root.join("cache.db");
@@ -195,7 +196,7 @@ impl Store {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if owner::token_of_entry(&name).is_some() || owner::token_of_lock(&name).is_some() {
+            if owner::token_of_entry(&name).is_some() {
                 continue;
             }
             let old = entry

@@ -1,6 +1,7 @@
 //! Who owns an entry of the store's `tmp/`: the process that made it, for as long as that process lives.
 //!
-//! Each hoist process that stages something under `tmp/` first creates `tmp/owner-TOKEN.lock` and holds an
+//! Each hoist process that stages something under `tmp/` first creates `owners/TOKEN.lock` (beside `tmp/`, so
+//! that `tmp/` holds only staging entries and is empty when nothing is staged) and holds an
 //! exclusive `flock` on it until it exits (the kernel releases it however the process ends: exit, crash,
 //! SIGKILL). Its entries are named `PREFIX-TOKEN-RANDOM`. A sweep that can take that lock knows the owner is
 //! gone; while the owner lives nobody can take it. TOKEN is the pid (for people reading `ls tmp/`) and 32
@@ -15,7 +16,6 @@ use rand::Rng;
 
 use crate::error::{IoContext, Result};
 
-const OWNER_PREFIX: &str = "owner-";
 const OWNER_SUFFIX: &str = ".lock";
 
 /// This process's token (`PID_RANDOM`), the same for every store it uses.
@@ -33,9 +33,14 @@ fn held() -> &'static Mutex<HashMap<PathBuf, Flock<File>>> {
     HELD.get_or_init(Mutex::default)
 }
 
-/// The owner lock file of `token` in `tmp`.
+/// Where the owner lock files of the entries in `tmp` live: `owners/` beside it.
+pub(crate) fn owners_dir(tmp: &Path) -> PathBuf {
+    tmp.with_file_name("owners")
+}
+
+/// The owner lock file of `token` for the entries in `tmp`.
 pub(crate) fn lock_path(tmp: &Path, token: &str) -> PathBuf {
-    tmp.join(format!("{OWNER_PREFIX}{token}{OWNER_SUFFIX}"))
+    owners_dir(tmp).join(format!("{token}{OWNER_SUFFIX}"))
 }
 
 /// Makes sure this process holds its owner lock in `tmp`; call before creating an entry there.
@@ -45,6 +50,8 @@ pub(crate) fn claim(tmp: &Path) -> Result<()> {
         return Ok(());
     }
     let path = lock_path(tmp, token());
+    let dir = owners_dir(tmp);
+    std::fs::create_dir_all(&dir).io_ctx("creating the owner lock directory", &dir)?;
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -74,11 +81,9 @@ pub(crate) fn token_of_entry(name: &str) -> Option<&str> {
     is_token(token).then_some(token)
 }
 
-/// The token of an owner lock file name (`owner-12_0a0b0c0d.lock` → `12_0a0b0c0d`).
+/// The token of an owner lock file name (`12_0a0b0c0d.lock` → `12_0a0b0c0d`).
 pub(crate) fn token_of_lock(name: &str) -> Option<&str> {
-    let token = name
-        .strip_prefix(OWNER_PREFIX)?
-        .strip_suffix(OWNER_SUFFIX)?;
+    let token = name.strip_suffix(OWNER_SUFFIX)?;
     is_token(token).then_some(token)
 }
 
@@ -144,42 +149,42 @@ mod tests {
     #[test]
     fn names_carry_the_token() {
         let dir = tempfile::tempdir().unwrap();
-        let name = owned_name(dir.path(), "step").unwrap();
+        let tmp = dir.path().join("tmp");
+        let name = owned_name(&tmp, "step").unwrap();
         assert_eq!(token_of_entry(&name), Some(token()));
-        assert!(lock_path(dir.path(), token()).is_file());
-        assert_eq!(
-            token_of_lock(&format!("owner-{}.lock", token())),
-            Some(token())
-        );
+        let lock = dir.path().join("owners").join(format!("{}.lock", token()));
+        assert!(lock.is_file());
+        assert_eq!(token_of_lock(&format!("{}.lock", token())), Some(token()));
         // Names of other schemes are not ours to judge.
         assert_eq!(token_of_entry("step-1234-00ff00ff00ff00ff"), None);
         assert_eq!(token_of_entry("compress-abcdef-gzip.lock"), None);
         assert_eq!(token_of_entry("hoist-12-3-0a0b0c0d"), None);
-        assert_eq!(token_of_lock("owner-12.lock"), None);
+        assert_eq!(token_of_lock("12.lock"), None);
     }
 
     #[test]
     fn a_held_lock_means_alive_a_free_one_dead() {
         let dir = tempfile::tempdir().unwrap();
-        claim(dir.path()).unwrap();
-        assert!(matches!(owner_of(dir.path(), token()), Owner::Alive));
+        let tmp = dir.path().join("tmp");
+        claim(&tmp).unwrap();
+        assert!(matches!(owner_of(&tmp, token()), Owner::Alive));
         // Another "process": a lock file nobody holds.
         let other = "999999_0badf00d";
-        std::fs::write(lock_path(dir.path(), other), b"").unwrap();
-        match owner_of(dir.path(), other) {
+        std::fs::write(lock_path(&tmp, other), b"").unwrap();
+        match owner_of(&tmp, other) {
             Owner::Dead(dead) => dead.forget(),
             Owner::Alive => panic!("nobody holds that lock"),
         }
-        assert!(!lock_path(dir.path(), other).exists());
+        assert!(!lock_path(&tmp, other).exists());
         // A lock held through another open file description (as another process would) means alive.
         let held = Flock::lock(
-            File::create(lock_path(dir.path(), other)).unwrap(),
+            File::create(lock_path(&tmp, other)).unwrap(),
             FlockArg::LockExclusive,
         )
         .map_err(|(_, e)| e)
         .unwrap();
-        assert!(matches!(owner_of(dir.path(), other), Owner::Alive));
+        assert!(matches!(owner_of(&tmp, other), Owner::Alive));
         drop(held);
-        assert!(matches!(owner_of(dir.path(), other), Owner::Dead(_)));
+        assert!(matches!(owner_of(&tmp, other), Owner::Dead(_)));
     }
 }

@@ -50,11 +50,17 @@ impl Store {
             return 0;
         };
         let mut by_owner: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        // Owners with no entry left still have their lock file to remove.
+        if let Ok(locks) = std::fs::read_dir(owner::owners_dir(self.tmp_dir())) {
+            for lock in locks.flatten() {
+                if let Some(token) = owner::token_of_lock(&lock.file_name().to_string_lossy()) {
+                    by_owner.entry(token.to_string()).or_default();
+                }
+            }
+        }
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(token) = owner::token_of_lock(&name) {
-                by_owner.entry(token.to_string()).or_default();
-            } else if let Some(token) = owner::token_of_entry(&name) {
+            if let Some(token) = owner::token_of_entry(&name) {
                 by_owner
                     .entry(token.to_string())
                     .or_default()
