@@ -174,8 +174,24 @@ fn runtime_err(
 ) -> impl FnOnce(libcontainer::error::LibcontainerError) -> ContainerError {
     move |e| ContainerError::Runtime {
         what,
-        detail: e.to_string(),
+        detail: with_causes(&e),
     }
+}
+
+/// An error and its causes (`failed to write container state file "…": No space left on device`):
+/// libcontainer's messages leave the OS's reason to `source()`.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Everything of a [`ContainerSpec`] but its descriptors; what the helper process receives.
@@ -573,7 +589,9 @@ fn run_helper(
                 return Err(io::Error::last_os_error());
             }
             if libc::getppid() != parent {
-                return Err(io::Error::other("the process that started the helper is gone"));
+                return Err(io::Error::other(
+                    "the process that started the helper is gone",
+                ));
             }
             crate::helper_channel::ResultPipe::install_in_child(result_fd)
         });
@@ -887,11 +905,10 @@ pub(crate) fn run_container_with(
         }
     }
     let config_path = bundle.join("config.json");
-    spec.save(&config_path).map_err(|e| ContainerError::Io {
-        what: "write",
-        path: config_path.clone(),
-        source: io::Error::other(e),
-    })?;
+    // Written here rather than with `Spec::save`, whose error hides the OS's ("io operation failed").
+    let config =
+        serde_json::to_vec(&spec).map_err(|e| ContainerError::InvalidSpec(e.to_string()))?;
+    std::fs::write(&config_path, config).map_err(io_err("write", &config_path))?;
 
     let mut builder = ContainerBuilder::new(request.id.clone(), SyscallType::default())
         .with_root_path(&request.state_dir)

@@ -31,7 +31,8 @@ pub(crate) struct HelperReport {
 
 impl ResultPipe {
     pub(crate) fn new() -> io::Result<Self> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
         Ok(ResultPipe { read, write })
     }
 
@@ -95,7 +96,10 @@ impl Reporter {
     /// Takes the descriptor named by `arg` (from the parent), marks it close-on-exec so that the container's
     /// processes never hold it, and tells the parent that hoist's init runs. Without `arg`: reports nowhere.
     pub(crate) fn start(arg: Option<&OsStr>) -> Self {
-        let Some(fd) = arg.and_then(|a| a.to_str()).and_then(|a| a.parse::<RawFd>().ok()) else {
+        let Some(fd) = arg
+            .and_then(|a| a.to_str())
+            .and_then(|a| a.parse::<RawFd>().ok())
+        else {
             return Reporter(None);
         };
         // SAFETY: the parent put the pipe's write end at this descriptor for us; nothing else owns it.
@@ -114,6 +118,7 @@ impl Reporter {
         let Some(file) = self.0.as_mut() else {
             return false;
         };
-        file.write_all(&result[..result.len().min(MAX_RESULT)]).is_ok()
+        file.write_all(&result[..result.len().min(MAX_RESULT)])
+            .is_ok()
     }
 }
