@@ -1,6 +1,7 @@
 //! Several `hoist build`s at once on one state dir, with `hoist cache prune -a` and `hoist rmi` beside them:
 //! no build breaks another (each start sweeps what *dead* hoists left, never what a live one uses), every image
 //! is correct, and SQLite never answers "database is locked".
+//! CI runs 2 rounds with RUNs of 1 s; by hand, `HOIST_CONCURRENT_ROUNDS=10 HOIST_CONCURRENT_RUN_SECS=3`.
 mod common;
 
 use std::process::Output;
@@ -11,13 +12,21 @@ use common::{stderr, stdout, Hoist};
 /// Build `i`'s Dockerfile: some identical, some sharing a first step, some unrelated; every one with a RUN of
 /// about a second, so that other builds start (and sweep) while it runs.
 fn dockerfile(i: usize, round: usize) -> String {
+    let secs = env_number("HOIST_CONCURRENT_RUN_SECS", 1);
     match i % 3 {
-        0 => "FROM busybox\nRUN sleep 1 && echo shared > /shared\nRUN echo same > /mine\n".to_string(),
+        0 => format!("FROM busybox\nRUN sleep {secs} && echo shared > /shared\nRUN echo same > /mine\n"),
         1 => format!(
-            "FROM busybox\nRUN sleep 1 && echo shared > /shared\nRUN echo overlap-{i}-{round} > /mine\n"
+            "FROM busybox\nRUN sleep {secs} && echo shared > /shared\nRUN echo overlap-{i}-{round} > /mine\n"
         ),
-        _ => format!("FROM busybox\nRUN sleep 1 && echo unrelated-{i}-{round} > /mine\n"),
+        _ => format!("FROM busybox\nRUN sleep {secs} && echo unrelated-{i}-{round} > /mine\n"),
     }
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn expected(i: usize, round: usize) -> String {
@@ -56,7 +65,7 @@ fn eight_builds_at_once_with_prune_and_rmi_beside_them() {
         );
         assert!(out.status.success(), "victim build: {}", stderr(&out));
     }
-    let rounds = 2;
+    let rounds = env_number("HOIST_CONCURRENT_ROUNDS", 2);
     for round in 0..rounds {
         let stop = AtomicBool::new(false);
         let results: Vec<(usize, Output)> = std::thread::scope(|scope| {
@@ -65,8 +74,12 @@ fn eight_builds_at_once_with_prune_and_rmi_beside_them() {
                 let mut n = 0;
                 while !stop.load(Ordering::SeqCst) {
                     outputs.push(h.run(&["cache", "prune", "-a", "-f"]));
+                    // Images no build of this round is tagged as, though some share their layers.
                     if round == 0 && n < 4 {
                         outputs.push(h.run(&["rmi", &format!("victim:{n}")]));
+                        n += 1;
+                    } else if round > 0 && n < 8 {
+                        outputs.push(h.run(&["rmi", &format!("img{n}:r{}", round - 1)]));
                         n += 1;
                     }
                     std::thread::sleep(std::time::Duration::from_millis(150));
