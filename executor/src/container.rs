@@ -174,24 +174,8 @@ fn runtime_err(
 ) -> impl FnOnce(libcontainer::error::LibcontainerError) -> ContainerError {
     move |e| ContainerError::Runtime {
         what,
-        detail: with_causes(&e),
+        detail: crate::error_text::with_causes(&e),
     }
-}
-
-/// An error and its causes (`failed to write container state file "…": No space left on device`):
-/// libcontainer's messages leave the OS's reason to `source()`.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let part = c.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 /// Everything of a [`ContainerSpec`] but its descriptors; what the helper process receives.

@@ -1,6 +1,7 @@
 //! hoist-executor: runs one build step at a time — overlay mounts, containers, file operations, layer diffs.
 mod cgroup_v1;
 pub mod container;
+mod error_text;
 pub mod fileops;
 mod helper_channel;
 pub mod layer;
