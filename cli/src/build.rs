@@ -52,6 +52,9 @@ pub struct BuildArgs {
 }
 
 pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
+    // First: the signal mask is inherited by the threads the build starts.
+    let cancel = hoist_executor::container::CancelToken::new();
+    let interrupts = crate::interrupt::Interrupts::watch(cancel.clone())?;
     let mut build_args = Vec::new();
     for a in &args.build_args {
         match a.split_once('=') {
@@ -86,17 +89,38 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         secrets,
         jobs: args.jobs,
         explain: args.explain,
+        cancel,
     };
-    // Staging dirs and mounts of hoist processes that were killed (Ctrl-C, OOM, power loss) go first.
-    store.sweep_stale_tmp();
+    // What hoist processes that were killed (SIGKILL, OOM, power loss) left goes first: their staging dirs, the
+    // mounts and containers in them, and their containers' cgroups. Never anything a live process owns.
+    store.sweep_stale_tmp(&hoist_executor::reap::remove_containers_in);
+    hoist_executor::reap::remove_orphaned_cgroups();
     crate::cache::import_cache_from(store, &args.cache_from)?;
     let renderer = crate::progress::renderer(args.progress);
-    let progress: &dyn hoist_solver::Progress = if args.quiet {
+    let shown: &dyn hoist_solver::Progress = if args.quiet {
         &Silent
     } else {
         renderer.as_ref()
     };
-    let out = match hoist_solver::build(store, &options, progress) {
+    let progress = crate::interrupt::Unfinished::new(shown);
+    let built = hoist_solver::build(store, &options, &progress);
+    if let Some(signal) = interrupts.received() {
+        let stopped = progress.names();
+        let what = if stopped.is_empty() {
+            "no step was running".to_string()
+        } else {
+            format!("stopped: {}", stopped.join(", "))
+        };
+        let image = match &built {
+            Ok(out) => format!(" after the image {} was written", out.image.id),
+            Err(_) => String::new(),
+        };
+        eprintln!(
+            "ERROR: build interrupted by {signal}{image}; {what}. Finished steps are kept in the cache."
+        );
+        return Ok(128 + signal as i32);
+    }
+    let out = match built {
         Ok(out) => out,
         Err(e) => {
             eprintln!("ERROR: {e}");

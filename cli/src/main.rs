@@ -5,6 +5,7 @@ mod containers;
 mod debug;
 mod explain;
 mod images;
+mod interrupt;
 mod progress;
 mod run;
 

@@ -32,7 +32,6 @@ pub const INIT_PROGRAM_ENV: &str = "HOIST_CONTAINER_INIT";
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 const REQUEST_FILE: &str = "request.json";
-const RESULT_FILE: &str = "result.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Network {
@@ -154,6 +153,8 @@ pub enum ContainerError {
     Seccomp(#[from] crate::runtime::seccomp::SeccompError),
     #[error("could not start the container helper {program:?}: {source}")]
     SpawnHelper { program: PathBuf, source: io::Error },
+    #[error("the container helper exited ({status}) before reporting how the container went; its own message, if any, is in the step's output above")]
+    HelperFailed { status: String },
     #[error("the container helper {program:?} exited without running the container ({status}); the program must link hoist-executor and call hoist_executor::container::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
     HelperDidNotRun { program: PathBuf, status: String },
 }
@@ -173,7 +174,7 @@ fn runtime_err(
 ) -> impl FnOnce(libcontainer::error::LibcontainerError) -> ContainerError {
     move |e| ContainerError::Runtime {
         what,
-        detail: e.to_string(),
+        detail: crate::error_text::with_causes(&e),
     }
 }
 
@@ -338,7 +339,7 @@ pub fn maybe_run_container_init() {
         return;
     }
     let code = match args.next() {
-        Some(request_path) => init_main(Path::new(&request_path)),
+        Some(request_path) => init_main(Path::new(&request_path), args.next().as_deref()),
         None => {
             eprintln!("hoist: {INIT_MARKER} needs the path of a request file");
             125
@@ -380,10 +381,12 @@ extern "C" fn container_init_hook(
         return;
     }
     let request_path = Path::new(std::ffi::OsStr::from_bytes(arg(2).to_bytes())).to_path_buf();
-    std::process::exit(init_main(&request_path));
+    let result_fd = (argc > 3).then(|| std::ffi::OsStr::from_bytes(arg(3).to_bytes()));
+    std::process::exit(init_main(&request_path, result_fd));
 }
 
-fn init_main(request_path: &Path) -> i32 {
+fn init_main(request_path: &Path, result_fd: Option<&std::ffi::OsStr>) -> i32 {
+    let mut reporter = crate::helper_channel::Reporter::start(result_fd);
     let bundle = request_path
         .parent()
         .unwrap_or(Path::new("/"))
@@ -406,13 +409,14 @@ fn init_main(request_path: &Path) -> i32 {
         Err(ContainerError::Failed(message)) => (InitResult::Failed(message), 125),
         Err(e) => (InitResult::Failed(e.to_string()), 125),
     };
-    let result_path = bundle.join(RESULT_FILE);
-    let written = serde_json::to_vec(&result)
-        .map_err(io::Error::other)
-        .and_then(|bytes| std::fs::write(&result_path, bytes));
-    if let Err(e) = written {
-        eprintln!("hoist: could not write {result_path:?}: {e}");
-        return 125;
+    let sent = serde_json::to_vec(&result)
+        .map(|bytes| reporter.report(&bytes))
+        .unwrap_or(false);
+    if !sent {
+        // Started by hand or by an older hoist: say it where someone may read it.
+        if let InitResult::Failed(message) = &result {
+            eprintln!("hoist: {message}");
+        }
     }
     code
 }
@@ -534,8 +538,13 @@ fn run_helper(
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     std::hint::black_box(&CONTAINER_INIT_HOOK);
     let program = init_program();
+    let results = crate::helper_channel::ResultPipe::new()
+        .map_err(io_err("create a pipe for the container helper", bundle))?;
     let mut command = Command::new(&program);
-    command.arg(INIT_MARKER).arg(&request_path);
+    command
+        .arg(INIT_MARKER)
+        .arg(&request_path)
+        .arg(crate::helper_channel::RESULT_FD.to_string());
     let has_stdin = stdio.stdin.is_some();
     let to_stdio = |fd: Option<OwnedFd>| {
         fd.map_or_else(Stdio::inherit, |fd| {
@@ -552,15 +561,23 @@ fn run_helper(
         .stdin(to_stdio(stdio.stdin))
         .stdout(to_stdio(stdio.stdout))
         .stderr(to_stdio(stdio.stderr));
-    // SAFETY: prctl is async-signal-safe. If the thread that started the helper dies (we block on
-    // it until the helper exits, so only when the whole process dies), the helper dies too.
+    // SAFETY: prctl, getppid, dup2 and fcntl are async-signal-safe. If the thread that started the
+    // helper dies (we block on it until the helper exits, so only when the whole process dies), the
+    // helper dies too; if it died before the prctl, the parent is another process already: give up.
+    let parent = std::process::id() as libc::pid_t;
+    let result_fd = results.write_fd();
     unsafe {
         use std::os::unix::process::CommandExt;
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            Ok(())
+            if libc::getppid() != parent {
+                return Err(io::Error::other(
+                    "the process that started the helper is gone",
+                ));
+            }
+            crate::helper_channel::ResultPipe::install_in_child(result_fd)
         });
     }
     // A process group of its own, so that if the helper dies halfway, the processes it was
@@ -595,9 +612,9 @@ fn run_helper(
         kill_process_group(child.id() as i32);
     }
 
-    let result_path = bundle.join(RESULT_FILE);
-    match std::fs::read(&result_path) {
-        Ok(bytes) => match serde_json::from_slice::<InitResult>(&bytes) {
+    let report = results.finish();
+    match report.result {
+        Some(bytes) => match serde_json::from_slice::<InitResult>(&bytes) {
             Ok(InitResult::Exited(code)) => Ok(code),
             Ok(InitResult::NotFound { command, path }) => {
                 Err(ContainerError::CommandNotFound { command, path })
@@ -606,15 +623,18 @@ fn run_helper(
                 Err(ContainerError::NotExecutable { command })
             }
             Ok(InitResult::Failed(message)) => Err(ContainerError::Failed(message)),
-            Err(e) => Err(ContainerError::HelperDidNotRun {
-                program,
+            Err(e) => Err(ContainerError::HelperFailed {
                 status: format!("{status}, unreadable result: {e}"),
             }),
         },
-        Err(_) => match std::os::unix::process::ExitStatusExt::signal(&status) {
+        None => match std::os::unix::process::ExitStatusExt::signal(&status) {
             Some(signal) => Err(ContainerError::HelperKilled { signal }),
-            None => Err(ContainerError::HelperDidNotRun {
+            // The hint about linking hoist-executor only when hoist's init code never ran.
+            None if !report.started => Err(ContainerError::HelperDidNotRun {
                 program,
+                status: status.to_string(),
+            }),
+            None => Err(ContainerError::HelperFailed {
                 status: status.to_string(),
             }),
         },
@@ -869,11 +889,10 @@ pub(crate) fn run_container_with(
         }
     }
     let config_path = bundle.join("config.json");
-    spec.save(&config_path).map_err(|e| ContainerError::Io {
-        what: "write",
-        path: config_path.clone(),
-        source: io::Error::other(e),
-    })?;
+    // Written here rather than with `Spec::save`, whose error hides the OS's ("io operation failed").
+    let config =
+        serde_json::to_vec(&spec).map_err(|e| ContainerError::InvalidSpec(e.to_string()))?;
+    std::fs::write(&config_path, config).map_err(io_err("write", &config_path))?;
 
     let mut builder = ContainerBuilder::new(request.id.clone(), SyscallType::default())
         .with_root_path(&request.state_dir)
@@ -1040,6 +1059,13 @@ impl libcontainer::workload::Executor for Workload {
         &self,
         spec: &oci_spec::runtime::Spec,
     ) -> Result<(), libcontainer::workload::ExecutorValidationError> {
+        if self.die_with_parent {
+            // Also here, before the init waits for the start signal: a helper killed between creating
+            // and starting the container would otherwise leave the init waiting forever, holding the
+            // rootfs mounted in its namespace and its cgroup. (validate runs after the uid switch.)
+            // SAFETY: prctl with plain integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        }
         libcontainer::workload::default::DefaultExecutor {}.validate(spec)?;
         // Before the start signal, so the command and all it starts run in the cgroups; and
         // before seccomp, which is the last thing.
@@ -1133,7 +1159,7 @@ pub fn remove_stale_containers(state_dir: &Path) -> Result<usize> {
 }
 
 /// The pid in a name made by [`prepare`]: `hoist-<pid>-<n>-<nanos>[.bundle]`.
-fn owner_pid(name: &str) -> Option<u32> {
+pub(crate) fn owner_pid(name: &str) -> Option<u32> {
     name.strip_prefix("hoist-")?.split('-').next()?.parse().ok()
 }
 

@@ -2,8 +2,11 @@
 mod cgroup_v1;
 pub mod container;
 mod dev_null;
+mod error_text;
 pub mod fileops;
+mod helper_channel;
 pub mod layer;
 pub mod overlay;
+pub mod reap;
 pub mod runtime;
 pub mod user;

@@ -25,6 +25,9 @@ pub enum BuildError {
     /// Another stage failed, so this step did not start.
     #[error("cancelled: another stage of the build failed")]
     Cancelled,
+    /// The build was cancelled from outside ([`crate::BuildOptions::cancel`]: Ctrl-C, SIGTERM).
+    #[error("interrupted")]
+    Interrupted,
     #[error(transparent)]
     Store(#[from] hoist_store::StoreError),
     #[error("{context}: {source}")]

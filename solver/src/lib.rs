@@ -45,6 +45,9 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// `--explain`: report why each step that missed the cache missed.
     pub explain: bool,
+    /// Cancelled (Ctrl-C, SIGTERM): running containers are killed, no new step starts, and the build fails
+    /// with [`BuildError::Interrupted`]. Finished steps stay in the cache.
+    pub cancel: hoist_executor::container::CancelToken,
 }
 
 /// What a finished build produced.

@@ -140,7 +140,9 @@ fn step<'x>(
     };
     let outcome = {
         let _permit = bounded.then(|| build.jobs.acquire());
-        if build.cancelled.load(Ordering::SeqCst) {
+        if build.options.cancel.is_cancelled() {
+            Err(BuildError::Interrupted)
+        } else if build.cancelled.load(Ordering::SeqCst) {
             Err(BuildError::Cancelled)
         } else {
             execute(build.store, state, &progress, run)
@@ -148,11 +150,6 @@ fn step<'x>(
     };
     match outcome {
         Ok((layer, created)) => {
-            build.progress.event(Event::Done {
-                id,
-                elapsed: started.elapsed(),
-            });
-            build.executed_steps.fetch_add(1, Ordering::SeqCst);
             let sources = match info.key.inputs.iter().find(|i| i.name == "sources-content") {
                 Some(input) => match input.values.first().and_then(|c| build.context.manifest(c)) {
                     Some(files) => Some(
@@ -184,6 +181,12 @@ fn step<'x>(
                 last_used: now,
                 used_count: 0,
             })?;
+            // DONE only now that the record is committed: a build killed after it reuses the step.
+            build.progress.event(Event::Done {
+                id,
+                elapsed: started.elapsed(),
+            });
+            build.executed_steps.fetch_add(1, Ordering::SeqCst);
             apply(state, info, layer, created);
             build.record_step(StepReport {
                 vertex: id,

@@ -8,7 +8,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 use crate::error::{IoContext, Result, StoreError};
-use crate::fsutil::{fsync_dir, unique_name};
+use crate::fsutil::fsync_dir;
 
 /// Writes one blob: hashes while writing to a file in `tmp/`; [`BlobWriter::commit`] moves it into the store.
 /// Dropped without commit, the partial file is removed.
@@ -29,7 +29,7 @@ const WRITEBACK_CHUNK: u64 = 8 << 20;
 
 impl BlobWriter {
     pub(crate) fn new(tmp_dir: &Path, blobs_dir: &Path) -> Result<BlobWriter> {
-        let tmp_path = tmp_dir.join(unique_name("blob"));
+        let tmp_path = tmp_dir.join(crate::owner::owned_name(tmp_dir, "blob")?);
         let file = File::create(&tmp_path).io_ctx("creating", &tmp_path)?;
         Ok(BlobWriter {
             file: Some(file),

@@ -14,7 +14,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The SQLite database failed.
-    #[error("state database {path}: {source}")]
+    #[error("state database {path}: {source}{}", db_hint(.source))]
     Db {
         path: PathBuf,
         #[source]
@@ -91,5 +91,15 @@ impl<T> IoContext<T> for nix::Result<T> {
             path: path.into(),
             source: std::io::Error::from(errno),
         })
+    }
+}
+
+/// What to do about a database error, where there is something to say.
+fn db_hint(error: &rusqlite::Error) -> &'static str {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => {
+            " (No space left on device: free space on the state directory's filesystem, for example with `hoist cache prune`)"
+        }
+        _ => "",
     }
 }

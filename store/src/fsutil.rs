@@ -8,7 +8,8 @@ use rand::Rng;
 
 use crate::error::{IoContext, Result};
 
-/// A name that no other process will pick: prefix, pid and 64 random bits.
+/// A name that no other process will pick: prefix, pid and 64 random bits. For files outside the store's
+/// `tmp/` (whose entries take [`crate::owner::owned_name`]).
 pub(crate) fn unique_name(prefix: &str) -> String {
     let random: u64 = rand::thread_rng().gen();
     format!("{prefix}-{}-{random:016x}", std::process::id())
@@ -33,6 +34,7 @@ pub(crate) fn sync_filesystem(path: &Path) -> Result<()> {
 }
 
 /// Write `bytes` to `dest` atomically: write a file in `staging` (same filesystem), fsync, rename.
+/// (The file lives for milliseconds; one a killed hoist left in the store's `tmp/` goes by the age rule.)
 pub(crate) fn write_atomic(staging: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = staging.join(unique_name("write"));
     let result = (|| {

@@ -6,6 +6,7 @@
 //! snapshots/<id>/      an unpacked layer in overlay format (the overlay lower dir); <id> is a small integer
 //! cache.db             SQLite (WAL): snapshots, images, tags, the build cache index, the context stat cache
 //! tmp/                 staging: everything is written there and renamed into place (+ per-layer compression locks)
+//! owners/              one lock file per hoist process that staged something in tmp/, held while it lives
 //! lock                 flock file for callers that need the whole store (garbage collection)
 //! ```
 //!
@@ -28,6 +29,7 @@ mod images;
 mod import;
 mod load;
 mod lock;
+mod owner;
 mod reference;
 mod reports;
 mod snapshots;
@@ -62,7 +64,9 @@ pub use unpack::{unpack_layer, unpack_tar, UnpackOptions};
 
 use error::IoContext;
 
-/// Staging entries older than this are leftovers of a killed hoist and are removed by [`Store::open`].
+/// Staging entries of older hoists (named without an owner token, see [`owner`]) older than this are
+/// leftovers of a killed hoist and are removed by [`Store::open`]. Entries with an owner token are removed by
+/// [`Store::sweep_stale_tmp`] once their owner is gone, however old they are.
 const STALE_TMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// hoist's state directory. `Send + Sync`: share one `Store` (for example in an `Arc`) between threads.
@@ -100,7 +104,7 @@ impl Store {
         let tmp = root.join("tmp");
         let blobs = root.join("blobs").join("sha256");
         let snapshots = root.join("snapshots");
-        for dir in [&root, &tmp, &blobs, &snapshots] {
+        for dir in [&root, &tmp, &owner::owners_dir(&tmp), &blobs, &snapshots] {
             fs::create_dir_all(dir).io_ctx("creating store directory", dir)?;
         }
         let db_path = root.join("cache.db");
@@ -149,7 +153,7 @@ impl Store {
 
     /// A fresh directory under `tmp/`, removed on drop unless [`TempDir::keep`] is called.
     pub fn new_tmp_dir(&self, prefix: &str) -> Result<TempDir> {
-        let path = self.tmp.join(fsutil::unique_name(prefix));
+        let path = self.tmp.join(owner::owned_name(&self.tmp, prefix)?);
         fs::create_dir(&path).io_ctx("creating staging directory", &path)?;
         Ok(TempDir::new(path))
     }
@@ -190,6 +194,11 @@ impl Store {
         };
         let now = SystemTime::now();
         for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if owner::token_of_entry(&name).is_some() {
+                continue;
+            }
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())

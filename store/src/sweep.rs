@@ -1,19 +1,11 @@
 //! Clean-up after hoist processes that died without cleaning up (killed, crashed, power loss): their staging
-//! dirs under `tmp/` — named `PREFIX-PID-RANDOM` — and any overlay mounted inside them.
+//! entries under `tmp/` — named `PREFIX-TOKEN-RANDOM`, see [`crate::owner`] — and any overlay mounted inside them.
+//! An entry goes only when its owner's lock can be taken, that is when no live process owns it.
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::owner::{self, Owner};
 use crate::Store;
-
-/// The pid a staging entry's name carries (`step-1234-00ff…` → 1234).
-fn owner_pid(name: &str) -> Option<i32> {
-    let mut parts = name.rsplitn(3, '-');
-    let _random = parts.next()?;
-    parts.next()?.parse().ok()
-}
-
-fn process_alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
 
 /// Mount points at or below `dir`, deepest first (from /proc/self/mountinfo; octal escapes decoded).
 fn mounts_under(dir: &Path) -> Vec<PathBuf> {
@@ -49,27 +41,52 @@ fn unescape(s: &str) -> String {
 }
 
 impl Store {
-    /// Removes staging entries of processes that no longer run, unmounting what is mounted inside them first.
-    /// Returns how many entries were removed. Entries of live processes (other builds) are left alone.
-    pub fn sweep_stale_tmp(&self) -> usize {
+    /// Removes the staging entries of hoist processes that are gone, unmounting what is mounted inside them
+    /// first; `before_remove` sees each such entry before (the executor stops containers whose state lives
+    /// there). Returns how many entries were removed. Entries of live processes (other builds) are never
+    /// touched: their owner holds its lock.
+    pub fn sweep_stale_tmp(&self, before_remove: &dyn Fn(&Path)) -> usize {
         let Ok(entries) = std::fs::read_dir(self.tmp_dir()) else {
             return 0;
         };
-        let mut removed = 0;
+        let mut by_owner: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        // Owners with no entry left still have their lock file to remove.
+        if let Ok(locks) = std::fs::read_dir(owner::owners_dir(self.tmp_dir())) {
+            for lock in locks.flatten() {
+                if let Some(token) = owner::token_of_lock(&lock.file_name().to_string_lossy()) {
+                    by_owner.entry(token.to_string()).or_default();
+                }
+            }
+        }
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = owner_pid(&name) else {
+            if let Some(token) = owner::token_of_entry(&name) {
+                by_owner
+                    .entry(token.to_string())
+                    .or_default()
+                    .push(entry.path());
+            }
+        }
+        let mut removed = 0;
+        for (token, paths) in by_owner {
+            let Owner::Dead(dead) = owner::owner_of(self.tmp_dir(), &token) else {
                 continue;
             };
-            if pid as u32 == std::process::id() || process_alive(pid) {
-                continue;
+            let mut all_gone = true;
+            for path in paths {
+                before_remove(&path);
+                for mount in mounts_under(&path) {
+                    let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
+                }
+                if crate::fsutil::remove_any(&path).is_ok() {
+                    removed += 1;
+                } else {
+                    all_gone = false;
+                }
             }
-            let path = entry.path();
-            for mount in mounts_under(&path) {
-                let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
-            }
-            if crate::fsutil::remove_any(&path).is_ok() {
-                removed += 1;
+            // The lock file goes last, so an entry never outlives its owner's record while someone could care.
+            if all_gone {
+                dead.forget();
             }
         }
         removed
@@ -81,13 +98,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pid_from_names() {
-        assert_eq!(owner_pid("step-1234-00ff00ff00ff00ff"), Some(1234));
-        assert_eq!(owner_pid("cache-private-77-0123456789abcdef"), Some(77));
-        assert_eq!(owner_pid("junk"), None);
-    }
-
-    #[test]
     fn mountinfo_escapes() {
         assert_eq!(unescape("/a\\040b"), "/a b");
         assert_eq!(unescape("/plain"), "/plain");
@@ -97,15 +107,50 @@ mod tests {
     fn stale_entries_go_live_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        // pid 0x7ffffffe cannot be running; our own pid is.
-        let stale = store.tmp_dir().join("step-2147483646-0000000000000000");
-        let mine = store
+        // A dead owner: its lock file is there and nobody holds it.
+        let dead = "2147483646_00000000";
+        std::fs::write(owner::lock_path(store.tmp_dir(), dead), b"").unwrap();
+        let stale = store
             .tmp_dir()
-            .join(format!("step-{}-0000000000000001", std::process::id()));
-        std::fs::create_dir_all(stale.join("u/deep")).unwrap();
-        std::fs::create_dir_all(&mine).unwrap();
-        assert_eq!(store.sweep_stale_tmp(), 1);
-        assert!(!stale.exists());
-        assert!(mine.exists());
+            .join(format!("step-{dead}-0000000000000000"));
+        // An owner whose lock file is gone already (a sweep stopped halfway): also dead.
+        let orphan = store
+            .tmp_dir()
+            .join("run-2147483645_00000001-0000000000000000");
+        let mine = store.new_tmp_dir("step").unwrap();
+        // Names of other schemes (and entries of older hoists) are left to the age rule of `Store::open`.
+        let legacy = store.tmp_dir().join("hoist-1-2-0a0b0c0d");
+        for d in [&stale.join("u/deep"), &orphan, &legacy] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let seen = std::sync::Mutex::new(Vec::new());
+        let count = store.sweep_stale_tmp(&|p| seen.lock().unwrap().push(p.to_path_buf()));
+        assert_eq!(count, 2);
+        assert!(!stale.exists() && !orphan.exists());
+        assert!(!owner::lock_path(store.tmp_dir(), dead).exists());
+        assert!(mine.path().exists() && legacy.exists());
+        assert_eq!(seen.into_inner().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_entry_of_a_live_process_with_a_small_pid_is_kept() {
+        // The bug this replaces: `hoist-<pid>-<seq>-<rand>` read `<seq>` as the pid, and a running build's
+        // RUN directory was deleted under it. Now a live owner's lock protects every entry, whatever its name.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let live = "1_0000000a";
+        let held = nix::fcntl::Flock::lock(
+            std::fs::File::create(owner::lock_path(store.tmp_dir(), live)).unwrap(),
+            nix::fcntl::FlockArg::LockExclusive,
+        )
+        .map_err(|(_, e)| e)
+        .unwrap();
+        let entry = store.tmp_dir().join(format!("run-{live}-0000000000000000"));
+        std::fs::create_dir(&entry).unwrap();
+        assert_eq!(store.sweep_stale_tmp(&|_| {}), 0);
+        assert!(entry.exists());
+        drop(held);
+        assert_eq!(store.sweep_stale_tmp(&|_| {}), 1);
+        assert!(!entry.exists());
     }
 }

@@ -115,8 +115,10 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         display: &ins.original,
         created_by,
     };
-    let state_root = build.store.tmp_dir().to_path_buf();
     container_step(build, state, info, |rootfs, progress| {
+        // The container's state lives in a staging dir this process owns: no other hoist's sweep can remove it
+        // while we run, and if we are killed the next sweep stops the container with it.
+        let state_dir = build.store.new_tmp_dir("run")?;
         let spec_user = hoist_executor::user::resolve_user(rootfs, &user)
             .map_err(|e| build.error_at(ins.pos, format!("RUN: {e}")))?;
         hoist_executor::fileops::mkdir_all_in_root(rootfs, &cwd, None)
@@ -132,7 +134,8 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
             .collect();
         let stubs = MountStubs::record(rootfs, &targets);
         let code = run_container(
-            &state_root,
+            state_dir.path(),
+            &build.options.cancel,
             ContainerSpec {
                 rootfs: rootfs.to_path_buf(),
                 args: argv.clone(),
@@ -240,7 +243,12 @@ fn argv(state: &StageState, r: &Run) -> Option<Vec<String>> {
 }
 
 /// Runs the container with its stdout and stderr streamed to the step's progress; returns the exit code.
-fn run_container(state_root: &Path, mut spec: ContainerSpec, progress: &Progress) -> Result<i32> {
+fn run_container(
+    state_root: &Path,
+    cancel: &container::CancelToken,
+    mut spec: ContainerSpec,
+    progress: &Progress,
+) -> Result<i32> {
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     spec.stdout = Some(out_w);
@@ -249,8 +257,10 @@ fn run_container(state_root: &Path, mut spec: ContainerSpec, progress: &Progress
         scope.spawn(|| forward(out_r, Stream::Stdout, progress));
         scope.spawn(|| forward(err_r, Stream::Stderr, progress));
         // `spec` (and with it the write ends) is consumed by `run`, so the readers see EOF when it returns.
-        container::run(spec, state_root)
-            .map_err(|e| BuildError::other(format!("running the container: {e}")))
+        container::run_cancellable(spec, state_root, cancel).map_err(|e| match e {
+            container::ContainerError::Cancelled => BuildError::Interrupted,
+            e => BuildError::other(format!("running the container: {e}")),
+        })
     })
 }
 
