@@ -5,18 +5,18 @@ use std::path::{Path, PathBuf};
 use crate::Store;
 
 /// The pid a staging entry's name carries (`step-1234-00ff…` → 1234).
-fn owner_pid(name: &str) -> Option<i32> {
+pub(crate) fn owner_pid(name: &str) -> Option<i32> {
     let mut parts = name.rsplitn(3, '-');
     let _random = parts.next()?;
     parts.next()?.parse().ok()
 }
 
-fn process_alive(pid: i32) -> bool {
+pub(crate) fn process_alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Mount points at or below `dir`, deepest first (from /proc/self/mountinfo; octal escapes decoded).
-fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
