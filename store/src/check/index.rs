@@ -72,10 +72,7 @@ pub(super) fn check_images(
         if !missing.is_empty() {
             problems.push(Problem::new(
                 image.subject(),
-                format!(
-                    "is missing blobs it needs: {}; rebuild or re-import it",
-                    missing.join(", ")
-                ),
+                format!("is missing blobs it needs: {}", missing.join(", ")),
             ));
             broken_images.push(image.id.clone());
         }
@@ -91,7 +88,14 @@ pub(super) fn check_images(
         let result = remove_images(store, &broken_images, &tags);
         problems = problems
             .into_iter()
-            .map(|p| p.repaired(clone_result(&result), "removed"))
+            .map(|p| {
+                let done = if p.subject.starts_with("image ") {
+                    "removed (build or import it again)"
+                } else {
+                    "removed"
+                };
+                p.repaired(clone_result(&result), done)
+            })
             .collect();
     }
     report.problems.extend(problems);
