@@ -109,8 +109,11 @@ fn clone_result(result: &Result<()>) -> Result<()> {
     }
 }
 
+/// A tag and the image ID it names.
+type TagRow = (String, String);
+
 /// (images with their tags, tags whose image has no row).
-fn image_rows(store: &Store) -> Result<(Vec<ImageRow>, Vec<(String, String)>)> {
+fn image_rows(store: &Store) -> Result<(Vec<ImageRow>, Vec<TagRow>)> {
     let conn = store.conn();
     let err = store.db_err();
     let mut stmt = conn
@@ -134,7 +137,7 @@ fn image_rows(store: &Store) -> Result<(Vec<ImageRow>, Vec<(String, String)>)> {
     let mut stmt = conn
         .prepare("SELECT reference, image_id FROM tags ORDER BY reference")
         .map_err(&err)?;
-    let tags: Vec<(String, String)> = stmt
+    let tags: Vec<TagRow> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(&err)?
         .collect::<rusqlite::Result<_>>()
