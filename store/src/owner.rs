@@ -54,4 +54,22 @@ mod tests {
         assert!(!entry_is_owned(Path::new("/x/hoist-2147483646-0-00")));
         assert!(entry_is_owned(Path::new("/x/compress-gzip-abc.lock")));
     }
+
+    #[test]
+    fn sweep_keeps_a_live_build_steps_container_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path()).unwrap();
+        // The first RUN step of a running build (this process): `hoist-PID-0-NANOS`, and its bundle.
+        let me = std::process::id();
+        let state = store.tmp_dir().join(format!("hoist-{me}-0-0000abcd"));
+        let bundle = store
+            .tmp_dir()
+            .join(format!("hoist-{me}-0-0000abcd.bundle"));
+        let dead = store.tmp_dir().join("hoist-2147483646-3-0000abcd");
+        for d in [&state, &bundle, &dead] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        assert_eq!(store.sweep_stale_tmp(), 1);
+        assert!(state.exists() && bundle.exists() && !dead.exists());
+    }
 }

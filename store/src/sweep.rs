@@ -57,14 +57,11 @@ impl Store {
         };
         let mut removed = 0;
         for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = owner_pid(&name) else {
-                continue;
-            };
-            if pid as u32 == std::process::id() || process_alive(pid) {
+            let path = entry.path();
+            // The one ownership test (it also reads a build step's `hoist-PID-N-NANOS` container state right).
+            if crate::owner::entry_is_owned(&path) {
                 continue;
             }
-            let path = entry.path();
             for mount in mounts_under(&path) {
                 let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
             }

@@ -7,7 +7,7 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 use rusqlite::TransactionBehavior;
 
 use super::{BlobHealth, CheckOptions, CheckReport, Problem};
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::Store;
 
 /// `PRAGMA integrity_check`; false (with a problem reported) when the database is damaged, and then the checks
@@ -94,19 +94,12 @@ pub(super) fn check_images(
                 } else {
                     "removed"
                 };
-                p.repaired(clone_result(&result), done)
+                p.repaired(result.as_ref().map_err(|e| e.to_string()).copied(), done)
             })
             .collect();
     }
     report.problems.extend(problems);
     Ok(())
-}
-
-fn clone_result(result: &Result<()>) -> Result<()> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) => Err(StoreError::InvalidImage(e.to_string())),
-    }
 }
 
 /// A tag and the image ID it names.

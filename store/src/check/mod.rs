@@ -64,7 +64,11 @@ impl Problem {
     }
 
     /// Records the result of a repair: `done` says what was done on success.
-    fn repaired(mut self, result: Result<()>, done: &str) -> Problem {
+    fn repaired<E: fmt::Display>(
+        mut self,
+        result: std::result::Result<(), E>,
+        done: &str,
+    ) -> Problem {
         self.outcome = match result {
             Ok(()) => Outcome::Repaired(done.to_string()),
             Err(e) => Outcome::NotRepaired(format!("could not repair: {e}")),
