@@ -206,3 +206,77 @@ fn a_container_whose_monitor_died_is_cleaned_up_live_ones_stay() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(h.out(&["rm", "-f", "live", "dead"]).0, 0);
 }
+
+#[test]
+fn a_killed_build_leaves_nothing_after_repair() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let ctx = context_with(&[(
+        "Dockerfile",
+        b"FROM busybox\nRUN touch /started && sleep 60\n",
+    )]);
+    let mut build = h
+        .cmd()
+        .args([
+            "build",
+            "-q",
+            "-t",
+            "killed:1",
+            ctx.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = build.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !h.leftover_tmp().iter().any(|e| {
+        e.starts_with("step-") && h.root.path().join("tmp").join(e).join("u/started").exists()
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the build's RUN step did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    build.wait().unwrap();
+
+    let (code, out) = check(&h, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("/tmp/step-{pid}-"))
+            && out.contains("which is gone (1 mount inside)"),
+        "{out}"
+    );
+    let (code, out) = check(&h, &["--repair"]);
+    assert_eq!(code, 0, "{out}");
+    // Nothing of the killed build is left: staging, mounts, its step's cgroup (and what ran in it).
+    assert!(h.leftover_tmp().is_empty(), "{:?}", h.leftover_tmp());
+    assert!(h.leftover_mounts().is_empty(), "{:?}", h.leftover_mounts());
+    let step_cgroup = format!("hoist-{pid}-");
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let left: Vec<String> = std::fs::read_dir(hierarchy.path().join("hoist"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(&step_cgroup))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "{left:?} in {}",
+            hierarchy.path().display()
+        );
+    }
+    let (code, out) = check(&h, &[]);
+    assert_eq!((code, out.contains("no problems")), (0, true), "{out}");
+    h.build_ok(
+        "killed:1",
+        "FROM busybox\nRUN echo again > /again\n",
+        &[],
+        &[],
+    );
+}
