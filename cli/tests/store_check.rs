@@ -280,3 +280,48 @@ fn a_killed_build_leaves_nothing_after_repair() {
         &[],
     );
 }
+
+#[test]
+fn an_exited_containers_leftover_cgroup_is_removed() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let (code, _, err) = h.out(&["run", "--name", "done", "busybox", "true"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, id, _) = h.out(&["ps", "-aq", "--no-trunc"]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64, "{id:?}");
+    // What a reaper killed before it got to the cgroups leaves, some time after the container exited.
+    let cgroup = Path::new("/sys/fs/cgroup/pids/hoist").join(format!("hoist-run-{}", &id[..16]));
+    if !Path::new("/sys/fs/cgroup/pids").is_dir() {
+        eprintln!("SKIPPED: no cgroup v1 pids hierarchy");
+        return;
+    }
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let state = h
+        .root
+        .path()
+        .join("containers")
+        .join(&id)
+        .join("state.json");
+    let status = std::process::Command::new("touch")
+        .args(["-d", "2 minutes ago", state.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let (code, out) = check(&h, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "cgroup /hoist/hoist-run-{} belongs to container {}, which is not running",
+            &id[..16],
+            &id[..12]
+        )),
+        "{out}"
+    );
+    let (code, out) = check(&h, &["--repair"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!cgroup.exists());
+    assert_eq!(h.out(&["rm", "done"]).0, 0);
+}
