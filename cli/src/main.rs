@@ -8,6 +8,7 @@ mod images;
 mod interrupt;
 mod progress;
 mod run;
+mod store_check;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,8 @@ enum Command {
     Rmi(images::RmiArgs),
     /// Manage the build cache: ls, du, prune, export, import.
     Cache(cache::CacheArgs),
+    /// Check the state directory (`store check`), and repair it (`store check --repair`).
+    Store(store_check::StoreArgs),
     /// List containers.
     Ps(containers::PsArgs),
     /// Print a container's output.
@@ -94,6 +97,7 @@ fn main() {
         Command::Save(a) => open().and_then(|s| images::save(&s, a)),
         Command::Rmi(a) => open().and_then(|s| images::rmi(&s, a)),
         Command::Cache(a) => open().and_then(|s| cache::run(&s, a)),
+        Command::Store(a) => open().and_then(|s| store_check::run(&s, a)),
         Command::Ps(a) => containers::ps(&root, a),
         Command::Logs(a) => containers::logs(&root, a),
         Command::Stop(a) => containers::stop(&root, a),

@@ -129,8 +129,16 @@ fn leftovers(h: &Hoist, pid: u32) -> Vec<String> {
     found
 }
 
-/// Where the store consistency check (`hoist store check`) goes once it exists: after every kill.
-fn check_store(_h: &Hoist) {}
+/// `hoist store check`: right after a kill it may find the dead build's leftovers (exit 1) but must run and
+/// say what they are; after the next hoist start has swept them, it must be clean (exit 0).
+fn check_store(h: &Hoist, context: &str, must_be_clean: bool) {
+    let (code, out, err) = h.out(&["store", "check"]);
+    if must_be_clean {
+        assert_eq!(code, 0, "{context}\nstore check after the next start:\n{out}{err}");
+    } else {
+        assert!(code == 0 || code == 1, "{context}\nstore check failed to run:\n{out}{err}");
+    }
+}
 
 #[test]
 fn kills_and_interrupts_at_random_points_leave_nothing_and_lose_no_finished_step() {
@@ -201,7 +209,7 @@ fn kills_and_interrupts_at_random_points_leave_nothing_and_lose_no_finished_step
                 assert!(left.is_empty(), "{context}\nleft behind: {left:#?}");
             }
         }
-        check_store(&h);
+        check_store(&h, &context, false);
         let done = steps_with(&text, "DONE");
 
         // The next start sweeps what a kill left; the rebuild takes every step shown DONE from the cache.
@@ -220,6 +228,7 @@ fn kills_and_interrupts_at_random_points_leave_nothing_and_lose_no_finished_step
             left.is_empty(),
             "{context}\nleft after the next build: {left:#?}"
         );
+        check_store(&h, &context, true);
         let out = h.run(&["run", "--rm", "crash:latest", "cat", "/out"]);
         assert_eq!(
             stdout(&out),

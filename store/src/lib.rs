@@ -18,6 +18,7 @@ mod cache;
 mod cache_admin;
 mod cache_filter;
 mod cache_transfer;
+mod check;
 mod compress;
 mod db;
 mod digest;
@@ -51,6 +52,7 @@ pub use cache_admin::{
 };
 pub use cache_filter::{parse_duration, parse_size, CacheFilter, FilterError};
 pub use cache_transfer::{CacheExportReport, CACHE_RECORDS_MEDIA_TYPE};
+pub use check::{CheckOptions, CheckReport, Outcome, Problem};
 pub use compress::LayerCompression;
 pub use digest::Digest;
 pub use error::{Result, StoreError};
@@ -58,6 +60,7 @@ pub use gc::GcReport;
 pub use images::ImageRecord;
 pub use import::{decompressing_reader, Compression};
 pub use lock::StoreLock;
+pub use owner::entry_is_owned;
 pub use reference::normalize_reference;
 pub use tmpdir::TempDir;
 pub use unpack::{unpack_layer, unpack_tar, UnpackOptions};
@@ -162,6 +165,11 @@ impl Store {
     /// collection; builds take [`Store::lock_shared`]. Store methods never take it themselves.
     pub fn lock(&self) -> Result<StoreLock> {
         StoreLock::acquire(&self.root.join("lock"), true)
+    }
+
+    /// [`Store::lock`] if nobody holds `<root>/lock` now; `None` (at once) while someone does.
+    pub fn try_lock(&self) -> Result<Option<StoreLock>> {
+        StoreLock::try_exclusive(&self.root.join("lock"))
     }
 
     /// Shared `flock` on `<root>/lock`: many holders at once, none while someone holds [`Store::lock`].

@@ -21,6 +21,18 @@ impl StoreLock {
         } else {
             FlockArg::LockShared
         };
+        // A blocking flock does not answer EWOULDBLOCK; should it ever, it is an error like any other.
+        Self::lock_with(path, arg)?
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::WouldBlock))
+            .io_ctx("locking", path)
+    }
+
+    /// The exclusive lock if nobody holds the lock now, `None` if someone does (without waiting).
+    pub(crate) fn try_exclusive(path: &Path) -> Result<Option<StoreLock>> {
+        Self::lock_with(path, FlockArg::LockExclusiveNonblock)
+    }
+
+    fn lock_with(path: &Path, arg: FlockArg) -> Result<Option<StoreLock>> {
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -30,8 +42,9 @@ impl StoreLock {
             .io_ctx("opening lock file", path)?;
         loop {
             match Flock::lock(file, arg) {
-                Ok(lock) => return Ok(StoreLock { _lock: lock }),
+                Ok(lock) => return Ok(Some(StoreLock { _lock: lock })),
                 Err((f, Errno::EINTR)) => file = f,
+                Err((_, Errno::EWOULDBLOCK)) => return Ok(None),
                 Err((_, e)) => return Err(e).io_ctx("locking", path),
             }
         }

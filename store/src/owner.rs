@@ -142,6 +142,25 @@ pub(crate) fn owner_of(tmp: &Path, token: &str) -> Owner {
     }
 }
 
+/// Whether a live process may still be using staging entry `path` of `tmp/`: the one ownership test
+/// `hoist store check` shares with the sweep. An entry whose name carries no owner token (a name of no known
+/// shape, such as the per-layer compression locks) counts as owned: it is never reported or removed on a guess.
+pub fn entry_is_owned(path: &Path) -> bool {
+    let (Some(tmp), Some(name)) = (path.parent(), path.file_name()) else {
+        return true;
+    };
+    let Some(token) = token_of_entry(&name.to_string_lossy()).map(str::to_string) else {
+        return true;
+    };
+    // Dropping a `Dead` guard releases the dead owner's lock again: checking changes nothing.
+    matches!(owner_of(tmp, &token), Owner::Alive)
+}
+
+/// The pid part of the owner token in an entry's name, for messages (`step-12_0a0b0c0d-…` → 12).
+pub(crate) fn entry_owner_pid(name: &str) -> Option<u32> {
+    token_of_entry(name)?.split_once('_')?.0.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +205,22 @@ mod tests {
         assert!(matches!(owner_of(&tmp, other), Owner::Alive));
         drop(held);
         assert!(matches!(owner_of(&tmp, other), Owner::Dead(_)));
+    }
+
+    #[test]
+    fn entries_of_live_dead_and_unknown_owners() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let mine = tmp.join(owned_name(&tmp, "step").unwrap());
+        assert!(entry_is_owned(&mine));
+        let dead = "999998_0badf00d";
+        let theirs = tmp.join(format!("step-{dead}-00ff00ff00ff00ff"));
+        assert!(!entry_is_owned(&theirs), "no lock file: its owner is gone");
+        std::fs::write(lock_path(&tmp, dead), b"").unwrap();
+        assert!(!entry_is_owned(&theirs), "a lock nobody holds");
+        assert!(lock_path(&tmp, dead).exists(), "checking removes nothing");
+        assert_eq!(entry_owner_pid(&format!("step-{dead}-00")), Some(999998));
+        assert!(entry_is_owned(&tmp.join("compress-gzip-abc.lock")));
     }
 }

@@ -8,7 +8,7 @@ use crate::owner::{self, Owner};
 use crate::Store;
 
 /// Mount points at or below `dir`, deepest first (from /proc/self/mountinfo; octal escapes decoded).
-fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };

@@ -12,6 +12,7 @@
 //! One file per lifecycle verb, as youki's `libcontainer/src/container/`.
 
 pub mod config;
+pub mod container_check;
 pub mod container_create;
 pub mod container_exec;
 pub mod container_kill;

@@ -265,7 +265,7 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-fn monitor_alive(state: &ContainerState) -> bool {
+pub(crate) fn monitor_alive(state: &ContainerState) -> bool {
     match (state.monitor_pid, state.monitor_start_time) {
         (Some(pid), Some(start)) => process_start_time(pid) == Some(start),
         (Some(pid), None) => Path::new(&format!("/proc/{pid}")).exists(),
