@@ -13,6 +13,7 @@ mod error;
 mod meta;
 mod paths;
 mod securejoin;
+mod tarmeta;
 mod wildcard;
 
 pub use archive::{extract_archive, is_archive};
