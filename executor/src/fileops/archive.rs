@@ -226,10 +226,7 @@ pub(crate) fn extract_into(
                     &target,
                     sflag,
                     Mode::from_bits_truncate(info.mode),
-                    makedev(
-                        u64::from(info.device.0),
-                        u64::from(info.device.1),
-                    ),
+                    makedev(u64::from(info.device.0), u64::from(info.device.1)),
                 )
                 .map_err(|e| CopyError::io("create device", &target, io::Error::from(e)))?;
                 stats.other += 1;

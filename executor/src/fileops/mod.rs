@@ -19,7 +19,7 @@ mod wildcard;
 pub use archive::{extract_archive, is_archive};
 pub use copy::{
     copy, copy_deferring, matched_sources, CopyGraft, CopyRequest, CopyStats, DeferredCopy,
-    MatchedSource,
+    MatchedSource, SourceKind,
 };
 pub use error::{CopyError, Result};
 pub use securejoin::{mkdir_all_in_root, resolve_in_root, resolve_parent_in_root};

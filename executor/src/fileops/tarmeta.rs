@@ -86,7 +86,10 @@ pub(crate) fn parse_numeric(raw: &[u8]) -> Option<u64> {
     }
     let is_pad = |b: &u8| *b == b' ' || *b == 0;
     let start = raw.iter().position(|b| !is_pad(b)).unwrap_or(raw.len());
-    let end = raw.iter().rposition(|b| !is_pad(b)).map_or(start, |i| i + 1);
+    let end = raw
+        .iter()
+        .rposition(|b| !is_pad(b))
+        .map_or(start, |i| i + 1);
     let trimmed = &raw[start..end];
     let digits = trimmed.split(|b| *b == 0).next().unwrap_or_default();
     if digits.is_empty() {
@@ -191,7 +194,10 @@ mod tests {
     #[test]
     fn pax_times_keep_their_fraction() {
         assert_eq!(pax_time(b"1000000000"), Some((1_000_000_000, 0)));
-        assert_eq!(pax_time(b"1000000000.5"), Some((1_000_000_000, 500_000_000)));
+        assert_eq!(
+            pax_time(b"1000000000.5"),
+            Some((1_000_000_000, 500_000_000))
+        );
         assert_eq!(pax_time(b"12.000000001"), Some((12, 1)));
         assert_eq!(pax_time(b"-1.5"), Some((-2, 500_000_000)));
         assert_eq!(pax_time(b"x"), None);
