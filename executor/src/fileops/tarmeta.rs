@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(parse_numeric(b"        "), Some(0));
         assert_eq!(parse_numeric(b""), Some(0));
         assert_eq!(parse_numeric(b"  644 \0 "), Some(0o644));
-        assert_eq!(parse_numeric(b"\0\0000644"), Some(0o644));
+        assert_eq!(parse_numeric(b"\x00\x000644"), Some(0o644));
         assert_eq!(parse_numeric(b"12\x0034 "), Some(0o12));
         assert_eq!(parse_numeric(b"0000z44\0"), None);
         assert_eq!(parse_numeric(b"0000844\0"), None);
