@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, FileType, Metadata};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,7 @@ use super::paths::{
     absolute_dest, clean_components, clean_relative, dest_names_directory, display_in_root,
     relative_string,
 };
+use super::rules::{is_skipped_by_copy, SourceKind};
 use super::securejoin::{is_missing, mkdir_all_resolved, resolve_in_root, resolve_parent_in_root};
 use super::wildcard::{has_wildcards, ComponentPattern};
 use crate::layer::{self, EntryAs, LayerTar};
@@ -49,32 +50,10 @@ pub struct CopyRequest<'a> {
     pub extract_archives: bool,
 }
 
-/// Where the sources of a copy come from. BuildKit keeps a stage's or an image's files as they are, while the
-/// build context reaches it through the client's file transfer, which resets every owner to 0:0, carries no
-/// extended attributes, and leaves directories with the time they were received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    /// The build context (and files hoist makes for a step: heredocs, downloads): copies are 0:0 (or
-    /// `--chown`'s), without xattrs; files keep their mtime, directories get the time of the copy.
-    Context,
-    /// Another stage's or an image's rootfs: copies keep each entry's owner (unless `--chown`), mode, times and
-    /// xattrs.
-    Rootfs,
-}
-
 impl CopyRequest<'_> {
     /// How every copied entry is written: the rules both the copy and its layer graft follow.
     pub fn entry_as(&self) -> EntryAs {
-        let context = self.source_kind == SourceKind::Context;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        EntryAs {
-            owner: self.chown.or(context.then_some((0, 0))),
-            mode: self.chmod,
-            xattrs: !context,
-            dir_mtime: context.then_some(now),
-        }
+        self.source_kind.entry_as(self.chown, self.chmod)
     }
 
     /// The owner of the directories the copy creates (not copies of source directories).
@@ -724,7 +703,7 @@ impl Copier<'_, '_> {
     }
 
     /// `--parents`: creates the directories between dest and the source, copying the source directories'
-    /// modes and times (owned by --chown or 0:0); existing ones are left alone.
+    /// modes and times (owned as the copies are); existing ones are left alone.
     fn create_kept_parents(&mut self, source: &Source, dest_abs: &str) -> Result<()> {
         let kept: Vec<&str> = source.kept.split('/').collect();
         let pivot_len = source.logical.len() - source.kept.len();
@@ -928,12 +907,6 @@ impl Copier<'_, '_> {
         };
         meta::set_times(dst, (meta.atime(), meta.atime_nsec()), mtime)
     }
-}
-
-/// Sockets cannot be copied (fsutil refuses them, and a stray one in a context should not break the build);
-/// FIFOs neither: BuildKit's copy (Docker 20.10's fsutil) leaves them out without a word.
-fn is_skipped_by_copy(file_type: FileType) -> bool {
-    file_type.is_socket() || file_type.is_fifo()
 }
 
 /// Makes sure a directory exists at `dst` (not following a symlink there). Returns true when it was created.

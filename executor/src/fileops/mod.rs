@@ -12,6 +12,7 @@ mod copy;
 mod error;
 mod meta;
 mod paths;
+mod rules;
 mod securejoin;
 mod tarmeta;
 mod wildcard;
@@ -19,7 +20,8 @@ mod wildcard;
 pub use archive::{extract_archive, is_archive};
 pub use copy::{
     copy, copy_deferring, matched_sources, CopyGraft, CopyRequest, CopyStats, DeferredCopy,
-    MatchedSource, SourceKind,
+    MatchedSource,
 };
 pub use error::{CopyError, Result};
+pub use rules::SourceKind;
 pub use securejoin::{mkdir_all_in_root, resolve_in_root, resolve_parent_in_root};
