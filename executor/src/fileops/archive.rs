@@ -20,6 +20,7 @@ use super::error::{CopyError, Result};
 use super::meta;
 use super::securejoin::{is_missing, mkdir_all_in_root, mkdir_all_resolved, resolve_components};
 use super::tarmeta::entry_meta;
+use super::tarstream::GoSizes;
 
 /// Reads the first tar header (after decompression) of `path`: true when it is a tar archive.
 /// Anything that fails to read as a tar (text, a gzip of a non-tar, an empty file) is not an archive.
@@ -76,12 +77,13 @@ fn open_decompressed(path: &Path) -> Result<Box<dyn Read>> {
     let magic = reader
         .fill_buf()
         .map_err(|e| CopyError::io("read", path, e))?;
-    Ok(match detect(magic) {
+    let decompressed: Box<dyn Read> = match detect(magic) {
         Compression::Plain => Box::new(reader),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(reader)),
         Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(reader)),
-    })
+    };
+    Ok(Box::new(GoSizes::new(decompressed)))
 }
 
 /// Extracts `archive` into the existing directory `dir`; `shown` names the archive in errors.

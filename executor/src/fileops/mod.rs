@@ -15,6 +15,7 @@ mod paths;
 mod rules;
 mod securejoin;
 mod tarmeta;
+mod tarstream;
 mod wildcard;
 
 pub use archive::{extract_archive, is_archive};

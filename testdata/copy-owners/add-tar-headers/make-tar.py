@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """make-tar.py OUT.tar: header fields that Go's archive/tar (so Docker's untar) reads and the `tar` crate alone
-does not: empty or NUL/space-padded numbers, base-256 owners, PAX uid/gid/mtime records."""
+does not: empty or NUL/space-padded numbers, base-256 owners, PAX uid/gid/mtime records, sizes that are
+empty or given to a directory (which Go reads no data for)."""
 import io
 import sys
 import tarfile
@@ -18,7 +19,7 @@ def entry(name, kind, mode=0o644, uid=0, gid=0, mtime=1000000000, data=b'', dev=
     return i, data
 
 
-FIELDS = {'mode': (100, 8), 'uid': (108, 8), 'gid': (116, 8), 'mtime': (136, 12),
+FIELDS = {'size': (124, 12), 'mode': (100, 8), 'uid': (108, 8), 'gid': (116, 8), 'mtime': (136, 12),
           'devmajor': (329, 8), 'devminor': (337, 8)}
 entries = [
     (entry('fifo', tarfile.FIFOTYPE, 0o640), {}),  # Python writes its device fields empty
@@ -28,6 +29,9 @@ entries = [
      {'uid': b'\x80\0\0\0\0\x2d\xc6\xc0', 'gid': b'\x80\0\0\0\0\x2d\xc6\xc1'}),  # 3000000, 3000001
     (entry('pax', tarfile.REGTYPE, 0o644, data=b'pax\n',
            pax={'uid': '2500000', 'gid': '2600000', 'mtime': '1100000000.5'}), {}),
+    (entry('nosize', tarfile.DIRTYPE, 0o755), {'size': b''}),
+    (entry('dirsize', tarfile.DIRTYPE, 0o750), {'size': b'00000001000'}),
+    (entry('dirsize/f', tarfile.REGTYPE, 0o644, data=b'in dirsize\n'), {'size': b' 13'}),
     (entry('padded', tarfile.REGTYPE, 0o644, uid=1000, gid=1000, data=b'padded\n'),
      {'mode': b' 0000640', 'uid': b'   1751 ', 'mtime': b'\0' * 12}),
 ]
