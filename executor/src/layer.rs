@@ -3,7 +3,9 @@
 //! Deterministic: entries sorted by name (depth first), numeric uid/gid with no user or group names.
 //! Overlay whiteouts (0/0 character devices) become OCI `.wh.NAME` files; an opaque dir
 //! (`trusted.overlay.opaque=y`) becomes the dir entry followed by `DIR/.wh..wh..opq`.
-//! Extended attributes go in PAX `SCHILY.xattr.*` records, except overlayfs' own `trusted.overlay.*`.
+//! Of the extended attributes only `security.capability` goes in (a PAX `SCHILY.xattr.*` record), as in the
+//! layers Docker writes (its archive package records no other), so that `user.*`, ACLs, SELinux labels and
+//! overlayfs' own `trusted.overlay.*` of the build host never reach an image.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,7 +20,6 @@ use tar::{EntryType, Header};
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 /// OCI opaque-dir marker: hides everything below in the lower layers.
 pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
-const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
 const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
 #[derive(Debug, thiserror::Error)]
@@ -137,12 +138,36 @@ pub struct LayerTar<'w> {
     hardlinks: HashMap<(u64, u64), PathBuf>,
 }
 
-/// How an entry read from a file outside the upper dir is written, as a copy of it would have been made:
-/// owned by `owner`, with mode `mode` (permission bits, not for symlinks) instead of the file's own.
-#[derive(Debug, Clone, Copy)]
+/// How an entry read from a file outside the upper dir is written, as a copy of it would have been made
+/// (`fileops::CopyRequest::entry_as` says how; the copy applies the same rules on disk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryAs {
-    pub owner: (u32, u32),
+    /// The owner of every entry (`--chown`, or 0:0 for the build context); `None`: the file's own.
+    pub owner: Option<(u32, u32)>,
+    /// `--chmod`: its permission bits replace the file's, whose setuid, setgid and sticky bits stay (not for
+    /// symlinks).
     pub mode: Option<u32>,
+    /// Whether the file's extended attributes are kept (the build context's are not).
+    pub xattrs: bool,
+    /// `Some`: the mtime of directories instead of their own (the build context's directories get the time
+    /// of the copy).
+    pub dir_mtime: Option<i64>,
+}
+
+impl EntryAs {
+    /// The owner a copy of the file described by `meta` gets.
+    pub fn owner_of(&self, meta: &std::fs::Metadata) -> (u32, u32) {
+        self.owner.unwrap_or((meta.uid(), meta.gid()))
+    }
+
+    /// The mode (with setuid, setgid and sticky) a copy of a file of mode `source_mode` gets: BuildKit (Docker
+    /// 20.10's fsutil) replaces only the permission bits with --chmod's.
+    pub fn mode_of(&self, source_mode: u32) -> u32 {
+        match self.mode {
+            Some(mode) => (source_mode & 0o7000) | (mode & 0o777),
+            None => source_mode & 0o7777,
+        }
+    }
 }
 
 impl LayerTar<'_> {
@@ -181,30 +206,39 @@ impl LayerTar<'_> {
         };
         let ft = meta.file_type();
 
-        if ft.is_char_device() && meta.rdev() == 0 {
+        if how.is_none() && ft.is_char_device() && meta.rdev() == 0 {
             let file_name = name.file_name().unwrap_or_default();
             let mut wh_name = std::ffi::OsString::from(WHITEOUT_PREFIX);
             wh_name.push(file_name);
             return self.whiteout(&name.with_file_name(wh_name), meta);
         }
+        // A copied device node is an empty file, as BuildKit's copy (Docker 20.10's fsutil) makes it.
+        let copied_device = how.is_some() && (ft.is_char_device() || ft.is_block_device());
 
         let mut header = base_header(meta);
         if let Some(how) = how {
-            header.set_uid(u64::from(how.owner.0));
-            header.set_gid(u64::from(how.owner.1));
-            if let (Some(mode), false) = (how.mode, ft.is_symlink()) {
-                header.set_mode(mode & 0o7777);
+            let (uid, gid) = how.owner_of(meta);
+            header.set_uid(u64::from(uid));
+            header.set_gid(u64::from(gid));
+            if !ft.is_symlink() {
+                header.set_mode(how.mode_of(meta.mode()));
+            }
+            if let (Some(mtime), true) = (how.dir_mtime, ft.is_dir()) {
+                header.set_mtime(mtime.max(0) as u64);
             }
         }
         // A copied symlink gets no attributes (the copy sets none on links): nothing to read.
-        let copied_symlink = how.is_some() && ft.is_symlink();
-        let xattrs = if copied_symlink {
-            Vec::new()
-        } else {
+        let reads_xattrs = match how {
+            Some(how) => how.xattrs && !ft.is_symlink(),
+            None => true,
+        };
+        let xattrs = if reads_xattrs {
             read_xattrs(path).map_err(read_err)?
+        } else {
+            Vec::new()
         };
         // A grafted entry is a copy, and a copy never carries overlayfs' attributes (an opaque marker in
-        // the build context means nothing) nor the host's SELinux label.
+        // the build context means nothing).
         let opaque = how.is_none()
             && ft.is_dir()
             && xattrs
@@ -212,10 +246,7 @@ impl LayerTar<'_> {
                 .any(|(k, v)| k == OVERLAY_OPAQUE_XATTR && v.as_slice() == b"y");
         let kept: Vec<(String, Vec<u8>)> = xattrs
             .into_iter()
-            .filter(|(k, _)| {
-                !k.as_bytes().starts_with(OVERLAY_XATTR_PREFIX)
-                    && (how.is_none() || k != "security.selinux")
-            })
+            .filter(|(k, _)| is_layer_xattr(k))
             .collect();
         if !kept.is_empty() {
             self.pax(name, &kept)?;
@@ -243,6 +274,13 @@ impl LayerTar<'_> {
             header.set_size(0);
             self.builder
                 .append_link(&mut header, name, &target)
+                .map_err(write_err)?;
+            self.stats.entries += 1;
+        } else if copied_device {
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(0);
+            self.builder
+                .append_data(&mut header, name, io::empty())
                 .map_err(write_err)?;
             self.stats.entries += 1;
         } else if ft.is_file() {
@@ -347,6 +385,11 @@ impl LayerTar<'_> {
                 source,
             })
     }
+}
+
+/// Whether an extended attribute goes into a layer: only file capabilities, as Docker's archive writer keeps.
+pub fn is_layer_xattr(name: &str) -> bool {
+    name == "security.capability"
 }
 
 fn base_header(meta: &std::fs::Metadata) -> Header {
@@ -568,7 +611,9 @@ mod tests {
         std::fs::create_dir(u.join("opq")).unwrap();
         std::fs::write(u.join("opq/new"), "n").unwrap();
         xattr::set(u.join("opq"), "trusted.overlay.opaque", b"y").unwrap();
-        xattr::set(u.join("opq/new"), "user.keep", b"1").unwrap();
+        xattr::set(u.join("opq/new"), "user.dropped", b"1").unwrap();
+        let caps: [u8; 20] = [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        xattr::set(u.join("opq/new"), "security.capability", &caps).unwrap();
         let mut out = Vec::new();
         let stats = write_layer_tar(u, &mut out).unwrap();
         let got = entries(&out);
@@ -601,7 +646,14 @@ mod tests {
                 })
                 .unwrap_or_default();
             if path == Path::new("opq/new") {
-                assert_eq!(pax, [("SCHILY.xattr.user.keep".to_string(), b"1".to_vec())]);
+                // Only file capabilities, as in the layers Docker writes.
+                assert_eq!(
+                    pax,
+                    [(
+                        "SCHILY.xattr.security.capability".to_string(),
+                        caps.to_vec()
+                    )]
+                );
             } else {
                 assert!(
                     pax.iter().all(|(k, _)| !k.contains("trusted.overlay")),

@@ -3,10 +3,11 @@
 mod fileops_support;
 
 use std::fs;
-use std::os::unix::fs::{symlink, MetadataExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 
 use fileops_support::{exists, mkdir, read, stat, write, Fixture};
-use hoist_executor::fileops::{copy, CopyError};
+use hoist_executor::fileops::{copy, CopyError, SourceKind};
+use nix::sys::stat::Mode;
 
 #[test]
 fn directory_source_copies_its_contents_and_single_file_is_renamed() {
@@ -377,7 +378,7 @@ fn copy_into_existing_directory_keeps_its_metadata() {
 }
 
 #[test]
-fn xattrs_are_copied_except_overlay_and_selinux_ones() {
+fn xattrs_are_copied_from_a_rootfs_except_overlay_ones_and_never_from_the_context() {
     let fx = Fixture::new();
     write(&fx.src("tree/bin"), "b", 0o755);
     let supported = xattr::set(fx.src("tree/bin"), "user.keep", b"1").is_ok()
@@ -386,15 +387,141 @@ fn xattrs_are_copied_except_overlay_and_selinux_ones() {
         eprintln!("skipped: the temp file system lacks user/trusted xattrs");
         return;
     }
-    fx.copy(&["."], "/ctx/").unwrap();
+    let mut req = fx.request(&["."], "/stage/");
+    req.source_kind = SourceKind::Rootfs;
+    copy(&req).unwrap();
     assert_eq!(
-        xattr::get(fx.dest("ctx/tree/bin"), "user.keep").unwrap(),
+        xattr::get(fx.dest("stage/tree/bin"), "user.keep").unwrap(),
         Some(b"1".to_vec())
     );
     assert_eq!(
-        xattr::get(fx.dest("ctx/tree"), "trusted.overlay.opaque").unwrap(),
+        xattr::get(fx.dest("stage/tree"), "trusted.overlay.opaque").unwrap(),
         None
     );
+    // BuildKit's context transfer carries no xattrs.
+    fx.copy(&["."], "/ctx/").unwrap();
+    assert_eq!(
+        xattr::get(fx.dest("ctx/tree/bin"), "user.keep").unwrap(),
+        None
+    );
+}
+
+/// A source tree with owners, modes and times of its own, a FIFO and a device node.
+fn owned_tree(fx: &Fixture) {
+    use std::os::unix::fs::lchown;
+    write(&fx.src("d/f"), "f", 0o604);
+    write(&fx.src("d/sub/g"), "g", 0o644);
+    write(&fx.src("top"), "t", 0o4755);
+    symlink("f", fx.src("d/link")).unwrap();
+    nix::unistd::mkfifo(&fx.src("d/fifo"), Mode::from_bits_truncate(0o640)).unwrap();
+    nix::sys::stat::mknod(
+        &fx.src("d/null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o640),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    fs::set_permissions(fx.src("d/sub"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(fx.src("d"), fs::Permissions::from_mode(0o750)).unwrap();
+    for (path, owner) in [
+        ("d", 1000),
+        ("d/f", 1001),
+        ("d/sub", 1002),
+        ("d/sub/g", 1003),
+        ("d/link", 1004),
+        ("d/null", 1005),
+        ("top", 1006),
+    ] {
+        lchown(fx.src(path), Some(owner), Some(owner + 100)).unwrap();
+    }
+    // chown cleared the setuid bit
+    fs::set_permissions(fx.src("top"), fs::Permissions::from_mode(0o4755)).unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    for dir in ["d/sub", "d"] {
+        fs::File::open(fx.src(dir))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_copy_from_a_rootfs_keeps_each_entrys_owner_and_creates_root_owned_parents() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root for chown and mknod");
+        return;
+    }
+    let fx = Fixture::new();
+    owned_tree(&fx);
+    let mut req = fx.request(&["d"], "/new/dir");
+    req.source_kind = SourceKind::Rootfs;
+    copy(&req).unwrap();
+    let mut req = fx.request(&["top"], "/new/file");
+    req.source_kind = SourceKind::Rootfs;
+    copy(&req).unwrap();
+    assert_eq!(stat(&fx.dest("new")), (0o755, 0, 0));
+    assert_eq!(stat(&fx.dest("new/dir")), (0o755, 0, 0));
+    assert_eq!(stat(&fx.dest("new/dir/f")), (0o604, 1001, 1101));
+    assert_eq!(stat(&fx.dest("new/dir/sub")), (0o700, 1002, 1102));
+    assert_eq!(stat(&fx.dest("new/dir/sub/g")), (0o644, 1003, 1103));
+    assert_eq!(stat(&fx.dest("new/dir/link")).1, 1004);
+    assert_eq!(stat(&fx.dest("new/file")), (0o4755, 1006, 1106));
+    // A source directory's time is kept.
+    let mtime = |p: &str| fs::symlink_metadata(fx.dest(p)).unwrap().mtime();
+    assert_eq!(mtime("new/dir/sub"), 1_000_000_000);
+
+    // --chown owns everything, the created parents too; --chmod keeps the setuid bit.
+    let mut req = fx.request(&["d", "top"], "/chown/");
+    req.source_kind = SourceKind::Rootfs;
+    req.chown = Some((7, 8));
+    req.chmod = Some(0o640);
+    copy(&req).unwrap();
+    assert_eq!(stat(&fx.dest("chown")), (0o755, 7, 8));
+    assert_eq!(stat(&fx.dest("chown/sub")), (0o640, 7, 8));
+    assert_eq!(stat(&fx.dest("chown/top")), (0o4640, 7, 8));
+}
+
+#[test]
+fn a_copy_from_the_context_is_root_owned_and_its_directories_get_the_time_of_the_copy() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root for chown and mknod");
+        return;
+    }
+    let fx = Fixture::new();
+    owned_tree(&fx);
+    fx.copy(&["d"], "/ctx").unwrap();
+    assert_eq!(stat(&fx.dest("ctx/f")), (0o604, 0, 0));
+    assert_eq!(stat(&fx.dest("ctx/sub")), (0o700, 0, 0));
+    assert_eq!(stat(&fx.dest("ctx/link")).1, 0);
+    let mtime = |p: &str| fs::symlink_metadata(fx.dest(p)).unwrap().mtime();
+    assert!(mtime("ctx/sub") > 1_000_000_000);
+}
+
+#[test]
+fn a_copy_leaves_fifos_out_and_makes_device_nodes_empty_files() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root for mknod");
+        return;
+    }
+    // As BuildKit's copy (Docker 20.10's fsutil) does, from the context and from a stage alike.
+    let fx = Fixture::new();
+    owned_tree(&fx);
+    for (kind, dest) in [
+        (SourceKind::Context, "/ctx"),
+        (SourceKind::Rootfs, "/stage"),
+    ] {
+        let mut req = fx.request(&["d"], dest);
+        req.source_kind = kind;
+        copy(&req).unwrap();
+        let dest = dest.trim_start_matches('/');
+        assert!(!fx.dest(&format!("{dest}/fifo")).exists(), "{dest}");
+        let null = fs::symlink_metadata(fx.dest(&format!("{dest}/null"))).unwrap();
+        assert!(null.is_file(), "{dest}: {null:?}");
+        assert_eq!(null.len(), 0);
+        assert_eq!(null.mode() & 0o7777, 0o640);
+        let owner = if kind == SourceKind::Rootfs { 1005 } else { 0 };
+        assert_eq!(null.uid(), owner);
+    }
 }
 
 #[test]

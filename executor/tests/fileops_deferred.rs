@@ -9,7 +9,7 @@ use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use fileops_support::{mkdir, write};
-use hoist_executor::fileops::{copy, copy_deferring, CopyRequest};
+use hoist_executor::fileops::{copy, copy_deferring, CopyRequest, SourceKind};
 use hoist_executor::overlay::mount_overlay;
 
 fn is_root() -> bool {
@@ -145,6 +145,7 @@ fn request<'a>(
         workdir: "/".to_string(),
         chown: Some((1000, 1000)),
         chmod: None,
+        source_kind: SourceKind::Context,
         excluded,
         parents: false,
         extract_archives: false,
@@ -243,7 +244,14 @@ fn tar_listing(tar_bytes: &[u8], fresh: &[&str]) -> Vec<(String, String)> {
         let mut e = entry.unwrap();
         let name = e.path().unwrap().to_string_lossy().into_owned();
         let h = e.header().clone();
-        let mtime = if fresh.contains(&name.as_str()) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        // The copy's own time (its new directories, the context's directories) differs from one copy to the
+        // next by a second at most.
+        let is_recent = now.abs_diff(h.mtime().unwrap()) < 10;
+        let mtime = if fresh.contains(&name.as_str()) || (h.entry_type().is_dir() && is_recent) {
             "now".to_string()
         } else {
             h.mtime().unwrap().to_string()
@@ -281,8 +289,16 @@ fn tar_listing(tar_bytes: &[u8], fresh: &[&str]) -> Vec<(String, String)> {
     out
 }
 
-fn with_chmod(mut request: CopyRequest<'_>, chmod: Option<u32>) -> CopyRequest<'_> {
+/// The request with `--chmod`, and for a copy from a rootfs (no --chown) instead of the context.
+fn with_chmod(
+    mut request: CopyRequest<'_>,
+    (chmod, kind): (Option<u32>, SourceKind),
+) -> CopyRequest<'_> {
     request.chmod = chmod;
+    request.source_kind = kind;
+    if kind == SourceKind::Rootfs {
+        request.chown = None;
+    }
     request
 }
 
@@ -295,15 +311,33 @@ fn grafted_layer_tar_equals_the_tar_of_the_filled_upper_dir() {
     use hoist_executor::layer::{write_layer_tar, write_layer_tar_grafted};
     let ctx = context();
     let c = |rel: &str| ctx.path().join(rel);
-    // More kinds of entries: setuid, a fifo, an xattr, nested excluded dirs with a re-included file deep down,
-    // an excluded dir with nothing brought back, and a link pair entirely inside the copy.
+    // More kinds of entries: setuid, a fifo and a device (a copy leaves out the one and makes the other an
+    // empty file), an xattr, owners of their own, nested excluded dirs with a re-included file deep down, an
+    // excluded dir with nothing brought back, and a link pair entirely inside the copy.
     write(&c("sub/suid"), "s", 0o4755);
     nix::unistd::mkfifo(
         &c("sub/fifo"),
         nix::sys::stat::Mode::from_bits_truncate(0o640),
     )
     .unwrap();
+    nix::sys::stat::mknod(
+        &c("sub/null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
     xattr::set(c("a.txt"), "user.note", b"kept").unwrap();
+    let caps: [u8; 20] = [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    xattr::set(c("sub/deeper/c.sh"), "security.capability", &caps).unwrap();
+    for (rel, owner) in [
+        ("sub", 1001),
+        ("sub/b.txt", 1002),
+        ("sub/link", 1003),
+        ("sub/null", 1004),
+    ] {
+        std::os::unix::fs::lchown(c(rel), Some(owner), Some(owner + 100)).unwrap();
+    }
     write(&c("skipme/inner/deep/back2.txt"), "b2", 0o600);
     write(&c("gone/x"), "x", 0o644);
     write(&c("pair/one"), "p", 0o644);
@@ -315,10 +349,14 @@ fn grafted_layer_tar_equals_the_tar_of_the_filled_upper_dir() {
             || rel == "gone"
             || rel == "gone/x"
     };
+    let context = |chmod| (chmod, SourceKind::Context);
+    let rootfs = |chmod| (chmod, SourceKind::Rootfs);
     for (dest, chmod) in [
-        ("/fresh/dir/", None),
-        ("/fresh/dir/", Some(0o640)),
-        ("/app", None),
+        ("/fresh/dir/", context(None)),
+        ("/fresh/dir/", context(Some(0o640))),
+        ("/fresh/dir/", rootfs(None)),
+        ("/fresh/dir/", rootfs(Some(0o640))),
+        ("/app", context(None)),
     ] {
         let filled = Overlay::new();
         base(&filled.lower);
@@ -355,7 +393,9 @@ fn grafted_layer_tar_equals_the_tar_of_the_filled_upper_dir() {
             continue;
         }
         assert!(rest.graftable());
-        let mut graft = rest.into_graft(Some((1000, 1000)), chmod, excluded);
+        let how =
+            with_chmod(request(ctx.path(), &grafted.upper, dest, &excluded), chmod).entry_as();
+        let mut graft = rest.into_graft(how, excluded);
         let mut got = Vec::new();
         write_layer_tar_grafted(&grafted.upper, &mut got, &mut |path, name, tar| {
             graft.graft(path, name, tar)
@@ -368,11 +408,28 @@ fn grafted_layer_tar_equals_the_tar_of_the_filled_upper_dir() {
         for expected in [
             "fresh/dir/skipme/inner/deep/back2.txt",
             "fresh/dir/skipme/back.txt",
-            "fresh/dir/sub/fifo",
+            "fresh/dir/sub/null",
             "fresh/dir/pair/two",
         ] {
             assert!(names.contains(&expected), "{expected} in {names:#?}");
         }
+        assert!(!names.contains(&"fresh/dir/sub/fifo"), "{names:#?}");
+        let line = |name: &str| &want.iter().find(|(n, _)| n == name).unwrap().1;
+        let (owner, xattr) = match chmod.1 {
+            SourceKind::Rootfs => ("1002:1102", "SCHILY.xattr.security.capability"),
+            SourceKind::Context => ("1000:1000", "none"),
+        };
+        assert!(line("fresh/dir/sub/b.txt").contains(owner), "{want:#?}");
+        assert!(
+            line("fresh/dir/sub/null").starts_with("Regular"),
+            "{want:#?}"
+        );
+        assert_eq!(
+            line("fresh/dir/sub/deeper/c.sh").contains("SCHILY.xattr.security.capability"),
+            xattr != "none",
+            "{want:#?}"
+        );
+        assert!(!line("fresh/dir/a.txt").contains("user.note"), "{want:#?}");
         assert!(
             !names.iter().any(|n| n.starts_with("fresh/dir/gone")),
             "{names:#?}"

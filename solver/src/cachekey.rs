@@ -30,10 +30,12 @@ impl std::ops::Deref for StepKey {
 
 impl KeyBuilder {
     /// A key for a step of kind `kind` (`run`, `copy` …); bump the version when the meaning of a kind changes
-    /// (v2: RUN layers no longer keep the empty mount-point files of /etc/hosts, resolv.conf, hostname).
+    /// (v2: RUN layers no longer keep the empty mount-point files of /etc/hosts, resolv.conf, hostname;
+    /// v3: COPY --from keeps the source's owners, copies skip FIFOs and make devices empty files, layers keep
+    /// no xattr but security.capability).
     pub fn new(kind: &str) -> Self {
         let mut hash = Sha256::new();
-        hash.update(b"hoist-cache-v2\0");
+        hash.update(b"hoist-cache-v3\0");
         let mut k = KeyBuilder {
             hash,
             inputs: vec![Input {

@@ -19,6 +19,8 @@ use super::copy::CopyStats;
 use super::error::{CopyError, Result};
 use super::meta;
 use super::securejoin::{is_missing, mkdir_all_in_root, mkdir_all_resolved, resolve_components};
+use super::tarmeta::entry_meta;
+use super::tarstream::GoSizes;
 
 /// Reads the first tar header (after decompression) of `path`: true when it is a tar archive.
 /// Anything that fails to read as a tar (text, a gzip of a non-tar, an empty file) is not an archive.
@@ -75,12 +77,13 @@ fn open_decompressed(path: &Path) -> Result<Box<dyn Read>> {
     let magic = reader
         .fill_buf()
         .map_err(|e| CopyError::io("read", path, e))?;
-    Ok(match detect(magic) {
+    let decompressed: Box<dyn Read> = match detect(magic) {
         Compression::Plain => Box::new(reader),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(reader)),
         Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(reader)),
-    })
+    };
+    Ok(Box::new(GoSizes::new(decompressed)))
 }
 
 /// Extracts `archive` into the existing directory `dir`; `shown` names the archive in errors.
@@ -97,7 +100,7 @@ pub(crate) fn extract_into(
     let mut tar = tar::Archive::new(open_decompressed(archive)?);
     let entries = tar.entries().map_err(read_error)?;
     // Directory times are set last: extracting their children changes them.
-    let mut dir_times: Vec<(PathBuf, i64)> = Vec::new();
+    let mut dir_times: Vec<(PathBuf, (i64, i64))> = Vec::new();
 
     for entry in entries {
         let mut entry = entry.map_err(read_error)?;
@@ -125,6 +128,9 @@ pub(crate) fn extract_into(
         ) {
             continue;
         }
+        let info = entry_meta(&mut entry)
+            .map_err(|e| read_error(io::Error::new(e.kind(), format!("entry {name}: {e}"))))?;
+        let owner = (info.uid, info.gid);
 
         // The parent is resolved inside `dir` (following symlinks, as in Docker's chroot); the entry itself is
         // never followed: it replaces whatever is there.
@@ -154,17 +160,6 @@ pub(crate) fn extract_into(
                 removed.map_err(|e| CopyError::io("replace", &target, e))?;
             }
         }
-
-        let header = entry.header();
-        let mode = header.mode().map_err(read_error)? & 0o7777;
-        let uid = header.uid().map_err(read_error)?;
-        let gid = header.gid().map_err(read_error)?;
-        let mtime = header.mtime().map_err(read_error)?;
-        let owner = (
-            u32::try_from(uid).unwrap_or(0),
-            u32::try_from(gid).unwrap_or(0),
-        );
-        let mtime = i64::try_from(mtime).unwrap_or(0);
 
         match kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
@@ -224,8 +219,6 @@ pub(crate) fn extract_into(
                 continue;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                let major = header.device_major().map_err(read_error)?.unwrap_or(0);
-                let minor = header.device_minor().map_err(read_error)?.unwrap_or(0);
                 let sflag = match kind {
                     EntryType::Char => SFlag::S_IFCHR,
                     EntryType::Block => SFlag::S_IFBLK,
@@ -234,8 +227,8 @@ pub(crate) fn extract_into(
                 mknod(
                     &target,
                     sflag,
-                    Mode::from_bits_truncate(mode),
-                    makedev(u64::from(major), u64::from(minor)),
+                    Mode::from_bits_truncate(info.mode),
+                    makedev(u64::from(info.device.0), u64::from(info.device.1)),
                 )
                 .map_err(|e| CopyError::io("create device", &target, io::Error::from(e)))?;
                 stats.other += 1;
@@ -248,30 +241,23 @@ pub(crate) fn extract_into(
 
         meta::lchown(&target, owner)?;
         if kind != EntryType::Symlink {
-            meta::chmod(&target, mode)?;
-            if let Ok(Some(extensions)) = entry.pax_extensions() {
-                for ext in extensions.flatten() {
-                    let key = ext.key_bytes().strip_prefix(b"SCHILY.xattr.");
-                    if let Some(key) = key.filter(|k| meta::is_portable_xattr(k)) {
-                        let _ = xattr::set(
-                            &target,
-                            std::ffi::OsStr::from_bytes(key),
-                            ext.value_bytes(),
-                        );
-                    }
+            meta::chmod(&target, info.mode)?;
+            for (name, value) in &info.xattrs {
+                if meta::is_portable_xattr(name) {
+                    let _ = xattr::set(&target, std::ffi::OsStr::from_bytes(name), value);
                 }
             }
         }
         if kind == EntryType::Directory {
-            dir_times.push((target, mtime));
+            dir_times.push((target, info.mtime));
         } else {
-            meta::set_times(&target, (mtime, 0), (mtime, 0))?;
+            meta::set_times(&target, info.mtime, info.mtime)?;
         }
     }
     for (path, mtime) in dir_times.iter().rev() {
         // A later entry may have replaced the directory with a file: only directories still there get times.
         if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-            meta::set_times(path, (*mtime, 0), (*mtime, 0))?;
+            meta::set_times(path, *mtime, *mtime)?;
         }
     }
     stats.archives += 1;

@@ -4,12 +4,10 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, FileType, Metadata};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-use nix::sys::stat::{mknod, Mode, SFlag};
 
 use super::archive::{extract_into, is_archive};
 use super::error::{CopyError, Result};
@@ -18,6 +16,7 @@ use super::paths::{
     absolute_dest, clean_components, clean_relative, dest_names_directory, display_in_root,
     relative_string,
 };
+use super::rules::{is_skipped_by_copy, SourceKind};
 use super::securejoin::{is_missing, mkdir_all_resolved, resolve_in_root, resolve_parent_in_root};
 use super::wildcard::{has_wildcards, ComponentPattern};
 use crate::layer::{self, EntryAs, LayerTar};
@@ -35,16 +34,32 @@ pub struct CopyRequest<'a> {
     pub dest: String,
     /// The stage's WORKDIR (absolute, "/" by default).
     pub workdir: String,
-    /// Owner of everything copied and of the directories created; `None` = 0:0.
+    /// `--chown`: the owner of everything copied and of the directories created. Without it the directories
+    /// created are root's, and what is copied is as [`SourceKind`] says.
     pub chown: Option<(u32, u32)>,
-    /// Mode for the copied entries (not for the destination directory the copy creates).
+    /// `--chmod`: its permission bits replace the copied entries' (not the destination directory the copy
+    /// creates); their setuid, setgid and sticky bits stay.
     pub chmod: Option<u32>,
+    /// What `src_root` is: decides the owners, xattrs and directory times of the copies.
+    pub source_kind: SourceKind,
     /// True for a `src_root`-relative path ("dir/file") that `.dockerignore` or `--exclude` drops.
     pub excluded: &'a (dyn Fn(&str) -> bool + Sync),
     /// `--parents`: keep each source's path (below a `/./` pivot, or `src_root`) under `dest`.
     pub parents: bool,
     /// ADD: local tar archives (plain, gzip, bzip2, xz; by content) are extracted into `dest`.
     pub extract_archives: bool,
+}
+
+impl CopyRequest<'_> {
+    /// How every copied entry is written: the rules both the copy and its layer graft follow.
+    pub fn entry_as(&self) -> EntryAs {
+        self.source_kind.entry_as(self.chown, self.chmod)
+    }
+
+    /// The owner of the directories the copy creates (not copies of source directories).
+    fn created_dir_owner(&self) -> (u32, u32) {
+        self.chown.unwrap_or((0, 0))
+    }
 }
 
 /// What a copy did.
@@ -119,9 +134,10 @@ impl DeferredCopy {
             })
             .collect();
         let hardlinks = Arc::new(Mutex::new(hardlinks));
+        let how = req.entry_as();
         let copier = || Copier {
             req,
-            owner: req.chown.unwrap_or((0, 0)),
+            how,
             hardlinks: Arc::clone(&hardlinks),
             pending_dirs: Vec::new(),
             stats: CopyStats::default(),
@@ -212,23 +228,15 @@ impl DeferredCopy {
 
     /// The deferred directories as a [`layer::Graft`]: written into the layer tar straight from the source,
     /// entry for entry what [`DeferredCopy::finish`] followed by [`layer::write_layer_tar`] would write, without
-    /// creating the files. `owner`, `chmod` and `excluded` are the request's.
-    pub fn into_graft<E: Fn(&str) -> bool>(
-        self,
-        owner: Option<(u32, u32)>,
-        chmod: Option<u32>,
-        excluded: E,
-    ) -> CopyGraft<E> {
+    /// creating the files. `how` ([`CopyRequest::entry_as`]) and `excluded` are the request's.
+    pub fn into_graft<E: Fn(&str) -> bool>(self, how: EntryAs, excluded: E) -> CopyGraft<E> {
         CopyGraft {
             dirs: self
                 .dirs
                 .into_iter()
                 .map(|dir| (dir.dst.clone(), dir))
                 .collect(),
-            how: EntryAs {
-                owner: owner.unwrap_or((0, 0)),
-                mode: chmod,
-            },
+            how,
             excluded,
         }
     }
@@ -340,7 +348,7 @@ impl<E: Fn(&str) -> bool> CopyGraft<E> {
             tar.add_as(&dir.src, &dir.name, &dir_meta, self.how)?;
             dir.written = true;
         }
-        if meta.file_type().is_socket() {
+        if is_skipped_by_copy(meta.file_type()) {
             return Ok(());
         }
         tar.add_as(src, name, &meta, self.how)?;
@@ -357,7 +365,7 @@ fn copy_with(req: &CopyRequest, deferring: bool) -> Result<(CopyStats, DeferredC
     let deferring = deferring && sources.len() == 1 && !req.parents && !req.extract_archives;
     let mut copier = Copier {
         req,
-        owner: req.chown.unwrap_or((0, 0)),
+        how: req.entry_as(),
         hardlinks: Arc::default(),
         pending_dirs: Vec::new(),
         stats: CopyStats::default(),
@@ -593,7 +601,8 @@ struct PendingDir {
 
 struct Copier<'r, 'a> {
     req: &'r CopyRequest<'a>,
-    owner: (u32, u32),
+    /// The request's [`CopyRequest::entry_as`].
+    how: EntryAs,
     /// (device, inode) of a multiply-linked source file → where its first copy went (shared by the copiers
     /// of a [`DeferredCopy::finish`] on several threads).
     hardlinks: Arc<Mutex<HardLinks>>,
@@ -641,7 +650,7 @@ impl Copier<'_, '_> {
         let root = self.req.dest_root;
         if self.req.extract_archives && source.meta.is_file() && is_archive(&source.physical)? {
             let dir = resolve_in_root(root, dest_abs)?;
-            mkdir_all_resolved(root, &dir, self.owner)?;
+            mkdir_all_resolved(root, &dir, self.req.created_dir_owner())?;
             return extract_into(&source.physical, &source.logical, &dir, &mut self.stats);
         }
         let mut rel = source.physical_rel.clone();
@@ -649,7 +658,7 @@ impl Copier<'_, '_> {
 
         if self.req.parents && !source.kept.is_empty() {
             let dest_dir = resolve_in_root(root, dest_abs)?;
-            mkdir_all_resolved(root, &dest_dir, self.owner)?;
+            mkdir_all_resolved(root, &dest_dir, self.req.created_dir_owner())?;
             self.create_kept_parents(source, dest_abs)?;
             let mut target = resolve_parent_in_root(root, &format!("{dest_abs}/{}", source.kept))?;
             return self.copy_entry(&mut src, &mut target, &mut rel, &source.meta, false);
@@ -662,7 +671,7 @@ impl Copier<'_, '_> {
             Err(e) => return Err(CopyError::io("inspect", &dst, e)),
         };
         if source.meta.is_dir() {
-            // The contents go into dest; dest itself is created 0755 (owned by --chown) or left as it is.
+            // The contents go into dest; dest itself is created 0755 (owned by --chown, else root) or left as it is.
             let created = match dst_meta {
                 Some(m) if m.is_dir() => false,
                 Some(_) => {
@@ -670,7 +679,7 @@ impl Copier<'_, '_> {
                         path: display_in_root(root, &dst),
                     })
                 }
-                None => mkdir_all_resolved(root, &dst, self.owner)?,
+                None => mkdir_all_resolved(root, &dst, self.req.created_dir_owner())?,
             };
             if created && self.defer_dir(&src, &rel, &dst, None) {
                 return Ok(());
@@ -679,13 +688,13 @@ impl Copier<'_, '_> {
             return self.copy_children(&mut src, &mut dst, &mut rel, created);
         }
         let mut target = if dest_is_dir || dst_meta.is_some_and(|m| m.is_dir()) {
-            mkdir_all_resolved(root, &dst, self.owner)?;
+            mkdir_all_resolved(root, &dst, self.req.created_dir_owner())?;
             let name = source.logical.rsplit('/').next().unwrap_or(&source.logical);
             dst.join(name)
         } else {
             if let Some(parent) = dst.parent() {
                 if parent.starts_with(root) {
-                    mkdir_all_resolved(root, parent, self.owner)?;
+                    mkdir_all_resolved(root, parent, self.req.created_dir_owner())?;
                 }
             }
             dst
@@ -694,7 +703,7 @@ impl Copier<'_, '_> {
     }
 
     /// `--parents`: creates the directories between dest and the source, copying the source directories'
-    /// modes and times (owned by --chown or 0:0); existing ones are left alone.
+    /// modes and times (owned as the copies are); existing ones are left alone.
     fn create_kept_parents(&mut self, source: &Source, dest_abs: &str) -> Result<()> {
         let kept: Vec<&str> = source.kept.split('/').collect();
         let pivot_len = source.logical.len() - source.kept.len();
@@ -827,8 +836,7 @@ impl Copier<'_, '_> {
             self.copy_children(src, dst, rel, created)?;
             return self.apply_metadata(src, dst, meta);
         }
-        if file_type.is_socket() {
-            // Sockets cannot be copied (fsutil refuses them); a stray one in a context should not break the build.
+        if is_skipped_by_copy(file_type) {
             return Ok(());
         }
         if !known_absent {
@@ -866,42 +874,38 @@ impl Copier<'_, '_> {
                 .map_err(|e| CopyError::io("create symlink", &*dst, e))?;
             self.stats.symlinks += 1;
         } else {
-            let kind = if file_type.is_char_device() {
-                SFlag::S_IFCHR
-            } else if file_type.is_block_device() {
-                SFlag::S_IFBLK
-            } else {
-                SFlag::S_IFIFO
-            };
-            mknod(
-                &*dst,
-                kind,
-                Mode::from_bits_truncate(meta.mode() & 0o7777),
-                meta.rdev(),
-            )
-            .map_err(|e| CopyError::io("create device", &*dst, io::Error::from(e)))?;
-            self.stats.other += 1;
+            // A device node: BuildKit's copy (Docker 20.10's fsutil) calls mknod with Go's mode bits, which
+            // carry no file type, so it makes an empty regular file with the node's owner and mode.
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&*dst)
+                .map_err(|e| CopyError::io("create", &*dst, e))?;
+            self.stats.files += 1;
         }
         self.apply_metadata(src, dst, meta)
     }
 
-    /// Owner (--chown or 0:0), mode (--chmod or the source's), xattrs and the source's times.
+    /// Owner, mode, xattrs and times of the source, as [`CopyRequest::entry_as`] says.
     fn apply_metadata(&self, src: &Path, dst: &Path, meta: &Metadata) -> Result<()> {
-        meta::lchown(dst, self.owner)?;
+        meta::lchown(dst, self.how.owner_of(meta))?;
         let file_type = meta.file_type();
         if !file_type.is_symlink() {
-            let mode = self.req.chmod.unwrap_or(meta.mode()) & 0o7777;
+            let mode = self.how.mode_of(meta.mode());
             // fs::copy already gave a regular file the source's mode; chown clears setuid/setgid though.
-            if !file_type.is_file() || self.req.chmod.is_some() || mode & 0o6000 != 0 {
+            if !file_type.is_file() || self.how.mode.is_some() || mode & 0o6000 != 0 {
                 meta::chmod(dst, mode)?;
             }
-            meta::copy_xattrs(src, dst);
+            if self.how.xattrs {
+                meta::copy_xattrs(src, dst);
+            }
         }
-        meta::set_times(
-            dst,
-            (meta.atime(), meta.atime_nsec()),
-            (meta.mtime(), meta.mtime_nsec()),
-        )
+        let mtime = match self.how.dir_mtime {
+            Some(time) if file_type.is_dir() => (time, 0),
+            _ => (meta.mtime(), meta.mtime_nsec()),
+        };
+        meta::set_times(dst, (meta.atime(), meta.atime_nsec()), mtime)
     }
 }
 

@@ -12,7 +12,10 @@ mod copy;
 mod error;
 mod meta;
 mod paths;
+mod rules;
 mod securejoin;
+mod tarmeta;
+mod tarstream;
 mod wildcard;
 
 pub use archive::{extract_archive, is_archive};
@@ -21,4 +24,5 @@ pub use copy::{
     MatchedSource,
 };
 pub use error::{CopyError, Result};
+pub use rules::SourceKind;
 pub use securejoin::{mkdir_all_in_root, resolve_in_root, resolve_parent_in_root};

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use hoist_executor::fileops::{copy, CopyRequest, CopyStats, Result};
+use hoist_executor::fileops::{copy, CopyRequest, CopyStats, Result, SourceKind};
 use tempfile::TempDir;
 
 pub fn nothing_excluded(_: &str) -> bool {
@@ -43,6 +43,7 @@ impl Fixture {
             workdir: "/".to_string(),
             chown: None,
             chmod: None,
+            source_kind: SourceKind::Context,
             excluded: &nothing_excluded,
             parents: false,
             extract_archives: false,

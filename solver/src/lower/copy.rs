@@ -226,6 +226,12 @@ pub(super) fn copy(
             }
         };
         let from_context = matches!(origin, Origin::Context);
+        // A stage's or an image's files keep their owners, xattrs and times; the context's and what hoist
+        // wrote itself (heredocs) do not, as with BuildKit's context transfer.
+        let source_kind = match origin {
+            Origin::Stage(_) | Origin::Image(_) => fileops::SourceKind::Rootfs,
+            Origin::Context | Origin::Heredocs(_) => fileops::SourceKind::Context,
+        };
         let context = &build.context;
         let (exclude, sources_ref) = (&exclude, &sources);
         // --exclude patterns match a path relative to the source it was found under (BuildKit's fsutil copy),
@@ -246,6 +252,7 @@ pub(super) fn copy(
                 chown: owner,
                 // BuildKit (Docker 20.10) applies only the permission bits of --chmod: 4755 gives 0755.
                 chmod: chmod.map(|m| m & 0o777),
+                source_kind,
                 excluded: &excluded,
                 parents: c.flags.parents,
                 extract_archives: is_add && c.flags.unpack.unwrap_or(true),
@@ -265,7 +272,7 @@ pub(super) fn copy(
                 }
                 let (chmod, parents) = (request.chmod, request.parents);
                 if deferred.graftable() {
-                    let mut graft = deferred.into_graft(owner, chmod, excluded);
+                    let mut graft = deferred.into_graft(request.entry_as(), excluded);
                     return Ok(Some(AfterUnmount::Graft(Box::new(
                         move |path: &Path,
                               name: &Path,
@@ -283,6 +290,7 @@ pub(super) fn copy(
                         workdir: workdir.clone(),
                         chown: owner,
                         chmod,
+                        source_kind,
                         excluded: &excluded,
                         parents,
                         extract_archives: false,
@@ -297,7 +305,8 @@ pub(super) fn copy(
             fileops::copy(&request).map_err(copy_error)?;
         }
         if let Some(dir) = &downloads_dir {
-            // Downloaded files are copied as files (no archive extraction unless --unpack), like BuildKit.
+            // Downloaded files are copied as files (no archive extraction unless --unpack), like BuildKit; they
+            // stay 0600 whatever --chmod says, as BuildKit (Docker 20.10) leaves them.
             let request = CopyRequest {
                 src_root: dir.path(),
                 sources: downloads.iter().map(|d| d.file_name.clone()).collect(),
@@ -305,7 +314,8 @@ pub(super) fn copy(
                 dest: dest.clone(),
                 workdir: workdir.clone(),
                 chown: owner,
-                chmod: chmod.map(|m| m & 0o777),
+                chmod: None,
+                source_kind: fileops::SourceKind::Context,
                 excluded: &|_: &str| false,
                 parents: false,
                 extract_archives: c.flags.unpack.unwrap_or(false),

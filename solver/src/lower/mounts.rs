@@ -440,6 +440,7 @@ fn context_copy(build: &Build, source: &str, guards: &mut MountGuards) -> Result
         workdir: "/".into(),
         chown: None,
         chmod: None,
+        source_kind: fileops::SourceKind::Context,
         excluded: &excluded,
         parents: false,
         extract_archives: false,
