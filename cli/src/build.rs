@@ -52,6 +52,22 @@ pub struct BuildArgs {
 }
 
 pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
+    // Every option is checked before the first step starts: a typo must not cost a whole build.
+    if !args.context.exists() {
+        anyhow::bail!(
+            "unable to prepare context: path {:?} not found",
+            args.context.display().to_string()
+        );
+    }
+    if !args.context.is_dir() {
+        anyhow::bail!(
+            "unable to prepare context: context must be a directory: {}",
+            args.context.display()
+        );
+    }
+    if let Some(spec) = &args.cache_to {
+        crate::cache::parse_local_cache_spec("--cache-to", spec, "dest")?;
+    }
     let mut build_args = Vec::new();
     for a in &args.build_args {
         match a.split_once('=') {
@@ -99,7 +115,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     let out = match hoist_solver::build(store, &options, progress) {
         Ok(out) => out,
         Err(e) => {
-            eprintln!("ERROR: {e}");
+            errln!("ERROR: {e}{}", where_in_dockerfile(&args, &e));
             return Ok(1);
         }
     };
@@ -109,18 +125,40 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         crate::cache::export_cache_to(store, spec, &keys)?;
     }
     if args.quiet {
-        println!("{}", out.image.id);
+        outln!("{}", out.image.id);
     } else {
-        eprintln!("writing image {} done", out.image.id);
+        errln!("writing image {} done", out.image.id);
         for tag in &args.tags {
-            eprintln!("naming to {tag} done");
+            errln!("naming to {tag} done");
         }
-        eprintln!(
+        errln!(
             "{} steps cached, {} executed",
-            out.cached_steps, out.executed_steps
+            out.cached_steps,
+            out.executed_steps
         );
     }
     Ok(0)
+}
+
+/// The Dockerfile line an error is about, with a caret under its column (as a parse error shows it); empty when
+/// the error has no position or the file cannot be read again.
+fn where_in_dockerfile(args: &BuildArgs, error: &hoist_solver::BuildError) -> String {
+    let Some((_, pos)) = error.location() else {
+        return String::new();
+    };
+    let path = args
+        .file
+        .clone()
+        .unwrap_or_else(|| args.context.join("Dockerfile"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return String::new();
+    };
+    match text.lines().nth(pos.line.saturating_sub(1)) {
+        Some(line) if pos.line > 0 => {
+            format!("\n{}", hoist_parser::snippet(line, pos.line, pos.col))
+        }
+        _ => String::new(),
+    }
 }
 
 /// `--secret id=ID,src=FILE` / `id=ID,env=VAR` (docker buildx's syntax; `source=` and `type=file|env` accepted).

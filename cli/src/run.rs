@@ -100,7 +100,7 @@ pub fn run(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     match run_inner(store, args) {
         Ok(code) => Ok(code),
         Err(e) => {
-            eprintln!("hoist: {e:#}");
+            errln!("hoist: {}", crate::output::error_chain(&e));
             let code = e.downcast_ref::<runtime::RuntimeError>().map_or(
                 runtime::EXIT_RUNTIME_ERROR,
                 runtime::RuntimeError::exit_code,
@@ -134,6 +134,7 @@ fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
 
 fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     let network: NetworkMode = args.network.parse()?;
+    crate::run_limits::check(args.memory.as_deref(), args.cpus.as_deref())?;
     let image = image_source(&store, &args.image)?;
     let options = RunOptions {
         name: args.name,
@@ -176,13 +177,13 @@ fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     if state.status == Status::Exited {
         if let Some(error) = state.error {
             let code = state.exit_code.unwrap_or(runtime::EXIT_RUNTIME_ERROR);
-            eprintln!("hoist: {error}");
+            errln!("hoist: {error}");
             if options.auto_remove {
                 let _ = runtime::remove(&root, &record.id, true);
             }
             return Ok(code);
         }
     }
-    println!("{}", record.id);
+    outln!("{}", record.id);
     Ok(0)
 }
