@@ -106,13 +106,15 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     // Staging dirs and mounts of hoist processes that were killed (Ctrl-C, OOM, power loss) go first.
     store.sweep_stale_tmp();
     crate::cache::import_cache_from(store, &args.cache_from)?;
-    let renderer = crate::progress::renderer(args.progress);
-    let progress: &dyn hoist_solver::Progress = if args.quiet {
-        &Silent
+    let renderer: Box<dyn hoist_solver::Progress> = if args.quiet {
+        Box::new(Silent)
     } else {
-        renderer.as_ref()
+        crate::progress::renderer(args.progress)
     };
-    let out = match hoist_solver::build(store, &options, progress) {
+    let result = hoist_solver::build(store, &options, renderer.as_ref());
+    // The terminal view draws its final screen when dropped: before anything else is printed below it.
+    drop(renderer);
+    let out = match result {
         Ok(out) => out,
         Err(e) => {
             errln!("ERROR: {e}{}", where_in_dockerfile(&args, &e));

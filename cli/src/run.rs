@@ -118,7 +118,13 @@ fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
     let config: serde_json::Value =
         serde_json::from_slice(&raw).context("the image config is not valid JSON")?;
     let mut lowers = Vec::new();
+    // A layer repeated in the image (two steps that changed nothing) is mounted once, at its topmost place:
+    // overlayfs refuses a lower dir given twice (see hoist_solver's lower_dirs).
+    let mut seen = std::collections::HashSet::new();
     for diff_id in image.config.rootfs().diff_ids().iter().rev() {
+        if !seen.insert(diff_id) {
+            continue;
+        }
         let digest = diff_id
             .parse()
             .map_err(|e| anyhow::anyhow!("image has a bad diff_id {diff_id}: {e}"))?;

@@ -215,6 +215,11 @@ pub(crate) struct Progress<'a> {
 }
 
 impl Progress<'_> {
+    /// The step's vertex number (`#N`).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
     pub fn output(&self, stream: crate::progress::Stream, data: &[u8]) {
         self.sink.event(Event::Output {
             id: self.id,
@@ -279,10 +284,18 @@ fn apply(state: &mut StageState, info: StepInfo, layer: Option<LayerDesc>, creat
 }
 
 /// The lower dirs of `state`'s filesystem, topmost first.
+///
+/// A layer that appears twice (two `RUN echo` steps both leave an empty layer) is one snapshot: overlayfs
+/// refuses a lower dir given twice ("conflicting lowerdir path", EINVAL), so only its topmost place is kept.
+/// That changes nothing seen: every path the lower copy has, the upper copy has too, with the same content, and
+/// an opaque directory in it hides the lower copy's anyway.
 pub(crate) fn lower_dirs(store: &Store, layers: &[LayerDesc]) -> Result<Vec<PathBuf>> {
+    let mut seen = std::collections::HashSet::new();
     let mut lowers = Vec::with_capacity(layers.len());
     for layer in layers.iter().rev() {
-        lowers.push(store.ensure_snapshot(&layer.diff_id)?);
+        if seen.insert(&layer.diff_id) {
+            lowers.push(store.ensure_snapshot(&layer.diff_id)?);
+        }
     }
     Ok(lowers)
 }
