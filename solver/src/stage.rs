@@ -73,7 +73,7 @@ pub(crate) struct Build<'a> {
     pub dockerfile_path: String,
     report: Mutex<Vec<StepReport>>,
     /// The latest cache record of each step identity, loaded at the first miss.
-    previous: std::sync::OnceLock<HashMap<String, (hoist_store::CacheRecord, explain::Payload)>>,
+    previous: std::sync::OnceLock<explain::EarlierSteps>,
 }
 
 /// Where a stage's build stands.
