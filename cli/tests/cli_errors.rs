@@ -151,7 +151,14 @@ fn save_dash_o_dash_writes_to_stdout_and_a_terminal_is_refused() {
     let Some(h) = Hoist::with_busybox() else {
         return;
     };
-    let out = h.run(&["save", "-o", "-", "busybox"]);
+    // In a directory of its own, to see that no file named `-` is written there.
+    let cwd = tempfile::tempdir().unwrap();
+    let out = h
+        .cmd()
+        .args(["save", "-o", "-", "busybox"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let entries = read_tar(&out.stdout);
     assert!(
@@ -159,10 +166,7 @@ fn save_dash_o_dash_writes_to_stdout_and_a_terminal_is_refused() {
         "{:?}",
         entries.keys()
     );
-    assert!(
-        !std::path::Path::new("-").exists(),
-        "a file named - was written"
-    );
+    assert!(!cwd.path().join("-").exists(), "a file named - was written");
     let out = h.run(&["save", "busybox"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(read_tar(&out.stdout).contains_key("manifest.json"));
