@@ -66,7 +66,13 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         );
     }
     if let Some(spec) = &args.cache_to {
-        crate::cache::parse_local_cache_spec("--cache-to", spec, "dest")?;
+        let dest = crate::cache::parse_local_cache_spec("--cache-to", spec, "dest")?;
+        if dest.exists() && !dest.is_dir() {
+            anyhow::bail!(
+                "--cache-to {spec}: {} is not a directory; name a directory (it is created if missing)",
+                dest.display()
+            );
+        }
     }
     let mut build_args = Vec::new();
     for a in &args.build_args {

@@ -48,6 +48,19 @@ fn a_bad_cache_to_is_refused_before_the_first_step() {
         "a step ran before the option was checked:\n{err}"
     );
     assert_eq!(h.out(&["inspect", "ct:1"]).0, 1, "no image was made");
+    // A destination that cannot be a directory is known before the build too.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let spec = format!("type=local,dest={}", file.path().display());
+    let (out, _ctx) = h.build_text(
+        "ct:2",
+        "FROM busybox\nRUN echo ran\n",
+        &[],
+        &["--progress", "plain", "--cache-to", &spec],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("is not a directory"), "{err}");
+    assert!(!err.contains("#1 "), "a step ran before the option was checked:\n{err}");
 }
 
 #[test]

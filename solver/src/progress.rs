@@ -108,3 +108,39 @@ pub struct Silent;
 impl Progress for Silent {
     fn event(&self, _event: Event<'_>) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(usize, u64, String)>>);
+
+    impl Progress for Recorder {
+        fn event(&self, event: Event<'_>) {
+            if let Event::Advanced { id, done, unit } = event {
+                self.0.lock().unwrap().push((id, done, unit.to_string()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_count_is_reported_at_most_once_an_interval() {
+        let sink = Recorder::default();
+        let counter = ItemCounter::new(&sink, 7, "files");
+        for _ in 0..1000 {
+            counter.add_one();
+        }
+        assert!(
+            sink.0.lock().unwrap().is_empty(),
+            "nothing before the first interval"
+        );
+        std::thread::sleep(ADVANCE_INTERVAL + Duration::from_millis(20));
+        for _ in 0..1000 {
+            counter.add_one();
+        }
+        let events = sink.0.lock().unwrap().clone();
+        assert_eq!(events, vec![(7, 1024, "files".to_string())]);
+    }
+}
