@@ -60,7 +60,10 @@ fn a_bad_cache_to_is_refused_before_the_first_step() {
     let err = stderr(&out);
     assert!(!out.status.success());
     assert!(err.contains("is not a directory"), "{err}");
-    assert!(!err.contains("#1 "), "a step ran before the option was checked:\n{err}");
+    assert!(
+        !err.contains("#1 "),
+        "a step ran before the option was checked:\n{err}"
+    );
 }
 
 #[test]

@@ -99,7 +99,8 @@ impl Progress for TtyProgress {
 
 /// Redraws the view over the previous draw. `finished`: the final screen, every line of it.
 fn draw(screen: &mut Screen, finished: bool) {
-    if output::stderr_gone() {
+    // A build that ended before its first step (a Dockerfile error) has nothing to show but its error.
+    if output::stderr_gone() || (screen.drawn == 0 && screen.view.is_empty()) {
         return;
     }
     let (width, height) = terminal_size();

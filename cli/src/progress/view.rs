@@ -55,6 +55,11 @@ impl View {
         }
     }
 
+    /// No step has started (the build failed before its first, or has not reached it).
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty() && self.warnings.is_empty()
+    }
+
     fn step(&mut self, id: usize) -> Option<&mut Step> {
         self.steps.iter_mut().find(|s| s.id == id)
     }
