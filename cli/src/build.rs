@@ -52,6 +52,28 @@ pub struct BuildArgs {
 }
 
 pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
+    // Every option is checked before the first step starts: a typo must not cost a whole build.
+    if !args.context.exists() {
+        anyhow::bail!(
+            "unable to prepare context: path {:?} not found",
+            args.context.display().to_string()
+        );
+    }
+    if !args.context.is_dir() {
+        anyhow::bail!(
+            "unable to prepare context: context must be a directory: {}",
+            args.context.display()
+        );
+    }
+    if let Some(spec) = &args.cache_to {
+        let dest = crate::cache::parse_local_cache_spec("--cache-to", spec, "dest")?;
+        if dest.exists() && !dest.is_dir() {
+            anyhow::bail!(
+                "--cache-to {spec}: {} is not a directory; name a directory (it is created if missing)",
+                dest.display()
+            );
+        }
+    }
     // First: the signal mask is inherited by the threads the build starts.
     let cancel = hoist_executor::container::CancelToken::new();
     let interrupts = crate::interrupt::Interrupts::watch(cancel.clone())?;
@@ -96,16 +118,18 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     store.sweep_stale_tmp(&hoist_executor::reap::remove_containers_in);
     hoist_executor::reap::remove_orphaned_cgroups();
     crate::cache::import_cache_from(store, &args.cache_from)?;
-    let renderer = crate::progress::renderer(args.progress);
-    let shown: &dyn hoist_solver::Progress = if args.quiet {
-        &Silent
+    let renderer: Box<dyn hoist_solver::Progress> = if args.quiet {
+        Box::new(Silent)
     } else {
-        renderer.as_ref()
+        crate::progress::renderer(args.progress)
     };
-    let progress = crate::interrupt::Unfinished::new(shown);
+    let progress = crate::interrupt::Unfinished::new(renderer.as_ref());
     let built = hoist_solver::build(store, &options, &progress);
+    let stopped = progress.names();
+    drop(progress);
+    // The terminal view draws its final screen when dropped: before anything else is printed below it.
+    drop(renderer);
     if let Some(signal) = interrupts.received() {
-        let stopped = progress.names();
         let what = if stopped.is_empty() {
             "no step was running".to_string()
         } else {
@@ -115,7 +139,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
             Ok(out) => format!(" after the image {} was written", out.image.id),
             Err(_) => String::new(),
         };
-        eprintln!(
+        errln!(
             "ERROR: build interrupted by {signal}{image}; {what}. Finished steps are kept in the cache."
         );
         return Ok(128 + signal as i32);
@@ -123,7 +147,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     let out = match built {
         Ok(out) => out,
         Err(e) => {
-            eprintln!("ERROR: {e}");
+            errln!("ERROR: {e}{}", where_in_dockerfile(&args, &e));
             return Ok(1);
         }
     };
@@ -133,18 +157,40 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         crate::cache::export_cache_to(store, spec, &keys)?;
     }
     if args.quiet {
-        println!("{}", out.image.id);
+        outln!("{}", out.image.id);
     } else {
-        eprintln!("writing image {} done", out.image.id);
+        errln!("writing image {} done", out.image.id);
         for tag in &args.tags {
-            eprintln!("naming to {tag} done");
+            errln!("naming to {tag} done");
         }
-        eprintln!(
+        errln!(
             "{} steps cached, {} executed",
-            out.cached_steps, out.executed_steps
+            out.cached_steps,
+            out.executed_steps
         );
     }
     Ok(0)
+}
+
+/// The Dockerfile line an error is about, with a caret under its column (as a parse error shows it); empty when
+/// the error has no position or the file cannot be read again.
+fn where_in_dockerfile(args: &BuildArgs, error: &hoist_solver::BuildError) -> String {
+    let Some((_, pos)) = error.location() else {
+        return String::new();
+    };
+    let path = args
+        .file
+        .clone()
+        .unwrap_or_else(|| args.context.join("Dockerfile"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return String::new();
+    };
+    match text.lines().nth(pos.line.saturating_sub(1)) {
+        Some(line) if pos.line > 0 => {
+            format!("\n{}", hoist_parser::snippet(line, pos.line, pos.col))
+        }
+        _ => String::new(),
+    }
 }
 
 /// `--secret id=ID,src=FILE` / `id=ID,env=VAR` (docker buildx's syntax; `source=` and `type=file|env` accepted).

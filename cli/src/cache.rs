@@ -1,5 +1,4 @@
 //! `hoist cache ls | du | prune | export | import`: look at, measure, trim and carry the build cache.
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -141,24 +140,27 @@ fn ls(store: &Store, args: LsArgs) -> anyhow::Result<i32> {
         .into_iter()
         .filter(|i| filter.matches(i, t))
         .collect();
-    let mut out = std::io::stdout().lock();
     if args.format == Format::Json {
         let json: Vec<serde_json::Value> = items.iter().map(item_json).collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+        outln!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(0);
     }
-    writeln!(
-        out,
+    outln!(
         "{:<12}  {:<11}  {:>9}  {:<15}  {:<15}  {:>5}  {:<6}  DESCRIPTION",
-        "ID", "TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"
-    )?;
+        "ID",
+        "TYPE",
+        "SIZE",
+        "CREATED",
+        "LAST USED",
+        "USAGE",
+        "SHARED"
+    );
     for item in &items {
         let description = truncate(
             &item.description,
             if args.no_trunc { usize::MAX } else { 60 },
         );
-        writeln!(
-            out,
+        outln!(
             "{:<12}  {:<11}  {:>9}  {:<15}  {:<15}  {:>5}  {:<6}  {}",
             short_id(&item.id, args.no_trunc),
             type_name(&item.kind),
@@ -168,7 +170,7 @@ fn ls(store: &Store, args: LsArgs) -> anyhow::Result<i32> {
             item.used_count,
             if item.shared { "true" } else { "false" },
             description
-        )?;
+        );
     }
     Ok(0)
 }
@@ -197,7 +199,6 @@ fn item_json(item: &CacheItem) -> serde_json::Value {
 
 fn du(store: &Store, args: DuArgs) -> anyhow::Result<i32> {
     let usage = store.cache_disk_usage()?;
-    let mut out = std::io::stdout().lock();
     if args.format == Format::Json {
         let lines = |ls: &[UsageLine]| -> Vec<serde_json::Value> {
             ls.iter()
@@ -210,36 +211,34 @@ fn du(store: &Store, args: DuArgs) -> anyhow::Result<i32> {
             "by_type": lines(&usage.by_type),
             "by_step": lines(&usage.by_step),
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+        outln!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(0);
     }
-    let table =
-        |out: &mut std::io::StdoutLock, title: &str, lines: &[UsageLine]| -> std::io::Result<()> {
-            writeln!(
-                out,
-                "{title:<18}  {:>6}  {:>10}  {:>11}",
-                "ITEMS", "SIZE", "RECLAIMABLE"
-            )?;
-            for l in lines {
-                writeln!(
-                    out,
-                    "{:<18}  {:>6}  {:>10}  {:>11}",
-                    l.name,
-                    l.items,
-                    human_size(l.size),
-                    human_size(l.reclaimable)
-                )?;
-            }
-            Ok(())
-        };
-    table(&mut out, "TYPE", &usage.by_type)?;
+    let table = |title: &str, lines: &[UsageLine]| {
+        outln!(
+            "{title:<18}  {:>6}  {:>10}  {:>11}",
+            "ITEMS",
+            "SIZE",
+            "RECLAIMABLE"
+        );
+        for l in lines {
+            outln!(
+                "{:<18}  {:>6}  {:>10}  {:>11}",
+                l.name,
+                l.items,
+                human_size(l.size),
+                human_size(l.reclaimable)
+            );
+        }
+    };
+    table("TYPE", &usage.by_type);
     if !usage.by_step.is_empty() {
-        writeln!(out)?;
-        table(&mut out, "STEP", &usage.by_step)?;
+        outln!();
+        table("STEP", &usage.by_step);
     }
-    writeln!(out)?;
-    writeln!(out, "Total:        {}", human_size(usage.total))?;
-    writeln!(out, "Reclaimable:  {}", human_size(usage.reclaimable))?;
+    outln!();
+    outln!("Total:        {}", human_size(usage.total));
+    outln!("Reclaimable:  {}", human_size(usage.reclaimable));
     Ok(0)
 }
 
@@ -264,24 +263,21 @@ fn prune(store: &Store, args: PruneArgs) -> anyhow::Result<i32> {
     let report = store
         .cache_prune_items(&options)
         .context("pruning the build cache")?;
-    let mut out = std::io::stdout().lock();
     if !report.removed.is_empty() {
-        writeln!(out, "Deleted build cache objects:")?;
+        outln!("Deleted build cache objects:");
         for item in &report.removed {
-            writeln!(
-                out,
+            outln!(
                 "{}  {}",
                 short_id(&item.id, false),
                 truncate(&item.description, 70)
-            )?;
+            );
         }
-        writeln!(out)?;
+        outln!();
     }
-    writeln!(
-        out,
+    outln!(
         "Total reclaimed space: {}",
         human_size(report.reclaimed_bytes)
-    )?;
+    );
     Ok(0)
 }
 
@@ -292,7 +288,7 @@ fn lock_exclusive_telling_why(store: &Store) -> anyhow::Result<hoist_store::Stor
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(1));
         if !flag.load(Ordering::SeqCst) {
-            eprintln!("waiting for running builds on this state directory to finish…");
+            errln!("waiting for running builds on this state directory to finish…");
         }
     });
     let lock = store.lock().context("locking the state directory")?;
@@ -325,7 +321,7 @@ fn export(store: &Store, args: ExportArgs) -> anyhow::Result<i32> {
     let report = store
         .export_cache(&keys, &args.dir)
         .with_context(|| format!("exporting the build cache to {}", args.dir.display()))?;
-    eprintln!(
+    errln!(
         "exported {} cache records to {} ({} layers copied, {})",
         report.records,
         args.dir.display(),
@@ -340,7 +336,7 @@ fn import(store: &Store, args: ImportArgs) -> anyhow::Result<i32> {
     let added = store
         .import_cache(&args.dir)
         .with_context(|| format!("importing the build cache from {}", args.dir.display()))?;
-    eprintln!("imported {added} cache records from {}", args.dir.display());
+    errln!("imported {added} cache records from {}", args.dir.display());
     Ok(0)
 }
 
@@ -380,7 +376,7 @@ pub fn import_cache_from(store: &Store, specs: &[String]) -> anyhow::Result<()> 
     for spec in specs {
         let dir = parse_local_cache_spec("--cache-from", spec, "src")?;
         if !dir.join("index.json").exists() {
-            eprintln!(
+            errln!(
                 "WARNING: --cache-from {spec}: no build cache at {} yet; building without it",
                 dir.display()
             );
@@ -390,7 +386,7 @@ pub fn import_cache_from(store: &Store, specs: &[String]) -> anyhow::Result<()> 
         let added = store
             .import_cache(&dir)
             .with_context(|| format!("--cache-from {spec}: importing the build cache"))?;
-        eprintln!("importing cache from {}: {added} records", dir.display());
+        errln!("importing cache from {}: {added} records", dir.display());
     }
     Ok(())
 }
@@ -404,7 +400,7 @@ pub fn export_cache_to(store: &Store, spec: &str, keys: &[String]) -> anyhow::Re
     let report = store
         .export_cache(keys, &dir)
         .with_context(|| format!("--cache-to {spec}: exporting the build cache"))?;
-    eprintln!(
+    errln!(
         "exporting cache to {}: {} records, {} layers copied ({})",
         dir.display(),
         report.records,

@@ -1,18 +1,9 @@
 //! `hoist ps`, `logs`, `stop`, `kill`, `rm`, `exec`, `inspect`: thin wrappers over [`hoist_executor::runtime`].
 use std::path::{Path, PathBuf};
 
-use std::io::Write as _;
-
 use clap::Args;
 use hoist_executor::runtime::{self, ContainerSummary, ExecOptions};
 use hoist_store::Store;
-
-/// `println!` that ends quietly on a closed pipe (`hoist ps | head`).
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
 
 fn absolute(root: &Path) -> PathBuf {
     std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf())
@@ -51,11 +42,11 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<i32> {
     };
     if args.quiet {
         for s in &list {
-            out!("{}", id(s));
+            outln!("{}", id(s));
         }
         return Ok(0);
     }
-    out!(
+    outln!(
         "{:<12}   {:<20} {:<22} {:<20}   {:<14} NAMES",
         "CONTAINER ID",
         "IMAGE",
@@ -64,7 +55,7 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<i32> {
         "STATUS"
     );
     for s in &list {
-        out!(
+        outln!(
             "{:<12}   {:<20} {:<22} {:<20}   {:<14} {}",
             id(s),
             s.record.image,
@@ -112,9 +103,9 @@ fn each(
     let mut code = 0;
     for name in names {
         match f(name) {
-            Ok(_) => out!("{name}"),
+            Ok(_) => outln!("{name}"),
             Err(e) => {
-                eprintln!("hoist: {e}");
+                errln!("hoist: {e}");
                 code = 1;
             }
         }
@@ -199,7 +190,7 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
     match runtime::exec(&absolute(root), &args.container, &options) {
         Ok(code) => Ok(code),
         Err(e) => {
-            eprintln!("hoist: {e}");
+            errln!("hoist: {e}");
             Ok(e.exit_code())
         }
     }
@@ -293,13 +284,12 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
                 out.push(config);
             }
             None => {
-                eprintln!("hoist: No such object: {name}");
+                errln!("hoist: No such object: {name}");
                 code = 1;
             }
         }
     }
     let text = serde_json::to_string_pretty(&serde_json::Value::Array(out))?;
-    // A closed pipe (`| head`) ends the output quietly.
-    let _ = writeln!(std::io::stdout(), "{text}");
+    outln!("{text}");
     Ok(code)
 }

@@ -73,7 +73,7 @@ fn parse(file: &PathBuf, ast: bool) -> anyhow::Result<i32> {
         match hoist_parser::parse_named(&name, &text) {
             Ok(dockerfile) => emit(&format!("{dockerfile:#?}\n"))?,
             Err(e) => {
-                eprintln!("{e}");
+                errln!("{e}");
                 return Ok(1);
             }
         }
@@ -82,13 +82,13 @@ fn parse(file: &PathBuf, ast: bool) -> anyhow::Result<i32> {
     match parser::parse_tree_named(&name, &text) {
         Ok(tree) => {
             for warning in &tree.warnings {
-                eprintln!("warning: {name}:{}: {}", warning.line, warning.message);
+                errln!("warning: {name}:{}: {}", warning.line, warning.message);
             }
             emit(&tree.dump())?;
             Ok(0)
         }
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             Ok(1)
         }
     }
@@ -117,7 +117,7 @@ fn expand(escape: char, env: &[String], words: bool, word: &str) -> anyhow::Resu
             Ok(0)
         }
         Err(e) => {
-            eprintln!("hoist: {e}");
+            errln!("hoist: {e}");
             Ok(1)
         }
     }
@@ -137,7 +137,7 @@ fn ignore(mut patterns: Vec<String>, file: Option<PathBuf>, path: &str) -> anyho
             Ok(0)
         }
         Err(e) => {
-            eprintln!("hoist: {e}");
+            errln!("hoist: {e}");
             Ok(1)
         }
     }

@@ -21,15 +21,15 @@ pub fn explain(store: &Store, target: &str) -> anyhow::Result<i32> {
     })?;
     let steps: Vec<StepReport> =
         serde_json::from_slice(&raw).context("the build report is not valid JSON")?;
-    println!(
+    outln!(
         "{label}: {} steps, {} from the cache",
         steps.len(),
         steps.iter().filter(|s| s.cached).count()
     );
     for step in &steps {
         match &step.reason {
-            None => println!("#{} {}: CACHED", step.vertex, step.name),
-            Some(reason) => println!("#{} {}: MISS: {reason}", step.vertex, step.name),
+            None => outln!("#{} {}: CACHED", step.vertex, step.name),
+            Some(reason) => outln!("#{} {}: MISS: {reason}", step.vertex, step.name),
         }
     }
     Ok(0)

@@ -1,4 +1,5 @@
 //! `hoist import`, `images`, `save`, `rmi`.
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
@@ -22,9 +23,9 @@ pub struct ImagesArgs {
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// Write to this file (a tar).
+    /// Write to this file (a tar); `-`, or no -o, writes to stdout (refused when stdout is a terminal).
     #[arg(short = 'o', long)]
-    output: PathBuf,
+    output: Option<PathBuf>,
     /// Archive format: docker (`docker save`/`docker load`) or oci (an OCI image layout, also loadable by docker).
     #[arg(long, value_enum, default_value_t = SaveFormat::Docker)]
     format: SaveFormat,
@@ -82,6 +83,9 @@ impl SaveArgs {
 
 #[derive(Debug, Args)]
 pub struct RmiArgs {
+    /// Remove the image even if a stopped container uses it.
+    #[arg(short = 'f', long)]
+    force: bool,
     #[arg(required = true)]
     images: Vec<String>,
 }
@@ -120,7 +124,7 @@ pub fn import(store: &Store, args: ImportArgs) -> anyhow::Result<i32> {
     let image = store
         .import_rootfs_tar(&args.file, &args.reference)
         .with_context(|| format!("importing {}", args.file.display()))?;
-    println!("{}", image.id);
+    outln!("{}", image.id);
     Ok(0)
 }
 
@@ -128,19 +132,22 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
     let list = store.list_images()?;
     if args.quiet {
         for (_, image) in &list {
-            println!("{}", &image.id.hex()[..12]);
+            outln!("{}", &image.id.hex()[..12]);
         }
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<30} {:<15} {:<14} {:<22} SIZE",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED"
     );
     for (reference, image) in &list {
         let (repo, tag) = reference
             .rsplit_once(':')
             .unwrap_or((reference.as_str(), "latest"));
-        println!(
+        outln!(
             "{:<30} {:<15} {:<14} {:<22} {}",
             repo,
             tag,
@@ -154,6 +161,11 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
 
 pub fn save(store: &Store, args: SaveArgs) -> anyhow::Result<i32> {
     let compression = args.layer_compression()?;
+    // `-o -` is stdout, as for docker; no -o is stdout too, unless that is a terminal (docker's words).
+    let to_file = args.output.as_ref().filter(|p| p.as_os_str() != "-");
+    if to_file.is_none() && std::io::stdout().is_terminal() {
+        bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+    }
     // Shared lock: garbage collection must not remove layers (or their fresh compressed copies) mid-save.
     let _lock = store.lock_shared()?;
     for name in &args.images {
@@ -161,7 +173,9 @@ pub fn save(store: &Store, args: SaveArgs) -> anyhow::Result<i32> {
             bail!("no such image: {name}");
         }
     }
-    let output = &args.output;
+    let Some(output) = to_file else {
+        return save_to_stdout(store, &args, compression);
+    };
     match args.format() {
         SaveFormat::Oci => store.save_oci_layout_compressed(&args.images, output, compression),
         SaveFormat::Docker => {
@@ -172,17 +186,36 @@ pub fn save(store: &Store, args: SaveArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The archive streamed to stdout. A reader that goes away mid-archive (`| head -c`) stops the save: its
+/// broken pipe ends hoist quietly (see [`crate::output`]).
+fn save_to_stdout(
+    store: &Store,
+    args: &SaveArgs,
+    compression: Option<LayerCompression>,
+) -> anyhow::Result<i32> {
+    let out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    let mut out = match args.format() {
+        SaveFormat::Oci => store.write_oci_layout_compressed(&args.images, out, compression),
+        SaveFormat::Docker => store.write_docker_archive_compressed(&args.images, out, compression),
+    }
+    .context("saving to stdout")?;
+    out.flush().context("saving to stdout")?;
+    Ok(0)
+}
+
 pub fn rmi(store: &Store, args: RmiArgs) -> anyhow::Result<i32> {
     let mut code = 0;
     for name in &args.images {
-        match store.remove_image(name) {
+        let removed = crate::rmi_guard::check(store, store.root(), name, args.force)
+            .and_then(|()| Ok(store.remove_image(name)?));
+        match removed {
             Ok(removed) => {
                 for line in removed {
-                    println!("{line}");
+                    outln!("{line}");
                 }
             }
             Err(e) => {
-                eprintln!("Error: {name}: {e}");
+                errln!("Error: {}", crate::output::error_chain(&e));
                 code = 1;
             }
         }

@@ -33,10 +33,10 @@ impl Interrupts {
                     continue;
                 };
                 if seen.swap(signal as i32, Ordering::SeqCst) != 0 {
-                    eprintln!("hoist: {signal} again: exiting now, without cleaning up (the next build will)");
+                    errln!("hoist: {signal} again: exiting now, without cleaning up (the next build will)");
                     std::process::exit(128 + signal as i32);
                 }
-                eprintln!(
+                errln!(
                     "hoist: {signal}: stopping the build (running steps are killed, finished ones stay cached; \
                      press Ctrl-C again to exit at once)"
                 );

@@ -1,4 +1,8 @@
 //! `hoist`: build container images from Dockerfiles and run them, without a daemon.
+// First: its `outln!`/`errln!` macros are used by every module below.
+#[macro_use]
+mod output;
+
 mod build;
 mod cache;
 mod containers;
@@ -7,7 +11,9 @@ mod explain;
 mod images;
 mod interrupt;
 mod progress;
+mod rmi_guard;
 mod run;
+mod run_limits;
 mod store_check;
 
 use std::path::PathBuf;
@@ -87,8 +93,9 @@ fn main() {
         Command::Build(a) => open().and_then(|s| build::run(&s, a)),
         Command::Run(a) => match open().and_then(|s| run::run(s, a)) {
             Ok(code) => Ok(code),
+            Err(e) if output::is_reader_gone(&e) => std::process::exit(output::EXIT_READER_GONE),
             Err(e) => {
-                eprintln!("hoist: {e:#}");
+                errln!("hoist: {}", output::error_chain(&e));
                 std::process::exit(EXIT_HOIST_ERROR)
             }
         },
@@ -109,8 +116,10 @@ fn main() {
     };
     match result {
         Ok(code) => std::process::exit(code),
+        // The reader of hoist's output went away (`| head`): nothing more to say, and no one to say it to.
+        Err(e) if output::is_reader_gone(&e) => std::process::exit(output::EXIT_READER_GONE),
         Err(e) => {
-            eprintln!("hoist: {e:#}");
+            errln!("hoist: {}", output::error_chain(&e));
             std::process::exit(1)
         }
     }

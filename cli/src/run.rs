@@ -103,7 +103,7 @@ pub fn run(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     match run_inner(store, args) {
         Ok(code) => Ok(code),
         Err(e) => {
-            eprintln!("hoist: {e:#}");
+            errln!("hoist: {}", crate::output::error_chain(&e));
             let code = e.downcast_ref::<runtime::RuntimeError>().map_or(
                 runtime::EXIT_RUNTIME_ERROR,
                 runtime::RuntimeError::exit_code,
@@ -119,7 +119,7 @@ pub fn run(store: Store, args: RunArgs) -> anyhow::Result<i32> {
 pub(crate) fn refuse_tty_without_terminal(attach_stdin: bool, tty: bool) -> Option<i32> {
     use std::io::IsTerminal as _;
     if attach_stdin && tty && !std::io::stdin().is_terminal() {
-        eprintln!("hoist: the input device is not a TTY");
+        errln!("hoist: the input device is not a TTY");
         return Some(1);
     }
     None
@@ -133,6 +133,7 @@ fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
     let config: serde_json::Value =
         serde_json::from_slice(&raw).context("the image config is not valid JSON")?;
     let mut lowers = Vec::new();
+    // A layer repeated in the image (two steps that changed nothing) is mounted once, by the overlay code.
     for diff_id in image.config.rootfs().diff_ids().iter().rev() {
         let digest = diff_id
             .parse()
@@ -149,6 +150,7 @@ fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
 
 fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     let network: NetworkMode = args.network.parse()?;
+    crate::run_limits::check(args.memory.as_deref(), args.cpus.as_deref())?;
     let image = image_source(&store, &args.image)?;
     let options = RunOptions {
         name: args.name,
@@ -191,13 +193,13 @@ fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     if state.status == Status::Exited {
         if let Some(error) = state.error {
             let code = state.exit_code.unwrap_or(runtime::EXIT_RUNTIME_ERROR);
-            eprintln!("hoist: {error}");
+            errln!("hoist: {error}");
             if options.auto_remove {
                 let _ = runtime::remove(&root, &record.id, true);
             }
             return Ok(code);
         }
     }
-    println!("{}", record.id);
+    outln!("{}", record.id);
     Ok(0)
 }

@@ -1,17 +1,8 @@
 //! `hoist store check [--repair]`: prints what [`Store::check`] and the runtime's container check found.
 
-use std::io::Write as _;
-
 use clap::{Args, Subcommand};
 use hoist_executor::runtime::container_check;
 use hoist_store::{CheckOptions, CheckReport, Outcome, Problem, Store};
-
-/// `println!` that ends quietly on a closed pipe.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
 
 #[derive(Debug, Args)]
 pub struct StoreArgs {
@@ -47,7 +38,7 @@ fn check(store: &Store, args: CheckArgs) -> anyhow::Result<i32> {
         match store.try_lock()? {
             Some(lock) => lock,
             None => {
-                eprintln!(
+                errln!(
                     "waiting for the builds using {} to finish…",
                     store.root().display()
                 );
@@ -88,7 +79,7 @@ fn problem_of(finding: container_check::Finding) -> Problem {
 }
 
 fn print_report(report: &CheckReport, containers: usize, repair: bool) {
-    out!(
+    outln!(
         "checked {} blobs ({} hashed in {:.2} s), {} snapshots, {} images, {} cache records, {} containers, \
          {} temp entries",
         report.blobs,
@@ -102,24 +93,24 @@ fn print_report(report: &CheckReport, containers: usize, repair: bool) {
     );
     let found = report.problems.len();
     if found == 0 {
-        out!("no problems");
+        outln!("no problems");
         return;
     }
     let remaining = report.problems.iter().filter(|p| p.remains()).count();
     if repair {
-        out!("problems: {found}, repaired: {}", found - remaining);
+        outln!("problems: {found}, repaired: {}", found - remaining);
     } else {
-        out!("problems: {found}");
+        outln!("problems: {found}");
     }
     for problem in &report.problems {
-        out!("  {problem}");
+        outln!("  {problem}");
     }
     if !repair {
-        out!("run `hoist store check --repair` to remove what is broken");
+        outln!("run `hoist store check --repair` to remove what is broken");
     } else if remaining > 0 {
-        out!("{remaining} could not be repaired: see NOT REPAIRED above");
+        outln!("{remaining} could not be repaired: see NOT REPAIRED above");
     } else {
-        out!("the store is clean now");
+        outln!("the store is clean now");
     }
 }
 

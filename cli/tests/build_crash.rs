@@ -134,9 +134,15 @@ fn leftovers(h: &Hoist, pid: u32) -> Vec<String> {
 fn check_store(h: &Hoist, context: &str, must_be_clean: bool) {
     let (code, out, err) = h.out(&["store", "check"]);
     if must_be_clean {
-        assert_eq!(code, 0, "{context}\nstore check after the next start:\n{out}{err}");
+        assert_eq!(
+            code, 0,
+            "{context}\nstore check after the next start:\n{out}{err}"
+        );
     } else {
-        assert!(code == 0 || code == 1, "{context}\nstore check failed to run:\n{out}{err}");
+        assert!(
+            code == 0 || code == 1,
+            "{context}\nstore check failed to run:\n{out}{err}"
+        );
     }
 }
 

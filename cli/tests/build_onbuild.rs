@@ -150,3 +150,23 @@ fn an_invalid_trigger_fails_a_stage_built_from_its_stage() {
     assert!(log.contains("\"COPY --frm=x a b\""), "{log}");
     assert!(log.contains("--from"), "{log}");
 }
+
+#[test]
+fn the_step_counter_includes_the_triggers() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let log = h.build_ok(
+        "ob:count",
+        "FROM busybox AS one\nONBUILD RUN echo a\nONBUILD ENV X=1\nONBUILD COPY f /f\n\
+         FROM one AS two\nRUN echo b\n",
+        &[("f", "x")],
+        &["--progress", "plain"],
+    );
+    // FROM, the RUN and COPY triggers (ENV makes no step), then the stage's own RUN.
+    assert!(log.contains("[two 1/4] FROM one"), "{log}");
+    assert!(log.contains("[two 2/4] RUN echo a"), "{log}");
+    assert!(log.contains("[two 3/4] COPY f /f"), "{log}");
+    assert!(log.contains("[two 4/4] RUN echo b"), "{log}");
+    assert!(!log.contains("/2]"), "{log}");
+}

@@ -187,3 +187,19 @@ fn copy_from_cycle_is_an_error_not_a_hang() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn steps_that_leave_the_same_layer_stack_up_and_the_image_runs() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    // Each RUN changes nothing, so their layers are one and the same: overlayfs must not get it twice.
+    let mut dockerfile = String::from("FROM busybox\n");
+    for i in 1..=5 {
+        dockerfile.push_str(&format!("RUN echo {i}\n"));
+    }
+    dockerfile.push_str("RUN echo end > /end\n");
+    h.build_ok("same-layers:1", &dockerfile, &[], &[]);
+    let (code, out, err) = h.out(&["run", "--rm", "same-layers:1", "cat", "/end"]);
+    assert_eq!((code, out.as_str()), (0, "end\n"), "{err}");
+}

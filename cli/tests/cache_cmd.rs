@@ -117,7 +117,15 @@ fn du_splits_by_type_and_step() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(types, vec!["layers", "cache mounts", "context checksums"]);
+    assert_eq!(
+        types,
+        vec![
+            "layers",
+            "cache mounts",
+            "context checksums",
+            "unreferenced"
+        ]
+    );
     let steps: Vec<&str> = du["by_step"]
         .as_array()
         .unwrap()
@@ -345,4 +353,46 @@ fn cache_mounts_and_context_checksums_are_items_too() {
     let out = h.run(&["cache", "prune", "--filter", "type=source.local"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(ls_json(&h, &["--filter", "type=context"]).is_empty());
+}
+
+#[test]
+fn du_reclaimable_is_what_prune_frees() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    // Layers only the cache keeps (with a compressed copy from save), and what rmi left to garbage collection.
+    h.build_ok(
+        "du:1",
+        "FROM busybox\nRUN head -c 300000 /dev/urandom > /big\nRUN echo x > /small\n",
+        &[],
+        &[],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("x.tar");
+    let out = h.run(&[
+        "save",
+        "--compress",
+        "gzip",
+        "-o",
+        tar.to_str().unwrap(),
+        "du:1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(h.run(&["rmi", "du:1"]).status.success());
+    let (code, du, err) = h.out(&["cache", "du"]);
+    assert_eq!(code, 0, "{err}");
+    let reclaimable = du
+        .lines()
+        .find_map(|l| l.strip_prefix("Reclaimable:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("{du}"))
+        .to_string();
+    let (code, prune, err) = h.out(&["cache", "prune"]);
+    assert_eq!(code, 0, "{err}");
+    let freed = prune
+        .lines()
+        .find_map(|l| l.strip_prefix("Total reclaimed space:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("{prune}"));
+    assert_eq!(reclaimable, freed, "du said:\n{du}\nprune said:\n{prune}");
 }

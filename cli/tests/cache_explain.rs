@@ -143,3 +143,26 @@ fn unchanged_context_is_not_rehashed_but_every_change_is_seen() {
     assert!(!listing.contains("notes.txt"), "{listing}");
     assert!(listing.contains(".dockerignore"), "{listing}");
 }
+
+#[test]
+fn explain_finds_the_earlier_build_of_the_same_project_in_another_checkout() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let files: [(&str, &[u8]); 3] = [
+        ("Dockerfile", DOCKERFILE.as_bytes()),
+        ("a.txt", b"one\n"),
+        ("src/main.rs", b"fn main() {}\n"),
+    ];
+    let first = context_with(&files);
+    let built = h.build_dir("co:1", first.path(), &[]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    // The same project checked out elsewhere, one source changed.
+    let second = context_with(&files);
+    std::fs::write(second.path().join("src/main.rs"), "fn main() { run() }\n").unwrap();
+    let rebuilt = h.build_dir("co:2", second.path(), &["--explain", "--progress", "plain"]);
+    let log = stderr(&rebuilt);
+    assert!(rebuilt.status.success(), "{log}");
+    assert!(!log.contains("no earlier build of this step"), "{log}");
+    assert!(log.contains("src/main.rs"), "{log}");
+}

@@ -230,10 +230,18 @@ fn redirected_output_reaches_the_container_as_it_is() {
     let Some(h) = Hoist::with_busybox() else {
         return;
     };
-    let null = || std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+    let null = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap()
+    };
     for (what, args) in [
         ("stdout", vec!["run", "--rm", "busybox", "echo", "x"]),
-        ("stderr", vec!["run", "--rm", "busybox", "sh", "-c", "echo e >&2"]),
+        (
+            "stderr",
+            vec!["run", "--rm", "busybox", "sh", "-c", "echo e >&2"],
+        ),
     ] {
         let status = h
             .cmd()
@@ -257,7 +265,10 @@ fn redirected_output_reaches_the_container_as_it_is() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "to-file\nmore\nrw-stdin\n");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "to-file\nmore\nrw-stdin\n"
+    );
     // `exec` into a running container, the same.
     let id = h.detach(&["busybox", "sleep", "60"]);
     let status = h

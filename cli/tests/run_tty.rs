@@ -84,8 +84,10 @@ fn interactive_tty_with_piped_stdin_is_refused_as_docker_does() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert!(h.containers().is_empty(), "no container is made");
     // `-i` alone passes stdin and its EOF through; `-t` alone does not read stdin at all.
-    let (code, out, err) =
-        h.out_with_stdin(&["run", "--rm", "-i", "busybox", "sh"], b"echo from-stdin\n");
+    let (code, out, err) = h.out_with_stdin(
+        &["run", "--rm", "-i", "busybox", "sh"],
+        b"echo from-stdin\n",
+    );
     assert_eq!((code, out.trim()), (0, "from-stdin"), "{err}");
     let (code, out, err) =
         h.out_with_stdin(&["run", "--rm", "-t", "busybox", "echo", "tonly"], b"x\n");

@@ -63,7 +63,10 @@ fn damage_is_named_repaired_and_the_store_rebuilds() {
     std::fs::write(&layer, &bytes).unwrap();
     let layer_digest = format!("sha256:{}", layer.file_name().unwrap().to_string_lossy());
     std::fs::create_dir_all(h.root.path().join("snapshots/9999/etc")).unwrap();
-    let stale = h.root.path().join("tmp/step-2147483646_0badf00d-00000000000000ff");
+    let stale = h
+        .root
+        .path()
+        .join("tmp/step-2147483646_0badf00d-00000000000000ff");
     std::fs::create_dir_all(stale.join("u")).unwrap();
     let db = rusqlite::Connection::open(h.root.path().join("cache.db")).unwrap();
     db.execute(
@@ -80,7 +83,8 @@ fn damage_is_named_repaired_and_the_store_rebuilds() {
         format!("blob {layer_digest} content does not match its name"),
         "image t:1 (".to_string(),
         "snapshots/9999 is half-unpacked".to_string(),
-        "step-2147483646_0badf00d-00000000000000ff belongs to process 2147483646, which is gone".to_string(),
+        "step-2147483646_0badf00d-00000000000000ff belongs to process 2147483646, which is gone"
+            .to_string(),
         "(RUN ghost) needs layer".to_string(),
         "run `hoist store check --repair`".to_string(),
     ] {
@@ -137,7 +141,10 @@ fn a_build_beside_check_and_repair_is_not_disturbed() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Something for the repair to do once the build is over (made now: a build sweeps dead entries as it starts).
-    let stale = h.root.path().join("tmp/view-2147483646_0badf00d-00000000000000ff");
+    let stale = h
+        .root
+        .path()
+        .join("tmp/view-2147483646_0badf00d-00000000000000ff");
     std::fs::create_dir_all(&stale).unwrap();
 
     // A check runs beside the build: the build's staging dirs, mounts and cgroup are not problems.

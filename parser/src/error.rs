@@ -60,18 +60,24 @@ impl fmt::Display for ParseError {
             self.file, self.line, self.col, self.message
         )?;
         if let Some(text) = &self.source_line {
-            let number = self.line.to_string();
-            let gutter = " ".repeat(number.len());
-            // Tabs keep their width in the caret line so the caret lands under the right character.
-            let pad: String = text
-                .chars()
-                .take(self.col.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            write!(f, "\n {number} | {text}\n {gutter} | {pad}^")?;
+            write!(f, "\n{}", snippet(text, self.line, self.col))?;
         }
         Ok(())
     }
+}
+
+/// Line `line` of a Dockerfile (`text`) under its number, and a caret under column `col` (1-based):
+/// ` 12 | COPY --frm=a / /` and `    |      ^`. Used for every error a Dockerfile position explains.
+pub fn snippet(text: &str, line: usize, col: usize) -> String {
+    let number = line.to_string();
+    let gutter = " ".repeat(number.len());
+    // Tabs keep their width in the caret line so the caret lands under the right character.
+    let pad: String = text
+        .chars()
+        .take(col.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    format!(" {number} | {text}\n {gutter} | {pad}^")
 }
 
 impl std::error::Error for ParseError {}

@@ -11,7 +11,7 @@ mod instructions;
 pub mod parser;
 pub mod shell;
 
-pub use error::ParseError;
+pub use error::{snippet, ParseError};
 
 /// Parses a Dockerfile; errors are reported against the file name `Dockerfile`.
 pub fn parse(text: &str) -> Result<ast::Dockerfile, ParseError> {

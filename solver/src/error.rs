@@ -14,11 +14,21 @@ pub enum BuildError {
         message: String,
     },
     /// A RUN step whose process exited non-zero.
-    #[error("{step}: process \"{command}\" did not complete successfully: exit code: {code}")]
+    #[error("{file}:{}:{}: {step}: process \"{command}\" did not complete successfully: exit code: {code}", pos.line, pos.col)]
     RunFailed {
+        file: String,
+        pos: Pos,
+        /// The instruction's first line (`RUN make`).
         step: String,
         command: String,
         code: i32,
+    },
+    /// A stage the target needs failed: `location` is where in the Dockerfile, when the failure has one.
+    #[error("stage {stage} failed: {message}")]
+    StageFailed {
+        stage: String,
+        message: String,
+        location: Option<(String, Pos)>,
     },
     #[error("{0}")]
     Other(String),
@@ -42,6 +52,20 @@ impl BuildError {
     pub fn run_exit_code(&self) -> Option<i32> {
         match self {
             BuildError::RunFailed { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The Dockerfile and the position the error is about (a failing RUN, COPY …), for a snippet with a caret.
+    pub fn location(&self) -> Option<(&str, Pos)> {
+        match self {
+            BuildError::Instruction { file, pos, .. } | BuildError::RunFailed { file, pos, .. } => {
+                Some((file, *pos))
+            }
+            BuildError::StageFailed {
+                location: Some((file, pos)),
+                ..
+            } => Some((file, *pos)),
             _ => None,
         }
     }

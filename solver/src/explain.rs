@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::cachekey::{Input, StepKey};
 
 /// What a cache record's payload holds (JSON).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Payload {
     /// When the step ran: a cached rebuild keeps the same history (and image ID).
     pub created: String,
@@ -56,8 +56,36 @@ pub(crate) fn step_identity(
     format!("{dockerfile}|{stage_label}|{step_index}|{keyword}")
 }
 
+/// The step identity without the Dockerfile's directory: the same project in another checkout (another path)
+/// has the same steps. `None` for an identity that is not `path|stage|index|KEYWORD`.
+fn identity_in_any_checkout(identity: &str) -> Option<String> {
+    let mut fields = identity.rsplitn(4, '|');
+    let (keyword, index, stage, path) = (
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    );
+    let file = std::path::Path::new(path).file_name()?.to_string_lossy();
+    // `*` cannot start an absolute path: these keys never meet a full identity.
+    Some(format!("*{file}|{stage}|{index}|{keyword}"))
+}
+
+/// The latest earlier records of steps, by identity (see [`step_identity`]) and by identity in any checkout.
+pub(crate) struct EarlierSteps(HashMap<String, (CacheRecord, Payload)>);
+
+impl EarlierSteps {
+    /// The latest earlier record of step `identity`: built from this Dockerfile if it was, else from the same
+    /// Dockerfile (by name) and step in another directory, such as another checkout of the project.
+    pub fn get(&self, identity: &str) -> Option<&(CacheRecord, Payload)> {
+        self.0.get(identity).or_else(|| {
+            identity_in_any_checkout(identity).and_then(|portable| self.0.get(&portable))
+        })
+    }
+}
+
 /// The latest record of each step identity, from the records the store holds.
-pub(crate) fn latest_by_step(records: Vec<CacheRecord>) -> HashMap<String, (CacheRecord, Payload)> {
+pub(crate) fn latest_by_step(records: Vec<CacheRecord>) -> EarlierSteps {
     let mut out: HashMap<String, (CacheRecord, Payload)> = HashMap::new();
     for record in records {
         let Ok(payload) = serde_json::from_str::<Payload>(&record.payload) else {
@@ -66,14 +94,20 @@ pub(crate) fn latest_by_step(records: Vec<CacheRecord>) -> HashMap<String, (Cach
         if payload.step.is_empty() {
             continue;
         }
-        let newer = out
-            .get(&payload.step)
-            .is_none_or(|(r, _)| record.created >= r.created);
-        if newer {
-            out.insert(payload.step.clone(), (record, payload));
+        let keys = [
+            Some(payload.step.clone()),
+            identity_in_any_checkout(&payload.step),
+        ];
+        for key in keys.into_iter().flatten() {
+            let newer = out
+                .get(&key)
+                .is_none_or(|(r, _)| record.created >= r.created);
+            if newer {
+                out.insert(key, (record.clone(), payload.clone()));
+            }
         }
     }
-    out
+    EarlierSteps(out)
 }
 
 /// A step's file list: `(path, "TYPE MODE SIZE DIGEST")` per entry it read.
@@ -245,6 +279,43 @@ pub(crate) fn parse_manifest(bytes: &[u8]) -> Option<Vec<(String, String)>> {
 /// The digest string of a `sources` blob, validated.
 pub(crate) fn manifest_digest(s: &str) -> Option<Digest> {
     s.parse().ok()
+}
+
+#[cfg(test)]
+mod checkout_tests {
+    use super::*;
+
+    #[test]
+    fn a_step_is_found_by_dockerfile_name_and_place_from_another_checkout() {
+        let record = |path: &str, created: i64| CacheRecord {
+            key: format!("k-{path}"),
+            payload:
+                serde_json::json!({"created": "", "step": step_identity(path, "", 2, "RUN x")})
+                    .to_string(),
+            created,
+            parent: None,
+            description: String::new(),
+            layer: None,
+            size: 0,
+            last_used: created,
+            used_count: 1,
+        };
+        let earlier = latest_by_step(vec![record("/a/Dockerfile", 1), record("/b/Dockerfile", 2)]);
+        let here = step_identity("/a/Dockerfile", "", 2, "RUN y");
+        assert_eq!(
+            earlier.get(&here).map(|(r, _)| r.key.as_str()),
+            Some("k-/a/Dockerfile")
+        );
+        let elsewhere = step_identity("/c/Dockerfile", "", 2, "RUN y");
+        assert_eq!(
+            earlier.get(&elsewhere).map(|(r, _)| r.key.as_str()),
+            Some("k-/b/Dockerfile")
+        );
+        let other_file = step_identity("/c/Dockerfile.dev", "", 2, "RUN y");
+        assert!(earlier.get(&other_file).is_none());
+        let other_step = step_identity("/c/Dockerfile", "", 3, "RUN y");
+        assert!(earlier.get(&other_step).is_none());
+    }
 }
 
 #[cfg(test)]

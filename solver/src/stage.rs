@@ -73,14 +73,15 @@ pub(crate) struct Build<'a> {
     pub dockerfile_path: String,
     report: Mutex<Vec<StepReport>>,
     /// The latest cache record of each step identity, loaded at the first miss.
-    previous: std::sync::OnceLock<HashMap<String, (hoist_store::CacheRecord, explain::Payload)>>,
+    previous: std::sync::OnceLock<explain::EarlierSteps>,
 }
 
 /// Where a stage's build stands.
 enum Slot {
     Running,
     Done(Arc<StageState>),
-    Failed(String),
+    /// The error's message, and where in the Dockerfile it happened.
+    Failed(String, Option<(String, hoist_parser::ast::Pos)>),
 }
 
 thread_local! {
@@ -417,11 +418,12 @@ impl<'a> Build<'a> {
         loop {
             match stages.get(&index) {
                 Some(Slot::Done(state)) => return Ok(state.clone()),
-                Some(Slot::Failed(message)) => {
-                    return Err(BuildError::other(format!(
-                        "stage {} failed: {message}",
-                        self.stage_name(index)
-                    )))
+                Some(Slot::Failed(message, location)) => {
+                    return Err(BuildError::StageFailed {
+                        stage: self.stage_name(index),
+                        message: message.clone(),
+                        location: location.clone(),
+                    })
                 }
                 Some(Slot::Running) => {
                     if let Some(w) = waiter {
@@ -452,7 +454,8 @@ impl<'a> Build<'a> {
             }
             Err(e) => {
                 self.cancelled.store(true, Ordering::SeqCst);
-                stages.insert(index, Slot::Failed(e.to_string()));
+                let location = e.location().map(|(file, pos)| (file.to_string(), pos));
+                stages.insert(index, Slot::Failed(e.to_string(), location));
                 Err(e)
             }
         };
@@ -471,18 +474,20 @@ impl<'a> Build<'a> {
             Ok(s) => s,
             Err(_) => return e,
         };
-        let mut failed: Vec<(&usize, &String)> = stages
+        let mut failed: Vec<(&usize, &String, &Option<_>)> = stages
             .iter()
             .filter_map(|(i, s)| match s {
-                Slot::Failed(m) if !m.contains("cancelled: another stage") => Some((i, m)),
+                Slot::Failed(m, l) if !m.contains("cancelled: another stage") => Some((i, m, l)),
                 _ => None,
             })
             .collect();
-        failed.sort();
+        failed.sort_by_key(|(i, _, _)| **i);
         match failed.first() {
-            Some((i, m)) => {
-                BuildError::other(format!("stage {} failed: {m}", self.stage_name(**i)))
-            }
+            Some((i, m, l)) => BuildError::StageFailed {
+                stage: self.stage_name(**i),
+                message: m.to_string(),
+                location: (*l).clone(),
+            },
             None => e,
         }
     }
@@ -547,19 +552,11 @@ impl<'a> Build<'a> {
                 ),
             ));
         }
-        let step_count = 1 + stage
-            .instructions
-            .iter()
-            .filter(|i| lower::makes_vertex(i))
-            .count();
         let label = match &stage.name {
             Some(n) => format!("{n} "),
             None if self.dockerfile.stages.len() > 1 => format!("stage-{index} "),
             None => String::new(),
         };
-        let id = self.next_vertex();
-        let name = format!("[{label}1/{step_count}] FROM {base}");
-        self.progress.event(Event::Started { id, name: &name });
         let (image, fs_key, cmd_from_base) = if base.eq_ignore_ascii_case("scratch") {
             (
                 ImageState::scratch(),
@@ -608,6 +605,23 @@ impl<'a> Build<'a> {
             .unwrap_or_else(epoch);
         // Global and automatic platform ARGs are visible in a stage only when redeclared (lower::meta::arg).
         let scope = Scope::with_env(&image.env);
+        // The base's ONBUILD triggers run right after FROM and count as steps of this stage (`[child 2/4]`):
+        // the FROM step shows once they are known (a base stage has been built, a base image's config read).
+        let trigger_steps = image
+            .onbuild
+            .iter()
+            .filter(|t| parse_trigger(t, stage).map_or(true, |ins| lower::makes_vertex(&ins)))
+            .count();
+        let step_count = 1
+            + trigger_steps
+            + stage
+                .instructions
+                .iter()
+                .filter(|i| lower::makes_vertex(i))
+                .count();
+        let id = self.next_vertex();
+        let name = format!("[{label}1/{step_count}] FROM {base}");
+        self.progress.event(Event::Started { id, name: &name });
         self.progress.event(Event::Done {
             id,
             elapsed: started.elapsed(),

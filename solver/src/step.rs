@@ -218,6 +218,11 @@ pub(crate) struct Progress<'a> {
 }
 
 impl Progress<'_> {
+    /// The step's vertex number (`#N`).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
     pub fn output(&self, stream: crate::progress::Stream, data: &[u8]) {
         self.sink.event(Event::Output {
             id: self.id,
@@ -281,13 +286,14 @@ fn apply(state: &mut StageState, info: StepInfo, layer: Option<LayerDesc>, creat
     state.created = created;
 }
 
-/// The lower dirs of `state`'s filesystem, topmost first.
+/// The lower dirs of `state`'s filesystem, topmost first. A layer that appears twice (two steps that changed
+/// nothing) is listed twice: `hoist_executor::overlay` mounts it once, at its topmost place.
 pub(crate) fn lower_dirs(store: &Store, layers: &[LayerDesc]) -> Result<Vec<PathBuf>> {
-    let mut lowers = Vec::with_capacity(layers.len());
-    for layer in layers.iter().rev() {
-        lowers.push(store.ensure_snapshot(&layer.diff_id)?);
-    }
-    Ok(lowers)
+    layers
+        .iter()
+        .rev()
+        .map(|layer| Ok(store.ensure_snapshot(&layer.diff_id)?))
+        .collect()
 }
 
 /// A read-write view of some layers, mounted for as long as the value lives; what is written is thrown away.

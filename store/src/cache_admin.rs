@@ -89,6 +89,12 @@ pub struct CacheDiskUsage {
     pub by_step: Vec<UsageLine>,
 }
 
+/// Where a layer's bytes are besides its blob: its snapshot's size, its compressed copies.
+struct LayerSizes {
+    snapshots: HashMap<Digest, u64>,
+    compressed: HashMap<Digest, Vec<Digest>>,
+}
+
 /// What to prune.
 #[derive(Debug, Clone, Default)]
 pub struct PruneOptions {
@@ -263,12 +269,22 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Bytes the layer takes in the store: its blob plus its unpacked snapshot (measured as the tar's size).
-    fn layer_disk_size(&self, layer: &Digest, snapshot_sizes: &HashMap<Digest, u64>) -> u64 {
-        let blob = fs::metadata(self.blob_path(layer))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        blob + snapshot_sizes.get(layer).copied().unwrap_or(0)
+    /// Bytes the layer takes in the store: its blob, its compressed copies (made by save/push) and its unpacked
+    /// snapshot (measured as the tar's size) — what garbage collection frees with it.
+    fn layer_disk_size(&self, layer: &Digest, sizes: &LayerSizes) -> u64 {
+        let blob_size = |d: &Digest| {
+            fs::metadata(self.blob_path(d))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        let compressed: u64 = sizes
+            .compressed
+            .get(layer)
+            .into_iter()
+            .flatten()
+            .map(blob_size)
+            .sum();
+        blob_size(layer) + compressed + sizes.snapshots.get(layer).copied().unwrap_or(0)
     }
 
     fn snapshot_sizes(&self) -> Result<HashMap<Digest, u64>> {
@@ -280,10 +296,23 @@ impl Store {
             .collect())
     }
 
+    fn layer_sizes(&self) -> Result<LayerSizes> {
+        let mut compressed: HashMap<Digest, Vec<Digest>> = HashMap::new();
+        for (diff, digest) in self.compressed_layer_rows()? {
+            if let (Ok(diff), Ok(digest)) = (diff.parse(), digest.parse()) {
+                compressed.entry(diff).or_default().push(digest);
+            }
+        }
+        Ok(LayerSizes {
+            snapshots: self.snapshot_sizes()?,
+            compressed,
+        })
+    }
+
     /// What the build cache occupies: each layer counted once, whoever refers to it.
     pub fn cache_disk_usage(&self) -> Result<CacheDiskUsage> {
         let items = self.cache_items()?;
-        let snapshot_sizes = self.snapshot_sizes()?;
+        let layer_sizes = self.layer_sizes()?;
         let mut layers = UsageLine {
             name: "layers".into(),
             ..Default::default()
@@ -310,7 +339,7 @@ impl Store {
                     let Some(layer) = item.layer.as_ref().filter(|l| counted.insert(*l)) else {
                         continue;
                     };
-                    let size = self.layer_disk_size(layer, &snapshot_sizes);
+                    let size = self.layer_disk_size(layer, &layer_sizes);
                     let reclaimable = if item.in_image { 0 } else { size };
                     for l in [&mut layers, line] {
                         l.size += size;
@@ -329,7 +358,19 @@ impl Store {
                 }
             }
         }
-        let by_type = vec![layers, mounts, context];
+        // What a prune frees beyond the records' own rows is what garbage collection then removes: the layers
+        // only records kept (with their compressed copies), and what nothing refers to already (left by rmi,
+        // by an earlier prune's grace period, by a killed build). The same measure as the prune's report.
+        let (garbage_items, garbage) = self.gc_would_free(true)?;
+        let (_, freed_without_records) = self.gc_would_free(false)?;
+        layers.reclaimable = freed_without_records.saturating_sub(garbage);
+        let unreferenced = UsageLine {
+            name: "unreferenced".into(),
+            items: garbage_items,
+            size: garbage,
+            reclaimable: garbage,
+        };
+        let by_type = vec![layers, mounts, context, unreferenced];
         let mut by_step: Vec<UsageLine> = by_step.into_values().collect();
         by_step.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(CacheDiskUsage {
@@ -349,6 +390,7 @@ impl Store {
         let t = now();
         let items = self.cache_items()?;
         let snapshot_sizes = self.snapshot_sizes()?;
+        let layer_sizes = self.layer_sizes()?;
         let mut candidates: Vec<&CacheItem> = items
             .iter()
             .filter(|i| options.all || !i.in_image)
@@ -373,7 +415,7 @@ impl Store {
                         let users = layer_users.entry(layer).or_default();
                         *users = users.saturating_sub(1);
                         if *users == 0 && !item.in_image {
-                            self.layer_disk_size(layer, &snapshot_sizes)
+                            self.layer_disk_size(layer, &layer_sizes)
                         } else {
                             0
                         }
@@ -559,6 +601,27 @@ mod tests {
             .map(|l| (l.name.as_str(), l.size))
             .collect();
         assert_eq!(steps, vec![("COPY", 20), ("RUN", 10)]);
+    }
+
+    #[test]
+    fn du_reclaimable_is_what_prune_then_frees() {
+        let (_d, store) = store();
+        let kept = record(&store, "a", "[1/2] RUN make", 100, 0);
+        record(&store, "b", "[2/2] COPY . /app", 200, 0);
+        tag_image_with(&store, kept.layer.as_ref().unwrap());
+        // What nothing refers to any more (an rmi'd image's layers and config): gc takes it, so du counts it.
+        let orphan = vec![7u8; 3000];
+        fs::write(store.blob_path(&Digest::of_bytes(&orphan)), &orphan).unwrap();
+        let du = store.cache_disk_usage().unwrap();
+        let unreferenced = du
+            .by_type
+            .iter()
+            .find(|l| l.name == "unreferenced")
+            .unwrap();
+        assert_eq!((unreferenced.items, unreferenced.size), (1, 3000));
+        let report = store.cache_prune_items(&PruneOptions::default()).unwrap();
+        assert_eq!(du.reclaimable, report.reclaimed_bytes);
+        assert!(report.reclaimed_bytes >= 3200, "{}", report.reclaimed_bytes);
     }
 
     #[test]

@@ -23,16 +23,8 @@ impl Store {
     /// leaving anything younger than `grace` (a build in flight may be about to refer to it).
     /// Hold [`Store::lock`] while calling this if builds take [`Store::lock_shared`].
     pub fn gc(&self, grace: Duration) -> Result<GcReport> {
-        let (mut blob_refs, layer_refs) = self.gc_roots()?;
-        blob_refs.extend(layer_refs.iter().cloned());
-        // A compressed copy of a layer lives exactly as long as the layer.
         let compressed = self.compressed_layer_rows()?;
-        blob_refs.extend(
-            compressed
-                .iter()
-                .filter(|(diff, _)| layer_refs.contains(diff.as_str()))
-                .map(|(_, digest)| digest.clone()),
-        );
+        let (blob_refs, layer_refs) = self.referenced(true, &compressed)?;
         let now = SystemTime::now();
         let young = |t: SystemTime| now.duration_since(t).map(|age| age < grace).unwrap_or(true);
         let mut report = GcReport::default();
@@ -72,8 +64,56 @@ impl Store {
         Ok(report)
     }
 
+    /// (every blob, every layer) something keeps: images, and the cache records when `cache_records`.
+    fn referenced(
+        &self,
+        cache_records: bool,
+        compressed: &[(String, String)],
+    ) -> Result<(HashSet<String>, HashSet<String>)> {
+        let (mut blob_refs, layer_refs) = self.gc_roots(cache_records)?;
+        blob_refs.extend(layer_refs.iter().cloned());
+        // A compressed copy of a layer lives exactly as long as the layer.
+        blob_refs.extend(
+            compressed
+                .iter()
+                .filter(|(diff, _)| layer_refs.contains(diff.as_str()))
+                .map(|(_, digest)| digest.clone()),
+        );
+        Ok((blob_refs, layer_refs))
+    }
+
+    /// The bytes [`Store::gc`] would free once the cache records are gone too (`cache_records: false`: what
+    /// `hoist cache prune` frees in all), or as things stand (`true`), measured as prune reports them: blob
+    /// files' sizes plus unpacked snapshots' recorded sizes. `hoist cache du` uses this, so that its
+    /// "reclaimable" is what a prune then says it freed.
+    /// Returns (blobs and snapshots, bytes).
+    pub fn gc_would_free(&self, cache_records: bool) -> Result<(usize, u64)> {
+        let compressed = self.compressed_layer_rows()?;
+        let (blob_refs, layer_refs) = self.referenced(cache_records, &compressed)?;
+        let (mut items, mut bytes) = (0, 0);
+        for (id, diff, size) in self.list_snapshots()? {
+            if !layer_refs.contains(diff.as_str()) && self.snapshot_dir(id).is_dir() {
+                items += 1;
+                bytes += size;
+            }
+        }
+        let entries = fs::read_dir(&self.blobs).io_ctx("listing", self.blobs.clone())?;
+        for entry in entries {
+            let entry = entry.io_ctx("listing", self.blobs.clone())?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match Digest::from_hex(&name) {
+                Ok(digest) if !blob_refs.contains(digest.as_str()) => {
+                    items += 1;
+                    bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                }
+                _ => {}
+            }
+        }
+        Ok((items, bytes))
+    }
+
     /// Every `(diff_id, compressed digest)` row of `compressed_layers`.
-    fn compressed_layer_rows(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) fn compressed_layer_rows(&self) -> Result<Vec<(String, String)>> {
         let conn = self.conn();
         let err = self.db_err();
         let mut stmt = conn
@@ -113,8 +153,9 @@ impl Store {
         Ok(())
     }
 
-    /// (every referenced blob, the referenced layers) as `sha256:` strings.
-    fn gc_roots(&self) -> Result<(HashSet<String>, HashSet<String>)> {
+    /// (every referenced blob, the referenced layers) as `sha256:` strings; the cache records' layers count
+    /// when `cache_records`.
+    fn gc_roots(&self, cache_records: bool) -> Result<(HashSet<String>, HashSet<String>)> {
         let (images, cache_layers): (Vec<(String, String)>, Vec<String>) = {
             let conn = self.conn();
             let err = self.db_err();
@@ -126,14 +167,19 @@ impl Store {
                 .map_err(&err)?
                 .collect::<std::result::Result<_, _>>()
                 .map_err(&err)?;
-            let mut stmt = conn
-                .prepare("SELECT layer FROM cache WHERE layer IS NOT NULL")
-                .map_err(&err)?;
-            let layers = stmt
-                .query_map([], |r| r.get(0))
-                .map_err(&err)?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(&err)?;
+            let layers = if cache_records {
+                let mut stmt = conn
+                    .prepare("SELECT layer FROM cache WHERE layer IS NOT NULL")
+                    .map_err(&err)?;
+                let layers = stmt
+                    .query_map([], |r| r.get(0))
+                    .map_err(&err)?
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(&err)?;
+                layers
+            } else {
+                Vec::new()
+            };
             (images, layers)
         };
         let mut blobs = HashSet::new();

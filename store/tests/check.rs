@@ -218,7 +218,12 @@ fn temp_entries_of_dead_processes_go_live_ones_stay() {
     // Entries are `PREFIX-PID_RANDOM-RANDOM`; their owner holds `owners/PID_RANDOM.lock` while it lives.
     let dead = tmp.join("step-2147483646_0badf00d-0000000000000000");
     let dead_step_state = tmp.join("run-2147483646_0badf00d-0000000000000001");
-    fs::write(tmp.with_file_name("owners").join("2147483646_0badf00d.lock"), b"").unwrap();
+    fs::write(
+        tmp.with_file_name("owners")
+            .join("2147483646_0badf00d.lock"),
+        b"",
+    )
+    .unwrap();
     let mine_dir = store.new_tmp_dir("step").unwrap();
     let mine = mine_dir.path().to_path_buf();
     let unknown = tmp.join("compress-gzip-0123.lock");

@@ -35,6 +35,9 @@ impl Progress for JsonProgress {
                 "stream": if stream == Stream::Stdout { "stdout" } else { "stderr" },
                 "data": String::from_utf8_lossy(data),
             }),
+            Event::Advanced { id, done, unit } => {
+                json!({"time": t, "vertex": id, "event": "progress", "done": done, "unit": unit})
+            }
             Event::Cached { id } => json!({"time": t, "vertex": id, "event": "cached"}),
             Event::Explain { id, reason } => {
                 json!({"time": t, "vertex": id, "event": "miss", "reason": reason})

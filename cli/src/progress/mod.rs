@@ -3,6 +3,7 @@
 mod json;
 mod plain;
 mod tty;
+mod view;
 
 use std::io::IsTerminal;
 

@@ -231,9 +231,11 @@ fn settled(dir: &ContainerDir) -> bool {
 
 /// The staging dir under `tmp` that holds build step `name`'s state or bundle, if any.
 fn step_dir_of(tmp: &Path, name: &str) -> Option<PathBuf> {
-    std::fs::read_dir(tmp).ok()?.flatten().map(|e| e.path()).find(|dir| {
-        dir.join(name).exists() || dir.join(format!("{name}.bundle")).exists()
-    })
+    std::fs::read_dir(tmp)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|dir| dir.join(name).exists() || dir.join(format!("{name}.bundle")).exists())
 }
 
 /// Cgroups of this root's containers that are not running, and of its build steps whose process is gone.
@@ -245,46 +247,47 @@ fn check_cgroups(
     findings: &mut Vec<Finding>,
 ) {
     for name in hoist_cgroups() {
-        let (message, remove): (String, Box<dyn Fn()>) =
-            if let Some(prefix) = name.strip_prefix("hoist-run-") {
-                let Some(dir) = containers.iter().find(|c| {
-                    c.path()
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-                }) else {
-                    continue; // another state root's container
-                };
-                match dir.state() {
-                    Ok(s) if in_use(&s) || !settled(dir) => continue,
-                    _ => {}
-                }
-                let id = name.clone();
-                (
-                    format!("belongs to container {prefix:.12}, which is not running"),
-                    Box::new(move || crate::container::remove_cgroups_of(&id)),
-                )
-            } else {
-                // A build step's state is in its build's own staging dir (`tmp/run-TOKEN-…/NAME`).
-                let state_dir = step_dir_of(step_state_dir, &name);
-                let pid = crate::container::owner_pid(&name);
-                match &state_dir {
-                    Some(dir) if entry_is_owned(dir) => continue,
-                    // No state of this root: a live pid may be another root's build (or a pid reused);
-                    // a dead one is nobody's.
-                    None if pid.is_none_or(|p| Path::new(&format!("/proc/{p}")).exists()) => continue,
-                    _ => {}
-                }
-                let pid = pid.map_or_else(|| "?".to_string(), |p| p.to_string());
-                let id = name.clone();
-                (
-                    format!("belongs to a build step of process {pid}, which is gone"),
-                    Box::new(move || match &state_dir {
-                        // Kills what still runs in it, deletes libcontainer's state, the bundle and the cgroups.
-                        Some(dir) => crate::reap::remove_containers_in(dir),
-                        None => crate::container::remove_cgroups_of(&id),
-                    }),
-                )
+        let (message, remove): (String, Box<dyn Fn()>) = if let Some(prefix) =
+            name.strip_prefix("hoist-run-")
+        {
+            let Some(dir) = containers.iter().find(|c| {
+                c.path()
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            }) else {
+                continue; // another state root's container
             };
+            match dir.state() {
+                Ok(s) if in_use(&s) || !settled(dir) => continue,
+                _ => {}
+            }
+            let id = name.clone();
+            (
+                format!("belongs to container {prefix:.12}, which is not running"),
+                Box::new(move || crate::container::remove_cgroups_of(&id)),
+            )
+        } else {
+            // A build step's state is in its build's own staging dir (`tmp/run-TOKEN-…/NAME`).
+            let state_dir = step_dir_of(step_state_dir, &name);
+            let pid = crate::container::owner_pid(&name);
+            match &state_dir {
+                Some(dir) if entry_is_owned(dir) => continue,
+                // No state of this root: a live pid may be another root's build (or a pid reused);
+                // a dead one is nobody's.
+                None if pid.is_none_or(|p| Path::new(&format!("/proc/{p}")).exists()) => continue,
+                _ => {}
+            }
+            let pid = pid.map_or_else(|| "?".to_string(), |p| p.to_string());
+            let id = name.clone();
+            (
+                format!("belongs to a build step of process {pid}, which is gone"),
+                Box::new(move || match &state_dir {
+                    // Kills what still runs in it, deletes libcontainer's state, the bundle and the cgroups.
+                    Some(dir) => crate::reap::remove_containers_in(dir),
+                    None => crate::container::remove_cgroups_of(&id),
+                }),
+            )
+        };
         let mut finding = Finding {
             subject: format!("cgroup /hoist/{name}"),
             message,

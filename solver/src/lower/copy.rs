@@ -9,6 +9,7 @@ use hoist_parser::dockerignore::Matcher;
 use crate::cachekey::KeyBuilder;
 use crate::error::{BuildError, Result};
 use crate::image::{ImageState, LayerDesc};
+use crate::progress::ItemCounter;
 use crate::stage::{Build, StageState};
 use crate::step::{fs_step_deferring, AfterUnmount, ScratchView, StepInfo};
 
@@ -205,7 +206,10 @@ pub(super) fn copy(
         created_by,
     };
     let context_root = build.context_root();
-    fs_step_deferring(build, state, info, |rootfs, _progress| {
+    fs_step_deferring(build, state, info, |rootfs, progress| {
+        // The copy asks `excluded` about every entry it visits: counting there shows a long COPY's progress
+        // without the copy itself knowing about progress.
+        let copied = ItemCounter::new(build.progress, progress.id(), "files");
         let owner = match &chown {
             Some(spec) => {
                 Some(fileops_user(rootfs, spec).map_err(|m| err(format!("--chown={spec}: {m}")))?)
@@ -237,6 +241,7 @@ pub(super) fn copy(
         // --exclude patterns match a path relative to the source it was found under (BuildKit's fsutil copy),
         // and, for sources named directly or by a wildcard at the top, the path itself.
         let excluded = move |rel: &str| {
+            copied.add_one();
             excluded_by_flag(exclude, sources_ref, rel) || (from_context && context.excluded(rel))
         };
         // A copy from the context alone fills the directories it creates after the overlay is unmounted, straight

@@ -160,12 +160,9 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         stubs.clean();
         if code != 0 {
             return Err(BuildError::RunFailed {
-                step: format!(
-                    "{}:{}: {}",
-                    build.file_name,
-                    ins.pos.line,
-                    first_line(&ins.original)
-                ),
+                file: build.file_name.clone(),
+                pos: ins.pos,
+                step: first_line(&ins.original).to_string(),
                 command: argv.join(" "),
                 code,
             });

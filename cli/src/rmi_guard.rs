@@ -1,0 +1,55 @@
+//! `hoist rmi`'s check that no container still uses the image it would delete (Docker's image-delete conflicts).
+use std::path::Path;
+
+use anyhow::bail;
+use hoist_executor::runtime::{self, Status};
+use hoist_store::{normalize_reference, Store};
+
+/// Refuses to remove `name` when that deletes an image a container uses: a running container's always, a stopped
+/// one's unless `force`. Removing one of several tags deletes nothing, so it never conflicts (as with Docker).
+pub fn check(store: &Store, root: &Path, name: &str, force: bool) -> anyhow::Result<()> {
+    let Some(image) = store.resolve(name)? else {
+        return Ok(()); // remove_image says "no such image"
+    };
+    let tags: Vec<String> = store
+        .list_images()?
+        .into_iter()
+        .filter(|(_, i)| i.id == image.id)
+        .map(|(reference, _)| reference)
+        .collect();
+    let as_tag = normalize_reference(name)
+        .ok()
+        .filter(|n| !name.starts_with("sha256:") && tags.contains(n));
+    if as_tag.is_some() && tags.len() > 1 {
+        return Ok(());
+    }
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let image_id = image.id.to_string();
+    let users = runtime::list(&root, true)?
+        .into_iter()
+        .filter(|c| c.record.image_id == image_id);
+    let short_image = &image.id.hex()[..12];
+    for user in users {
+        let container = &user.record.id[..12.min(user.record.id.len())];
+        if user.state.status == Status::Running {
+            bail!(
+                "conflict: unable to delete {short_image} (cannot be forced) - image is being used by \
+                 running container {container}"
+            );
+        }
+        if force {
+            continue;
+        }
+        match &as_tag {
+            Some(_) => bail!(
+                "conflict: unable to remove repository reference \"{name}\" (must force) - container \
+                 {container} is using its referenced image {short_image}"
+            ),
+            None => bail!(
+                "conflict: unable to delete {short_image} (must be forced) - image is being used by \
+                 stopped container {container}"
+            ),
+        }
+    }
+    Ok(())
+}
