@@ -214,6 +214,7 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
         "State": {
             "Status": st.status.as_str(),
             "Running": st.status == runtime::Status::Running,
+            "OOMKilled": st.oom_killed,
             "Pid": st.pid.unwrap_or(0),
             "ExitCode": st.exit_code.unwrap_or(0),
             "Error": st.error.clone().unwrap_or_default(),

@@ -33,6 +33,30 @@ fn memory_limit_oom_kills() {
         "head -c 67108864 /dev/zero | tail >/dev/null",
     ]);
     assert_eq!(code, 137, "the OOM killer ends pid 1's pipeline: {err}");
+    // `inspect` says so, as Docker's State.OOMKilled; a container that only exits non-zero was not.
+    let (code, _, err) = h.out(&[
+        "run",
+        "--name",
+        "oom",
+        "-m",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 67108864 /dev/zero | tail >/dev/null",
+    ]);
+    assert_eq!(code, 137, "{err}");
+    let (code, _, err) = h.out(&["run", "--name", "fine", "busybox", "sh", "-c", "exit 137"]);
+    assert_eq!(code, 137, "{err}");
+    let state = |name: &str| {
+        let (code, out, err) = h.out(&["inspect", name]);
+        assert_eq!(code, 0, "{err}");
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        json[0]["State"].clone()
+    };
+    assert_eq!(state("oom")["OOMKilled"], true, "{}", state("oom"));
+    assert_eq!(state("fine")["OOMKilled"], false, "{}", state("fine"));
+    assert!(h.run(&["rm", "oom", "fine"]).status.success());
     let (code, _, err) = h.out(&[
         "run",
         "--rm",

@@ -184,3 +184,49 @@ fn tmpfs_mounts() {
     let (code, _, err) = h.out(&["run", "--rm", "--tmpfs", "/x:bogus", "busybox", "true"]);
     assert_eq!(code, 125, "{err}");
 }
+
+/// A mount point that is a symlink in the image (`/data -> /srv/data`, common in real images) is followed
+/// inside the image's root, as Docker does: the mount lands on the link's target, never outside the root.
+#[test]
+fn a_symlink_in_the_image_as_mount_point_is_followed_inside_the_root() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    h.build_ok(
+        "links:1",
+        "FROM busybox\nRUN mkdir -p /srv/data && ln -s /srv/data /data && ln -s ../../../.. /srv/up\n",
+        &[],
+        &[],
+    );
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("f"), "from the host\n").unwrap();
+    let volume = format!("{}:/data", host.path().display());
+    let (code, out, err) = h.out(&[
+        "run",
+        "--rm",
+        "-v",
+        &volume,
+        "links:1",
+        "sh",
+        "-c",
+        "cat /data/f /srv/data/f",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "from the host\nfrom the host\n");
+    // `..` past the root stays at the root: the tmpfs lands on /escaped, inside the container.
+    let (code, out, err) = h.out(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/srv/up/escaped",
+        "links:1",
+        "sh",
+        "-c",
+        "grep -c ' /escaped tmpfs' /proc/mounts",
+    ]);
+    assert_eq!((code, out.trim()), (0, "1"), "{err}");
+    assert!(
+        !std::path::Path::new("/escaped").exists(),
+        "a mount point was made on the host"
+    );
+}

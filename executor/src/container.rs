@@ -679,6 +679,43 @@ pub(crate) fn cgroup_path(id: &str) -> PathBuf {
     PathBuf::from(format!("/hoist/{id}"))
 }
 
+/// How many processes the OOM killer killed in libcontainer container `id`'s cgroup: `oom_kill` of
+/// `memory.events` (cgroup v2) or `memory.oom_control` (v1), read before the cgroup is removed.
+pub(crate) fn oom_kills_of(id: &str) -> u64 {
+    let relative = cgroup_path(id);
+    let relative = relative.strip_prefix("/").unwrap_or(&relative);
+    cgroup_mount_points()
+        .iter()
+        .flat_map(|mp| ["memory.events", "memory.oom_control"].map(|f| mp.join(relative).join(f)))
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .filter_map(|text| oom_kill_count(&text))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The `oom_kill N` line of a memory controller's event file.
+fn oom_kill_count(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// The mount points of the cgroup v1 and v2 hierarchies.
+pub(crate) fn cgroup_mount_points() -> Vec<PathBuf> {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            // "... MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS"
+            let (left, right) = line.split_once(" - ")?;
+            matches!(right.split(' ').next(), Some("cgroup" | "cgroup2"))
+                .then(|| left.split(' ').nth(4).map(PathBuf::from))?
+        })
+        .collect()
+}
+
 /// Remove the cgroups of libcontainer container `id` (killing what still runs in them).
 pub(crate) fn remove_cgroups_of(id: &str) {
     remove_cgroups(&cgroup_path(id));
@@ -686,22 +723,9 @@ pub(crate) fn remove_cgroups_of(id: &str) {
 
 /// Kill whatever is left in cgroup `path` (relative to each hierarchy's root) and remove it.
 fn remove_cgroups(path: &Path) {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
     let relative = path.strip_prefix("/").unwrap_or(path);
-    for line in mountinfo.lines() {
-        // "... MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS"
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        if !matches!(right.split(' ').next(), Some("cgroup" | "cgroup2")) {
-            continue;
-        }
-        let Some(mount_point) = left.split(' ').nth(4) else {
-            continue;
-        };
-        let dir = Path::new(mount_point).join(relative);
+    for mount_point in cgroup_mount_points() {
+        let dir = mount_point.join(relative);
         // Most often the cgroup is empty (pid 1 is gone, and every process of its namespace
         // with it) or not there at all: one rmdir settles it, without a lookup of the
         // directory and a read of its cgroup.procs first. Only a busy one is emptied.
@@ -1223,6 +1247,19 @@ fn prepare_rootfs(request: &InitRequest) -> Result<()> {
     Ok(())
 }
 
+/// Where a mount at `destination` lands in the container: a symlink on the way (an image's `/data -> /srv/data`)
+/// is followed inside `rootfs`, as runc does, so the mount neither fails nor lands outside the root.
+fn mount_destination(rootfs: &Path, destination: &Path) -> Result<String> {
+    let resolved = resolve_in_root(rootfs, destination).map_err(|e| {
+        ContainerError::InvalidSpec(format!(
+            "mount point {}: cannot follow its symlinks inside the image: {e}",
+            destination.display()
+        ))
+    })?;
+    let inside = resolved.strip_prefix(rootfs).unwrap_or(destination);
+    Ok(Path::new("/").join(inside).to_string_lossy().into_owned())
+}
+
 /// `root` joined with `path`, following symlinks as if `root` were `/` (`..` and absolute
 /// targets stay inside). Components that do not exist yet are appended as they are.
 pub fn resolve_in_root(root: &Path, path: &Path) -> io::Result<PathBuf> {
@@ -1681,33 +1718,29 @@ fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec::runtime::S
         )?);
     }
     for extra in &request.mounts {
+        let destination = &mount_destination(&request.rootfs, extra.destination())?;
         mounts.push(match extra {
             ExtraMount::Bind {
-                source,
-                destination,
-                readonly,
+                source, readonly, ..
             } => mount(
-                &destination.to_string_lossy(),
+                destination,
                 "bind",
                 &source.to_string_lossy(),
                 &["rbind", if *readonly { "ro" } else { "rw" }],
             )?,
-            ExtraMount::Tmpfs { destination } => mount(
-                &destination.to_string_lossy(),
+            ExtraMount::Tmpfs { .. } => mount(
+                destination,
                 "tmpfs",
                 "tmpfs",
                 &["nosuid", "nodev", "mode=1777"],
             )?,
-            ExtraMount::TmpfsWith {
-                destination,
-                options,
-            } => {
+            ExtraMount::TmpfsWith { options, .. } => {
                 let mut all = vec!["nosuid", "nodev"];
                 if !options.iter().any(|o| o.starts_with("mode=")) {
                     all.push("mode=1777");
                 }
                 all.extend(options.iter().map(String::as_str));
-                mount(&destination.to_string_lossy(), "tmpfs", "tmpfs", &all)?
+                mount(destination, "tmpfs", "tmpfs", &all)?
             }
         });
     }
@@ -1989,6 +2022,15 @@ mod tests {
             remove_stale_containers(&dir.path().join("missing")).unwrap(),
             0
         );
+    }
+
+    #[test]
+    fn oom_kill_counts_of_v1_and_v2() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        let v2 = "low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\noom_group_kill 0\n";
+        assert_eq!(oom_kill_count(v1), Some(2));
+        assert_eq!(oom_kill_count(v2), Some(1));
+        assert_eq!(oom_kill_count("oom_kill_disable 0\n"), None);
     }
 
     #[test]

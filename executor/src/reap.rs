@@ -6,7 +6,7 @@
 //! finds those of build containers whose hoist process is gone, in every hierarchy.
 use std::collections::BTreeSet;
 use std::os::unix::ffi::OsStrExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::container;
 
@@ -67,21 +67,6 @@ fn kill_helpers_in(state_dir: &Path) {
     }
 }
 
-/// The cgroup v1/v2 hierarchies' mount points (from /proc/self/mountinfo).
-fn cgroup_mount_points() -> Vec<PathBuf> {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            matches!(right.split(' ').next(), Some("cgroup" | "cgroup2"))
-                .then(|| left.split(' ').nth(4).map(PathBuf::from))?
-        })
-        .collect()
-}
-
 /// Removes the cgroups (`/hoist/hoist-PID-N-…`, in every hierarchy) of build containers whose hoist process
 /// (PID) no longer runs, killing what is left in them. Returns how many containers' cgroups went.
 ///
@@ -89,7 +74,7 @@ fn cgroup_mount_points() -> Vec<PathBuf> {
 /// the cgroup waits for a later sweep; a pid that runs nothing can never be a live owner's.
 pub fn remove_orphaned_cgroups() -> usize {
     let mut orphans = BTreeSet::new();
-    for mount_point in cgroup_mount_points() {
+    for mount_point in container::cgroup_mount_points() {
         let Ok(entries) = std::fs::read_dir(mount_point.join("hoist")) else {
             continue;
         };
@@ -141,7 +126,7 @@ mod tests {
 
     #[test]
     fn cgroups_of_dead_builds_go_those_of_live_ones_stay() {
-        let Some(hierarchy) = cgroup_mount_points().into_iter().next() else {
+        let Some(hierarchy) = container::cgroup_mount_points().into_iter().next() else {
             return; // no cgroup hierarchy here
         };
         if !nix::unistd::geteuid().is_root() {

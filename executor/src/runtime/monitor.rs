@@ -59,6 +59,8 @@ pub fn monitor_main(dir: &Path) -> i32 {
         eprintln!("hoist: {e}");
         state.error = Some(e.to_string());
     }
+    // Read before the cgroups go (to the reaper, below).
+    state.oom_killed = container::oom_kills_of(&libcontainer_id(&record)) > 0;
     state.status = Status::Exited;
     state.exit_code = Some(code);
     state.pid = None;

@@ -97,6 +97,9 @@ pub struct ContainerState {
     pub error: Option<String>,
     /// The IP address on the bridge network.
     pub ip_address: Option<String>,
+    /// The OOM killer killed a process of the container (its memory limit was hit), as Docker's `OOMKilled`.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// Now, RFC 3339 in UTC with seconds.
