@@ -342,7 +342,6 @@ fn import(store: &Store, args: ImportArgs) -> anyhow::Result<i32> {
 
 /// The directory of a `--cache-to type=local,dest=DIR` (`dir_key` `dest`) or `--cache-from type=local,src=DIR`
 /// (`dir_key` `src`) value, docker buildx's syntax; `mode=min|max` is accepted (hoist exports every step).
-// Called by `hoist build` once build.rs has the --cache-from/--cache-to flags; drop the allow then.
 pub fn parse_local_cache_spec(flag: &str, spec: &str, dir_key: &str) -> anyhow::Result<PathBuf> {
     let fields: Vec<(&str, &str)> = spec
         .split(',')
@@ -371,7 +370,6 @@ pub fn parse_local_cache_spec(flag: &str, spec: &str, dir_key: &str) -> anyhow::
 
 /// `hoist build --cache-from type=local,src=DIR`: add each directory's records before the build. A directory
 /// that is not there yet (the first CI run) is a warning, as in BuildKit.
-// Called by `hoist build` once build.rs has the --cache-from/--cache-to flags; drop the allow then.
 pub fn import_cache_from(store: &Store, specs: &[String]) -> anyhow::Result<()> {
     for spec in specs {
         let dir = parse_local_cache_spec("--cache-from", spec, "src")?;
@@ -393,7 +391,6 @@ pub fn import_cache_from(store: &Store, specs: &[String]) -> anyhow::Result<()> 
 
 /// `hoist build --cache-to type=local,dest=DIR`: write the build's steps (`keys`, e.g. the keys of
 /// `BuildOutput::report`) and their layers to DIR.
-// Called by `hoist build` once build.rs has the --cache-from/--cache-to flags; drop the allow then.
 pub fn export_cache_to(store: &Store, spec: &str, keys: &[String]) -> anyhow::Result<()> {
     let dir = parse_local_cache_spec("--cache-to", spec, "dest")?;
     let _lock = store.lock_shared().context("locking the state directory")?;

@@ -127,7 +127,7 @@ pub(crate) fn refuse_tty_without_terminal(attach_stdin: bool, tty: bool) -> Opti
 
 fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
     let image = store.resolve(reference)?.with_context(|| {
-        format!("Unable to find image '{reference}' in the store (build, import or pull it first)")
+        format!("Unable to find image '{reference}' in the store: build it (`hoist build -t {reference} .`) or import it (`hoist import ROOTFS.tar {reference}`) first; hoist cannot pull from registries yet")
     })?;
     let raw = store.read_blob(&image.id)?;
     let config: serde_json::Value =

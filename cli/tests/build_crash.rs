@@ -154,11 +154,13 @@ fn kills_and_interrupts_at_random_points_leave_nothing_and_lose_no_finished_step
     let rounds: usize = std::env::var("HOIST_CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if std::env::var_os("HOIST_SLOW_TESTS").is_some() {
-            24
-        } else {
-            6
-        });
+        .unwrap_or(
+            if std::env::var("HOIST_SLOW_TESTS").is_ok_and(|v| v != "0" && !v.is_empty()) {
+                24
+            } else {
+                6
+            },
+        );
     let seed: u64 = std::env::var("HOIST_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())

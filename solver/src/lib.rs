@@ -1,6 +1,6 @@
 //! hoist-solver: a parsed Dockerfile → stages → steps with cache keys → an image in the store.
 //!
-//! The flow (DESIGN.md): [`build`] parses the Dockerfile, picks the target stage, and builds each stage the target
+//! The flow (docs/ARCHITECTURE.md): [`build`] parses the Dockerfile, picks the target stage, and builds each stage the target
 //! needs on demand ([`stage`]); each instruction is lowered by [`lower`] to either a config change (no layer) or a
 //! filesystem step ([`step`]) whose result is looked up in, or stored into, the cache index by its key.
 pub mod args;

@@ -1,4 +1,4 @@
-//! Progress events: the solver reports, the CLI renders (plain lines today; a TTY view later).
+//! Progress events: the solver reports, the CLI renders (plain lines, a live terminal view, JSON).
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -153,10 +153,10 @@ impl Store {
         Ok(())
     }
 
-    /// (every referenced blob, the referenced layers) as `sha256:` strings; the cache records' layers count
-    /// when `cache_records`.
+    /// (every referenced blob, the referenced layers) as `sha256:` strings; the cache records' layers (and the
+    /// blobs their payloads name, see [`payload_blob`]) count when `cache_records`.
     fn gc_roots(&self, cache_records: bool) -> Result<(HashSet<String>, HashSet<String>)> {
-        let (images, cache_layers): (Vec<(String, String)>, Vec<String>) = {
+        let (images, cache_layers): (Vec<(String, String)>, Vec<(Option<String>, String)>) = {
             let conn = self.conn();
             let err = self.db_err();
             let mut stmt = conn
@@ -167,23 +167,27 @@ impl Store {
                 .map_err(&err)?
                 .collect::<std::result::Result<_, _>>()
                 .map_err(&err)?;
-            let layers = if cache_records {
+            let records: Vec<(Option<String>, String)> = if cache_records {
                 let mut stmt = conn
-                    .prepare("SELECT layer FROM cache WHERE layer IS NOT NULL")
+                    .prepare("SELECT layer, payload FROM cache")
                     .map_err(&err)?;
-                let layers = stmt
-                    .query_map([], |r| r.get(0))
+                let records = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
                     .map_err(&err)?
                     .collect::<std::result::Result<_, _>>()
                     .map_err(&err)?;
-                layers
+                records
             } else {
                 Vec::new()
             };
-            (images, layers)
+            (images, records)
         };
         let mut blobs = HashSet::new();
-        let mut layers: HashSet<String> = cache_layers.into_iter().collect();
+        let mut layers = HashSet::new();
+        for (layer, payload) in cache_layers {
+            layers.extend(layer);
+            blobs.extend(payload_blob(&payload));
+        }
         for (id, manifest) in images {
             if let Some(image) = self.image_by_id(&id.parse()?)? {
                 layers.extend(image.config.rootfs().diff_ids().iter().cloned());
@@ -205,4 +209,13 @@ impl Store {
             .map_err(self.db_err())?;
         Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
     }
+}
+
+/// The blob a cache record's payload keeps alive: its `sources` field, the file list of the context a COPY/ADD
+/// step copied (the solver stores it for `--explain`, which diffs it against the next build's). The payload is
+/// the solver's JSON; this field is the one part of it the store relies on.
+fn payload_blob(payload: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let sources = value.get("sources")?.as_str()?;
+    sources.starts_with("sha256:").then(|| sources.to_string())
 }

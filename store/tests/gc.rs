@@ -17,6 +17,8 @@ fn gc_keeps_what_images_and_cache_use() {
     let kept_by_cache = layer("cache");
     let garbage = layer("garbage");
     let stray = store.put_blob(b"stray").unwrap();
+    // The context file list a COPY step's record keeps for `--explain`: named by the payload, kept with it.
+    let sources = store.put_blob(b"[\"a.txt\"]").unwrap();
     for l in [&kept_by_image, &kept_by_cache, &garbage] {
         store.ensure_snapshot(l).unwrap();
     }
@@ -38,7 +40,7 @@ fn gc_keeps_what_images_and_cache_use() {
             parent: None,
             description: "RUN x".into(),
             layer: Some(kept_by_cache.clone()),
-            payload: "{}".into(),
+            payload: format!(r#"{{"step":"s","sources":"{sources}"}}"#),
             size: 0,
             created: 0,
             last_used: 0,
@@ -57,6 +59,10 @@ fn gc_keeps_what_images_and_cache_use() {
     expected.sort();
     assert_eq!(removed, expected);
     assert_eq!(report.removed_snapshots, vec![garbage.clone()]);
+    assert!(
+        store.has_blob(&sources),
+        "a record's sources blob was collected"
+    );
     assert!(report.freed_bytes > 0);
     for d in [
         &kept_by_image,
@@ -75,7 +81,11 @@ fn gc_keeps_what_images_and_cache_use() {
     store.remove_image("keep").unwrap();
     store.cache_remove("k").unwrap();
     let report = store.gc(Duration::ZERO).unwrap();
-    assert_eq!(report.removed_blobs.len(), 4);
+    assert_eq!(
+        report.removed_blobs.len(),
+        5,
+        "2 layers, config, manifest, sources"
+    );
     assert_eq!(report.removed_snapshots.len(), 2);
     assert_eq!(
         std::fs::read_dir(store.root().join("blobs/sha256"))

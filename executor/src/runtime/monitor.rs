@@ -40,7 +40,7 @@ pub fn monitor_main(dir: &Path) -> i32 {
     let record = match dir.record() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("hoist: {e}");
+            report(&e);
             return super::EXIT_RUNTIME_ERROR;
         }
     };
@@ -56,7 +56,7 @@ pub fn monitor_main(dir: &Path) -> i32 {
         Err(e) => e.exit_code(),
     };
     if let Err(e) = &outcome {
-        eprintln!("hoist: {e}");
+        report(&e);
         state.error = Some(e.to_string());
     }
     // Read before the cgroups go (to the reaper, below).
@@ -262,7 +262,7 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     drop(lease.into_inner());
     drop(console);
     if let Err(e) = mount.unmount() {
-        eprintln!("hoist: {e}");
+        report(&e);
     }
     result.map_err(RuntimeError::from)
 }
@@ -395,4 +395,11 @@ fn pump(from: i32, to: i32, buf: &mut [u8]) -> bool {
         Err(nix::errno::Errno::EINTR) => true,
         Err(_) => false,
     }
+}
+
+/// Prints a monitor error on stderr; a closed stderr (`hoist run … 2>&-`, a reader gone) must not turn the
+/// container's exit code into a panic's.
+fn report(error: &dyn std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "hoist: {error}");
 }
