@@ -156,7 +156,7 @@ impl Store {
     /// (every referenced blob, the referenced layers) as `sha256:` strings; the cache records' layers (and the
     /// blobs their payloads name, see [`payload_blob`]) count when `cache_records`.
     fn gc_roots(&self, cache_records: bool) -> Result<(HashSet<String>, HashSet<String>)> {
-        let (images, cache_layers): (Vec<(String, String)>, Vec<(Option<String>, String)>) = {
+        let (images, cache_layers): (Vec<(String, String)>, Vec<RecordRoots>) = {
             let conn = self.conn();
             let err = self.db_err();
             let mut stmt = conn
@@ -167,7 +167,7 @@ impl Store {
                 .map_err(&err)?
                 .collect::<std::result::Result<_, _>>()
                 .map_err(&err)?;
-            let records: Vec<(Option<String>, String)> = if cache_records {
+            let records: Vec<RecordRoots> = if cache_records {
                 let mut stmt = conn
                     .prepare("SELECT layer, payload FROM cache")
                     .map_err(&err)?;
@@ -210,6 +210,9 @@ impl Store {
         Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
     }
 }
+
+/// A cache record's (layer, payload): what it keeps alive.
+type RecordRoots = (Option<String>, String);
 
 /// The blob a cache record's payload keeps alive: its `sources` field, the file list of the context a COPY/ADD
 /// step copied (the solver stores it for `--explain`, which diffs it against the next build's). The payload is
