@@ -5,7 +5,7 @@
 //! the allocator's lock at that moment and the child would deadlock, so [`run`] never does that
 //! in-process: it re-executes the current program (`/proc/self/exe`, or `$HOIST_CONTAINER_INIT`)
 //! with a hidden marker argument. The re-executed program turns into the helper before `main`
-//! (an `.init_array` hook, glibc targets) or, failing that, in [`maybe_run_container_init`] —
+//! (an `.init_array` hook, glibc targets) or, failing that, in [`crate::maybe_run_container_init`] —
 //! called first thing in `main`, before any thread exists. The helper runs libcontainer
 //! single-threaded, reports the result in a file and exits. [`run_in_process`] is that
 //! single-threaded path, for callers that know they have one thread.
@@ -23,6 +23,12 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
+
+mod reaper;
+mod seccomp;
+mod seccomp_profile;
+
+pub use seccomp::SeccompError;
 
 /// The hidden first argument that makes a hoist process act as a container init helper.
 pub const INIT_MARKER: &str = "__hoist-container-init";
@@ -88,7 +94,7 @@ pub struct RuntimeOptions {
     pub console_socket: Option<PathBuf>,
     /// pid 1 is a tiny reaper that runs the command as its child and forwards signals.
     pub init: bool,
-    /// Docker's default seccomp profile ([`crate::runtime::seccomp`]): on for `hoist run` (but
+    /// Docker's default seccomp profile ([`seccomp_profile`]): on for `hoist run` (but
     /// `--security-opt seccomp=unconfined`) and for build steps. Ignored with `privileged`.
     #[serde(default)]
     pub seccomp: bool,
@@ -116,8 +122,8 @@ pub struct ContainerSpec {
     pub mounts: Vec<ExtraMount>,
     pub readonly_rootfs: bool,
     /// Run under Docker's default seccomp profile, as BuildKit runs every `RUN`, its compiled
-    /// program cached in this directory (see [`crate::runtime::seccomp_cache_for`]); `None`:
-    /// without a filter.
+    /// program cached in this directory (the state root's `containers/.seccomp`, which the runtime's
+    /// `seccomp_cache_for` names); `None`: without a filter.
     pub seccomp_cache: Option<PathBuf>,
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
@@ -150,12 +156,12 @@ pub enum ContainerError {
     )]
     HelperKilled { signal: i32 },
     #[error(transparent)]
-    Seccomp(#[from] crate::runtime::seccomp::SeccompError),
+    Seccomp(#[from] seccomp::SeccompError),
     #[error("could not start the container helper {program:?}: {source}")]
     SpawnHelper { program: PathBuf, source: io::Error },
     #[error("the container helper exited ({status}) before reporting how the container went; its own message, if any, is in the step's output above")]
     HelperFailed { status: String },
-    #[error("the container helper {program:?} exited without running the container ({status}); the program must link hoist-executor and call hoist_executor::container::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
+    #[error("the container helper {program:?} exited without running the container ({status}); the program must link hoist-executor and call hoist_executor::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
     HelperDidNotRun { program: PathBuf, status: String },
 }
 
@@ -323,32 +329,7 @@ pub fn run_in_process(spec: ContainerSpec, state_dir: &Path) -> Result<i32> {
     result
 }
 
-/// When this process was started as a container helper by [`run`], run the container and exit
-/// with its code; otherwise return at once. Call it first thing in `main`, before any thread.
-pub fn maybe_run_container_init() {
-    let mut args = std::env::args_os().skip(1);
-    let marker = args.next();
-    if marker.as_deref() == Some(std::ffi::OsStr::new(crate::runtime::MONITOR_MARKER)) {
-        let code = match args.next() {
-            Some(dir) => crate::runtime::monitor::monitor_main(Path::new(&dir)),
-            None => 125,
-        };
-        std::process::exit(code);
-    }
-    if marker.as_deref() != Some(std::ffi::OsStr::new(INIT_MARKER)) {
-        return;
-    }
-    let code = match args.next() {
-        Some(request_path) => init_main(Path::new(&request_path), args.next().as_deref()),
-        None => {
-            eprintln!("hoist: {INIT_MARKER} needs the path of a request file");
-            125
-        }
-    };
-    std::process::exit(code);
-}
-
-/// The same check as [`maybe_run_container_init`], run by the C runtime before `main` (glibc
+/// The same check as [`crate::maybe_run_container_init`], run by the C runtime before `main` (glibc
 /// calls `.init_array` entries with argc/argv), so that any binary linking this crate — test
 /// binaries with libtest's harness included — works as the helper without calling anything.
 /// Nothing but the C runtime has run yet, so there is exactly one thread.
@@ -373,10 +354,6 @@ extern "C" fn container_init_hook(
     }
     // SAFETY: glibc passes main's argc/argv: argc valid NUL-terminated strings.
     let arg = |i: usize| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
-    if arg(1).to_bytes() == crate::runtime::MONITOR_MARKER.as_bytes() {
-        let dir = Path::new(std::ffi::OsStr::from_bytes(arg(2).to_bytes())).to_path_buf();
-        std::process::exit(crate::runtime::monitor::monitor_main(&dir));
-    }
     if arg(1).to_bytes() != INIT_MARKER.as_bytes() {
         return;
     }
@@ -385,7 +362,7 @@ extern "C" fn container_init_hook(
     std::process::exit(init_main(&request_path, result_fd));
 }
 
-fn init_main(request_path: &Path, result_fd: Option<&std::ffi::OsStr>) -> i32 {
+pub(crate) fn init_main(request_path: &Path, result_fd: Option<&std::ffi::OsStr>) -> i32 {
     let mut reporter = crate::helper_channel::Reporter::start(result_fd);
     let bundle = request_path
         .parent()
@@ -1025,7 +1002,7 @@ pub(crate) fn uses_seccomp(options: &RuntimeOptions) -> bool {
 pub(crate) fn seccomp_program(
     options: &RuntimeOptions,
     cache: Option<&Path>,
-) -> Result<Option<(crate::runtime::seccomp::Program, bool)>> {
+) -> Result<Option<(seccomp::Program, bool)>> {
     if !uses_seccomp(options) {
         return Ok(None);
     }
@@ -1037,8 +1014,8 @@ pub(crate) fn seccomp_program(
 pub(crate) fn seccomp_program_for(
     caps: &oci_spec::runtime::Capabilities,
     cache: Option<&Path>,
-) -> Result<(crate::runtime::seccomp::Program, bool)> {
-    let program = crate::runtime::seccomp::docker_default_program(caps, cache)?;
+) -> Result<(seccomp::Program, bool)> {
+    let program = seccomp::docker_default_program(caps, cache)?;
     Ok((
         program,
         !caps.contains(&oci_spec::runtime::Capability::SysAdmin),
@@ -1055,7 +1032,7 @@ pub(crate) struct Workload {
     pub(crate) die_with_parent: bool,
     /// Stay as pid 1 (a reaper) and run the command as a child.
     pub(crate) init: bool,
-    pub(crate) seccomp: Option<(crate::runtime::seccomp::Program, bool)>,
+    pub(crate) seccomp: Option<(seccomp::Program, bool)>,
     /// `tasks` files of the container's cgroups (open in the process that creates the
     /// container) that the init writes `0` to: it joins them itself ([`crate::cgroup_v1`]).
     pub(crate) join_cgroups: Vec<std::os::fd::RawFd>,
@@ -1072,7 +1049,7 @@ impl libcontainer::workload::Executor for Workload {
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
         }
         if self.init {
-            crate::runtime::init::become_reaper();
+            reaper::become_reaper();
         }
         reset_signals();
         crate::dev_null::reopen_read_write();
@@ -1099,7 +1076,7 @@ impl libcontainer::workload::Executor for Workload {
             ))
         })?;
         if let Some((program, drop_sys_admin)) = &self.seccomp {
-            crate::runtime::seccomp::load(program, *drop_sys_admin).map_err(|e| {
+            seccomp::load(program, *drop_sys_admin).map_err(|e| {
                 libcontainer::workload::ExecutorValidationError::ArgValidationError(format!(
                     "loading the seccomp filter: {e}"
                 ))
