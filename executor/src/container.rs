@@ -28,14 +28,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+mod error;
 mod reaper;
 mod reexec;
 mod seccomp;
 mod seccomp_profile;
 
+pub(crate) use error::*;
+pub use error::{ContainerError, Result, SeccompError};
 pub(crate) use reexec::*;
 pub use reexec::{INIT_MARKER, INIT_PROGRAM_ENV};
-pub use seccomp::SeccompError;
 
 /// `PATH` given to the process when its environment has none (Docker's and BuildKit's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -131,60 +133,6 @@ pub struct ContainerSpec {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ContainerError {
-    #[error("invalid container spec: {0}")]
-    InvalidSpec(String),
-    #[error("could not {what} {path:?}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
-    #[error("container runtime failed to {what}: {detail}")]
-    Runtime { what: &'static str, detail: String },
-    #[error("executable {command:?} not found in the container (PATH={path}); check the command's spelling or install it in an earlier step")]
-    CommandNotFound { command: String, path: String },
-    /// An error the container helper process reported.
-    #[error("{0}")]
-    Failed(String),
-    #[error("{command:?}: permission denied: the file is not executable in the container")]
-    NotExecutable { command: String },
-    #[error("the container was cancelled")]
-    Cancelled,
-    #[error(
-        "the container helper process was killed by signal {signal} before the container finished"
-    )]
-    HelperKilled { signal: i32 },
-    #[error(transparent)]
-    Seccomp(#[from] seccomp::SeccompError),
-    #[error("could not start the container helper {program:?}: {source}")]
-    SpawnHelper { program: PathBuf, source: io::Error },
-    #[error("the container helper exited ({status}) before reporting how the container went; its own message, if any, is in the step's output above")]
-    HelperFailed { status: String },
-    #[error("the container helper {program:?} exited without running the container ({status}); the program must link hoist-executor and call hoist_executor::maybe_run_container_init() first thing in main(), or set {INIT_PROGRAM_ENV} to a program that does")]
-    HelperDidNotRun { program: PathBuf, status: String },
-}
-
-pub type Result<T, E = ContainerError> = std::result::Result<T, E>;
-
-fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ContainerError + 'a {
-    move |source| ContainerError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn runtime_err(
-    what: &'static str,
-) -> impl FnOnce(libcontainer::error::LibcontainerError) -> ContainerError {
-    move |e| ContainerError::Runtime {
-        what,
-        detail: crate::error_text::with_causes(&e),
-    }
 }
 
 /// Everything of a [`ContainerSpec`] but its descriptors; what the helper process receives.
@@ -1586,10 +1534,6 @@ fn resources(options: &RuntimeOptions) -> Result<oci_spec::runtime::LinuxResourc
 fn swap_accounting_enabled() -> bool {
     Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
         || Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
-fn spec_err(e: oci_spec::OciSpecError) -> ContainerError {
-    ContainerError::InvalidSpec(e.to_string())
 }
 
 fn mount(

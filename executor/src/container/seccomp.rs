@@ -16,19 +16,11 @@ use oci_spec::runtime::{
     Arch, Capabilities, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator,
 };
 
+use super::error::SeccompError;
 use super::seccomp_profile::docker_default;
 
 /// A compiled filter, shared (cheaply cloned) between the spec and the executor.
 pub type Program = Arc<[libc::sock_filter]>;
-
-/// Why a filter could not be compiled, cached or loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum SeccompError {
-    #[error("building the seccomp profile: {0}")]
-    Spec(#[from] oci_spec::OciSpecError),
-    #[error("compiling the seccomp profile with libseccomp: {0}")]
-    Compile(String),
-}
 
 fn compile_err(e: impl std::fmt::Display) -> SeccompError {
     SeccompError::Compile(e.to_string())
