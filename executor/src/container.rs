@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+mod cancel;
 mod error;
 mod reaper;
 mod reexec;
@@ -35,6 +36,8 @@ mod request;
 mod seccomp;
 mod seccomp_profile;
 
+pub use cancel::CancelToken;
+pub(crate) use cancel::*;
 pub(crate) use error::*;
 pub use error::{ContainerError, Result, SeccompError};
 pub(crate) use reexec::*;
@@ -73,84 +76,6 @@ pub fn run_cancellable(spec: ContainerSpec, state_dir: &Path, cancel: &CancelTok
         return Err(ContainerError::Cancelled);
     }
     result
-}
-
-/// Stops [`run_cancellable`] calls from any thread; clones share the state.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(std::sync::Arc<std::sync::Mutex<CancelState>>);
-
-#[derive(Debug, Default)]
-struct CancelState {
-    cancelled: bool,
-    /// pidfds of running helpers: signalling one can never hit a recycled pid.
-    helpers: Vec<OwnedFd>,
-}
-
-impl CancelToken {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Kill every container running under this token, and refuse new ones.
-    pub fn cancel(&self) {
-        let mut state = self.lock();
-        state.cancelled = true;
-        for pidfd in &state.helpers {
-            kill_pidfd(pidfd);
-        }
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.lock().cancelled
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, CancelState> {
-        // A panic while holding this lock leaves plain data behind: keep going.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Track a helper; killed at once if the token is already cancelled.
-    fn register(&self, pidfd: OwnedFd) -> i32 {
-        use std::os::fd::AsRawFd;
-        let mut state = self.lock();
-        if state.cancelled {
-            kill_pidfd(&pidfd);
-        }
-        let raw = pidfd.as_raw_fd();
-        state.helpers.push(pidfd);
-        raw
-    }
-
-    fn unregister(&self, raw: i32) {
-        use std::os::fd::AsRawFd;
-        self.lock().helpers.retain(|fd| fd.as_raw_fd() != raw);
-    }
-}
-
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall; returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this descriptor.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
-}
-
-fn kill_pidfd(pidfd: &OwnedFd) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a valid pidfd; an exited process gives ESRCH, which is fine to ignore.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
 }
 
 /// Like [`run`], but creates the container from this process. Only safe while the calling
