@@ -56,6 +56,7 @@ pub use request::{ContainerSpec, ExtraMount, Network, RuntimeOptions, DEFAULT_PA
 pub(crate) use resources::*;
 pub use rootfs::resolve_in_root;
 pub(crate) use rootfs::*;
+pub(crate) use seccomp::*;
 
 const REQUEST_FILE: &str = "request.json";
 
@@ -494,35 +495,6 @@ pub(crate) fn run_container_with(
     let code = outcome?;
     deleted?;
     Ok(code)
-}
-
-/// Whether a container with `options` runs under Docker's default seccomp profile.
-pub(crate) fn uses_seccomp(options: &RuntimeOptions) -> bool {
-    options.seccomp && !options.privileged
-}
-
-/// The compiled seccomp filter for processes with `options`' capabilities, if they get one.
-pub(crate) fn seccomp_program(
-    options: &RuntimeOptions,
-    cache: Option<&Path>,
-) -> Result<Option<(seccomp::Program, bool)>> {
-    if !uses_seccomp(options) {
-        return Ok(None);
-    }
-    seccomp_program_for(&effective_capabilities(options)?, cache).map(Some)
-}
-
-/// Docker's profile compiled for processes with `caps`, and whether they must drop CAP_SYS_ADMIN
-/// after loading it.
-pub(crate) fn seccomp_program_for(
-    caps: &oci_spec::runtime::Capabilities,
-    cache: Option<&Path>,
-) -> Result<(seccomp::Program, bool)> {
-    let program = seccomp::docker_default_program(caps, cache)?;
-    Ok((
-        program,
-        !caps.contains(&oci_spec::runtime::Capability::SysAdmin),
-    ))
 }
 
 /// Runs the workload like libcontainer's default executor, but first, when `die_with_parent`,

@@ -16,8 +16,39 @@ use oci_spec::runtime::{
     Arch, Capabilities, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator,
 };
 
-use super::error::SeccompError;
+use super::capabilities::effective_capabilities;
+use super::error::{Result, SeccompError};
+use super::request::RuntimeOptions;
 use super::seccomp_profile::docker_default;
+
+/// Whether a container with `options` runs under Docker's default seccomp profile.
+pub(crate) fn uses_seccomp(options: &RuntimeOptions) -> bool {
+    options.seccomp && !options.privileged
+}
+
+/// The compiled seccomp filter for processes with `options`' capabilities, if they get one.
+pub(crate) fn seccomp_program(
+    options: &RuntimeOptions,
+    cache: Option<&Path>,
+) -> Result<Option<(Program, bool)>> {
+    if !uses_seccomp(options) {
+        return Ok(None);
+    }
+    seccomp_program_for(&effective_capabilities(options)?, cache).map(Some)
+}
+
+/// Docker's profile compiled for processes with `caps`, and whether they must drop CAP_SYS_ADMIN
+/// after loading it.
+pub(crate) fn seccomp_program_for(
+    caps: &oci_spec::runtime::Capabilities,
+    cache: Option<&Path>,
+) -> Result<(Program, bool)> {
+    let program = docker_default_program(caps, cache)?;
+    Ok((
+        program,
+        !caps.contains(&oci_spec::runtime::Capability::SysAdmin),
+    ))
+}
 
 /// A compiled filter, shared (cheaply cloned) between the spec and the executor.
 pub type Program = Arc<[libc::sock_filter]>;
