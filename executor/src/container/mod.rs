@@ -14,19 +14,24 @@
 //! (`PR_SET_PDEATHSIG`); pid 1 of the container dying takes every process and mount of its
 //! namespaces along. [`run`] removes the container's state and cgroup whatever happened;
 //! [`remove_stale_containers`] does it for hoist processes that were killed.
+//!
+//! One module per concern, as youki's `libcontainer`; this file holds only the API:
+//!
+//! - what to run: [`ContainerSpec`] (a build step), [`RuntimeOptions`] (what `hoist run` adds),
+//!   [`Network`], [`ExtraMount`] — `request`, which also makes the helper's request from them;
+//! - how to run it: [`run`], [`run_cancellable`] with a [`CancelToken`] (`cancel`), [`run_in_process`];
+//!   the helper process and its pre-`main` hook (`helper`); one container's life through
+//!   libcontainer (`lifecycle`) and what runs in its init before the command (`workload`, `reaper`);
+//! - what the container gets: its OCI spec (`spec`), capabilities (`capabilities`), device rules and
+//!   limits (`resources`), cgroups (`cgroups`), `lo` and resolv.conf/hosts (`network`), paths in its
+//!   root (`rootfs`), Docker's seccomp profile (`seccomp_profile`) compiled and loaded (`seccomp`);
+//! - cleaning up after processes that died: [`remove_stale_containers`] (`stale`);
+//! - errors: [`ContainerError`] (`error`).
+//!
+//! The runtime behind `hoist run` (the `runtime` module) uses the crate-visible part too (the
+//! request, the libcontainer core, cgroups); nothing here uses the runtime.
 
-// Transitional, while container.rs is split into container/ (one concern per commit): the
-// globs below stand for the imports each moved module needs.
-#![allow(unused_imports)]
-
-use std::ffi::OsString;
-use std::io;
-use std::os::fd::OwnedFd;
-use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 mod cancel;
 mod capabilities;
@@ -47,27 +52,29 @@ mod stale;
 mod workload;
 
 pub use cancel::CancelToken;
-pub(crate) use cancel::*;
 pub use capabilities::parse_capability;
-pub(crate) use capabilities::*;
-pub(crate) use cgroups::*;
-pub(crate) use error::*;
 pub use error::{ContainerError, Result, SeccompError};
-pub(crate) use helper::*;
-pub(crate) use lifecycle::*;
-pub(crate) use network::*;
-pub(crate) use reexec::*;
 pub use reexec::{INIT_MARKER, INIT_PROGRAM_ENV};
-pub(crate) use request::*;
 pub use request::{ContainerSpec, ExtraMount, Network, RuntimeOptions, DEFAULT_PATH};
-pub(crate) use resources::*;
 pub use rootfs::resolve_in_root;
-pub(crate) use rootfs::*;
-pub(crate) use seccomp::*;
-pub(crate) use spec::*;
 pub use stale::remove_stale_containers;
-pub(crate) use stale::*;
-pub(crate) use workload::*;
+
+// For `hoist run` (the `runtime` module) and the reaper of stale state (`reap`).
+pub(crate) use capabilities::effective_capabilities_of;
+pub(crate) use cgroups::{
+    cgroup_mount_points, oom_kills_of, remove_cgroups_of, CgroupsInTheMaking,
+};
+pub(crate) use helper::init_main;
+pub(crate) use lifecycle::run_container_with;
+pub(crate) use request::{bundle_dir, InitRequest, Stdio3};
+pub(crate) use seccomp::{seccomp_program_for, uses_seccomp};
+pub(crate) use stale::{owner_pid, remove_container};
+pub(crate) use workload::Workload;
+
+use error::io_err;
+use helper::{cleanup, run_helper};
+use lifecycle::run_container;
+use request::prepare;
 
 /// Run the process and wait for it: its exit code, or 128+signal when a signal killed it.
 /// Safe to call from many threads at once. Nothing is left in `state_dir` when it returns.
