@@ -82,7 +82,7 @@ enum Command {
 pub const EXIT_HOIST_ERROR: i32 = 125;
 
 fn main() {
-    hoist_executor::container::maybe_run_container_init();
+    hoist_executor::maybe_run_container_init();
     let cli = Cli::parse();
     let root = cli.root;
     let open = || {

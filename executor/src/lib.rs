@@ -2,6 +2,7 @@
 mod cgroup_v1;
 pub mod container;
 mod dev_null;
+mod entry;
 mod error_text;
 pub mod fileops;
 mod helper_channel;
@@ -10,3 +11,5 @@ pub mod overlay;
 pub mod reap;
 pub mod runtime;
 pub mod user;
+
+pub use entry::maybe_run_container_init;

@@ -27,7 +27,7 @@ struct Env {
 }
 
 fn main() {
-    container::maybe_run_container_init();
+    hoist_executor::maybe_run_container_init();
 
     if !nix::unistd::geteuid().is_root() {
         println!("skipping runtime tests: they need root (overlayfs, namespaces)");

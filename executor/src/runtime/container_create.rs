@@ -308,6 +308,9 @@ fn take_name(root: &Path, names: &Path, name_file: &Path, name: &str, id: &str) 
 }
 
 fn monitor_program() -> PathBuf {
+    // Referencing the hook makes the linker keep it in every program that can start a monitor.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::hint::black_box(&super::monitor::MONITOR_HOOK);
     std::env::var_os(crate::container::INIT_PROGRAM_ENV)
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)

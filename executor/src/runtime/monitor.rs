@@ -34,6 +34,38 @@ pub(crate) fn monitored_signals() -> SigSet {
     set
 }
 
+/// [`crate::maybe_run_container_init`]'s check for [`super::MONITOR_MARKER`], run by the C runtime
+/// before `main` (glibc calls `.init_array` entries with argc/argv), so that any binary linking this
+/// crate works as a monitor without calling anything. Nothing but the C runtime has run yet, so
+/// there is exactly one thread. (The container helper has a hook of its own, in `container`.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[used]
+#[link_section = ".init_array"]
+pub(crate) static MONITOR_HOOK: extern "C" fn(
+    libc::c_int,
+    *const *const libc::c_char,
+    *const *const libc::c_char,
+) = monitor_hook;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" fn monitor_hook(
+    argc: libc::c_int,
+    argv: *const *const libc::c_char,
+    _envp: *const *const libc::c_char,
+) {
+    use std::os::unix::ffi::OsStrExt;
+    if argc < 3 || argv.is_null() {
+        return;
+    }
+    // SAFETY: glibc passes main's argc/argv: argc valid NUL-terminated strings.
+    let arg = |i: usize| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+    if arg(1).to_bytes() != super::MONITOR_MARKER.as_bytes() {
+        return;
+    }
+    let dir = Path::new(std::ffi::OsStr::from_bytes(arg(2).to_bytes())).to_path_buf();
+    std::process::exit(monitor_main(&dir));
+}
+
 /// The monitor's `main`: run the container in `dir`, return the exit code for the process.
 pub fn monitor_main(dir: &Path) -> i32 {
     let dir = ContainerDir::at(dir);

@@ -8,6 +8,10 @@ use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
+/// The exit code when the reaper cannot start the command: docker's 125 for the runtime's own
+/// failures (the runtime's `EXIT_RUNTIME_ERROR`).
+const FORK_FAILED: i32 = 125;
+
 /// Fork: the child returns (to exec the command); this process never returns.
 pub(crate) fn become_reaper() {
     let all = SigSet::all();
@@ -23,7 +27,7 @@ pub(crate) fn become_reaper() {
         Err(e) => {
             eprintln!("hoist --init: fork failed: {e}");
             // SAFETY: terminate the init process at once.
-            unsafe { libc::_exit(crate::runtime::EXIT_RUNTIME_ERROR) };
+            unsafe { libc::_exit(FORK_FAILED) };
         }
     }
 }
