@@ -206,12 +206,16 @@ fn kills_and_interrupts_at_random_points_leave_nothing_and_lose_no_finished_step
             format!("round {round}, signal {signal} after {delay:?} (seed {seed}):\n{text}");
         if !finished_first {
             *hits.entry(signal).or_default() += 1;
+            // A signal in hoist's first milliseconds, before its handler is installed, kills it as it
+            // would any program (nothing is made yet then): the shell sees the same 130 / 143.
+            let handled = status.code().is_some();
             match signal {
                 libc::SIGKILL => assert_eq!(status.signal(), Some(libc::SIGKILL), "{context}"),
-                libc::SIGINT => assert_eq!(status.code(), Some(130), "{context}"),
-                _ => assert_eq!(status.code(), Some(143), "{context}"),
+                libc::SIGINT if handled => assert_eq!(status.code(), Some(130), "{context}"),
+                libc::SIGTERM if handled => assert_eq!(status.code(), Some(143), "{context}"),
+                _ => assert_eq!(status.signal(), Some(signal), "{context}"),
             }
-            if signal != libc::SIGKILL {
+            if signal != libc::SIGKILL && handled {
                 // A handled signal cleans up itself, before the process exits.
                 let left = leftovers(&h, pid);
                 assert!(left.is_empty(), "{context}\nleft behind: {left:#?}");
