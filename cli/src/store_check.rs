@@ -59,9 +59,17 @@ fn check(store: &Store, args: CheckArgs) -> anyhow::Result<i32> {
     let mut report = store.check(CheckOptions {
         repair: args.repair,
     })?;
-    report
-        .problems
-        .extend(containers.findings.into_iter().map(problem_of));
+    // After the store's repair: an image it removed no longer keeps its mount points layer.
+    let mut image_stacks =
+        || crate::layer_stacks::of_all_images(store).map_err(|e| format!("{e:#}"));
+    let mountpoints = container_check::check_mountpoints(&root, &mut image_stacks, args.repair)?;
+    report.problems.extend(
+        containers
+            .findings
+            .into_iter()
+            .chain(mountpoints)
+            .map(problem_of),
+    );
     print_report(&report, containers.containers, args.repair);
     Ok(if report.is_clean() { 0 } else { 1 })
 }

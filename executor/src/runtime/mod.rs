@@ -21,7 +21,7 @@ pub mod container_logs;
 pub mod container_remove;
 pub mod init;
 pub mod monitor;
-mod mountpoints;
+pub mod mountpoints;
 pub mod network;
 pub mod rundir;
 pub mod seccomp;
