@@ -9,20 +9,23 @@
 
 mod archive;
 mod copy;
+mod deferred;
+mod dirsink;
 mod error;
+mod graft;
 mod meta;
 mod paths;
 mod rules;
 mod securejoin;
 mod tarmeta;
 mod tarstream;
+mod walk;
 mod wildcard;
 
 pub use archive::{extract_archive, is_archive};
-pub use copy::{
-    copy, copy_deferring, matched_sources, CopyGraft, CopyRequest, CopyStats, DeferredCopy,
-    MatchedSource,
-};
+pub use copy::{copy, copy_deferring, matched_sources, CopyRequest, CopyStats, MatchedSource};
+pub use deferred::DeferredCopy;
 pub use error::{CopyError, Result};
+pub use graft::CopyGraft;
 pub use rules::SourceKind;
 pub use securejoin::{mkdir_all_in_root, resolve_in_root, resolve_parent_in_root};
