@@ -107,7 +107,7 @@ fn copy_with(req: &CopyRequest, deferring: bool) -> Result<(CopyStats, DeferredC
     let deferring = deferring && sources.len() == 1 && !req.parents && !req.extract_archives;
     let sink = DirSink {
         defer: deferring.then(Vec::new),
-        ..DirSink::new(req)
+        ..DirSink::new(req, req.entry_as())
     };
     let mut copier = Walker::new(sink, req.excluded);
     if sources.is_empty() {

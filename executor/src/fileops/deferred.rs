@@ -59,10 +59,11 @@ impl DeferredCopy {
             })
             .collect();
         let hardlinks = Arc::new(Mutex::new(hardlinks));
+        let how = req.entry_as();
         let sink = || DirSink {
             hardlinks: Arc::clone(&hardlinks),
             root_override: Some(upper_root.to_path_buf()),
-            ..DirSink::new(req)
+            ..DirSink::new(req, how)
         };
         // One unit per entry of each new directory, in order.
         let mut units: Vec<(usize, OsString, FileType)> = Vec::new();

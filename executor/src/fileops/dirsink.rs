@@ -32,10 +32,12 @@ pub(super) struct DirSink<'r, 'a> {
 }
 
 impl<'r, 'a> DirSink<'r, 'a> {
-    pub(super) fn new(req: &'r CopyRequest<'a>) -> Self {
+    /// A sink for `req`, writing entries as `how` (the request's [`CopyRequest::entry_as`], computed once
+    /// per copy: it holds the time given to the context's directories).
+    pub(super) fn new(req: &'r CopyRequest<'a>, how: EntryAs) -> Self {
         DirSink {
             req,
-            how: req.entry_as(),
+            how,
             hardlinks: Arc::default(),
             stats: CopyStats::default(),
             defer: None,
