@@ -13,7 +13,8 @@ pub struct StoreArgs {
 #[derive(Debug, Subcommand)]
 enum StoreCommand {
     /// Verify the state directory: blob contents, the index, images, snapshots, and leftovers of dead
-    /// processes (temp entries, mounts, cgroups, container records). Exits 1 when something is wrong.
+    /// processes (temp entries, mounts, cgroups, container records), and mount points layers of `hoist run` that
+    /// no container and no image uses. Exits 1 when something is wrong.
     Check(CheckArgs),
 }
 
