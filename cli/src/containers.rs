@@ -145,7 +145,10 @@ pub struct RmArgs {
 
 pub fn rm(root: &Path, args: RmArgs) -> anyhow::Result<i32> {
     let root = absolute(root);
-    each(&args.containers, |n| runtime::remove(&root, n, args.force))
+    let code = each(&args.containers, |n| runtime::remove(&root, n, args.force));
+    // The last container of a removed image leaves a mount points layer that nothing uses any more.
+    crate::layer_stacks::prune(&root, None);
+    code
 }
 
 #[derive(Debug, Args)]

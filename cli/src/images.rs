@@ -220,6 +220,8 @@ pub fn rmi(store: &Store, args: RmiArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
+    crate::layer_stacks::prune(&root, Some(store));
     Ok(code)
 }
 

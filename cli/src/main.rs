@@ -10,6 +10,7 @@ mod debug;
 mod explain;
 mod images;
 mod interrupt;
+mod layer_stacks;
 mod progress;
 mod rmi_guard;
 mod run;

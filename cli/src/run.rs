@@ -132,14 +132,7 @@ fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
     let raw = store.read_blob(&image.id)?;
     let config: serde_json::Value =
         serde_json::from_slice(&raw).context("the image config is not valid JSON")?;
-    let mut lowers = Vec::new();
-    // A layer repeated in the image (two steps that changed nothing) is mounted once, by the overlay code.
-    for diff_id in image.config.rootfs().diff_ids().iter().rev() {
-        let digest = diff_id
-            .parse()
-            .map_err(|e| anyhow::anyhow!("image has a bad diff_id {diff_id}: {e}"))?;
-        lowers.push(store.ensure_snapshot(&digest)?);
-    }
+    let lowers = crate::layer_stacks::of_image(store, &image, true)?.unwrap_or_default();
     Ok(ImageSource {
         reference: reference.to_string(),
         id: image.id.to_string(),

@@ -13,7 +13,8 @@ pub struct StoreArgs {
 #[derive(Debug, Subcommand)]
 enum StoreCommand {
     /// Verify the state directory: blob contents, the index, images, snapshots, and leftovers of dead
-    /// processes (temp entries, mounts, cgroups, container records). Exits 1 when something is wrong.
+    /// processes (temp entries, mounts, cgroups, container records), and mount points layers of `hoist run` that
+    /// no container and no image uses. Exits 1 when something is wrong.
     Check(CheckArgs),
 }
 
@@ -59,9 +60,17 @@ fn check(store: &Store, args: CheckArgs) -> anyhow::Result<i32> {
     let mut report = store.check(CheckOptions {
         repair: args.repair,
     })?;
-    report
-        .problems
-        .extend(containers.findings.into_iter().map(problem_of));
+    // After the store's repair: an image it removed no longer keeps its mount points layer.
+    let mut image_stacks =
+        || crate::layer_stacks::of_all_images(store).map_err(|e| format!("{e:#}"));
+    let mountpoints = container_check::check_mountpoints(&root, &mut image_stacks, args.repair)?;
+    report.problems.extend(
+        containers
+            .findings
+            .into_iter()
+            .chain(mountpoints)
+            .map(problem_of),
+    );
     print_report(&report, containers.containers, args.repair);
     Ok(if report.is_clean() { 0 } else { 1 })
 }

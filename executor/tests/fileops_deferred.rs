@@ -302,8 +302,10 @@ fn with_chmod(
     request
 }
 
+/// The copy walk (`fileops::walk`) with its two sinks: the directory sink filling the upper dir, then the
+/// upper dir's layer tar, must equal the tar sink's grafted layer tar, entry for entry.
 #[test]
-fn grafted_layer_tar_equals_the_tar_of_the_filled_upper_dir() {
+fn the_copy_walk_writes_the_same_layer_through_a_directory_and_a_tar() {
     if !is_root() {
         eprintln!("SKIPPED: overlay mounts need root");
         return;

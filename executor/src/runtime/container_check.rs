@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::mountpoints::Orphan;
 use super::state::{self, ContainerDir, ContainerState, Status};
 use super::Result;
 
@@ -58,6 +59,41 @@ pub fn check(
         &mut out.findings,
     );
     Ok(out)
+}
+
+/// Entries of `containers/.mountpoints/` (see [`super::mountpoints`]) that no container of `root` and
+/// none of the images uses; with `repair`, removed.
+pub fn check_mountpoints(
+    root: &Path,
+    image_stacks: super::mountpoints::ImageStacks,
+    repair: bool,
+) -> Result<Vec<Finding>> {
+    let found: Vec<(Orphan, Option<std::io::Result<()>>)> = if repair {
+        super::mountpoints::prune(root, image_stacks)?
+            .into_iter()
+            .map(|(orphan, outcome)| (orphan, Some(outcome)))
+            .collect()
+    } else {
+        super::mountpoints::orphans(root, image_stacks)?
+            .into_iter()
+            .map(|orphan| (orphan, None))
+            .collect()
+    };
+    Ok(found
+        .into_iter()
+        .map(|(orphan, outcome)| Finding {
+            subject: format!("mount points layer {}", orphan.path.display()),
+            message: if orphan.half_made {
+                "was left half-made by a process that died".into()
+            } else {
+                "belongs to a layer stack that no container and no image uses".into()
+            },
+            repair: outcome.map(|o| {
+                o.map(|()| "removed".to_string())
+                    .map_err(|e| format!("could not remove it: {e}"))
+            }),
+        })
+        .collect())
 }
 
 /// Whether the container's monitor runs (or it is being made, and cannot be judged yet).

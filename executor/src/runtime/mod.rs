@@ -20,7 +20,7 @@ pub mod container_list;
 pub mod container_logs;
 pub mod container_remove;
 pub mod monitor;
-mod mountpoints;
+pub mod mountpoints;
 pub mod network;
 pub mod rundir;
 pub mod state;
