@@ -1,12 +1,13 @@
 #!/bin/bash
 # The whole test suite: unit and integration tests (real containers: run as root), then the conformance suites
-# from ../shared when they are there. One release build is shared by everything.
+# from ../shared when they are there. One release build (the tests') is shared by everything.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 # The crash test kills a build at 24 random points instead of 6 (about a minute more).
 export HOIST_SLOW_TESTS=${HOIST_SLOW_TESTS:-1}
-cargo build --release --workspace
+# `cargo test` builds the hoist binary too (the integration tests run it): a separate `cargo build` first would
+# compile most dependencies twice, as dev-dependencies change their features.
 cargo test --release --workspace
 hoist=$CARGO_TARGET_DIR/release/hoist
 shared=../shared
