@@ -1,19 +1,19 @@
 //! Run one process in a container (youki's `libcontainer`), the way BuildKit runs a `RUN` step.
 //!
 //! libcontainer creates the container with a raw `clone3` and then runs plenty of Rust (allocation,
-//! logging) in the child. In a multi-threaded process (the tokio solver) another thread may hold
+//! logging) in the child. In a multi-threaded process (the solver's step threads) another thread may hold
 //! the allocator's lock at that moment and the child would deadlock, so [`run`] never does that
 //! in-process: it re-executes the current program (`/proc/self/exe`, or `$HOIST_CONTAINER_INIT`)
 //! with a hidden marker argument. The re-executed program turns into the helper before `main`
 //! (an `.init_array` hook, glibc targets) or, failing that, in [`crate::maybe_run_container_init`] —
 //! called first thing in `main`, before any thread exists. The helper runs libcontainer
-//! single-threaded, reports the result in a file and exits. [`run_in_process`] is that
+//! single-threaded, reports the result over a pipe (`helper_channel`) and exits. [`run_in_process`] is that
 //! single-threaded path, for callers that know they have one thread.
 //!
 //! Cleanup: the process dies with its helper, the helper with the thread that started it
 //! (`PR_SET_PDEATHSIG`); pid 1 of the container dying takes every process and mount of its
-//! namespaces along. [`run`] removes the container's state and cgroup whatever happened;
-//! [`remove_stale_containers`] does it for hoist processes that were killed.
+//! namespaces along. [`run`] removes the container's state and cgroup whatever happened; for hoist
+//! processes that were killed, the store's sweep hands their staging dirs to `crate::reap`.
 //!
 //! One module per concern, as youki's `libcontainer`; this file holds only the API:
 //!
