@@ -48,17 +48,12 @@ extern "C" fn container_init_hook(
     argv: *const *const libc::c_char,
     _envp: *const *const libc::c_char,
 ) {
-    use std::os::unix::ffi::OsStrExt;
-    if argc < 3 || argv.is_null() {
+    // SAFETY: glibc passes main's argc/argv to `.init_array` functions.
+    let Some(args) = (unsafe { super::reexec::marker_arguments(argc, argv, INIT_MARKER) }) else {
         return;
-    }
-    // SAFETY: glibc passes main's argc/argv: argc valid NUL-terminated strings.
-    let arg = |i: usize| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
-    if arg(1).to_bytes() != INIT_MARKER.as_bytes() {
-        return;
-    }
-    let request_path = Path::new(std::ffi::OsStr::from_bytes(arg(2).to_bytes())).to_path_buf();
-    let result_fd = (argc > 3).then(|| std::ffi::OsStr::from_bytes(arg(3).to_bytes()));
+    };
+    let request_path = Path::new(&args[0]).to_path_buf();
+    let result_fd = args.get(1).map(|a| a.as_os_str());
     std::process::exit(init_main(&request_path, result_fd));
 }
 

@@ -54,6 +54,8 @@ mod workload;
 pub use cancel::CancelToken;
 pub use capabilities::parse_capability;
 pub use error::{ContainerError, Result, SeccompError};
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) use reexec::marker_arguments;
 pub use reexec::{INIT_MARKER, INIT_PROGRAM_ENV};
 pub use request::{ContainerSpec, ExtraMount, Network, RuntimeOptions, DEFAULT_PATH};
 pub use rootfs::resolve_in_root;

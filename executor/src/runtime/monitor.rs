@@ -53,16 +53,12 @@ extern "C" fn monitor_hook(
     argv: *const *const libc::c_char,
     _envp: *const *const libc::c_char,
 ) {
-    use std::os::unix::ffi::OsStrExt;
-    if argc < 3 || argv.is_null() {
+    // SAFETY: glibc passes main's argc/argv to `.init_array` functions.
+    let marker = super::MONITOR_MARKER;
+    let Some(args) = (unsafe { crate::container::marker_arguments(argc, argv, marker) }) else {
         return;
-    }
-    // SAFETY: glibc passes main's argc/argv: argc valid NUL-terminated strings.
-    let arg = |i: usize| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
-    if arg(1).to_bytes() != super::MONITOR_MARKER.as_bytes() {
-        return;
-    }
-    let dir = Path::new(std::ffi::OsStr::from_bytes(arg(2).to_bytes())).to_path_buf();
+    };
+    let dir = Path::new(&args[0]).to_path_buf();
     std::process::exit(monitor_main(&dir));
 }
 
