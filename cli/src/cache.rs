@@ -164,7 +164,7 @@ fn ls(store: &Store, args: LsArgs) -> anyhow::Result<i32> {
             "{:<12}  {:<11}  {:>9}  {:<15}  {:<15}  {:>5}  {:<6}  {}",
             short_id(&item.id, args.no_trunc),
             type_name(&item.kind),
-            human_size(item.size),
+            crate::output::human_size(item.size),
             ago(item.created, t),
             ago(item.last_used, t),
             item.used_count,
@@ -226,8 +226,8 @@ fn du(store: &Store, args: DuArgs) -> anyhow::Result<i32> {
                 "{:<18}  {:>6}  {:>10}  {:>11}",
                 l.name,
                 l.items,
-                human_size(l.size),
-                human_size(l.reclaimable)
+                crate::output::human_size(l.size),
+                crate::output::human_size(l.reclaimable)
             );
         }
     };
@@ -237,8 +237,11 @@ fn du(store: &Store, args: DuArgs) -> anyhow::Result<i32> {
         table("STEP", &usage.by_step);
     }
     outln!();
-    outln!("Total:        {}", human_size(usage.total));
-    outln!("Reclaimable:  {}", human_size(usage.reclaimable));
+    outln!("Total:        {}", crate::output::human_size(usage.total));
+    outln!(
+        "Reclaimable:  {}",
+        crate::output::human_size(usage.reclaimable)
+    );
     Ok(0)
 }
 
@@ -276,7 +279,7 @@ fn prune(store: &Store, args: PruneArgs) -> anyhow::Result<i32> {
     }
     outln!(
         "Total reclaimed space: {}",
-        human_size(report.reclaimed_bytes)
+        crate::output::human_size(report.reclaimed_bytes)
     );
     Ok(0)
 }
@@ -326,7 +329,7 @@ fn export(store: &Store, args: ExportArgs) -> anyhow::Result<i32> {
         report.records,
         args.dir.display(),
         report.blobs_copied,
-        human_size(report.bytes_copied)
+        crate::output::human_size(report.bytes_copied)
     );
     Ok(0)
 }
@@ -402,7 +405,7 @@ pub fn export_cache_to(store: &Store, spec: &str, keys: &[String]) -> anyhow::Re
         dir.display(),
         report.records,
         report.blobs_copied,
-        human_size(report.bytes_copied)
+        crate::output::human_size(report.bytes_copied)
     );
     Ok(())
 }
@@ -420,19 +423,6 @@ fn truncate(s: &str, max: usize) -> String {
     let mut t: String = line.chars().take(max.saturating_sub(1)).collect();
     t.push('…');
     t
-}
-
-fn human_size(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e9 {
-        format!("{:.2}GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1}MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1}kB", b / 1e3)
-    } else {
-        format!("{bytes}B")
-    }
 }
 
 /// `5 seconds ago`, `3 hours ago`.

@@ -153,7 +153,7 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
             tag,
             &image.id.hex()[..12],
             created_ago(image.created.as_deref()),
-            human_size(image.size)
+            crate::output::human_size(image.size)
         );
     }
     Ok(0)
@@ -225,19 +225,6 @@ pub fn rmi(store: &Store, args: RmiArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-fn human_size(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e9 {
-        format!("{:.2}GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1}MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1}kB", b / 1e3)
-    } else {
-        format!("{bytes}B")
-    }
-}
-
 fn created_ago(created: Option<&str>) -> String {
     let Some(when) = created.and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()) else {
         return "N/A".into();
@@ -269,7 +256,7 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(4_500_000), "4.5MB");
+        assert_eq!(crate::output::human_size(999), "999B");
+        assert_eq!(crate::output::human_size(4_500_000), "4.5MB");
     }
 }

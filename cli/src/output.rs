@@ -18,6 +18,20 @@ static STDERR_GONE: AtomicBool = AtomicBool::new(false);
 /// SIGPIPE killed (128 + 13), as `cat`, `tar` or `docker save` give in the same place.
 pub const EXIT_READER_GONE: i32 = 141;
 
+/// A size as docker prints it: decimal units, `1.5MB`, `2.10GB`, `512B`.
+pub fn human_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2}GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1}MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1}kB", b / 1e3)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
 /// Writes to stdout unless its reader is gone; a failed write marks it gone.
 pub fn write_stdout(args: fmt::Arguments<'_>) {
     write_guarded(&STDOUT_GONE, &mut io::stdout().lock(), args);

@@ -92,7 +92,7 @@ fn print_report(report: &CheckReport, containers: usize, repair: bool) {
         "checked {} blobs ({} hashed in {:.2} s), {} snapshots, {} images, {} cache records, {} containers, \
          {} temp entries",
         report.blobs,
-        human_size(report.blob_bytes),
+        crate::output::human_size(report.blob_bytes),
         report.blob_time.as_secs_f64(),
         report.snapshots,
         report.images,
@@ -120,18 +120,5 @@ fn print_report(report: &CheckReport, containers: usize, repair: bool) {
         outln!("{remaining} could not be repaired: see NOT REPAIRED above");
     } else {
         outln!("the store is clean now");
-    }
-}
-
-fn human_size(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e9 {
-        format!("{:.2}GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1}MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1}kB", b / 1e3)
-    } else {
-        format!("{bytes}B")
     }
 }

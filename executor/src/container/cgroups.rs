@@ -44,10 +44,32 @@ pub(crate) fn cgroup_mount_points() -> Vec<PathBuf> {
         .filter_map(|line| {
             // "... MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS"
             let (left, right) = line.split_once(" - ")?;
-            matches!(right.split(' ').next(), Some("cgroup" | "cgroup2"))
-                .then(|| left.split(' ').nth(4).map(PathBuf::from))?
+            matches!(right.split(' ').next(), Some("cgroup" | "cgroup2")).then(|| {
+                left.split(' ')
+                    .nth(4)
+                    .map(|p| PathBuf::from(unescape_mount_point(p)))
+            })?
         })
         .collect()
+}
+
+/// A mount point as /proc/self/mountinfo writes it, with its octal escapes (`\040` for a space) decoded.
+pub(crate) fn unescape_mount_point(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Remove the cgroups of libcontainer container `id` (killing what still runs in them).

@@ -64,7 +64,7 @@ pub use stale::remove_stale_containers;
 // For `hoist run` (the `runtime` module) and the reaper of stale state (`reap`).
 pub(crate) use capabilities::effective_capabilities_of;
 pub(crate) use cgroups::{
-    cgroup_mount_points, oom_kills_of, remove_cgroups_of, CgroupsInTheMaking,
+    cgroup_mount_points, oom_kills_of, remove_cgroups_of, unescape_mount_point, CgroupsInTheMaking,
 };
 pub(crate) use helper::init_main;
 pub(crate) use lifecycle::run_container_with;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::mountpoints::Orphan;
 use super::state::{self, ContainerDir, ContainerState, Status};
 use super::Result;
+use crate::container::unescape_mount_point;
 
 /// A cgroup of a container that just exited is removed by a reaper process right after (see `trash`): only
 /// one older than this is a leftover.
@@ -147,29 +148,11 @@ fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape(p)))
+        .map(|p| PathBuf::from(unescape_mount_point(p)))
         .filter(|p| p.starts_with(dir) && p != dir)
         .collect();
     out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     out
-}
-
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Mounts in the run root or `containers/` whose container is not running (or is no container at all).
@@ -226,20 +209,8 @@ fn check_mounts(
 /// The names of the cgroups under `/hoist/` in every mounted cgroup hierarchy.
 fn hoist_cgroups() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return names;
-    };
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        if !matches!(right.split(' ').next(), Some("cgroup" | "cgroup2")) {
-            continue;
-        }
-        let Some(mount_point) = left.split(' ').nth(4) else {
-            continue;
-        };
-        let Ok(entries) = std::fs::read_dir(Path::new(&unescape(mount_point)).join("hoist")) else {
+    for mount_point in crate::container::cgroup_mount_points() {
+        let Ok(entries) = std::fs::read_dir(mount_point.join("hoist")) else {
             continue;
         };
         for entry in entries.flatten() {
@@ -348,8 +319,8 @@ mod tests {
 
     #[test]
     fn mountinfo_escapes() {
-        assert_eq!(unescape("/a\\040b"), "/a b");
-        assert_eq!(unescape("/plain"), "/plain");
+        assert_eq!(unescape_mount_point("/a\\040b"), "/a b");
+        assert_eq!(unescape_mount_point("/plain"), "/plain");
     }
 
     #[test]
