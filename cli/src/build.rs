@@ -112,6 +112,10 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         jobs: args.jobs,
         explain: args.explain,
         cancel,
+        image_source: None,
+        pull: false,
+        platform: None,
+        remote_caches: Vec::new(),
     };
     // What hoist processes that were killed (SIGKILL, OOM, power loss) left goes first: their staging dirs, the
     // mounts and containers in them, and their containers' cgroups. Never anything a live process owns.

@@ -36,6 +36,9 @@ pub struct StepReport {
     /// The key of the filesystem after the step (the step and the layer it produced).
     #[serde(default)]
     pub result: String,
+    /// The index of the stage the step belongs to.
+    #[serde(default)]
+    pub stage: usize,
     pub cached: bool,
     /// Why it missed (`None` when cached).
     pub reason: Option<String>,

@@ -4,6 +4,7 @@
 //! needs on demand ([`stage`]); each instruction is lowered by [`lower`] to either a config change (no layer) or a
 //! filesystem step ([`step`]) whose result is looked up in, or stored into, the cache index by its key.
 pub mod args;
+mod base_image;
 pub mod context;
 pub mod error;
 pub mod image;
@@ -12,6 +13,7 @@ pub mod progress;
 mod cachekey;
 pub mod explain;
 mod lower;
+mod remote_cache;
 mod stage;
 mod step;
 
@@ -19,8 +21,10 @@ use std::path::PathBuf;
 
 use hoist_store::{ImageRecord, Store};
 
+pub use base_image::{ImageSource, ImageSourceHandle};
 pub use error::{BuildError, Result};
 pub use progress::{Event, Progress, Silent, Stream};
+pub use remote_cache::{RemoteCache, RemoteCacheHandle};
 
 /// What `hoist build` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +52,14 @@ pub struct BuildOptions {
     /// Cancelled (Ctrl-C, SIGTERM): running containers are killed, no new step starts, and the build fails
     /// with [`BuildError::Interrupted`]. Finished steps stay in the cache.
     pub cancel: hoist_executor::container::CancelToken,
+    /// Where images the store lacks come from (a registry); `None`: only images already in the store.
+    pub image_source: Option<ImageSourceHandle>,
+    /// `--pull`: fetch every named image through `image_source` again, even when the store has it.
+    pub pull: bool,
+    /// `--platform`: the platform to pull images for (`FROM --platform` wins); `None` = this host's.
+    pub platform: Option<String>,
+    /// `--cache-from type=registry`: caches consulted, in order, when the store misses a step.
+    pub remote_caches: Vec<RemoteCacheHandle>,
 }
 
 /// What a finished build produced.
@@ -59,6 +71,9 @@ pub struct BuildOutput {
     pub executed_steps: usize,
     /// Every step of the build, cached or not (and why not).
     pub report: Vec<explain::StepReport>,
+    /// The target stage and the stages it is built `FROM`, in that order: their steps made the image's layers
+    /// (what `--cache-to mode=min` exports).
+    pub final_lineage: Vec<usize>,
 }
 
 /// Builds the image `options` describes into `store`, reporting to `progress`.

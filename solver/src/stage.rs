@@ -41,6 +41,8 @@ pub(crate) struct StageState {
     pub no_cache: bool,
     pub step_count: usize,
     pub step_index: usize,
+    /// This stage's index, then those of the stages it is built `FROM` (its parent's, its grandparent's …).
+    pub lineage: Vec<usize>,
     /// When the filesystem last changed: history entries and `created` derive from it so that a fully cached
     /// rebuild gives the same image ID.
     pub created: String,
@@ -74,6 +76,8 @@ pub(crate) struct Build<'a> {
     report: Mutex<Vec<StepReport>>,
     /// The latest cache record of each step identity, loaded at the first miss.
     previous: std::sync::OnceLock<explain::EarlierSteps>,
+    /// Images pulled during this build (each once).
+    pub(crate) pulls: crate::base_image::Pulls,
 }
 
 /// Where a stage's build stands.
@@ -153,6 +157,7 @@ impl<'a> Build<'a> {
                 .into_owned(),
             report: Mutex::default(),
             previous: std::sync::OnceLock::new(),
+            pulls: crate::base_image::Pulls::default(),
             jobs: crate::step::Semaphore::new(if options.jobs == 0 {
                 std::thread::available_parallelism()
                     .map(|n| n.get())
@@ -303,6 +308,7 @@ impl<'a> Build<'a> {
             cached_steps: self.cached_steps.load(Ordering::SeqCst),
             executed_steps: self.executed_steps.load(Ordering::SeqCst),
             report: self.report(),
+            final_lineage: state.lineage.clone(),
         })
     }
 
@@ -557,6 +563,7 @@ impl<'a> Build<'a> {
             None if self.dockerfile.stages.len() > 1 => format!("stage-{index} "),
             None => String::new(),
         };
+        let mut lineage = vec![index];
         let (image, fs_key, cmd_from_base) = if base.eq_ignore_ascii_case("scratch") {
             (
                 ImageState::scratch(),
@@ -565,20 +572,39 @@ impl<'a> Build<'a> {
             )
         } else if let Some(parent) = self.stage_by_name(&base).filter(|p| *p < index) {
             let done = self.stage(parent)?;
+            lineage.extend(done.lineage.iter().copied());
             (
                 done.image.clone(),
                 done.fs_key.clone(),
                 done.image.cmd.is_some(),
             )
         } else {
-            let record = self.store.resolve(&base)?.ok_or_else(|| {
-                self.error_at(
-                    stage.pos,
-                    format!(
-                        "FROM {base}: no such image in the store; `hoist import ROOTFS.tar {base}` or build it first"
-                    ),
-                )
-            })?;
+            let platform = match &stage.platform {
+                Some(p) => Some(
+                    shell::expand_word(p, &self.meta_scope, self.dockerfile.directives.escape)
+                        .map_err(|e| {
+                            self.error_at(stage.pos, format!("FROM --platform={p}: {e}"))
+                        })?,
+                ),
+                None => self.options.platform.clone(),
+            };
+            let record = match self.image(&base, platform.as_deref())? {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    return Err(self.error_at(
+                        stage.pos,
+                        format!(
+                            "FROM {base}: no such image in the store; `hoist pull {base}`, `hoist import ROOTFS.tar {base}` or build it first"
+                        ),
+                    ))
+                }
+                Err(message) => {
+                    return Err(self.error_at(
+                        stage.pos,
+                        format!("FROM {base}: failed to resolve source metadata: {message}"),
+                    ))
+                }
+            };
             let raw = self.store.read_blob(&record.id)?;
             let sizes: Vec<u64> = record.manifest.layers().iter().map(|l| l.size()).collect();
             let mut image = ImageState::from_config_json(&raw, &sizes)?;
@@ -639,6 +665,7 @@ impl<'a> Build<'a> {
                 }),
             step_count,
             step_index: 1,
+            lineage,
             created,
         })
     }

@@ -106,8 +106,19 @@ fn step<'x>(
     // An identical step running in another stage right now: wait for it, then take its result from the cache.
     let _claim = build.in_flight.claim(&info.key.key);
     if !state.no_cache {
-        if let Some(record) = build.store.cache_lookup(&info.key)? {
-            if let Some(result) = reuse(build.store, &record)? {
+        let local = match build.store.cache_lookup(&info.key)? {
+            Some(record) => reuse(build.store, &record)?,
+            None => None,
+        };
+        let found = match local {
+            Some(found) => Some(found),
+            None => match build.remote_record(&info.key)? {
+                Some(record) => reuse(build.store, &record)?,
+                None => None,
+            },
+        };
+        {
+            if let Some(result) = found {
                 build.progress.event(Event::Cached { id });
                 build.cached_steps.fetch_add(1, Ordering::SeqCst);
                 apply(state, info, result.0, result.1);
@@ -116,6 +127,7 @@ fn step<'x>(
                     name,
                     key: step_key,
                     result: state.fs_key.clone(),
+                    stage: state.lineage[0],
                     cached: true,
                     reason: None,
                 });
@@ -193,6 +205,7 @@ fn step<'x>(
                 name,
                 key: step_key,
                 result: state.fs_key.clone(),
+                stage: state.lineage[0],
                 cached: false,
                 reason: Some(reason),
             });

@@ -146,9 +146,13 @@ pub(super) fn copy(
         match build.stage_by_ref(&from) {
             Some(index) => Origin::Stage(build.stage(index)?),
             None => {
-                let record = build.store.resolve(&from)?.ok_or_else(|| {
-                    err(format!("--from={from}: no stage is named {from:?} and no image {from} is in the store"))
-                })?;
+                let record = match build.image(&from, build.options.platform.as_deref())? {
+                    Ok(Some(record)) => record,
+                    Ok(None) => return Err(err(format!(
+                        "--from={from}: no stage is named {from:?} and no image {from} is in the store"
+                    ))),
+                    Err(message) => return Err(err(format!("--from={from}: {message}"))),
+                };
                 let raw = build.store.read_blob(&record.id)?;
                 let sizes: Vec<u64> = record.manifest.layers().iter().map(|l| l.size()).collect();
                 Origin::Image(ImageState::from_config_json(&raw, &sizes)?.layers)

@@ -212,11 +212,15 @@ pub(super) fn bind_origin(build: &Build, from: Option<&str>) -> Result<BindOrigi
     if let Some(index) = build.stage_by_ref(from) {
         return Ok(BindOrigin::Stage(build.stage(index)?));
     }
-    let record = build.store.resolve(from)?.ok_or_else(|| {
-        BuildError::other(format!(
-            "--mount from={from}: no stage or image is named {from}"
-        ))
-    })?;
+    let record = match build.image(from, build.options.platform.as_deref())? {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            return Err(BuildError::other(format!(
+                "--mount from={from}: no stage or image is named {from}"
+            )))
+        }
+        Err(message) => return Err(BuildError::other(format!("--mount from={from}: {message}"))),
+    };
     let raw = build.store.read_blob(&record.id)?;
     let sizes: Vec<u64> = record.manifest.layers().iter().map(|l| l.size()).collect();
     Ok(BindOrigin::Image(
