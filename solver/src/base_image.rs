@@ -24,7 +24,7 @@ pub trait ImageSource: Send + Sync {
         store: &Store,
         reference: &str,
         platform: Option<&str>,
-        log: &dyn Fn(&str),
+        log: &(dyn Fn(&str) + Sync),
     ) -> std::result::Result<ImageRecord, String>;
 
     /// The name the progress output shows for `reference` (`docker.io/library/busybox:latest`).

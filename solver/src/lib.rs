@@ -23,6 +23,7 @@ use hoist_store::{ImageRecord, Store};
 
 pub use base_image::{ImageSource, ImageSourceHandle};
 pub use error::{BuildError, Result};
+pub use lower::cache_mount_dir_name;
 pub use progress::{Event, Progress, Silent, Stream};
 pub use remote_cache::{RemoteCache, RemoteCacheHandle};
 
@@ -74,6 +75,8 @@ pub struct BuildOutput {
     /// The target stage and the stages it is built `FROM`, in that order: their steps made the image's layers
     /// (what `--cache-to mode=min` exports).
     pub final_lineage: Vec<usize>,
+    /// The ids of the cache mounts the steps that ran used (see [`cache_mount_dir_name`]).
+    pub cache_mounts: Vec<String>,
 }
 
 /// Builds the image `options` describes into `store`, reporting to `progress`.

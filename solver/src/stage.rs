@@ -78,6 +78,8 @@ pub(crate) struct Build<'a> {
     previous: std::sync::OnceLock<explain::EarlierSteps>,
     /// Images pulled during this build (each once).
     pub(crate) pulls: crate::base_image::Pulls,
+    /// The ids of the cache mounts (`RUN --mount=type=cache`) the build's steps used.
+    cache_mounts_used: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// Where a stage's build stands.
@@ -158,6 +160,7 @@ impl<'a> Build<'a> {
             report: Mutex::default(),
             previous: std::sync::OnceLock::new(),
             pulls: crate::base_image::Pulls::default(),
+            cache_mounts_used: Mutex::default(),
             jobs: crate::step::Semaphore::new(if options.jobs == 0 {
                 std::thread::available_parallelism()
                     .map(|n| n.get())
@@ -309,6 +312,13 @@ impl<'a> Build<'a> {
             executed_steps: self.executed_steps.load(Ordering::SeqCst),
             report: self.report(),
             final_lineage: state.lineage.clone(),
+            cache_mounts: self
+                .cache_mounts_used
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect(),
         })
     }
 
@@ -668,6 +678,14 @@ impl<'a> Build<'a> {
             lineage,
             created,
         })
+    }
+
+    /// A step uses cache mount `id` (see [`crate::BuildOutput::cache_mounts`]).
+    pub fn note_cache_mount(&self, id: &str) {
+        self.cache_mounts_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string());
     }
 
     pub fn next_vertex(&self) -> usize {

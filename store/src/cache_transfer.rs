@@ -241,6 +241,16 @@ impl Store {
         Ok(())
     }
 
+    /// The records a cache export of `keys` carries: those keys and their ancestors still cached, ancestors
+    /// first, each once, without records whose layer blob is gone (useless elsewhere).
+    pub fn cache_records_for_export(&self, keys: &[String]) -> Result<Vec<CacheRecord>> {
+        Ok(self
+            .records_with_ancestors(keys)?
+            .into_iter()
+            .filter(|r| r.layer.as_ref().is_none_or(|layer| self.has_blob(layer)))
+            .collect())
+    }
+
     /// The records for `keys` and every ancestor still cached, ancestors first, each once.
     fn records_with_ancestors(&self, keys: &[String]) -> Result<Vec<CacheRecord>> {
         let all: HashMap<String, CacheRecord> = self

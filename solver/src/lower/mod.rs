@@ -4,6 +4,8 @@ mod copy;
 mod fetch;
 mod meta;
 mod mounts;
+
+pub use mounts::cache_mount_dir_name;
 mod run;
 mod workdir;
 

@@ -366,6 +366,17 @@ pub(super) fn prepare(
     Ok(mounts)
 }
 
+/// The directory name (under `cachemounts/` in the state dir) of cache mount `id`.
+pub fn cache_mount_dir_name(id: &str) -> String {
+    let name = crate::cachekey::KeyBuilder::new("cache-mount")
+        .field("id", id)
+        .finish();
+    name.trim_start_matches("sha256:")
+        .get(..32)
+        .unwrap_or("default")
+        .to_string()
+}
+
 fn lock(file: File, arg: FlockArg, id: &str) -> Result<Flock<File>> {
     Flock::lock(file, arg)
         .map_err(|(_, e)| BuildError::other(format!("locking cache mount {id}: {e}")))
@@ -373,15 +384,9 @@ fn lock(file: File, arg: FlockArg, id: &str) -> Result<Flock<File>> {
 
 /// The persistent dir of cache mount `id` in the state dir (created with the mount's owner and mode).
 fn cache_mount_dir(build: &Build, id: &str, spec: &MountSpec) -> Result<PathBuf> {
-    let name = crate::cachekey::KeyBuilder::new("cache-mount")
-        .field("id", id)
-        .finish();
+    build.note_cache_mount(id);
     let parent = build.store.root().join("cachemounts");
-    let dir = parent.join(
-        name.trim_start_matches("sha256:")
-            .get(..32)
-            .unwrap_or("default"),
-    );
+    let dir = parent.join(cache_mount_dir_name(id));
     if !dir.exists() {
         std::fs::create_dir_all(&parent)
             .map_err(|e| BuildError::io(format!("creating {}", parent.display()), e))?;

@@ -1,0 +1,119 @@
+//! A build on a fresh store takes every step from a `RemoteCache` holding another store's records, fetching
+//! only the layers of the steps it reaches; a remote that cannot deliver a layer makes the step run.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hoist_solver::{BuildOptions, RemoteCache, RemoteCacheHandle, Silent};
+use hoist_store::{CacheRecord, Digest, Store};
+
+struct OtherStore {
+    records: HashMap<String, CacheRecord>,
+    source: Store,
+    fetched: Mutex<Vec<Digest>>,
+    broken: bool,
+}
+
+impl RemoteCache for OtherStore {
+    fn record(&self, key: &str) -> Option<CacheRecord> {
+        self.records.get(key).cloned()
+    }
+
+    fn fetch_layer(&self, store: &Store, diff_id: &Digest) -> Result<(), String> {
+        if self.broken {
+            return Err("connection refused".into());
+        }
+        self.fetched.lock().unwrap().push(diff_id.clone());
+        let bytes = self.source.read_blob(diff_id).map_err(|e| e.to_string())?;
+        store.put_blob(&bytes).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+const DOCKERFILE: &str =
+    "FROM scratch AS side\nCOPY b /b\nFROM scratch\nCOPY a /a\nWORKDIR /w\nCOPY a /w/c\n";
+
+fn context(dir: &std::path::Path) -> std::path::PathBuf {
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::write(ctx.join("a"), "alpha").unwrap();
+    std::fs::write(ctx.join("b"), "beta").unwrap();
+    ctx
+}
+
+fn first_build(dir: &std::path::Path) -> (Store, hoist_solver::BuildOutput, BuildOptions) {
+    let options = BuildOptions {
+        context_dir: context(dir),
+        target: None,
+        ..Default::default()
+    };
+    let store = Store::open(&dir.join("root-a")).unwrap();
+    let out = hoist_solver::build(&store, &options, &Silent).unwrap();
+    (store, out, options)
+}
+
+#[test]
+fn a_fresh_store_takes_every_step_from_the_remote_and_fetches_only_what_it_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, out, options) = first_build(dir.path());
+    assert_eq!(out.executed_steps, 3);
+    // The final stage's steps only (mode=min): the unused stage `side` is not built at all here.
+    let keys: Vec<String> = out
+        .report
+        .iter()
+        .filter(|s| out.final_lineage.contains(&s.stage))
+        .map(|s| s.key.clone())
+        .collect();
+    assert_eq!(keys.len(), 3);
+    let records = a.cache_records_for_export(&keys).unwrap();
+    let remote = Arc::new(OtherStore {
+        records: records.into_iter().map(|r| (r.key.clone(), r)).collect(),
+        source: a,
+        fetched: Mutex::new(Vec::new()),
+        broken: false,
+    });
+    let b = Store::open(&dir.path().join("root-b")).unwrap();
+    let options_b = BuildOptions {
+        remote_caches: vec![RemoteCacheHandle(remote.clone())],
+        ..options.clone()
+    };
+    let again = hoist_solver::build(&b, &options_b, &Silent).unwrap();
+    assert_eq!((again.cached_steps, again.executed_steps), (3, 0));
+    assert_eq!(
+        again.image.id, out.image.id,
+        "the same image, from the cache"
+    );
+    let fetched = remote.fetched.lock().unwrap().len();
+    assert_eq!(fetched, out.image.manifest.layers().len());
+    // Now local: no second fetch.
+    let third = hoist_solver::build(&b, &options_b, &Silent).unwrap();
+    assert_eq!(third.cached_steps, 3);
+    assert_eq!(remote.fetched.lock().unwrap().len(), fetched);
+}
+
+#[test]
+fn a_layer_the_remote_cannot_deliver_makes_the_step_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, out, options) = first_build(dir.path());
+    let keys: Vec<String> = out.report.iter().map(|s| s.key.clone()).collect();
+    let records = a.cache_records_for_export(&keys).unwrap();
+    let remote = Arc::new(OtherStore {
+        records: records.into_iter().map(|r| (r.key.clone(), r)).collect(),
+        source: a,
+        fetched: Mutex::new(Vec::new()),
+        broken: true,
+    });
+    let b = Store::open(&dir.path().join("root-b")).unwrap();
+    let options_b = BuildOptions {
+        remote_caches: vec![RemoteCacheHandle(remote)],
+        ..options
+    };
+    let again = hoist_solver::build(&b, &options_b, &Silent).unwrap();
+    // The layers are the same (the steps ran again); only the times in the config differ.
+    assert_eq!(
+        again.image.diff_ids().unwrap(),
+        out.image.diff_ids().unwrap()
+    );
+    assert!(again.executed_steps >= 2, "{}", again.executed_steps);
+}
