@@ -47,6 +47,14 @@ impl BlobWriter {
         self.size
     }
 
+    /// The digest of the bytes written so far: check it against what the blob must be before [`commit`]
+    /// (a blob that fails verification is then dropped, leaving nothing in the store).
+    ///
+    /// [`commit`]: BlobWriter::commit
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(self.hasher.clone())
+    }
+
     /// fsync, then rename into `blobs/sha256/<hex>`; if that blob already exists the new copy is discarded.
     pub fn commit(mut self) -> Result<(Digest, u64)> {
         let file = self.file.take().ok_or_else(|| StoreError::Io {

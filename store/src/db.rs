@@ -66,6 +66,26 @@ const MIGRATIONS: &[&str] = &[
     // 3 -> 4: a snapshot not yet synced to disk names the boot it was written in (see
     // `Store::sync_snapshots`); NULL is on disk for good.
     "ALTER TABLE snapshots ADD COLUMN unsynced_boot TEXT;",
+    // 4 -> 5: where pulled or pushed layers live in registries (compressed digest <-> diff ID, see
+    // `registry_records.rs`), and the repo digests (`name@sha256:...`) of pulled and pushed images.
+    "CREATE TABLE layer_sources (
+         diff_id TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         media_type TEXT NOT NULL,
+         size INTEGER NOT NULL,
+         registry TEXT NOT NULL,
+         repository TEXT NOT NULL,
+         created INTEGER NOT NULL,
+         PRIMARY KEY (digest, registry, repository)
+     );
+     CREATE INDEX layer_sources_by_diff_id ON layer_sources(diff_id);
+     CREATE TABLE repo_digests (
+         image_id TEXT NOT NULL,
+         name TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         created INTEGER NOT NULL,
+         PRIMARY KEY (image_id, name)
+     );",
 ];
 
 pub(crate) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

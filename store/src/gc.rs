@@ -61,6 +61,7 @@ impl Store {
             report.removed_blobs.push(digest);
         }
         self.forget_missing_compressed_layers(&compressed)?;
+        self.forget_orphan_registry_records()?;
         Ok(report)
     }
 

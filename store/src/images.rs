@@ -243,6 +243,14 @@ impl Store {
             if let Some(id) = id {
                 return self.image_by_id(&id.parse()?);
             }
+            // `name@sha256:…` (or `name:tag@sha256:…`): an image pulled or pushed by that manifest digest.
+            if let Some((name_and_tag, digest)) = normalized.split_once('@') {
+                let name =
+                    crate::reference::split_tag(name_and_tag).map_or(name_and_tag, |(n, _)| n);
+                if let Some(id) = self.image_by_repo_digest(name, &digest.parse()?)? {
+                    return self.image_by_id(&id);
+                }
+            }
         }
         let is_hex = !reference.is_empty()
             && reference

@@ -32,6 +32,7 @@ mod load;
 mod lock;
 mod owner;
 mod reference;
+mod registry_records;
 mod reports;
 mod snapshots;
 mod sweep;
@@ -62,6 +63,7 @@ pub use import::{decompressing_reader, Compression};
 pub use lock::StoreLock;
 pub use owner::entry_is_owned;
 pub use reference::normalize_reference;
+pub use registry_records::LayerSource;
 pub use tmpdir::TempDir;
 pub use unpack::{unpack_layer, unpack_tar, UnpackOptions};
 

@@ -3,15 +3,24 @@
 use crate::digest::Digest;
 use crate::error::{Result, StoreError};
 
-/// Prefixes that Docker hides: `docker.io/library/busybox` is `busybox`.
-const FAMILIAR_PREFIXES: &[&str] = &[
-    "docker.io/library/",
-    "index.docker.io/library/",
-    "registry-1.docker.io/library/",
-    "docker.io/",
-    "index.docker.io/",
-    "registry-1.docker.io/",
-];
+/// Docker Hub's domains, which Docker hides: `docker.io/library/busybox` is `busybox`.
+const DOCKER_HUB_DOMAINS: &[&str] = &["docker.io/", "index.docker.io/", "registry-1.docker.io/"];
+
+/// Docker's familiar repository name: without Docker Hub's domain, and without `library/` when what follows
+/// it is one component (`docker.io/library/a/b` stays `library/a/b`, as distribution/reference has it).
+fn familiar_name(name: &str) -> &str {
+    let mut name = name;
+    for domain in DOCKER_HUB_DOMAINS {
+        if let Some(rest) = name.strip_prefix(domain) {
+            name = rest;
+            break;
+        }
+    }
+    match name.strip_prefix("library/") {
+        Some(rest) if !rest.contains('/') => rest,
+        _ => name,
+    }
+}
 
 /// Normalise a reference: `name` → `name:latest`, `docker.io/library/name:t` → `name:t`; validate its syntax.
 pub fn normalize_reference(reference: &str) -> Result<String> {
@@ -40,13 +49,7 @@ pub fn normalize_reference(reference: &str) -> Result<String> {
         ),
         None => (name_and_tag, None),
     };
-    let mut name = name.to_string();
-    for prefix in FAMILIAR_PREFIXES {
-        if let Some(rest) = name.strip_prefix(prefix) {
-            name = rest.to_string();
-            break;
-        }
-    }
+    let name = familiar_name(name).to_string();
     validate_name(&name).map_err(|reason| invalid(&reason))?;
     if let Some(tag) = tag {
         validate_tag(tag).map_err(|reason| invalid(&reason))?;
@@ -163,6 +166,13 @@ mod tests {
         assert_eq!(n("busybox:1.36"), "busybox:1.36");
         assert_eq!(n("docker.io/library/busybox"), "busybox:latest");
         assert_eq!(n("docker.io/me/app:v1"), "me/app:v1");
+        assert_eq!(n("library/busybox"), "busybox:latest");
+        assert_eq!(n("index.docker.io/library/busybox:1"), "busybox:1");
+        assert_eq!(n("docker.io/library/a/b"), "library/a/b:latest");
+        assert_eq!(
+            n("localhost:5000/library/x"),
+            "localhost:5000/library/x:latest"
+        );
         assert_eq!(n("localhost:5000/app"), "localhost:5000/app:latest");
         assert_eq!(
             n("registry.example.com:5000/a/b:t"),
