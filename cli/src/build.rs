@@ -1,5 +1,6 @@
 //! `hoist build`.
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -44,6 +45,18 @@ pub struct BuildArgs {
     /// How to show progress: auto (tty on a terminal, else plain), tty, plain (CI logs), json.
     #[arg(long, value_enum, default_value = "auto")]
     progress: crate::progress::Mode,
+    /// Look the images the Dockerfile names up in their registries again, even when the store has them.
+    #[arg(long)]
+    pull: bool,
+    /// Push every `-t` tag to its registry after the build (as `--output type=image,push=true`).
+    #[arg(long)]
+    push: bool,
+    /// The platform to pull images for (`linux/amd64`); this host's by default. hoist builds for this host only.
+    #[arg(long)]
+    platform: Option<String>,
+    /// A registry that may be reached over plain http (as well as localhost and 127.0.0.0/8); may repeat.
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -65,7 +78,25 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
             args.context.display()
         );
     }
-    if let Some(spec) = &args.cache_to {
+    let cache_to_registry = match &args.cache_to {
+        Some(spec) => crate::registry_cache::parse_spec("--cache-to", spec)?,
+        None => None,
+    };
+    let mut cache_from_registry = Vec::new();
+    let mut cache_from_local = Vec::new();
+    for spec in &args.cache_from {
+        match crate::registry_cache::parse_spec("--cache-from", spec)? {
+            Some(parsed) => cache_from_registry.push((spec.clone(), parsed)),
+            None => cache_from_local.push(spec.clone()),
+        }
+    }
+    if args.push && args.tags.is_empty() {
+        anyhow::bail!("--push: tag is needed when pushing to registry; name the image with -t REGISTRY/REPO:TAG");
+    }
+    if let Some(platform) = &args.platform {
+        check_platform(platform)?;
+    }
+    if let (Some(spec), None) = (&args.cache_to, &cache_to_registry) {
         let dest = crate::cache::parse_local_cache_spec("--cache-to", spec, "dest")?;
         if dest.exists() && !dest.is_dir() {
             anyhow::bail!(
@@ -100,7 +131,10 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         secrets.push((id, path));
         secret_files.extend(file);
     }
-    let options = BuildOptions {
+    let images = Arc::new(crate::build_images::RegistryImages::new(
+        crate::build_images::registry_options(store, &args.insecure_registries, None),
+    ));
+    let mut options = BuildOptions {
         context_dir: args.context.clone(),
         dockerfile: args.file.clone(),
         tags: args.tags.clone(),
@@ -112,16 +146,23 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         jobs: args.jobs,
         explain: args.explain,
         cancel,
-        image_source: None,
-        pull: false,
-        platform: None,
+        image_source: Some(hoist_solver::ImageSourceHandle(images.clone())),
+        pull: args.pull,
+        platform: args.platform.clone(),
         remote_caches: Vec::new(),
     };
     // What hoist processes that were killed (SIGKILL, OOM, power loss) left goes first: their staging dirs, the
     // mounts and containers in them, and their containers' cgroups. Never anything a live process owns.
     store.sweep_stale_tmp(&hoist_executor::reap::remove_containers_in);
     hoist_executor::reap::remove_orphaned_cgroups();
-    crate::cache::import_cache_from(store, &args.cache_from)?;
+    crate::cache::import_cache_from(store, &cache_from_local)?;
+    for (spec, parsed) in &cache_from_registry {
+        let client = images.client(None).map_err(anyhow::Error::msg)?;
+        if let Some(remote) = crate::registry_cache::import(store, client, spec, &parsed.reference)?
+        {
+            options.remote_caches.push(remote);
+        }
+    }
     let renderer: Box<dyn hoist_solver::Progress> = if args.quiet {
         Box::new(Silent)
     } else {
@@ -156,17 +197,32 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     drop(secret_files);
-    if let Some(spec) = &args.cache_to {
-        let keys: Vec<String> = out.report.iter().map(|s| s.key.clone()).collect();
-        crate::cache::export_cache_to(store, spec, &keys)?;
-    }
-    if args.quiet {
-        outln!("{}", out.image.id);
-    } else {
+    if !args.quiet {
         errln!("writing image {} done", out.image.id);
         for tag in &args.tags {
             errln!("naming to {tag} done");
         }
+    }
+    if args.push {
+        let client = images.client(None).map_err(anyhow::Error::msg)?;
+        for tag in &args.tags {
+            crate::build_images::push_tag(store, &client, &out.image, tag, args.quiet)?;
+        }
+    }
+    match (&args.cache_to, &cache_to_registry) {
+        (Some(_), Some(registry_spec)) => {
+            let client = images.client(None).map_err(anyhow::Error::msg)?;
+            crate::registry_cache::export(store, &client, registry_spec, &out)?;
+        }
+        (Some(spec), None) => {
+            let keys: Vec<String> = out.report.iter().map(|s| s.key.clone()).collect();
+            crate::cache::export_cache_to(store, spec, &keys)?;
+        }
+        (None, _) => {}
+    }
+    if args.quiet {
+        outln!("{}", out.image.id);
+    } else {
         errln!(
             "{} steps cached, {} executed",
             out.cached_steps,
@@ -195,6 +251,17 @@ fn where_in_dockerfile(args: &BuildArgs, error: &hoist_solver::BuildError) -> St
         }
         _ => String::new(),
     }
+}
+
+/// `--platform`: hoist runs RUN steps natively, so it builds for this host's platform only (no emulation).
+fn check_platform(text: &str) -> anyhow::Result<()> {
+    let wanted = hoist_registry::Platform::parse(text).map_err(anyhow::Error::msg)?;
+    let host = hoist_registry::Platform::host();
+    anyhow::ensure!(
+        wanted.os == host.os && wanted.architecture == host.architecture,
+        "--platform {text}: hoist builds for this host's platform ({host}) only; it cannot run another platform's RUN steps (no emulation)"
+    );
+    Ok(())
 }
 
 /// `--secret id=ID,src=FILE` / `id=ID,env=VAR` (docker buildx's syntax; `source=` and `type=file|env` accepted).

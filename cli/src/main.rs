@@ -4,6 +4,7 @@
 mod output;
 
 mod build;
+mod build_images;
 mod cache;
 mod containers;
 mod debug;
@@ -12,6 +13,7 @@ mod images;
 mod interrupt;
 mod layer_stacks;
 mod progress;
+mod registry_cache;
 mod rmi_guard;
 mod run;
 mod run_limits;

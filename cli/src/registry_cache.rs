@@ -134,7 +134,11 @@ pub fn export(
         let d = registry
             .push_layer(store, reference, diff_id, &NoProgress)
             .with_context(|| format!("pushing cached layer {diff_id} to {reference}"))?;
-        layers.push(layer_descriptor(&d, UNCOMPRESSED_ANNOTATION, diff_id.as_str()));
+        layers.push(layer_descriptor(
+            &d,
+            UNCOMPRESSED_ANNOTATION,
+            diff_id.as_str(),
+        ));
     }
     let mut mounts = 0;
     if spec.cache_mounts {
@@ -167,7 +171,7 @@ pub fn export(
         media_type: OCI_MANIFEST_MEDIA_TYPE.to_string(),
         config: Descriptor {
             media_type: CACHE_RECORDS_MEDIA_TYPE.to_string(),
-            digest: config.digest().parse()?,
+            digest: config.digest().to_string().parse()?,
             size: config.size(),
             annotations: HashMap::new(),
         },
