@@ -19,6 +19,9 @@ pub struct ImagesArgs {
     /// Show only image IDs.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Show the repo digests (`sha256:…` of the manifest a registry knows the image by).
+    #[arg(long)]
+    digests: bool,
 }
 
 #[derive(Debug, Args)]
@@ -136,8 +139,13 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    let digest_header = if args.digests {
+        format!("{:<72}", "DIGEST")
+    } else {
+        String::new()
+    };
     outln!(
-        "{:<30} {:<15} {:<14} {:<22} SIZE",
+        "{:<30} {:<15} {digest_header}{:<14} {:<22} SIZE",
         "REPOSITORY",
         "TAG",
         "IMAGE ID",
@@ -146,9 +154,20 @@ pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
     for (reference, image) in &list {
         let (repo, tag) = reference
             .rsplit_once(':')
+            .filter(|(_, tag)| !tag.contains('/'))
             .unwrap_or((reference.as_str(), "latest"));
+        let digest = if args.digests {
+            let known = store.repo_digests(&image.id)?;
+            let digest = known
+                .iter()
+                .find(|(name, _)| name == repo)
+                .map_or("<none>".to_string(), |(_, d)| d.to_string());
+            format!("{digest:<72}")
+        } else {
+            String::new()
+        };
         outln!(
-            "{:<30} {:<15} {:<14} {:<22} {}",
+            "{:<30} {:<15} {digest}{:<14} {:<22} {}",
             repo,
             tag,
             &image.id.hex()[..12],

@@ -12,12 +12,15 @@ mod explain;
 mod images;
 mod interrupt;
 mod layer_stacks;
+mod login;
 mod progress;
+mod pull;
 mod registry_cache;
 mod rmi_guard;
 mod run;
 mod run_limits;
 mod store_check;
+mod transfer_progress;
 
 use std::path::PathBuf;
 
@@ -59,6 +62,14 @@ enum Command {
     Save(images::SaveArgs),
     /// Remove images.
     Rmi(images::RmiArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(pull::PushArgs),
+    /// Log in to a registry (credentials go to Docker's config.json).
+    Login(login::LoginArgs),
+    /// Log out from a registry.
+    Logout(login::LogoutArgs),
     /// Manage the build cache: ls, du, prune, export, import.
     Cache(cache::CacheArgs),
     /// Check the state directory (`store check`), and repair it (`store check --repair`).
@@ -106,6 +117,10 @@ fn main() {
         Command::Images(a) => open().and_then(|s| images::images(&s, a)),
         Command::Save(a) => open().and_then(|s| images::save(&s, a)),
         Command::Rmi(a) => open().and_then(|s| images::rmi(&s, a)),
+        Command::Pull(a) => open().and_then(|s| pull::pull(&s, a)),
+        Command::Push(a) => open().and_then(|s| pull::push(&s, a)),
+        Command::Login(a) => login::login(&root, a),
+        Command::Logout(a) => login::logout(&root, a),
         Command::Cache(a) => open().and_then(|s| cache::run(&s, a)),
         Command::Store(a) => open().and_then(|s| store_check::run(&s, a)),
         Command::Ps(a) => containers::ps(&root, a),

@@ -1,0 +1,157 @@
+//! Pull and push progress as `docker pull`/`docker push` print it: plain status lines when stdout is not a
+//! terminal (`abc123: Pulling fs layer`, `abc123: Pull complete`), and on a terminal one line per layer with its
+//! bytes and a bar, redrawn in place.
+
+use std::io::IsTerminal as _;
+use std::sync::Mutex;
+
+use hoist_registry::{TransferEvent, TransferProgress};
+use hoist_store::Digest;
+
+/// Pull or push: the words differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Pull,
+    Push,
+}
+
+/// Docker's status lines for both directions.
+pub struct DockerProgress {
+    direction: Direction,
+    quiet: bool,
+    tty: bool,
+    /// (short id, status) per layer in order of first appearance; the tty view redraws them.
+    lines: Mutex<(Vec<(String, String)>, usize)>,
+}
+
+impl DockerProgress {
+    pub fn new(direction: Direction, quiet: bool) -> DockerProgress {
+        DockerProgress {
+            direction,
+            quiet,
+            tty: std::io::stdout().is_terminal(),
+            lines: Mutex::new((Vec::new(), 0)),
+        }
+    }
+
+    fn status(&self, event: &TransferEvent<'_>) -> (String, Option<String>) {
+        let pull = self.direction == Direction::Pull;
+        let (id, text): (&Digest, String) = match *event {
+            TransferEvent::Waiting { id } => (
+                id,
+                if pull {
+                    "Pulling fs layer"
+                } else {
+                    "Preparing"
+                }
+                .into(),
+            ),
+            TransferEvent::Started { id, .. } => {
+                (id, if pull { "Downloading" } else { "Pushing" }.into())
+            }
+            TransferEvent::Bytes { id, done, total } => (id, bytes_line(pull, done, total)),
+            TransferEvent::Verifying { id } => (id, "Download complete".into()),
+            TransferEvent::Done { id } => {
+                (id, if pull { "Pull complete" } else { "Pushed" }.into())
+            }
+            TransferEvent::Exists { id } => (
+                id,
+                if pull {
+                    "Already exists"
+                } else {
+                    "Layer already exists"
+                }
+                .into(),
+            ),
+            TransferEvent::Mounted { id, from } => (id, format!("Mounted from {from}")),
+        };
+        let plain = match event {
+            // Byte counts are for the terminal only; a log gets one line per state.
+            TransferEvent::Bytes { .. } | TransferEvent::Started { .. } => None,
+            _ => Some(text.clone()),
+        };
+        (format!("{}: {text}", id.short()), plain)
+    }
+
+    /// Print a line that is not about one layer (the tty view keeps it above the layer lines).
+    pub fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        outln!("{text}");
+    }
+
+    fn redraw(&self, lines: &mut (Vec<(String, String)>, usize)) {
+        let (rows, drawn) = lines;
+        let mut out = String::new();
+        if *drawn > 0 {
+            out.push_str(&format!("\x1b[{}A", *drawn));
+        }
+        for (id, status) in rows.iter() {
+            out.push_str(&format!("\x1b[2K{id}: {status}\n"));
+        }
+        *drawn = rows.len();
+        crate::output::write_stdout(format_args!("{out}"));
+    }
+}
+
+impl TransferProgress for DockerProgress {
+    fn event(&self, event: TransferEvent<'_>) {
+        if self.quiet {
+            return;
+        }
+        let (line, plain) = self.status(&event);
+        if !self.tty {
+            if let Some(status) = plain {
+                let id = line.split(':').next().unwrap_or("");
+                outln!("{id}: {status}");
+            }
+            return;
+        }
+        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let (id, status) = line.split_once(": ").unwrap_or((&line, ""));
+        match lines.0.iter_mut().find(|(i, _)| i == id) {
+            Some(row) => row.1 = status.to_string(),
+            None => lines.0.push((id.to_string(), status.to_string())),
+        }
+        self.redraw(&mut lines);
+    }
+}
+
+/// `Downloading [=====>      ]  1.2MB/3.4MB`.
+fn bytes_line(pull: bool, done: u64, total: u64) -> String {
+    let verb = if pull { "Downloading" } else { "Pushing" };
+    if total == 0 {
+        return format!("{verb}  {}", crate::output::human_size(done));
+    }
+    const WIDTH: u64 = 50;
+    let filled = (done.min(total) * WIDTH / total) as usize;
+    let bar = if filled >= WIDTH as usize {
+        "=".repeat(WIDTH as usize)
+    } else {
+        format!(
+            "{}>{}",
+            "=".repeat(filled),
+            " ".repeat(WIDTH as usize - filled - 1)
+        )
+    };
+    format!(
+        "{verb} [{bar}]  {}/{}",
+        crate::output::human_size(done),
+        crate::output::human_size(total)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_fill_with_the_bytes() {
+        assert_eq!(bytes_line(true, 0, 100).matches('=').count(), 0);
+        assert_eq!(bytes_line(true, 50, 100).matches('=').count(), 25);
+        assert!(bytes_line(false, 100, 100)
+            .starts_with("Pushing [=================================================="));
+        assert_eq!(bytes_line(true, 5, 0), "Downloading  5B");
+    }
+}
