@@ -132,7 +132,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         secret_files.extend(file);
     }
     let images = Arc::new(crate::build_images::RegistryImages::new(
-        crate::build_images::registry_options(store, &args.insecure_registries, None),
+        crate::pull::registry_options(store.root(), args.insecure_registries.clone(), None),
     ));
     let mut options = BuildOptions {
         context_dir: args.context.clone(),

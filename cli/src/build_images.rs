@@ -111,22 +111,6 @@ impl TransferProgress for LogLines<'_> {
     }
 }
 
-/// The registry client's options for this state dir: its `config.json`, then `/etc/hoist/config.json`.
-pub fn registry_options(
-    store: &Store,
-    insecure: &[String],
-    platform: Option<&str>,
-) -> RegistryOptions {
-    RegistryOptions {
-        config_dirs: vec![
-            store.root().join("config.json"),
-            std::path::PathBuf::from("/etc/hoist/config.json"),
-        ],
-        insecure: insecure.to_vec(),
-        platform: platform.map(str::to_string),
-    }
-}
-
 /// `hoist build --push`: push one tag of the built image, with a summary line (the bytes go unreported: the
 /// build's output already shows its steps).
 pub fn push_tag(

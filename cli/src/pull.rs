@@ -43,11 +43,20 @@ pub fn registry_for(
     insecure: Vec<String>,
     platform: Option<String>,
 ) -> anyhow::Result<Registry> {
-    Ok(Registry::new(RegistryOptions {
+    Ok(Registry::new(registry_options(root, insecure, platform))?)
+}
+
+/// The registry client's options for state directory `root` (see [`registry_for`]).
+pub fn registry_options(
+    root: &Path,
+    insecure: Vec<String>,
+    platform: Option<String>,
+) -> RegistryOptions {
+    RegistryOptions {
         config_dirs: vec![root.join("config.json"), "/etc/hoist/config.json".into()],
         insecure,
         platform,
-    })?)
+    }
 }
 
 pub fn pull(store: &Store, args: PullArgs) -> anyhow::Result<i32> {

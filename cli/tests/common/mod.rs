@@ -446,3 +446,20 @@ pub fn leftovers_after(id: &str, secs: u64) -> Vec<String> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+pub mod registry;
+
+impl Hoist {
+    /// A state dir with nothing in it (no base image); `None` (test skipped) without root.
+    pub fn empty() -> Option<Hoist> {
+        if !is_root() {
+            eprintln!("SKIPPED: integration tests need root");
+            return None;
+        }
+        Some(Hoist {
+            root: tempfile::Builder::new()
+                .prefix("hoist-it-")
+                .tempdir_in("/var/tmp")
+                .expect("tempdir"),
+        })
+    }
+}
