@@ -8,6 +8,8 @@ mod cache;
 mod containers;
 mod debug;
 mod explain;
+mod image_load;
+mod image_tag;
 mod images;
 mod interrupt;
 mod layer_stacks;
@@ -55,8 +57,12 @@ enum Command {
     Images(images::ImagesArgs),
     /// Save images to a tar archive (docker-archive; `docker load` reads it).
     Save(images::SaveArgs),
-    /// Remove images.
+    /// Remove images (a name of an image that has others only untags it).
     Rmi(images::RmiArgs),
+    /// Give an image another name (`hoist tag SOURCE TARGET`).
+    Tag(image_tag::TagArgs),
+    /// Load images from a `docker save` / `hoist save` archive (a file with -i, or standard input).
+    Load(image_load::LoadArgs),
     /// Manage the build cache: ls, du, prune, export, import.
     Cache(cache::CacheArgs),
     /// Check the state directory (`store check`), and repair it (`store check --repair`).
@@ -104,6 +110,8 @@ fn main() {
         Command::Images(a) => open().and_then(|s| images::images(&s, a)),
         Command::Save(a) => open().and_then(|s| images::save(&s, a)),
         Command::Rmi(a) => open().and_then(|s| images::rmi(&s, a)),
+        Command::Tag(a) => open().and_then(|s| image_tag::tag(&s, a)),
+        Command::Load(a) => open().and_then(|s| image_load::load(&s, a)),
         Command::Cache(a) => open().and_then(|s| cache::run(&s, a)),
         Command::Store(a) => open().and_then(|s| store_check::run(&s, a)),
         Command::Ps(a) => containers::ps(&root, a),

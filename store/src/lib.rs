@@ -29,6 +29,7 @@ mod gc;
 mod images;
 mod import;
 mod load;
+mod load_entries;
 mod lock;
 mod owner;
 mod reference;
