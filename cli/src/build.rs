@@ -47,6 +47,11 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Where the result goes, as buildx: type=image (default), docker|oci|tar,dest=FILE, local,dest=DIR, or DIR.
+    #[arg(short = 'o', long = "output")]
+    outputs: Vec<String>,
+    #[command(flatten)]
+    results: crate::build_results::ResultArgs,
     /// The build context directory.
     context: PathBuf,
 }
@@ -89,9 +94,16 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    for tag in &args.tags {
+    let outputs = crate::build_output::Outputs::parse(&args.outputs)?;
+    if outputs.wants_push() {
+        // Until the registry client is wired in here (`--push`), say so before building anything.
+        anyhow::bail!("--output type=registry / push=true needs --push support, which this hoist lacks yet");
+    }
+    let names = outputs.names(&args.tags);
+    for tag in &names {
         crate::images::check_reference(tag).with_context(|| format!("invalid tag {tag:?}"))?;
     }
+    let labels = args.results.labels()?;
     let mut secrets = Vec::new();
     // Secrets given as environment variables live in temp files that are removed when the build ends.
     let mut secret_files = Vec::new();
@@ -103,7 +115,14 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     let options = BuildOptions {
         context_dir: args.context.clone(),
         dockerfile: args.file.clone(),
-        tags: args.tags.clone(),
+        // Without an image output the names only name the image in the archives, as with buildx.
+        tags: if outputs.stores_image() {
+            names.clone()
+        } else {
+            Vec::new()
+        },
+        labels,
+        source_date_epoch: crate::build_results::source_date_epoch(&build_args)?,
         build_args,
         target: args.target.clone(),
         no_cache: args.no_cache,
@@ -156,11 +175,15 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         let keys: Vec<String> = out.report.iter().map(|s| s.key.clone()).collect();
         crate::cache::export_cache_to(store, spec, &keys)?;
     }
+    outputs.write(store, &out.image, &names)?;
+    args.results.write(store, &out, &names)?;
     if args.quiet {
-        outln!("{}", out.image.id);
+        if !outputs.uses_stdout() {
+            outln!("{}", out.image.id);
+        }
     } else {
         errln!("writing image {} done", out.image.id);
-        for tag in &args.tags {
+        for tag in names.iter().filter(|_| outputs.stores_image()) {
             errln!("naming to {tag} done");
         }
         errln!(

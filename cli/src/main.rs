@@ -4,6 +4,8 @@
 mod output;
 
 mod build;
+mod build_output;
+mod build_results;
 mod cache;
 mod containers;
 mod debug;

@@ -64,7 +64,7 @@ pub use lock::StoreLock;
 pub use owner::entry_is_owned;
 pub use reference::normalize_reference;
 pub use tmpdir::TempDir;
-pub use unpack::{unpack_layer, unpack_tar, UnpackOptions};
+pub use unpack::{apply_layer, unpack_layer, unpack_tar, UnpackOptions};
 
 use error::IoContext;
 
