@@ -97,7 +97,9 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     let outputs = crate::build_output::Outputs::parse(&args.outputs)?;
     if outputs.wants_push() {
         // Until the registry client is wired in here (`--push`), say so before building anything.
-        anyhow::bail!("--output type=registry / push=true needs --push support, which this hoist lacks yet");
+        anyhow::bail!(
+            "--output type=registry / push=true needs --push support, which this hoist lacks yet"
+        );
     }
     let names = outputs.names(&args.tags);
     for tag in &names {

@@ -104,7 +104,12 @@ impl Outputs {
     }
 
     /// Writes every output but `type=image` (the build has already stored and tagged the image).
-    pub fn write(&self, store: &Store, image: &ImageRecord, names: &[String]) -> anyhow::Result<()> {
+    pub fn write(
+        &self,
+        store: &Store,
+        image: &ImageRecord,
+        names: &[String],
+    ) -> anyhow::Result<()> {
         for spec in &self.specs {
             write_one(store, spec, image, names)
                 .with_context(|| format!("--output {}", spec.raw))?;
@@ -192,7 +197,11 @@ fn parse_one(value: &str) -> anyhow::Result<OutputSpec> {
     })?;
     match spec.kind {
         OutputKind::Local | OutputKind::Tar => {
-            let what = if spec.kind == OutputKind::Local { "local" } else { "tar" };
+            let what = if spec.kind == OutputKind::Local {
+                "local"
+            } else {
+                "tar"
+            };
             if spec.dest.is_none() {
                 bail!("--output {value}: dest is required for {what} output");
             }
@@ -251,7 +260,9 @@ fn write_one(
                 let writing = scope.spawn(move || -> anyhow::Result<()> {
                     let w = BufWriter::with_capacity(256 * 1024, writer);
                     let w = match spec.kind {
-                        OutputKind::Oci => store.write_named_oci_layout(image, names, w, compression)?,
+                        OutputKind::Oci => {
+                            store.write_named_oci_layout(image, names, w, compression)?
+                        }
                         _ => store.write_named_docker_archive(image, names, w, compression)?,
                     };
                     w.into_inner().map_err(|e| e.into_error())?;
@@ -290,7 +301,11 @@ fn apply_layers(store: &Store, image: &ImageRecord, dest: &Path) -> anyhow::Resu
     for (i, diff) in image.diff_ids()?.iter().enumerate() {
         let blob = store.open_blob(diff)?;
         let label = format!("layer {i} ({})", diff.short());
-        hoist_store::apply_layer(std::io::BufReader::with_capacity(256 * 1024, blob), dest, &label)?;
+        hoist_store::apply_layer(
+            std::io::BufReader::with_capacity(256 * 1024, blob),
+            dest,
+            &label,
+        )?;
     }
     Ok(())
 }
@@ -361,7 +376,10 @@ mod tests {
     #[test]
     fn buildx_spellings() {
         let local = one("out");
-        assert_eq!((local.kind, local.dest), (OutputKind::Local, Some("out".into())));
+        assert_eq!(
+            (local.kind, local.dest),
+            (OutputKind::Local, Some("out".into()))
+        );
         let oci = one("type=oci,dest=x,tar=false");
         assert_eq!((oci.kind, oci.tar), (OutputKind::Oci, false));
         assert!(one("type=registry").push);
@@ -369,8 +387,17 @@ mod tests {
         assert_eq!(one("type=image,name=a:1").names, vec!["a:1".to_string()]);
         assert_eq!(one("type=docker").kind, OutputKind::Image);
         assert!(Outputs::parse(&[]).unwrap().stores_image());
-        assert!(!Outputs::parse(&["type=local,dest=o".into()]).unwrap().stores_image());
-        for bad in ["type=local", "type=tar", "type=oci", "dest=x", "type=nope,dest=x", "type=local,dest=-"] {
+        assert!(!Outputs::parse(&["type=local,dest=o".into()])
+            .unwrap()
+            .stores_image());
+        for bad in [
+            "type=local",
+            "type=tar",
+            "type=oci",
+            "dest=x",
+            "type=nope,dest=x",
+            "type=local,dest=-",
+        ] {
             assert!(Outputs::parse(&[bad.to_string()]).is_err(), "{bad}");
         }
     }

@@ -43,7 +43,8 @@ impl ResultArgs {
         if let Some(path) = &self.metadata_file {
             let manifest_size = store.blob_size(&out.image.manifest_digest)?;
             let json = serde_json::to_vec_pretty(&metadata(out, names, manifest_size))?;
-            write_file(path, &json).with_context(|| format!("--metadata-file {}", path.display()))?;
+            write_file(path, &json)
+                .with_context(|| format!("--metadata-file {}", path.display()))?;
         }
         Ok(())
     }
@@ -51,7 +52,11 @@ impl ResultArgs {
 
 /// `SOURCE_DATE_EPOCH`: `--build-arg SOURCE_DATE_EPOCH=N`, else the environment variable (as buildx passes it).
 pub fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Option<i64>> {
-    let (value, from) = match build_args.iter().rev().find(|(k, _)| k == "SOURCE_DATE_EPOCH") {
+    let (value, from) = match build_args
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "SOURCE_DATE_EPOCH")
+    {
         Some((_, v)) => (v.clone(), "--build-arg SOURCE_DATE_EPOCH"),
         None => match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(v) => (v, "the environment variable SOURCE_DATE_EPOCH"),
@@ -63,7 +68,9 @@ pub fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Opti
     }
     match value.parse::<i64>() {
         Ok(epoch) if epoch >= 0 => Ok(Some(epoch)),
-        _ => bail!("{from}={value:?}: expected a Unix time in seconds (e.g. $(git log -1 --format=%ct))"),
+        _ => bail!(
+            "{from}={value:?}: expected a Unix time in seconds (e.g. $(git log -1 --format=%ct))"
+        ),
     }
 }
 

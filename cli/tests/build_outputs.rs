@@ -34,17 +34,33 @@ fn check_rootfs_dir(root: &Path) {
     let made = root.join("app/made");
     assert_eq!(std::fs::read_to_string(&made).unwrap(), "made\n");
     let meta = std::fs::metadata(&made).unwrap();
-    assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o7777), (1000, 1000, 0o640));
-    assert_eq!(std::fs::read_to_string(root.join("app/f")).unwrap(), "from the context\n");
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (1000, 1000, 0o640)
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("app/f")).unwrap(),
+        "from the context\n"
+    );
     assert!(root.join("bin/busybox").is_file());
-    assert!(std::fs::symlink_metadata(root.join("bin/vi")).is_err(), "whiteout applied");
+    assert!(
+        std::fs::symlink_metadata(root.join("bin/vi")).is_err(),
+        "whiteout applied"
+    );
     assert!(root.join("work").is_dir());
-    assert_eq!(std::fs::read_to_string(root.join("tmp/kept")).unwrap(), "kept\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("tmp/kept")).unwrap(),
+        "kept\n"
+    );
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            assert!(!name.starts_with(".wh."), "whiteout left at {}", entry.path().display());
+            assert!(
+                !name.starts_with(".wh."),
+                "whiteout left at {}",
+                entry.path().display()
+            );
             let ft = entry.file_type().unwrap();
             assert!(
                 !(std::os::unix::fs::FileTypeExt::is_char_device(&ft)
@@ -107,14 +123,23 @@ fn every_output_type_lands_on_disk_as_buildx_writes_it() {
     let tar_bytes = std::fs::read(&fs_tar).unwrap();
     let entries = common::layer_entries(&tar_bytes);
     let made = &entries["app/made"];
-    assert_eq!((made.1 & 0o7777, made.2, made.3, made.4.as_slice()), (0o640, 1000, 1000, &b"made\n"[..]));
+    assert_eq!(
+        (made.1 & 0o7777, made.2, made.3, made.4.as_slice()),
+        (0o640, 1000, 1000, &b"made\n"[..])
+    );
     assert!(entries.contains_key("bin/busybox") && !entries.contains_key("bin/vi"));
-    assert!(entries.keys().all(|k| !k.contains(".wh.")), "no whiteouts in the tar");
+    assert!(
+        entries.keys().all(|k| !k.contains(".wh.")),
+        "no whiteouts in the tar"
+    );
 
     // type=docker: a docker-archive with both names, whose config is the image.
     let files = read_tar(&std::fs::read(&docker_tar).unwrap());
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
-    assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["app:1", "me/app:v2"]));
+    assert_eq!(
+        manifest[0]["RepoTags"],
+        serde_json::json!(["app:1", "me/app:v2"])
+    );
     let config_name = manifest[0]["Config"].as_str().unwrap();
     assert_eq!(format!("sha256:{}", sha256_hex(&files[config_name])), id);
     let config: serde_json::Value = serde_json::from_slice(&files[config_name]).unwrap();
@@ -126,7 +151,12 @@ fn every_output_type_lands_on_disk_as_buildx_writes_it() {
     // It loads into a fresh state dir and runs.
     let other = Hoist::with_busybox().unwrap();
     let loaded = other.run(&["load", "-i", &docker_tar]);
-    assert_eq!(stdout(&loaded), "Loaded image: app:1\nLoaded image: me/app:v2\n", "{}", stderr(&loaded));
+    assert_eq!(
+        stdout(&loaded),
+        "Loaded image: app:1\nLoaded image: me/app:v2\n",
+        "{}",
+        stderr(&loaded)
+    );
     let ran = other.run(&["run", "--rm", "app:1", "sh", "-c", "cat /app/made; pwd"]);
     assert_eq!(stdout(&ran), "made\n/work\n", "{}", stderr(&ran));
 
@@ -134,17 +164,27 @@ fn every_output_type_lands_on_disk_as_buildx_writes_it() {
     let mut oci_files = read_tar(&std::fs::read(&oci_tar).unwrap());
     oci_files.retain(|name, _| !name.ends_with('/'));
     let mut dir_files = HashMap::new();
-    for (name, _) in &oci_files {
+    for name in oci_files.keys() {
         let on_disk = Path::new(&oci_dir).join(name);
-        dir_files.insert(name.clone(), std::fs::read(&on_disk).unwrap_or_else(|e| panic!("{name}: {e}")));
+        dir_files.insert(
+            name.clone(),
+            std::fs::read(&on_disk).unwrap_or_else(|e| panic!("{name}: {e}")),
+        );
     }
-    assert_eq!(dir_files, oci_files, "the directory holds what the tar holds");
+    assert_eq!(
+        dir_files, oci_files,
+        "the directory holds what the tar holds"
+    );
     let index: serde_json::Value = serde_json::from_slice(&oci_files["index.json"]).unwrap();
     let names: Vec<&str> = index["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["annotations"]["io.containerd.image.name"].as_str().unwrap())
+        .map(|m| {
+            m["annotations"]["io.containerd.image.name"]
+                .as_str()
+                .unwrap()
+        })
         .collect();
     assert_eq!(names, ["docker.io/library/app:1", "docker.io/me/app:v2"]);
     for (name, bytes) in &oci_files {
@@ -154,9 +194,13 @@ fn every_output_type_lands_on_disk_as_buildx_writes_it() {
     }
     let manifest_name = format!(
         "blobs/sha256/{}",
-        index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:")
+        index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
     );
-    let oci_manifest: serde_json::Value = serde_json::from_slice(&oci_files[&manifest_name]).unwrap();
+    let oci_manifest: serde_json::Value =
+        serde_json::from_slice(&oci_files[&manifest_name]).unwrap();
     assert_eq!(oci_manifest["config"]["digest"].as_str().unwrap(), id);
 
     // --metadata-file: buildx's keys and hoist's own.
@@ -164,7 +208,10 @@ fn every_output_type_lands_on_disk_as_buildx_writes_it() {
     assert_eq!(meta["containerimage.config.digest"].as_str().unwrap(), id);
     let digest = meta["containerimage.digest"].as_str().unwrap();
     assert!(digest.starts_with("sha256:") && digest != id, "{meta}");
-    assert_eq!(meta["image.name"], "docker.io/library/app:1,docker.io/me/app:v2");
+    assert_eq!(
+        meta["image.name"],
+        "docker.io/library/app:1,docker.io/me/app:v2"
+    );
     assert_eq!(meta["hoist.steps.executed"], 3);
     assert_eq!(meta["hoist.steps.cached"], 0);
 
@@ -180,16 +227,35 @@ fn the_default_output_is_the_store_and_dest_dash_is_stdout() {
     let ctx = context();
     let dir = tempfile::tempdir().unwrap();
     let iid = dir.path().join("iid");
-    let out = build(&h, ctx.path(), &["-t", "app:1", "--iidfile", iid.to_str().unwrap()]);
+    let out = build(
+        &h,
+        ctx.path(),
+        &["-t", "app:1", "--iidfile", iid.to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let id = std::fs::read_to_string(&iid).unwrap();
     assert_eq!(stdout(&out).trim(), id);
     let inspect = h.run(&["inspect", "app:1"]);
     let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(v[0]["Id"].as_str().unwrap(), id, "type=image tags the store");
+    assert_eq!(
+        v[0]["Id"].as_str().unwrap(),
+        id,
+        "type=image tags the store"
+    );
 
     // type=image plus a tar on stdout: only the archive goes to stdout.
-    let out = build(&h, ctx.path(), &["-t", "app:2", "-o", "type=image", "-o", "type=docker,dest=-"]);
+    let out = build(
+        &h,
+        ctx.path(),
+        &[
+            "-t",
+            "app:2",
+            "-o",
+            "type=image",
+            "-o",
+            "type=docker,dest=-",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let files = read_tar(&out.stdout);
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();

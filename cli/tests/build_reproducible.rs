@@ -5,7 +5,12 @@ use common::{stderr, Hoist};
 const EPOCH: i64 = 1_700_000_000;
 const EPOCH_TEXT: &str = "2023-11-14T22:13:20Z";
 
-fn digests(h: &Hoist, ctx: &std::path::Path, epoch_env: bool, extra: &[&str]) -> (String, String, serde_json::Value) {
+fn digests(
+    h: &Hoist,
+    ctx: &std::path::Path,
+    epoch_env: bool,
+    extra: &[&str],
+) -> (String, String, serde_json::Value) {
     let meta = tempfile::NamedTempFile::new().unwrap();
     let mut cmd = h.cmd();
     cmd.args(["build", "-q", "-t", "app:1", "--metadata-file"])
@@ -19,9 +24,13 @@ fn digests(h: &Hoist, ctx: &std::path::Path, epoch_env: bool, extra: &[&str]) ->
     }
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(meta.path()).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(meta.path()).unwrap()).unwrap();
     (
-        m["containerimage.config.digest"].as_str().unwrap().to_string(),
+        m["containerimage.config.digest"]
+            .as_str()
+            .unwrap()
+            .to_string(),
         m["containerimage.digest"].as_str().unwrap().to_string(),
         m,
     )
@@ -61,7 +70,11 @@ fn two_state_dirs_seconds_apart_give_one_image() {
         for entry in archive.entries().unwrap() {
             let entry = entry.unwrap();
             let mtime = entry.header().mtime().unwrap() as i64;
-            assert!(mtime <= EPOCH, "{:?} has mtime {mtime}", entry.path().unwrap());
+            assert!(
+                mtime <= EPOCH,
+                "{:?} has mtime {mtime}",
+                entry.path().unwrap()
+            );
         }
     }
 

@@ -142,7 +142,10 @@ fn linked_layers_and_untagged_images_load_as_docker_saves_them() {
         &[
             (&format!("{h1}.json"), tampered.as_bytes()),
             ("aaa/layer.tar", &layer),
-            ("manifest.json", manifest.split("},{").next().unwrap().as_bytes()),
+            (
+                "manifest.json",
+                manifest.split("},{").next().unwrap().as_bytes(),
+            ),
         ],
         &[],
     );
@@ -152,8 +155,10 @@ fn linked_layers_and_untagged_images_load_as_docker_saves_them() {
             ("../layer.tar", &layer),
             (
                 "manifest.json",
-                format!(r#"[{{"Config":"{h1}.json","RepoTags":["evil:1"],"Layers":["../layer.tar"]}}]"#)
-                    .as_bytes(),
+                format!(
+                    r#"[{{"Config":"{h1}.json","RepoTags":["evil:1"],"Layers":["../layer.tar"]}}]"#
+                )
+                .as_bytes(),
             ),
         ],
         &[],
@@ -163,8 +168,10 @@ fn linked_layers_and_untagged_images_load_as_docker_saves_them() {
             (&format!("{h1}.json"), c1.as_bytes()),
             (
                 "manifest.json",
-                format!(r#"[{{"Config":"{h1}.json","RepoTags":["evil:1"],"Layers":["a/layer.tar"]}}]"#)
-                    .as_bytes(),
+                format!(
+                    r#"[{{"Config":"{h1}.json","RepoTags":["evil:1"],"Layers":["a/layer.tar"]}}]"#
+                )
+                .as_bytes(),
             ),
         ],
         &[("a/layer.tar", "../../etc/passwd")],

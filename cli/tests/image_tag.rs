@@ -71,7 +71,11 @@ fn rmi_untags_until_the_last_name_and_refuses_an_id_with_several_names() {
     let out = h.run(&["rmi", "app:1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Untagged: app:1\n");
-    assert_eq!(image_id(&h, "app:2"), id, "the image stays under its other names");
+    assert_eq!(
+        image_id(&h, "app:2"),
+        id,
+        "the image stays under its other names"
+    );
 
     let out = h.run(&["rmi", short]);
     assert_eq!(out.status.code(), Some(1));
@@ -91,7 +95,11 @@ fn rmi_untags_until_the_last_name_and_refuses_an_id_with_several_names() {
 
     h.run(&["tag", "other", "again"]);
     let out = h.run(&["rmi", "-f", short, "nosuch"]);
-    assert_eq!(out.status.code(), Some(0), "-f: a missing name is reported, not fatal");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "-f: a missing name is reported, not fatal"
+    );
     assert_eq!(
         stdout(&out),
         format!("Untagged: again:latest\nUntagged: other:latest\nDeleted: {id}\n")

@@ -287,7 +287,11 @@ impl LayerTar<'_> {
             let mut dir_name = name.as_os_str().to_os_string();
             dir_name.push("/");
             self.builder
-                .append_data(clamped(&mut header, self.mtime_clamp), Path::new(&dir_name), io::empty())
+                .append_data(
+                    clamped(&mut header, self.mtime_clamp),
+                    Path::new(&dir_name),
+                    io::empty(),
+                )
                 .map_err(write_err)?;
             self.stats.entries += 1;
             if opaque {
@@ -332,7 +336,11 @@ impl LayerTar<'_> {
             header.set_entry_type(EntryType::Regular);
             header.set_size(meta.len());
             self.builder
-                .append_data(clamped(&mut header, self.mtime_clamp), name, ExactSize::new(file, meta.len()))
+                .append_data(
+                    clamped(&mut header, self.mtime_clamp),
+                    name,
+                    ExactSize::new(file, meta.len()),
+                )
                 .map_err(write_err)?;
             self.stats.entries += 1;
             self.stats.content_bytes += meta.len();
@@ -404,7 +412,11 @@ impl LayerTar<'_> {
             pax_name.pop();
         }
         self.builder
-            .append_data(clamped(&mut header, self.mtime_clamp), &pax_name, data.as_slice())
+            .append_data(
+                clamped(&mut header, self.mtime_clamp),
+                &pax_name,
+                data.as_slice(),
+            )
             .map_err(|source| LayerError::Write {
                 path: name.to_path_buf(),
                 source,

@@ -120,8 +120,12 @@ mod tests {
             KeyBuilder::new("scratch").source_date_epoch(None).finish(),
             plain
         );
-        let a = KeyBuilder::new("scratch").source_date_epoch(Some(1)).finish();
-        let b = KeyBuilder::new("scratch").source_date_epoch(Some(2)).finish();
+        let a = KeyBuilder::new("scratch")
+            .source_date_epoch(Some(1))
+            .finish();
+        let b = KeyBuilder::new("scratch")
+            .source_date_epoch(Some(2))
+            .finish();
         assert_ne!(a, plain);
         assert_ne!(a, b);
     }

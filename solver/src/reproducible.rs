@@ -45,7 +45,11 @@ mod tests {
         let got: Vec<&str> = image.history.iter().map(|h| h.created.as_str()).collect();
         assert_eq!(
             got,
-            ["2001-01-01T00:00:00Z", "2023-11-14T22:13:20Z", "2023-11-14T22:13:20Z"]
+            [
+                "2001-01-01T00:00:00Z",
+                "2023-11-14T22:13:20Z",
+                "2023-11-14T22:13:20Z"
+            ]
         );
     }
 }

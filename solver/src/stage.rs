@@ -278,7 +278,8 @@ impl<'a> Build<'a> {
         .map_err(|e| self.root_cause(e))?;
         for name in self.build_args.unused() {
             // SOURCE_DATE_EPOCH is consumed by the build itself (the image's timestamps), as by BuildKit.
-            if !crate::args::PREDEFINED_ARGS.contains(&name.as_str()) && name != "SOURCE_DATE_EPOCH" {
+            if !crate::args::PREDEFINED_ARGS.contains(&name.as_str()) && name != "SOURCE_DATE_EPOCH"
+            {
                 self.warn(&format!(
                     "[Warning] One or more build-args [{name}] were not consumed"
                 ));

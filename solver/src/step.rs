@@ -145,7 +145,13 @@ fn step<'x>(
         } else if build.cancelled.load(Ordering::SeqCst) {
             Err(BuildError::Cancelled)
         } else {
-            execute(build.store, state, &progress, build.options.source_date_epoch, run)
+            execute(
+                build.store,
+                state,
+                &progress,
+                build.options.source_date_epoch,
+                run,
+            )
         }
     };
     match outcome {

@@ -52,12 +52,12 @@ pub fn decompressing_reader<'a, R: BufRead + 'a>(
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(reader)),
         Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(reader)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(reader).map_err(|source| StoreError::Tar {
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(
+            |source| StoreError::Tar {
                 what: what.to_string(),
                 source,
-            })?,
-        ),
+            },
+        )?),
     })
 }
 

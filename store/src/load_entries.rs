@@ -31,7 +31,8 @@ pub(crate) struct ArchiveFiles {
 
 impl ArchiveFiles {
     pub fn has(&self, path: &str) -> bool {
-        self.resolve(path).is_ok_and(|p| self.small.contains_key(&p))
+        self.resolve(path)
+            .is_ok_and(|p| self.small.contains_key(&p))
     }
 
     /// The bytes of a small file (a manifest or a config).
@@ -166,7 +167,8 @@ impl Store {
             if kind.is_dir() || kind.is_pax_global_extensions() {
                 continue;
             }
-            let name = checked_name(&raw_name).map_err(|reason| files.bad_name(&raw_name, &reason))?;
+            let name =
+                checked_name(&raw_name).map_err(|reason| files.bad_name(&raw_name, &reason))?;
             if kind.is_symlink() || kind.is_hard_link() {
                 let target = entry
                     .link_name_bytes()
@@ -238,7 +240,10 @@ mod tests {
         assert!(checked_name("../etc/passwd").is_err());
         assert!(checked_name("a/../../b").is_err());
         assert!(checked_name("/etc/passwd").is_err());
-        assert_eq!(link_target("a/layer.tar", "../b/layer.tar").unwrap(), "b/layer.tar");
+        assert_eq!(
+            link_target("a/layer.tar", "../b/layer.tar").unwrap(),
+            "b/layer.tar"
+        );
         assert!(link_target("a/layer.tar", "../../x").is_err());
         assert!(link_target("a/layer.tar", "/etc/shadow").is_err());
     }
