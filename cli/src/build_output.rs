@@ -119,16 +119,19 @@ impl Outputs {
 }
 
 fn parse_one(value: &str) -> anyhow::Result<OutputSpec> {
-    // buildx: a value that is not key=value pairs is a destination directory (`-` is a tar on stdout).
-    let value = if !value.contains('=') && !value.contains(',') {
-        if value == "-" {
-            "type=tar,dest=-".to_string()
-        } else {
-            format!("type=local,dest={value}")
+    let fields = split_fields(value);
+    // buildx: one field that does not start with `type=` is a destination directory (`-`: a tar on stdout).
+    let fields = match fields.as_slice() {
+        [only] if only == value && !value.starts_with("type=") => {
+            if value == "-" {
+                vec!["type=tar".to_string(), "dest=-".to_string()]
+            } else {
+                vec!["type=local".to_string(), format!("dest={value}")]
+            }
         }
-    } else {
-        value.to_string()
+        _ => fields,
     };
+    let value = value.to_string();
     let mut kind = None;
     let mut spec = OutputSpec {
         kind: OutputKind::Image,
@@ -139,7 +142,7 @@ fn parse_one(value: &str) -> anyhow::Result<OutputSpec> {
         compression: None,
         raw: value.clone(),
     };
-    for field in value.split(',') {
+    for field in &fields {
         let Some((key, val)) = field.split_once('=') else {
             bail!("--output {value}: invalid value {field:?}: expected key=value (e.g. type=local,dest=out)");
         };
@@ -228,6 +231,27 @@ fn parse_one(value: &str) -> anyhow::Result<OutputSpec> {
         );
     }
     Ok(spec)
+}
+
+/// The comma-separated fields of a value, as buildx reads them (CSV): `"name=a,b"` in double quotes is one field.
+fn split_fields(value: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
 }
 
 fn write_one(
@@ -390,13 +414,23 @@ mod tests {
         assert!(!Outputs::parse(&["type=local,dest=o".into()])
             .unwrap()
             .stores_image());
+        assert_eq!(
+            one("type=image,\"name=a:1,b:2\",push=false").names,
+            vec!["a:1".to_string(), "b:2".to_string()]
+        );
+        let odd = one("dest=x");
+        assert_eq!(
+            (odd.kind, odd.dest),
+            (OutputKind::Local, Some("dest=x".into())),
+            "one field without type= is a directory, as buildx reads it"
+        );
         for bad in [
             "type=local",
             "type=tar",
             "type=oci",
-            "dest=x",
             "type=nope,dest=x",
             "type=local,dest=-",
+            "type=local,x",
         ] {
             assert!(Outputs::parse(&[bad.to_string()]).is_err(), "{bad}");
         }
