@@ -272,3 +272,79 @@ fn the_default_output_is_the_store_and_dest_dash_is_stdout() {
         assert!(stderr(&out).contains(phrase), "{bad}: {}", stderr(&out));
     }
 }
+
+/// A layer that links a directory out of the image, and a later layer writing (and whiting out) through the link:
+/// `type=local` and `type=tar` resolve every path inside the destination, so nothing outside it changes.
+#[test]
+fn local_output_never_writes_outside_its_destination() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("victim"), "still here\n").unwrap();
+    let layer = |build: &dyn Fn(&mut tar::Builder<Vec<u8>>)| {
+        let mut b = tar::Builder::new(Vec::new());
+        build(&mut b);
+        b.into_inner().unwrap()
+    };
+    let file = |b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
+        let mut hd = tar::Header::new_gnu();
+        hd.set_size(data.len() as u64);
+        hd.set_mode(0o644);
+        hd.set_cksum();
+        b.append_data(&mut hd, name, data).unwrap();
+    };
+    let target = outside.path().to_path_buf();
+    let link = layer(&|b| {
+        let mut hd = tar::Header::new_gnu();
+        hd.set_entry_type(tar::EntryType::Symlink);
+        hd.set_size(0);
+        b.append_link(&mut hd, "esc", &target).unwrap();
+    });
+    let through = layer(&|b| {
+        file(b, "esc/pwned", b"x");
+        file(b, "esc/.wh.victim", b"");
+    });
+    let diffs = [sha256_hex(&link), sha256_hex(&through)];
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["sha256:{}","sha256:{}"]}}}}"#,
+        diffs[0], diffs[1]
+    );
+    let config_hex = sha256_hex(config.as_bytes());
+    let manifest = format!(
+        r#"[{{"Config":"{config_hex}.json","RepoTags":["evil:1"],"Layers":["l1/layer.tar","l2/layer.tar"]}}]"#
+    );
+    let archive = layer(&|b| {
+        file(b, &format!("{config_hex}.json"), config.as_bytes());
+        file(b, "l1/layer.tar", &link);
+        file(b, "l2/layer.tar", &through);
+        file(b, "manifest.json", manifest.as_bytes());
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let archive_path = dir.path().join("evil.tar");
+    std::fs::write(&archive_path, archive).unwrap();
+    let loaded = h.run(&["load", "-i", archive_path.to_str().unwrap()]);
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM evil:1\n").unwrap();
+    let dest = dir.path().join("out");
+    let fs_tar = dir.path().join("fs.tar");
+    let local = format!("type=local,dest={}", dest.display());
+    let tar_out = format!("type=tar,dest={}", fs_tar.display());
+    let out = build(&h, ctx.path(), &["-o", &local]);
+    let out2 = build(&h, ctx.path(), &["-o", &tar_out]);
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("victim")).unwrap(),
+        "still here\n",
+        "{}{}",
+        stderr(&out),
+        stderr(&out2)
+    );
+    assert!(!outside.path().join("pwned").exists());
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        1,
+        "nothing new outside"
+    );
+}
