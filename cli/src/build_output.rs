@@ -31,7 +31,7 @@ pub enum OutputKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputSpec {
     pub kind: OutputKind,
-    /// `dest=`: a file or directory; `None` with `Some("-")`-like stdout handled by [`OutputSpec::to_stdout`].
+    /// `dest=`: a file or a directory; `-` is standard output.
     pub dest: Option<PathBuf>,
     /// `tar=false` (oci, docker): a layout directory instead of a tar.
     pub tar: bool,
