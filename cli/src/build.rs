@@ -60,6 +60,11 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Where the result goes, as buildx: type=image (default), docker|oci|tar,dest=FILE, local,dest=DIR, or DIR.
+    #[arg(short = 'o', long = "output")]
+    outputs: Vec<String>,
+    #[command(flatten)]
+    results: crate::build_results::ResultArgs,
     /// The build context directory.
     context: PathBuf,
 }
@@ -90,9 +95,6 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
             None => cache_from_local.push(spec.clone()),
         }
     }
-    if args.push && args.tags.is_empty() {
-        anyhow::bail!("--push: tag is needed when pushing to registry; name the image with -t REGISTRY/REPO:TAG");
-    }
     if let Some(platform) = &args.platform {
         check_platform(platform)?;
     }
@@ -120,9 +122,16 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    for tag in &args.tags {
+    let outputs = crate::build_output::Outputs::parse(&args.outputs)?;
+    let push = args.push || outputs.wants_push();
+    let names = outputs.names(&args.tags);
+    if push && names.is_empty() {
+        anyhow::bail!("--push: tag is needed when pushing to registry; name the image with -t REGISTRY/REPO:TAG");
+    }
+    for tag in &names {
         crate::images::check_reference(tag).with_context(|| format!("invalid tag {tag:?}"))?;
     }
+    let labels = args.results.labels()?;
     let mut secrets = Vec::new();
     // Secrets given as environment variables live in temp files that are removed when the build ends.
     let mut secret_files = Vec::new();
@@ -137,7 +146,14 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     let mut options = BuildOptions {
         context_dir: args.context.clone(),
         dockerfile: args.file.clone(),
-        tags: args.tags.clone(),
+        // Without an image output the names only name the image in the archives, as with buildx.
+        tags: if outputs.stores_image() {
+            names.clone()
+        } else {
+            Vec::new()
+        },
+        labels,
+        source_date_epoch: crate::build_results::source_date_epoch(&build_args)?,
         build_args,
         target: args.target.clone(),
         no_cache: args.no_cache,
@@ -197,15 +213,16 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     drop(secret_files);
+    outputs.write(store, &out.image, &names)?;
     if !args.quiet {
         errln!("writing image {} done", out.image.id);
-        for tag in &args.tags {
+        for tag in names.iter().filter(|_| outputs.stores_image()) {
             errln!("naming to {tag} done");
         }
     }
-    if args.push {
+    if push {
         let client = images.client(None).map_err(anyhow::Error::msg)?;
-        for tag in &args.tags {
+        for tag in &names {
             crate::build_images::push_tag(store, &client, &out.image, tag, args.quiet)?;
         }
     }
@@ -220,8 +237,11 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         }
         (None, _) => {}
     }
+    args.results.write(store, &out, &names)?;
     if args.quiet {
-        outln!("{}", out.image.id);
+        if !outputs.uses_stdout() {
+            outln!("{}", out.image.id);
+        }
     } else {
         errln!(
             "{} steps cached, {} executed",

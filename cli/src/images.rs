@@ -223,25 +223,51 @@ fn save_to_stdout(
 }
 
 pub fn rmi(store: &Store, args: RmiArgs) -> anyhow::Result<i32> {
-    let mut code = 0;
+    // As docker: every name is tried, the errors are printed together at the end; with -f, names that do not
+    // exist are reported but do not fail the command.
+    let mut errors = Vec::new();
+    let mut fatal = false;
     for name in &args.images {
-        let removed = crate::rmi_guard::check(store, store.root(), name, args.force)
-            .and_then(|()| Ok(store.remove_image(name)?));
-        match removed {
+        match remove_one(store, name, args.force) {
             Ok(removed) => {
                 for line in removed {
                     outln!("{line}");
                 }
             }
-            Err(e) => {
-                errln!("Error: {}", crate::output::error_chain(&e));
-                code = 1;
+            Err(RmiError::NotFound) => errors.push(format!("Error: No such image: {name}")),
+            Err(RmiError::Failed(e)) => {
+                fatal = true;
+                errors.push(format!(
+                    "Error response from daemon: {}",
+                    crate::output::error_chain(&e)
+                ));
             }
         }
     }
     let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
     crate::layer_stacks::prune(&root, Some(store));
-    Ok(code)
+    if errors.is_empty() {
+        return Ok(0);
+    }
+    errln!("{}", errors.join("\n"));
+    Ok(if fatal || !args.force { 1 } else { 0 })
+}
+
+enum RmiError {
+    NotFound,
+    Failed(anyhow::Error),
+}
+
+fn remove_one(store: &Store, name: &str, force: bool) -> Result<Vec<String>, RmiError> {
+    match store.resolve(name) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(RmiError::NotFound),
+        Err(e) => return Err(RmiError::Failed(e.into())),
+    }
+    crate::rmi_guard::check(store, store.root(), name, force).map_err(RmiError::Failed)?;
+    store
+        .remove_image(name)
+        .map_err(|e| RmiError::Failed(e.into()))
 }
 
 fn created_ago(created: Option<&str>) -> String {

@@ -5,10 +5,14 @@ mod output;
 
 mod build;
 mod build_images;
+mod build_output;
+mod build_results;
 mod cache;
 mod containers;
 mod debug;
 mod explain;
+mod image_load;
+mod image_tag;
 mod images;
 mod interrupt;
 mod layer_stacks;
@@ -60,7 +64,7 @@ enum Command {
     Images(images::ImagesArgs),
     /// Save images to a tar archive (docker-archive; `docker load` reads it).
     Save(images::SaveArgs),
-    /// Remove images.
+    /// Remove images (a name of an image that has others only untags it).
     Rmi(images::RmiArgs),
     /// Download an image from a registry.
     Pull(pull::PullArgs),
@@ -70,6 +74,10 @@ enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry.
     Logout(login::LogoutArgs),
+    /// Give an image another name (`hoist tag SOURCE TARGET`).
+    Tag(image_tag::TagArgs),
+    /// Load images from a `docker save` / `hoist save` archive (a file with -i, or standard input).
+    Load(image_load::LoadArgs),
     /// Manage the build cache: ls, du, prune, export, import.
     Cache(cache::CacheArgs),
     /// Check the state directory (`store check`), and repair it (`store check --repair`).
@@ -121,6 +129,8 @@ fn main() {
         Command::Push(a) => open().and_then(|s| pull::push(&s, a)),
         Command::Login(a) => login::login(&root, a),
         Command::Logout(a) => login::logout(&root, a),
+        Command::Tag(a) => open().and_then(|s| image_tag::tag(&s, a)),
+        Command::Load(a) => open().and_then(|s| image_load::load(&s, a)),
         Command::Cache(a) => open().and_then(|s| cache::run(&s, a)),
         Command::Store(a) => open().and_then(|s| store_check::run(&s, a)),
         Command::Ps(a) => containers::ps(&root, a),

@@ -6,7 +6,8 @@ use hoist_executor::runtime::{self, Status};
 use hoist_store::{normalize_reference, Store};
 
 /// Refuses to remove `name` when that deletes an image a container uses: a running container's always, a stopped
-/// one's unless `force`. Removing one of several tags deletes nothing, so it never conflicts (as with Docker).
+/// one's unless `force`. Removing one of several tags deletes nothing, so it never conflicts (as with Docker);
+/// removing by ID an image with several tags needs `force` (docker's "referenced in multiple repositories").
 pub fn check(store: &Store, root: &Path, name: &str, force: bool) -> anyhow::Result<()> {
     let Some(image) = store.resolve(name)? else {
         return Ok(()); // remove_image says "no such image"
@@ -29,17 +30,26 @@ pub fn check(store: &Store, root: &Path, name: &str, force: bool) -> anyhow::Res
         .into_iter()
         .filter(|c| c.record.image_id == image_id);
     let short_image = &image.id.hex()[..12];
-    for user in users {
+    // docker's order: a running container (never forced), then other names, then a stopped container.
+    let users: Vec<_> = users.collect();
+    if let Some(user) = users.iter().find(|u| u.state.status == Status::Running) {
         let container = &user.record.id[..12.min(user.record.id.len())];
-        if user.state.status == Status::Running {
-            bail!(
-                "conflict: unable to delete {short_image} (cannot be forced) - image is being used by \
-                 running container {container}"
-            );
-        }
-        if force {
-            continue;
-        }
+        bail!(
+            "conflict: unable to delete {short_image} (cannot be forced) - image is being used by \
+             running container {container}"
+        );
+    }
+    if as_tag.is_none() && tags.len() > 1 && !force {
+        bail!(
+            "conflict: unable to delete {short_image} (must be forced) - image is referenced in multiple \
+             repositories"
+        );
+    }
+    if force {
+        return Ok(());
+    }
+    if let Some(user) = users.first() {
+        let container = &user.record.id[..12.min(user.record.id.len())];
         match &as_tag {
             Some(_) => bail!(
                 "conflict: unable to remove repository reference \"{name}\" (must force) - container \

@@ -79,7 +79,19 @@ pub fn write_layer_tar_grafted(
     out: &mut dyn Write,
     graft: &mut Graft,
 ) -> Result<LayerStats> {
+    write_layer_tar_clamped(upper, out, graft, None)
+}
+
+/// [`write_layer_tar_grafted`] with every entry's mtime clamped to `min(mtime, clamp)` when `clamp` is set
+/// (`SOURCE_DATE_EPOCH`: the same files give the same layer whenever they were written).
+pub fn write_layer_tar_clamped(
+    upper: &Path,
+    out: &mut dyn Write,
+    graft: &mut Graft,
+    clamp: Option<i64>,
+) -> Result<LayerStats> {
     let mut writer = LayerTar {
+        mtime_clamp: clamp.map(|c| c.max(0) as u64),
         builder: tar::Builder::new(CountingWriter {
             inner: io::BufWriter::with_capacity(256 * 1024, out),
             count: 0,
@@ -136,6 +148,19 @@ pub struct LayerTar<'w> {
     stats: LayerStats,
     /// (dev, ino) of files with several links → the name they were first written under.
     hardlinks: HashMap<(u64, u64), PathBuf>,
+    /// `Some(t)`: no entry's mtime is later than `t` (see [`write_layer_tar_clamped`]).
+    mtime_clamp: Option<u64>,
+}
+
+/// `header` with its mtime lowered to `clamp` when later.
+fn clamped(header: &mut Header, clamp: Option<u64>) -> &mut Header {
+    if let (Some(clamp), Ok(mtime)) = (clamp, header.mtime()) {
+        if mtime > clamp {
+            header.set_mtime(clamp);
+            header.set_cksum();
+        }
+    }
+    header
 }
 
 /// How an entry read from a file outside the upper dir is written, as a copy of it would have been made
@@ -262,7 +287,11 @@ impl LayerTar<'_> {
             let mut dir_name = name.as_os_str().to_os_string();
             dir_name.push("/");
             self.builder
-                .append_data(&mut header, Path::new(&dir_name), io::empty())
+                .append_data(
+                    clamped(&mut header, self.mtime_clamp),
+                    Path::new(&dir_name),
+                    io::empty(),
+                )
                 .map_err(write_err)?;
             self.stats.entries += 1;
             if opaque {
@@ -273,14 +302,14 @@ impl LayerTar<'_> {
             header.set_entry_type(EntryType::Symlink);
             header.set_size(0);
             self.builder
-                .append_link(&mut header, name, &target)
+                .append_link(clamped(&mut header, self.mtime_clamp), name, &target)
                 .map_err(write_err)?;
             self.stats.entries += 1;
         } else if copied_device {
             header.set_entry_type(EntryType::Regular);
             header.set_size(0);
             self.builder
-                .append_data(&mut header, name, io::empty())
+                .append_data(clamped(&mut header, self.mtime_clamp), name, io::empty())
                 .map_err(write_err)?;
             self.stats.entries += 1;
         } else if ft.is_file() {
@@ -291,7 +320,7 @@ impl LayerTar<'_> {
                     header.set_entry_type(EntryType::Link);
                     header.set_size(0);
                     self.builder
-                        .append_link(&mut header, name, &first)
+                        .append_link(clamped(&mut header, self.mtime_clamp), name, &first)
                         .map_err(write_err)?;
                     self.stats.entries += 1;
                     return Ok(());
@@ -307,7 +336,11 @@ impl LayerTar<'_> {
             header.set_entry_type(EntryType::Regular);
             header.set_size(meta.len());
             self.builder
-                .append_data(&mut header, name, ExactSize::new(file, meta.len()))
+                .append_data(
+                    clamped(&mut header, self.mtime_clamp),
+                    name,
+                    ExactSize::new(file, meta.len()),
+                )
                 .map_err(write_err)?;
             self.stats.entries += 1;
             self.stats.content_bytes += meta.len();
@@ -332,7 +365,7 @@ impl LayerTar<'_> {
                     .map_err(write_err)?;
             }
             self.builder
-                .append_data(&mut header, name, io::empty())
+                .append_data(clamped(&mut header, self.mtime_clamp), name, io::empty())
                 .map_err(write_err)?;
             self.stats.entries += 1;
         }
@@ -348,7 +381,7 @@ impl LayerTar<'_> {
         header.set_gid(0);
         header.set_mtime(meta.mtime().max(0) as u64);
         self.builder
-            .append_data(&mut header, name, io::empty())
+            .append_data(clamped(&mut header, self.mtime_clamp), name, io::empty())
             .map_err(|source| LayerError::Write {
                 path: name.to_path_buf(),
                 source,
@@ -379,7 +412,11 @@ impl LayerTar<'_> {
             pax_name.pop();
         }
         self.builder
-            .append_data(&mut header, &pax_name, data.as_slice())
+            .append_data(
+                clamped(&mut header, self.mtime_clamp),
+                &pax_name,
+                data.as_slice(),
+            )
             .map_err(|source| LayerError::Write {
                 path: name.to_path_buf(),
                 source,

@@ -14,6 +14,7 @@ mod cachekey;
 pub mod explain;
 mod lower;
 mod remote_cache;
+mod reproducible;
 mod stage;
 mod step;
 
@@ -50,6 +51,11 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// `--explain`: report why each step that missed the cache missed.
     pub explain: bool,
+    /// `--label K=V`: image labels set after the Dockerfile's LABELs (so they win), as `docker build` does.
+    pub labels: Vec<(String, String)>,
+    /// `SOURCE_DATE_EPOCH`: timestamps of the image (config, history, layer entries) clamped to it, so the same
+    /// Dockerfile and context give the same image digest; part of every cache key when set.
+    pub source_date_epoch: Option<i64>,
     /// Cancelled (Ctrl-C, SIGTERM): running containers are killed, no new step starts, and the build fails
     /// with [`BuildError::Interrupted`]. Finished steps stay in the cache.
     pub cancel: hoist_executor::container::CancelToken,

@@ -285,7 +285,9 @@ impl<'a> Build<'a> {
         })
         .map_err(|e| self.root_cause(e))?;
         for name in self.build_args.unused() {
-            if !crate::args::PREDEFINED_ARGS.contains(&name.as_str()) {
+            // SOURCE_DATE_EPOCH is consumed by the build itself (the image's timestamps), as by BuildKit.
+            if !crate::args::PREDEFINED_ARGS.contains(&name.as_str()) && name != "SOURCE_DATE_EPOCH"
+            {
                 self.warn(&format!(
                     "[Warning] One or more build-args [{name}] were not consumed"
                 ));
@@ -299,8 +301,13 @@ impl<'a> Build<'a> {
         if !trees.is_empty() {
             self.store.put_context_trees(&trees)?;
         }
-        let created = state.created.clone();
-        let config = state.image.to_config_json(&created)?;
+        let mut image = state.image.clone();
+        image.labels.extend(self.options.labels.iter().cloned());
+        let created = match self.options.source_date_epoch {
+            Some(epoch) => crate::reproducible::clamp(&mut image, epoch),
+            None => state.created.clone(),
+        };
+        let config = image.to_config_json(&created)?;
         let image = self.store.write_image_config(&config)?;
         for tag in &self.options.tags {
             self.store.tag(tag, &image)?;
@@ -577,7 +584,10 @@ impl<'a> Build<'a> {
         let (image, fs_key, cmd_from_base) = if base.eq_ignore_ascii_case("scratch") {
             (
                 ImageState::scratch(),
-                KeyBuilder::new("scratch").finish().key,
+                KeyBuilder::new("scratch")
+                    .source_date_epoch(self.options.source_date_epoch)
+                    .finish()
+                    .key,
                 false,
             )
         } else if let Some(parent) = self.stage_by_name(&base).filter(|p| *p < index) {
@@ -629,6 +639,7 @@ impl<'a> Build<'a> {
             let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.to_string()).collect();
             let key = KeyBuilder::new("image")
                 .list("layers", &layers)
+                .source_date_epoch(self.options.source_date_epoch)
                 .finish()
                 .key;
             let cmd = image.cmd.is_some();

@@ -157,7 +157,13 @@ fn step<'x>(
         } else if build.cancelled.load(Ordering::SeqCst) {
             Err(BuildError::Cancelled)
         } else {
-            execute(build.store, state, &progress, run)
+            execute(
+                build.store,
+                state,
+                &progress,
+                build.options.source_date_epoch,
+                run,
+            )
         }
     };
     match outcome {
@@ -359,6 +365,7 @@ fn execute<'x>(
     store: &Store,
     state: &StageState,
     progress: &Progress,
+    source_date_epoch: Option<i64>,
     run: impl FnOnce(&Path, &Progress) -> Result<Option<AfterUnmount<'x>>>,
 ) -> Result<(Option<LayerDesc>, String)> {
     let dir = store.new_tmp_dir("step")?;
@@ -399,7 +406,7 @@ fn execute<'x>(
         Some(g) => g.as_mut(),
         None => &mut no_graft,
     };
-    layer::write_layer_tar_grafted(&upper, &mut writer, graft)
+    layer::write_layer_tar_clamped(&upper, &mut writer, graft, source_date_epoch)
         .map_err(|e| BuildError::other(format!("writing the layer: {e}")))?;
     let (digest, size): (Digest, u64) = writer.commit()?;
     if !grafting {

@@ -188,10 +188,33 @@ impl Store {
     ) -> Result<W> {
         check_docker_compression(compression, Path::new("docker archive"))?;
         let images = self.export_set(references)?;
+        self.write_docker_images(&images, w, compression)
+    }
+
+    /// A docker-archive of one image under `names` (each `name:tag`; none: untagged), for a build's
+    /// `--output type=docker`, where the names need not be tags in the store.
+    pub fn write_named_docker_archive<W: Write>(
+        &self,
+        image: &ImageRecord,
+        names: &[String],
+        w: W,
+        compression: Option<LayerCompression>,
+    ) -> Result<W> {
+        check_docker_compression(compression, Path::new("docker archive"))?;
+        let images = [named_export(image, names)?];
+        self.write_docker_images(&images, w, compression)
+    }
+
+    fn write_docker_images<W: Write>(
+        &self,
+        images: &[ExportImage],
+        w: W,
+        compression: Option<LayerCompression>,
+    ) -> Result<W> {
         let mut tar = TarOut::new(w, "docker archive");
         let mut manifest = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for entry in &images {
+        for entry in images {
             let image = &entry.image;
             let config_name = format!("{}.json", image.id.hex());
             let config_bytes = self.read_blob(&image.id)?;
@@ -272,13 +295,35 @@ impl Store {
         compression: Option<LayerCompression>,
     ) -> Result<W> {
         let images = self.export_set(references)?;
+        self.write_oci_images(&images, w, compression)
+    }
+
+    /// An OCI layout tar of one image under `names` (each `name:tag`; none: untagged), for a build's
+    /// `--output type=oci`.
+    pub fn write_named_oci_layout<W: Write>(
+        &self,
+        image: &ImageRecord,
+        names: &[String],
+        w: W,
+        compression: Option<LayerCompression>,
+    ) -> Result<W> {
+        let images = [named_export(image, names)?];
+        self.write_oci_images(&images, w, compression)
+    }
+
+    fn write_oci_images<W: Write>(
+        &self,
+        images: &[ExportImage],
+        w: W,
+        compression: Option<LayerCompression>,
+    ) -> Result<W> {
         let mut tar = TarOut::new(w, "OCI layout");
         tar.bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         tar.dir("blobs/")?;
         tar.dir("blobs/sha256/")?;
         let mut descriptors = Vec::new();
         let mut docker_manifest = Vec::new();
-        for entry in &images {
+        for entry in images {
             let image = &entry.image;
             let blob_name = |d: &Digest| format!("blobs/sha256/{}", d.hex());
             let mut layers = Vec::new();
@@ -359,6 +404,21 @@ impl Store {
         )?;
         tar.finish()
     }
+}
+
+/// `image` to export under `names`, normalised (`app` → `app:latest`); a digest reference is no name.
+fn named_export(image: &ImageRecord, names: &[String]) -> Result<ExportImage> {
+    let mut tags: Vec<String> = Vec::new();
+    for name in names {
+        let tag = normalize_reference(name)?;
+        if split_tag(&tag).is_some() && !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(ExportImage {
+        image: image.clone(),
+        tags,
+    })
 }
 
 /// A layer as it goes into an archive.

@@ -38,7 +38,7 @@ impl Compression {
     }
 }
 
-/// Wrap `reader` in the decompressor its first bytes call for. zstd is recognised but not supported.
+/// Wrap `reader` in the decompressor its first bytes call for.
 pub fn decompressing_reader<'a, R: BufRead + 'a>(
     mut reader: R,
     what: &str,
@@ -52,14 +52,12 @@ pub fn decompressing_reader<'a, R: BufRead + 'a>(
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(reader)),
         Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(reader)),
-        Compression::Zstd => {
-            return Err(StoreError::Tar {
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(
+            |source| StoreError::Tar {
                 what: what.to_string(),
-                source: io::Error::other(
-                    "zstd-compressed archives are not supported; decompress it first (zstd -d)",
-                ),
-            })
-        }
+                source,
+            },
+        )?),
     })
 }
 

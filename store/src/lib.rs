@@ -29,6 +29,7 @@ mod gc;
 mod images;
 mod import;
 mod load;
+mod load_entries;
 mod lock;
 mod owner;
 mod reference;
@@ -65,7 +66,7 @@ pub use owner::entry_is_owned;
 pub use reference::normalize_reference;
 pub use registry_records::LayerSource;
 pub use tmpdir::TempDir;
-pub use unpack::{unpack_layer, unpack_tar, UnpackOptions};
+pub use unpack::{apply_layer, unpack_layer, unpack_tar, UnpackOptions};
 
 use error::IoContext;
 

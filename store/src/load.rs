@@ -1,8 +1,7 @@
 //! `docker load`: import a `docker save` archive or an OCI image layout tar (layers plain or compressed).
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader};
 use std::path::Path;
 
 use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
@@ -11,12 +10,9 @@ use serde::Deserialize;
 use crate::digest::Digest;
 use crate::error::{IoContext, Result, StoreError};
 use crate::images::ImageRecord;
-use crate::import::decompressing_reader;
+use crate::load_entries::ArchiveFiles;
 use crate::reference::normalize_reference;
 use crate::Store;
-
-/// Files up to this size are also kept in memory while loading (manifests, configs, index.json).
-const SMALL_FILE: u64 = 4 << 20;
 
 #[derive(Deserialize)]
 struct DockerManifestEntry {
@@ -26,41 +22,6 @@ struct DockerManifestEntry {
     repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers")]
     layers: Vec<String>,
-}
-
-/// Every regular file of the archive: stored (decompressed) as a blob, small ones also kept in memory.
-struct ArchiveFiles {
-    label: String,
-    /// Path in the archive → digest of its decompressed content.
-    blobs: HashMap<String, Digest>,
-    small: HashMap<String, Vec<u8>>,
-}
-
-impl ArchiveFiles {
-    fn bytes(&self, path: &str) -> Result<&[u8]> {
-        self.small
-            .get(&clean(path))
-            .map(|v| v.as_slice())
-            .ok_or_else(|| self.missing(path))
-    }
-
-    fn blob(&self, path: &str) -> Result<&Digest> {
-        self.blobs
-            .get(&clean(path))
-            .ok_or_else(|| self.missing(path))
-    }
-
-    fn missing(&self, path: &str) -> StoreError {
-        StoreError::InvalidImage(format!("{}: the archive has no file {path:?}", self.label))
-    }
-}
-
-/// `./a//b` → `a/b`, so names from manifests match names from tar headers.
-fn clean(path: &str) -> String {
-    path.split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
@@ -90,54 +51,15 @@ impl Store {
         label: &str,
     ) -> Result<Vec<(Vec<String>, ImageRecord)>> {
         let files = self.read_archive_files(reader, label)?;
-        if files.small.contains_key("manifest.json") {
+        if files.has("manifest.json") {
             self.load_docker_manifest(&files)
-        } else if files.small.contains_key("index.json") {
+        } else if files.has("index.json") {
             self.load_oci_index(&files)
         } else {
             Err(StoreError::InvalidImage(format!(
                 "{label}: neither manifest.json (docker save) nor index.json (OCI layout) found; is this an image archive?"
             )))
         }
-    }
-
-    fn read_archive_files<R: io::BufRead>(&self, reader: R, label: &str) -> Result<ArchiveFiles> {
-        let tar_err = |source: io::Error| StoreError::Tar {
-            what: label.to_string(),
-            source,
-        };
-        let mut archive = tar::Archive::new(decompressing_reader(reader, label)?);
-        let mut files = ArchiveFiles {
-            label: label.to_string(),
-            blobs: HashMap::new(),
-            small: HashMap::new(),
-        };
-        for entry in archive.entries().map_err(tar_err)? {
-            let entry = entry.map_err(tar_err)?;
-            if !matches!(
-                entry.header().entry_type(),
-                tar::EntryType::Regular | tar::EntryType::Continuous
-            ) {
-                continue;
-            }
-            let name = clean(&String::from_utf8_lossy(&entry.path_bytes()));
-            let size = entry.size();
-            let mut content =
-                decompressing_reader(BufReader::new(entry), &format!("{label}: {name}"))?;
-            let mut writer = self.blob_writer()?;
-            if size <= SMALL_FILE {
-                let mut bytes = Vec::new();
-                content.read_to_end(&mut bytes).map_err(tar_err)?;
-                io::Write::write_all(&mut writer, &bytes)
-                    .io_ctx("writing blob", self.tmp_dir().to_path_buf())?;
-                files.small.insert(name.clone(), bytes);
-            } else {
-                io::copy(&mut content, &mut writer).map_err(tar_err)?;
-            }
-            let (digest, _) = writer.commit()?;
-            files.blobs.insert(name, digest);
-        }
-        Ok(files)
     }
 
     fn load_docker_manifest(
@@ -229,6 +151,11 @@ impl Store {
                 )));
             }
         }
+        // Unpacking checks every entry: a layer that would escape its root is refused now, not at `run`.
+        for layer in layers {
+            self.ensure_snapshot(layer)?;
+        }
+        self.sync_snapshots()?;
         self.write_image_config(config)
     }
 

@@ -4,6 +4,7 @@
 //! and symlinks made by earlier entries all stay inside it (as if the destination were `/`); the final component
 //! is never followed. `..` components are refused outright: no well-formed layer has them.
 
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
@@ -62,6 +63,24 @@ pub fn unpack_tar<R: Read>(
     label: &str,
     options: UnpackOptions,
 ) -> Result<()> {
+    unpack(reader, dest, label, options, false)
+}
+
+/// Apply an OCI layer tar (uncompressed) on top of the filesystem in `dest`, as a container's root sees it:
+/// a whiteout (`.wh.NAME`) removes what a lower layer put there, an opaque one (`.wh..wh..opq`) empties the
+/// directory of what lower layers put there; no whiteout is left behind. For exporting a final filesystem
+/// (`--output type=local`): apply every layer of an image, base first.
+pub fn apply_layer<R: Read>(reader: R, dest: &Path, label: &str) -> Result<()> {
+    unpack(reader, dest, label, UnpackOptions::default(), true)
+}
+
+fn unpack<R: Read>(
+    reader: R,
+    dest: &Path,
+    label: &str,
+    options: UnpackOptions,
+    apply_whiteouts: bool,
+) -> Result<()> {
     let root = open_dir(None, dest).map_err(|e| StoreError::Io {
         action: "opening unpack destination",
         path: dest.to_path_buf(),
@@ -72,6 +91,8 @@ pub fn unpack_tar<R: Read>(
         label,
         options,
         dir_times: Vec::new(),
+        apply_whiteouts,
+        created: HashSet::new(),
     };
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|source| StoreError::Tar {
@@ -94,6 +115,10 @@ struct Unpacker<'a> {
     options: UnpackOptions,
     /// Directory mtimes are set last: creating entries inside a directory changes its mtime.
     dir_times: Vec<(PathBuf, SystemTime)>,
+    /// Whiteouts remove lower layers' entries instead of becoming overlay whiteouts ([`apply_layer`]).
+    apply_whiteouts: bool,
+    /// With `apply_whiteouts`: what this layer made, which its own whiteouts leave alone.
+    created: HashSet<PathBuf>,
 }
 
 /// Metadata applied to a new node.
@@ -145,8 +170,19 @@ impl Unpacker<'_> {
             }
         };
         let name_str = name.to_string_lossy().into_owned();
+        if self.apply_whiteouts && name_str.starts_with(WHITEOUT_PREFIX) {
+            return self.apply_whiteout(&parent_rel, &name_str, &raw_path);
+        }
         if self.options.overlay_whiteouts && name_str.starts_with(WHITEOUT_PREFIX) {
             return self.whiteout(&parent_rel, &name_str, &raw_path);
+        }
+        if self.apply_whiteouts {
+            // With its parents: an opaque whiteout listed after `a/b/c` must keep `a/b`.
+            for made in rel.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+                if !self.created.insert(made.to_path_buf()) {
+                    break;
+                }
+            }
         }
         let link_target = match kind {
             EntryType::Link => {
@@ -427,6 +463,44 @@ impl Unpacker<'_> {
         let path = proc_fd_path(parent.as_raw_fd()).join(name);
         crate::fsutil::remove_any(&path)
             .map_err(|e| self.bad(entry, format!("replacing existing entry: {e}")))
+    }
+
+    /// A whiteout applied ([`apply_layer`]): what lower layers left at the name (or, opaque, in the
+    /// directory) is removed; what this layer made stays.
+    fn apply_whiteout(&mut self, parent_rel: &Path, name: &str, entry: &Path) -> Result<()> {
+        if name.starts_with(AUFS_META_PREFIX) && name != OPAQUE_WHITEOUT {
+            return Ok(());
+        }
+        let parent = match self.open_in_root(parent_rel) {
+            Ok(fd) => fd,
+            // Nothing below to hide.
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(()),
+            Err(e) => return Err(self.sys(entry, "opening the whiteout's directory", e)),
+        };
+        let targets: Vec<OsString> = if name == OPAQUE_WHITEOUT {
+            let listing = std::fs::read_dir(proc_fd_path(parent.as_raw_fd()))
+                .map_err(|e| self.bad(entry, format!("listing the opaque directory: {e}")))?;
+            listing
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .collect()
+        } else {
+            vec![OsString::from(&name[WHITEOUT_PREFIX.len()..])]
+        };
+        for target in targets {
+            if target.is_empty() || self.created.contains(&parent_rel.join(&target)) {
+                continue;
+            }
+            let exists = fstatat(
+                Some(parent.as_raw_fd()),
+                target.as_os_str(),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .is_ok();
+            if exists {
+                self.remove_at(&parent, &target, entry)?;
+            }
+        }
+        Ok(())
     }
 
     fn whiteout(&mut self, parent_rel: &Path, name: &str, entry: &Path) -> Result<()> {
