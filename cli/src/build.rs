@@ -177,7 +177,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         let keys: Vec<String> = out.report.iter().map(|s| s.key.clone()).collect();
         crate::cache::export_cache_to(store, spec, &keys)?;
     }
-    outputs.write(store, &out.image, &names)?;
+    outputs.write(store, &out.image, &names, options.source_date_epoch)?;
     args.results.write(store, &out, &names)?;
     if args.quiet {
         if !outputs.uses_stdout() {

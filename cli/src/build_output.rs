@@ -103,15 +103,17 @@ impl Outputs {
         self.specs.iter().any(OutputSpec::to_stdout)
     }
 
-    /// Writes every output but `type=image` (the build has already stored and tagged the image).
+    /// Writes every output but `type=image` (the build has already stored and tagged the image). With
+    /// `source_date_epoch`, the files of `type=local` and `type=tar` get it as their mtime, as BuildKit's do.
     pub fn write(
         &self,
         store: &Store,
         image: &ImageRecord,
         names: &[String],
+        source_date_epoch: Option<i64>,
     ) -> anyhow::Result<()> {
         for spec in &self.specs {
-            write_one(store, spec, image, names)
+            write_one(store, spec, image, names, source_date_epoch)
                 .with_context(|| format!("--output {}", spec.raw))?;
         }
         Ok(())
@@ -259,6 +261,7 @@ fn write_one(
     spec: &OutputSpec,
     image: &ImageRecord,
     names: &[String],
+    source_date_epoch: Option<i64>,
 ) -> anyhow::Result<()> {
     let Some(dest) = spec.dest.as_deref() else {
         return Ok(()); // type=image: the build stored it
@@ -305,11 +308,18 @@ fn write_one(
         }
         OutputKind::Local => {
             fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
-            apply_layers(store, image, dest)
+            apply_layers(store, image, dest)?;
+            if let Some(epoch) = source_date_epoch {
+                set_mtimes(dest, epoch)?;
+            }
+            Ok(())
         }
         OutputKind::Tar => {
             let staging = store.new_tmp_dir("output-rootfs")?;
             apply_layers(store, image, staging.path())?;
+            if let Some(epoch) = source_date_epoch {
+                set_mtimes(staging.path(), epoch)?;
+            }
             write_archive(dest, |w| {
                 let mut builder = tar::Builder::new(w);
                 builder.follow_symlinks(false);
@@ -330,6 +340,26 @@ fn apply_layers(store: &Store, image: &ImageRecord, dest: &Path) -> anyhow::Resu
             dest,
             &label,
         )?;
+    }
+    Ok(())
+}
+
+/// Every entry below `dir` (links themselves, never followed) gets `epoch` as its access and modification time.
+fn set_mtimes(dir: &Path, epoch: i64) -> anyhow::Result<()> {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    let time = nix::sys::time::TimeSpec::new(epoch as libc::time_t, 0);
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        // Children first: setting a directory's time is undone by nothing below it then.
+        if entry.file_type()?.is_dir() {
+            set_mtimes(&path, epoch)?;
+        }
+        utimensat(None, &path, &time, &time, UtimensatFlags::NoFollowSymlink)
+            .with_context(|| format!("setting the time of {}", path.display()))?;
     }
     Ok(())
 }
