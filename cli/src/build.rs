@@ -106,6 +106,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         crate::images::check_reference(tag).with_context(|| format!("invalid tag {tag:?}"))?;
     }
     let labels = args.results.labels()?;
+    args.results.remove_stale()?;
     let mut secrets = Vec::new();
     // Secrets given as environment variables live in temp files that are removed when the build ends.
     let mut secret_files = Vec::new();
