@@ -35,6 +35,9 @@ pub struct OutputSpec {
     pub dest: Option<PathBuf>,
     /// `tar=false` (oci, docker): a layout directory instead of a tar.
     pub tar: bool,
+    /// Whether `tar=` was given: without it, an existing directory as an oci `dest` gets a layout directory
+    /// (the issue's `dest=DIR`), where buildx would fail to write a file.
+    pub tar_given: bool,
     /// `name=`: more names for the image (added to the `-t` tags).
     pub names: Vec<String>,
     /// `push=true`, or `type=registry`.
@@ -139,6 +142,7 @@ fn parse_one(value: &str) -> anyhow::Result<OutputSpec> {
         kind: OutputKind::Image,
         dest: None,
         tar: true,
+        tar_given: false,
         names: Vec::new(),
         push: false,
         compression: None,
@@ -173,7 +177,10 @@ fn parse_one(value: &str) -> anyhow::Result<OutputSpec> {
                 })
             }
             "dest" => spec.dest = Some(PathBuf::from(val)),
-            "tar" => spec.tar = flag(val)?,
+            "tar" => {
+                spec.tar = flag(val)?;
+                spec.tar_given = true;
+            }
             "name" => spec.names.extend(
                 val.split(',')
                     .filter(|n| !n.is_empty())
@@ -266,12 +273,13 @@ fn write_one(
     let Some(dest) = spec.dest.as_deref() else {
         return Ok(()); // type=image: the build stored it
     };
+    let as_tar = spec.tar && (spec.tar_given || spec.kind != OutputKind::Oci || !dest.is_dir());
     match spec.kind {
         OutputKind::Image => Ok(()),
-        OutputKind::Docker if spec.tar => write_archive(dest, |w| {
+        OutputKind::Docker if as_tar => write_archive(dest, |w| {
             Ok(store.write_named_docker_archive(image, names, w, spec.compression)?)
         }),
-        OutputKind::Oci if spec.tar => write_archive(dest, |w| {
+        OutputKind::Oci if as_tar => write_archive(dest, |w| {
             let compression = spec.compression.or(Some(LayerCompression::Gzip));
             Ok(store.write_named_oci_layout(image, names, w, compression)?)
         }),
