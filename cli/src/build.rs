@@ -132,6 +132,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         crate::images::check_reference(tag).with_context(|| format!("invalid tag {tag:?}"))?;
     }
     let labels = args.results.labels()?;
+    args.results.remove_stale()?;
     let mut secrets = Vec::new();
     // Secrets given as environment variables live in temp files that are removed when the build ends.
     let mut secret_files = Vec::new();
@@ -213,7 +214,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         }
     };
     drop(secret_files);
-    outputs.write(store, &out.image, &names)?;
+    outputs.write(store, &out.image, &names, options.source_date_epoch)?;
     if !args.quiet {
         errln!("writing image {} done", out.image.id);
         for tag in names.iter().filter(|_| outputs.stores_image()) {

@@ -35,6 +35,9 @@ pub struct OutputSpec {
     pub dest: Option<PathBuf>,
     /// `tar=false` (oci, docker): a layout directory instead of a tar.
     pub tar: bool,
+    /// Whether `tar=` was given: without it, an existing directory as an oci `dest` gets a layout directory
+    /// (the issue's `dest=DIR`), where buildx would fail to write a file.
+    pub tar_given: bool,
     /// `name=`: more names for the image (added to the `-t` tags).
     pub names: Vec<String>,
     /// `push=true`, or `type=registry`.
@@ -103,15 +106,17 @@ impl Outputs {
         self.specs.iter().any(OutputSpec::to_stdout)
     }
 
-    /// Writes every output but `type=image` (the build has already stored and tagged the image).
+    /// Writes every output but `type=image` (the build has already stored and tagged the image). With
+    /// `source_date_epoch`, the files of `type=local` and `type=tar` get it as their mtime, as BuildKit's do.
     pub fn write(
         &self,
         store: &Store,
         image: &ImageRecord,
         names: &[String],
+        source_date_epoch: Option<i64>,
     ) -> anyhow::Result<()> {
         for spec in &self.specs {
-            write_one(store, spec, image, names)
+            write_one(store, spec, image, names, source_date_epoch)
                 .with_context(|| format!("--output {}", spec.raw))?;
         }
         Ok(())
@@ -137,6 +142,7 @@ fn parse_one(value: &str) -> anyhow::Result<OutputSpec> {
         kind: OutputKind::Image,
         dest: None,
         tar: true,
+        tar_given: false,
         names: Vec::new(),
         push: false,
         compression: None,
@@ -171,7 +177,10 @@ fn parse_one(value: &str) -> anyhow::Result<OutputSpec> {
                 })
             }
             "dest" => spec.dest = Some(PathBuf::from(val)),
-            "tar" => spec.tar = flag(val)?,
+            "tar" => {
+                spec.tar = flag(val)?;
+                spec.tar_given = true;
+            }
             "name" => spec.names.extend(
                 val.split(',')
                     .filter(|n| !n.is_empty())
@@ -259,16 +268,18 @@ fn write_one(
     spec: &OutputSpec,
     image: &ImageRecord,
     names: &[String],
+    source_date_epoch: Option<i64>,
 ) -> anyhow::Result<()> {
     let Some(dest) = spec.dest.as_deref() else {
         return Ok(()); // type=image: the build stored it
     };
+    let as_tar = spec.tar && (spec.tar_given || spec.kind != OutputKind::Oci || !dest.is_dir());
     match spec.kind {
         OutputKind::Image => Ok(()),
-        OutputKind::Docker if spec.tar => write_archive(dest, |w| {
+        OutputKind::Docker if as_tar => write_archive(dest, |w| {
             Ok(store.write_named_docker_archive(image, names, w, spec.compression)?)
         }),
-        OutputKind::Oci if spec.tar => write_archive(dest, |w| {
+        OutputKind::Oci if as_tar => write_archive(dest, |w| {
             let compression = spec.compression.or(Some(LayerCompression::Gzip));
             Ok(store.write_named_oci_layout(image, names, w, compression)?)
         }),
@@ -305,11 +316,18 @@ fn write_one(
         }
         OutputKind::Local => {
             fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
-            apply_layers(store, image, dest)
+            apply_layers(store, image, dest)?;
+            if let Some(epoch) = source_date_epoch {
+                set_mtimes(dest, epoch)?;
+            }
+            Ok(())
         }
         OutputKind::Tar => {
             let staging = store.new_tmp_dir("output-rootfs")?;
             apply_layers(store, image, staging.path())?;
+            if let Some(epoch) = source_date_epoch {
+                set_mtimes(staging.path(), epoch)?;
+            }
             write_archive(dest, |w| {
                 let mut builder = tar::Builder::new(w);
                 builder.follow_symlinks(false);
@@ -330,6 +348,26 @@ fn apply_layers(store: &Store, image: &ImageRecord, dest: &Path) -> anyhow::Resu
             dest,
             &label,
         )?;
+    }
+    Ok(())
+}
+
+/// Every entry below `dir` (links themselves, never followed) gets `epoch` as its access and modification time.
+fn set_mtimes(dir: &Path, epoch: i64) -> anyhow::Result<()> {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    let time = nix::sys::time::TimeSpec::new(epoch as libc::time_t, 0);
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        // Children first: setting a directory's time is undone by nothing below it then.
+        if entry.file_type()?.is_dir() {
+            set_mtimes(&path, epoch)?;
+        }
+        utimensat(None, &path, &time, &time, UtimensatFlags::NoFollowSymlink)
+            .with_context(|| format!("setting the time of {}", path.display()))?;
     }
     Ok(())
 }

@@ -34,6 +34,20 @@ impl ResultArgs {
         Ok(out)
     }
 
+    /// Removes an `--iidfile` left by an earlier build before this one starts (as buildx and docker do), so a
+    /// failed build leaves no stale ID behind.
+    pub fn remove_stale(&self) -> anyhow::Result<()> {
+        if let Some(path) = &self.iidfile {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("--iidfile {}", path.display()));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the files asked for, once the image exists.
     pub fn write(&self, store: &Store, out: &BuildOutput, names: &[String]) -> anyhow::Result<()> {
         if let Some(path) = &self.iidfile {

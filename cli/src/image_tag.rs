@@ -3,15 +3,25 @@ use clap::Args;
 use hoist_store::{normalize_reference, Store, StoreError};
 
 #[derive(Debug, Args)]
+#[command(override_usage = "hoist tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]")]
 pub struct TagArgs {
-    /// The image: `name[:tag]`, an image ID or a unique prefix of one.
-    source: String,
-    /// The new name: `name[:tag]` (`name` means `name:latest`).
-    target: String,
+    /// SOURCE_IMAGE (a name, an image ID or a unique prefix of one), then TARGET_IMAGE (`name` means
+    /// `name:latest`).
+    // Counted by `tag`, not by clap: a wrong count exits 1 with docker's words, not clap's 2.
+    #[arg(value_name = "IMAGE")]
+    images: Vec<String>,
 }
 
 pub fn tag(store: &Store, args: TagArgs) -> anyhow::Result<i32> {
-    match tag_image(store, &args) {
+    let [source, target] = args.images.as_slice() else {
+        errln!(
+            "\"hoist tag\" requires exactly 2 arguments.\nSee 'hoist tag --help'.\n\n\
+             Usage:  hoist tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]\n\n\
+             Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"
+        );
+        return Ok(1);
+    };
+    match tag_image(store, source, target) {
         Ok(()) => Ok(0),
         Err(message) => {
             errln!("{message}");
@@ -21,13 +31,13 @@ pub fn tag(store: &Store, args: TagArgs) -> anyhow::Result<i32> {
 }
 
 /// The error is the whole line docker prints (docker's wording, so scripts that match on it keep working).
-fn tag_image(store: &Store, args: &TagArgs) -> Result<(), String> {
-    let target = parse_target(&args.target)?;
-    let image = match store.resolve(&args.source) {
+fn tag_image(store: &Store, source: &str, target: &str) -> Result<(), String> {
+    let target = parse_target(target)?;
+    let image = match store.resolve(source) {
         Ok(Some(image)) => image,
-        Ok(None) => return Err(no_such_image(&args.source)),
+        Ok(None) => return Err(no_such_image(source)),
         Err(StoreError::InvalidReference { .. }) => {
-            return Err(reference_error(&args.source));
+            return Err(reference_error(source));
         }
         Err(e) => return Err(format!("Error response from daemon: {e}")),
     };

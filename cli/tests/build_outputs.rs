@@ -262,6 +262,20 @@ fn the_default_output_is_the_store_and_dest_dash_is_stdout() {
     assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["app:2"]));
     assert!(h.run(&["inspect", "app:2"]).status.success());
 
+    // type=oci,dest=DIR with an existing directory: an OCI layout in it.
+    let layout = dir.path().join("layout");
+    std::fs::create_dir(&layout).unwrap();
+    let oci = format!("type=oci,dest={}", layout.display());
+    let out = build(&h, ctx.path(), &["-o", &oci]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(layout.join("index.json").is_file() && layout.join("oci-layout").is_file());
+
+    // A failed build leaves no ID from an earlier one.
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nRUN exit 3\n").unwrap();
+    let out = build(&h, ctx.path(), &["--iidfile", iid.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!iid.exists(), "stale --iidfile removed");
+
     for (bad, phrase) in [
         ("type=local", "dest is required for local output"),
         ("type=nope,dest=x", "unknown type"),

@@ -87,3 +87,52 @@ fn two_state_dirs_seconds_apart_give_one_image() {
     assert_eq!(again, id2);
     assert_eq!(meta["hoist.steps.cached"], 3, "{meta}");
 }
+
+/// As BuildKit's local and tar exporters: with the epoch, every exported file has it as its mtime.
+#[test]
+fn local_and_tar_outputs_take_the_epoch_as_mtime() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN mkdir /out && echo x > /out/x && ln -s x /out/link\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (local, tar_path) = (dir.path().join("local"), dir.path().join("fs.tar"));
+    let out = h
+        .cmd()
+        .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+        .args(["build", "-q", "-o"])
+        .arg(format!("type=local,dest={}", local.display()))
+        .arg("-o")
+        .arg(format!("type=tar,dest={}", tar_path.display()))
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for path in ["out", "out/x", "out/link", "bin/busybox", "etc/passwd"] {
+        let meta = std::fs::symlink_metadata(local.join(path)).unwrap();
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::mtime(&meta),
+            EPOCH,
+            "{path}"
+        );
+    }
+    let bytes = std::fs::read(&tar_path).unwrap();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let mut seen = 0;
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        assert_eq!(
+            entry.header().mtime().unwrap() as i64,
+            EPOCH,
+            "{:?}",
+            entry.path().unwrap()
+        );
+        seen += 1;
+    }
+    assert!(seen > 10, "{seen} entries");
+}

@@ -189,3 +189,85 @@ fn linked_layers_and_untagged_images_load_as_docker_saves_them() {
         assert!(!other.run(&["inspect", "evil:1"]).status.success());
     }
 }
+
+/// The docker 20.10 on the machine, when its daemon answers (else the test is skipped).
+fn docker() -> Option<&'static str> {
+    let docker = "/usr/bin/docker";
+    let info = std::process::Command::new(docker)
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .ok()?;
+    if info.status.success() {
+        Some(docker)
+    } else {
+        eprintln!("SKIPPED: no docker daemon");
+        None
+    }
+}
+
+/// `docker save img | hoist load` runs in hoist, and a build's `--output type=docker` runs in docker.
+#[test]
+fn docker_and_hoist_trade_images_both_ways() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let Some(docker) = docker() else {
+        return;
+    };
+    let name = format!("hoist-load-test-{}:1", std::process::id());
+    let tar = common::busybox_tar().unwrap();
+    let imported = std::process::Command::new(docker)
+        .args(["import", tar.to_str().unwrap(), &name])
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let loaded = std::process::Command::new("sh")
+        .env("HOIST_ROOT", h.root.path())
+        .arg("-c")
+        .arg(format!("{docker} save {name} | \"$0\" load"))
+        .arg(env!("CARGO_BIN_EXE_hoist"))
+        .output()
+        .unwrap();
+    let ran = h.run(&["run", "--rm", &name, "echo", "from docker"]);
+    let built = {
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::write(
+            ctx.path().join("Dockerfile"),
+            format!("FROM {name}\nRUN echo built > /built\n"),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("img.tar");
+        let out = h.run(&[
+            "build",
+            "-q",
+            "-t",
+            &name,
+            "-o",
+            &format!("type=docker,dest={}", archive.display()),
+            ctx.path().to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let load = std::process::Command::new(docker)
+            .args(["load", "-i", archive.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(load.status.success(), "{}", stderr(&load));
+        std::process::Command::new(docker)
+            .args(["run", "--rm", &name, "cat", "/built"])
+            .output()
+            .unwrap()
+    };
+    // The name, and the imported image it no longer names.
+    let _ = std::process::Command::new(docker)
+        .args(["rmi", "-f", &name, stdout(&imported).trim()])
+        .output();
+    assert_eq!(
+        stdout(&loaded),
+        format!("Loaded image: {name}\n"),
+        "{}",
+        stderr(&loaded)
+    );
+    assert_eq!(stdout(&ran), "from docker\n", "{}", stderr(&ran));
+    assert_eq!(stdout(&built), "built\n", "{}", stderr(&built));
+}

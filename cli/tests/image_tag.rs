@@ -53,8 +53,16 @@ fn tag_names_an_image_by_name_or_id_with_docker_errors() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert_eq!(stderr(&out), *expected, "{args:?}");
     }
-    // Too few arguments: a usage error, as docker's.
-    assert!(!h.run(&["tag", "busybox"]).status.success());
+    // A wrong count: exit 1 with docker's words.
+    for args in [&["tag", "busybox"][..], &["tag", "a", "b", "c"]] {
+        let out = h.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).starts_with("\"hoist tag\" requires exactly 2 arguments.\n"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]

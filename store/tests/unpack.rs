@@ -373,3 +373,51 @@ fn a_snapshot_left_unsynced_by_an_earlier_boot_is_unpacked_again() {
     let store = hoist_store::Store::open(&root).unwrap();
     assert_eq!(store.snapshot_path(&diff).unwrap(), Some(again));
 }
+
+/// `apply_layer` (a build's `--output type=local`): whiteouts remove what lower layers put there, an opaque
+/// directory loses its lower contents but keeps what its own layer puts in it, wherever the marker comes in
+/// the tar; no whiteout is left, and a whiteout through a symlink stays inside the destination.
+#[test]
+fn apply_layer_applies_whiteouts_and_opaque_directories() {
+    let dest = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("victim"), "x").unwrap();
+    let mut lower = LayerTar::new();
+    lower
+        .dir("d", 0o755)
+        .file("d/a", 0o644, b"a")
+        .dir("d/sub", 0o755)
+        .file("d/sub/b", 0o644, b"b")
+        .file("x", 0o644, b"x")
+        .file("keep", 0o644, b"k")
+        .symlink("out", outside.path().to_str().unwrap());
+    let mut upper = LayerTar::new();
+    upper
+        .file("d/c", 0o600, b"c")
+        .file("d/.wh..wh..opq", 0o644, b"")
+        .file(".wh.x", 0o644, b"")
+        .file("out/.wh.victim", 0o644, b"")
+        .file("new", 0o644, b"n");
+    for layer in [lower.finish(), upper.finish()] {
+        hoist_store::apply_layer(layer.as_slice(), dest.path(), "test").unwrap();
+    }
+    let d = dest.path().join("d");
+    let mut names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["c"],
+        "opaque: lower entries gone, this layer's kept"
+    );
+    assert!(!exists_no_follow(&dest.path().join("x")));
+    assert!(!exists_no_follow(&dest.path().join(".wh.x")));
+    assert_eq!(std::fs::read(dest.path().join("keep")).unwrap(), b"k");
+    assert_eq!(std::fs::read(dest.path().join("new")).unwrap(), b"n");
+    assert!(
+        outside.path().join("victim").exists(),
+        "nothing outside the destination removed"
+    );
+}
