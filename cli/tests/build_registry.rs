@@ -101,6 +101,30 @@ fn a_registry_cache_carries_every_step_to_a_fresh_state_dir() {
     let log = second.build_ok("app", CACHED_DOCKERFILE, &[], &a);
     assert!(log.contains("4 steps cached, 0 executed"), "{log}");
     assert_eq!(second.config("app"), built, "the same image");
+    // Only the layers it uses: the `tool` stage's layer stays in the registry (the COPY of it was cached).
+    let a = args(&["--target", "tool"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    first.build_ok("tool", CACHED_DOCKERFILE, &[], &a);
+    let tool_layer = first.saved("tool").0["rootfs"]["diff_ids"][1]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    assert!(first
+        .root
+        .path()
+        .join("blobs/sha256")
+        .join(&tool_layer)
+        .exists());
+    assert!(
+        !second
+            .root
+            .path()
+            .join("blobs/sha256")
+            .join(&tool_layer)
+            .exists(),
+        "the tool stage's layer was not needed"
+    );
     assert_eq!(second.sh("app", "cat /both"), "deps\ntool\n");
     // cache-mounts=true brought the cache mount's contents along.
     let dockerfile = format!(

@@ -78,6 +78,8 @@ pub(crate) struct Build<'a> {
     previous: std::sync::OnceLock<explain::EarlierSteps>,
     /// Images pulled during this build (each once).
     pub(crate) pulls: crate::base_image::Pulls,
+    /// Layers of steps taken from a remote cache, fetched when used.
+    pub(crate) pending_layers: crate::remote_cache::PendingLayers,
     /// The ids of the cache mounts (`RUN --mount=type=cache`) the build's steps used.
     cache_mounts_used: Mutex<std::collections::BTreeSet<String>>,
 }
@@ -160,6 +162,7 @@ impl<'a> Build<'a> {
             report: Mutex::default(),
             previous: std::sync::OnceLock::new(),
             pulls: crate::base_image::Pulls::default(),
+            pending_layers: crate::remote_cache::PendingLayers::default(),
             cache_mounts_used: Mutex::default(),
             jobs: crate::step::Semaphore::new(if options.jobs == 0 {
                 std::thread::available_parallelism()
@@ -301,6 +304,8 @@ impl<'a> Build<'a> {
         if !trees.is_empty() {
             self.store.put_context_trees(&trees)?;
         }
+        // The image's layers that came from a remote cache must be here before the image refers to them.
+        self.fetch_pending_layers(&state.image.layers)?;
         let mut image = state.image.clone();
         image.labels.extend(self.options.labels.iter().cloned());
         let created = match self.options.source_date_epoch {

@@ -112,10 +112,8 @@ fn step<'x>(
         };
         let found = match local {
             Some(found) => Some(found),
-            None => match build.remote_record(&info.key)? {
-                Some(record) => reuse(build.store, &record)?,
-                None => None,
-            },
+            // Its layer may not be here yet: it is fetched when something uses it (see remote_cache.rs).
+            None => build.remote_record(&info.key)?.map(|r| result_of(&r)),
         };
         {
             if let Some(result) = found {
@@ -156,6 +154,8 @@ fn step<'x>(
             Err(BuildError::Interrupted)
         } else if build.cancelled.load(Ordering::SeqCst) {
             Err(BuildError::Cancelled)
+        } else if let Err(e) = build.fetch_pending_layers(&state.image.layers) {
+            Err(e)
         } else {
             execute(
                 build.store,
@@ -253,26 +253,24 @@ impl Progress<'_> {
 
 /// A cached result is usable when its layer's blob is there (its snapshot is unpacked from it when needed).
 fn reuse(store: &Store, record: &CacheRecord) -> Result<Option<(Option<LayerDesc>, String)>> {
+    // The snapshot is unpacked when a step mounts the layer (or `hoist run` runs it), not here: an all-cached
+    // rebuild needs none.
+    match &record.layer {
+        Some(diff_id) if !store.has_blob(diff_id) => Ok(None),
+        _ => Ok(Some(result_of(record))),
+    }
+}
+
+/// A record's layer and the time of its step.
+fn result_of(record: &CacheRecord) -> (Option<LayerDesc>, String) {
     let created = serde_json::from_str::<Payload>(&record.payload)
         .map(|p| p.created)
         .unwrap_or_default();
-    match &record.layer {
-        None => Ok(Some((None, created))),
-        Some(diff_id) => {
-            // The snapshot is unpacked when a step mounts the layer (or `hoist run` runs it), not here: an
-            // all-cached rebuild needs none.
-            if !store.has_blob(diff_id) {
-                return Ok(None);
-            }
-            Ok(Some((
-                Some(LayerDesc {
-                    diff_id: diff_id.clone(),
-                    size: record.size,
-                }),
-                created,
-            )))
-        }
-    }
+    let layer = record.layer.as_ref().map(|diff_id| LayerDesc {
+        diff_id: diff_id.clone(),
+        size: record.size,
+    });
+    (layer, created)
 }
 
 fn apply(state: &mut StageState, info: StepInfo, layer: Option<LayerDesc>, created: String) {
@@ -323,7 +321,9 @@ pub(crate) struct ScratchView {
 }
 
 impl ScratchView {
-    pub fn mount(store: &Store, layers: &[LayerDesc]) -> Result<Self> {
+    pub fn mount(build: &Build, layers: &[LayerDesc]) -> Result<Self> {
+        build.fetch_pending_layers(layers)?;
+        let store = build.store;
         let dir = store.new_tmp_dir("view")?;
         let (upper, work, merged) = overlay_dirs(dir.path())?;
         // What is written here is thrown away: no sync, at unmount either.

@@ -225,11 +225,11 @@ pub(super) fn copy(
             Origin::Context => context_root.clone(),
             Origin::Heredocs(dir) => dir.path().to_path_buf(),
             Origin::Stage(s) => {
-                view = ScratchView::mount(build.store, &s.image.layers)?;
+                view = ScratchView::mount(build, &s.image.layers)?;
                 view.path().to_path_buf()
             }
             Origin::Image(layers) => {
-                view = ScratchView::mount(build.store, layers)?;
+                view = ScratchView::mount(build, layers)?;
                 view.path().to_path_buf()
             }
         };

@@ -415,7 +415,7 @@ fn view(
     layers: &[crate::image::LayerDesc],
     guards: &mut MountGuards,
 ) -> Result<PathBuf> {
-    let v = ScratchView::mount(build.store, layers)?;
+    let v = ScratchView::mount(build, layers)?;
     let p = v.path().to_path_buf();
     guards._views.push(v);
     Ok(p)
