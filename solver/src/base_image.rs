@@ -45,10 +45,13 @@ impl std::fmt::Debug for ImageSourceHandle {
 
 type PullResult = std::result::Result<ImageRecord, String>;
 
+/// A reference and the platform asked for.
+type PullKey = (String, Option<String>);
+
 /// The pulls of one build, by reference and platform: the first asker pulls, the others wait for its result.
 #[derive(Default)]
 pub(crate) struct Pulls {
-    started: Mutex<HashMap<(String, Option<String>), Arc<OnceLock<PullResult>>>>,
+    started: Mutex<HashMap<PullKey, Arc<OnceLock<PullResult>>>>,
 }
 
 impl Build<'_> {
