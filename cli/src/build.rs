@@ -221,10 +221,13 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
             errln!("naming to {tag} done");
         }
     }
+    let mut pushed = None;
     if push {
         let client = images.client(None).map_err(anyhow::Error::msg)?;
         for tag in &names {
-            crate::build_images::push_tag(store, &client, &out.image, tag, args.quiet)?;
+            pushed = Some(crate::build_images::push_tag(
+                store, &client, &out.image, tag, args.quiet,
+            )?);
         }
     }
     match (&args.cache_to, &cache_to_registry) {
@@ -238,7 +241,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         }
         (None, _) => {}
     }
-    args.results.write(store, &out, &names)?;
+    args.results.write(store, &out, &names, pushed.as_ref())?;
     if args.quiet {
         if !outputs.uses_stdout() {
             outln!("{}", out.image.id);

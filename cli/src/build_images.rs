@@ -119,7 +119,7 @@ pub fn push_tag(
     image: &ImageRecord,
     tag: &str,
     quiet: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<hoist_registry::Pushed> {
     use anyhow::Context as _;
     let pushed = registry
         .push(store, image, tag, &hoist_registry::NoProgress)
@@ -133,5 +133,5 @@ pub fn push_tag(
             pushed.blobs_skipped
         );
     }
-    Ok(())
+    Ok(pushed)
 }

@@ -49,14 +49,32 @@ impl ResultArgs {
     }
 
     /// Writes the files asked for, once the image exists.
-    pub fn write(&self, store: &Store, out: &BuildOutput, names: &[String]) -> anyhow::Result<()> {
+    /// `pushed`: the manifest `--push` sent (its digest is the image's digest in the metadata, as buildx's).
+    pub fn write(
+        &self,
+        store: &Store,
+        out: &BuildOutput,
+        names: &[String],
+        pushed: Option<&hoist_registry::Pushed>,
+    ) -> anyhow::Result<()> {
         if let Some(path) = &self.iidfile {
             write_file(path, out.image.id.to_string().as_bytes())
                 .with_context(|| format!("--iidfile {}", path.display()))?;
         }
         if let Some(path) = &self.metadata_file {
-            let manifest_size = store.blob_size(&out.image.manifest_digest)?;
-            let json = serde_json::to_vec_pretty(&metadata(out, names, manifest_size))?;
+            let manifest = match pushed {
+                Some(p) => (
+                    p.manifest_digest.clone(),
+                    p.size,
+                    DOCKER_MANIFEST_MEDIA_TYPE,
+                ),
+                None => (
+                    out.image.manifest_digest.clone(),
+                    store.blob_size(&out.image.manifest_digest)?,
+                    OCI_MANIFEST_MEDIA_TYPE,
+                ),
+            };
+            let json = serde_json::to_vec_pretty(&metadata(out, names, manifest))?;
             write_file(path, &json)
                 .with_context(|| format!("--metadata-file {}", path.display()))?;
         }
@@ -88,16 +106,25 @@ pub fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Opti
     }
 }
 
+const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// What `hoist push` sends, as `docker push` does.
+const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
 /// buildx's keys, and hoist's own under `hoist.`.
-fn metadata(out: &BuildOutput, names: &[String], manifest_size: u64) -> serde_json::Value {
-    let image = &out.image;
+/// `manifest`: the image manifest's digest, size and media type.
+fn metadata(
+    out: &BuildOutput,
+    names: &[String],
+    manifest: (hoist_store::Digest, u64, &str),
+) -> serde_json::Value {
+    let (digest, size, media_type) = manifest;
     let mut doc = serde_json::json!({
-        "containerimage.config.digest": image.id.to_string(),
-        "containerimage.digest": image.manifest_digest.to_string(),
+        "containerimage.config.digest": out.image.id.to_string(),
+        "containerimage.digest": digest.to_string(),
         "containerimage.descriptor": {
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": image.manifest_digest.to_string(),
-            "size": manifest_size,
+            "mediaType": media_type,
+            "digest": digest.to_string(),
+            "size": size,
         },
         "hoist.steps.cached": out.cached_steps,
         "hoist.steps.executed": out.executed_steps,
@@ -111,17 +138,9 @@ fn metadata(out: &BuildOutput, names: &[String], manifest_size: u64) -> serde_js
 
 /// `app` → `docker.io/library/app:latest`, `me/app:1` → `docker.io/me/app:1`, `host:5000/a` kept (with `:latest`).
 pub fn full_name(name: &str) -> String {
-    let normalized = hoist_store::normalize_reference(name).unwrap_or_else(|_| name.to_string());
-    let first = normalized.split('/').next().unwrap_or_default();
-    let has_host = normalized.contains('/')
-        && (first.contains('.') || first.contains(':') || first == "localhost");
-    if has_host {
-        normalized
-    } else if normalized.contains('/') {
-        format!("docker.io/{normalized}")
-    } else {
-        format!("docker.io/library/{normalized}")
-    }
+    hoist_registry::ImageReference::parse(name)
+        .map(|r| r.full())
+        .unwrap_or_else(|_| name.to_string())
 }
 
 fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -27,12 +27,46 @@ fn from_pulls_what_the_store_lacks_once_and_push_publishes_the_result() {
     };
     let app = format!("{}/team/app:1", registry.host());
     let dockerfile = format!("FROM {base}\nRUN echo built > /f\n");
-    let log = builder.build_ok(&app, &dockerfile, &[], &["--progress", "plain", "--push"]);
+    let metadata = builder.root.path().join("metadata.json");
+    let metadata_arg = metadata.to_str().unwrap();
+    let log = builder.build_ok(
+        &app,
+        &dockerfile,
+        &[],
+        &[
+            "--progress",
+            "plain",
+            "--push",
+            "--metadata-file",
+            metadata_arg,
+        ],
+    );
     assert!(
         log.contains(&format!("load metadata for {base}")),
         "the base is pulled:\n{log}"
     );
     assert!(log.contains(&format!("pushing {app}")), "{log}");
+    // The metadata names the manifest the registry holds, as buildx's does after a push.
+    let (status, body) = registry
+        .request(
+            "GET",
+            "/v2/team/app/manifests/1",
+            &[(
+                "Accept",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
+    assert_eq!(
+        metadata["containerimage.digest"],
+        format!("sha256:{}", common::sha256_hex(&body)).as_str(),
+        "{metadata}"
+    );
+    assert_eq!(metadata["image.name"], app.as_str());
     // Not pulled again while the store has it; looked up again with --pull.
     let log = builder.build_ok(&app, &dockerfile, &[], &["--progress", "plain"]);
     assert!(!log.contains("load metadata"), "{log}");
