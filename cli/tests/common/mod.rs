@@ -446,3 +446,4 @@ pub fn leftovers_after(id: &str, secs: u64) -> Vec<String> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+pub mod registry;
