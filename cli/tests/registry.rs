@@ -532,3 +532,43 @@ fn login_logout_and_auth_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn two_pulls_at_once_into_one_store_both_succeed() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let config = tempfile::tempdir().unwrap();
+    let image = format!("{}/twice:v1", registry.host());
+    let Some(h) = with_image(&image) else { return };
+    ok(&h, config.path(), &["push", &image]);
+    let fresh = empty_state();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            fresh
+                .cmd()
+                .env("DOCKER_CONFIG", config.path())
+                .args(["pull", "-q", &image])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        assert_eq!(common::stdout(&out).trim(), image);
+    }
+    // One layer and one config (and the manifest hoist writes): the layer was stored once.
+    assert_eq!(
+        blob_count(&fresh),
+        3,
+        "{:?}",
+        std::fs::read_dir(fresh.root.path().join("blobs/sha256"))
+            .unwrap()
+            .collect::<Vec<_>>()
+    );
+    let (code, _, err) = hoist(&fresh, config.path(), &["store", "check"]);
+    assert_eq!(code, 0, "{err}");
+}
