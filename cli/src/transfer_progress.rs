@@ -50,7 +50,7 @@ impl DockerProgress {
                 (id, if pull { "Downloading" } else { "Pushing" }.into())
             }
             TransferEvent::Bytes { id, done, total } => (id, bytes_line(pull, done, total)),
-            TransferEvent::Verifying { id } => (id, "Download complete".into()),
+            TransferEvent::Verifying { id } => (id, "Verifying Checksum".into()),
             TransferEvent::Done { id } => {
                 (id, if pull { "Pull complete" } else { "Pushed" }.into())
             }
@@ -104,6 +104,11 @@ impl TransferProgress for DockerProgress {
         if !self.tty {
             if let Some(status) = plain {
                 let id = line.split(':').next().unwrap_or("");
+                // Docker says the download is complete once verified, then that the layer is in place.
+                if matches!(event, TransferEvent::Done { .. }) && self.direction == Direction::Pull
+                {
+                    outln!("{id}: Download complete");
+                }
                 outln!("{id}: {status}");
             }
             return;

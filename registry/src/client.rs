@@ -173,6 +173,8 @@ impl Registry {
             // One PUT per blob, streamed (chunked PATCHes would buffer each chunk in memory).
             use_monolithic_push: true,
             connect_timeout: Some(Duration::from_secs(30)),
+            // A registry that stops sending mid-blob fails the pull instead of hanging it.
+            read_timeout: Some(Duration::from_secs(120)),
             user_agent: concat!("hoist/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
@@ -346,6 +348,12 @@ impl Registry {
                     message.trim()
                 ),
             },
+            // oci-client's HEAD of a blob reports its status through reqwest.
+            OciDistributionError::RequestError(e)
+                if matches!(e.status().map(|s| s.as_u16()), Some(401) | Some(403)) =>
+            {
+                denied("unauthorized: authentication required".into())
+            }
             OciDistributionError::RequestError(e) => self.transport_error(host, &e),
             other => RegistryError::Protocol {
                 registry: host.to_string(),

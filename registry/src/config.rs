@@ -121,7 +121,7 @@ mod tests {
             }]
         );
         assert_eq!(
-            HoistConfig::load(&[a.clone()]).unwrap(),
+            HoistConfig::load(std::slice::from_ref(&a)).unwrap(),
             HoistConfig::default()
         );
         std::fs::write(&a, b"{not json").unwrap();

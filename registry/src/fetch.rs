@@ -80,11 +80,25 @@ impl Read for ChannelReader<'_> {
 }
 
 impl ChannelReader<'_> {
-    /// Read (and hash) whatever the decompressor left, so the digest covers every byte received.
+    /// Hash whatever the decompressor left, up to the end of the download, so the digest covers every byte
+    /// received and the download task never waits on a full channel. Returns the first transfer error.
     fn drain(&mut self) -> io::Result<()> {
-        let mut sink = [0u8; 64 << 10];
-        while self.read(&mut sink)? > 0 {}
-        Ok(())
+        let mut first_error = None;
+        let rest = std::mem::take(&mut self.current);
+        self.hasher.update(&rest);
+        self.received += rest.len() as u64;
+        while let Some(item) = self.rx.blocking_recv() {
+            match item {
+                Ok(chunk) => {
+                    self.hasher.update(&chunk);
+                    self.received += chunk.len() as u64;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -220,7 +234,9 @@ impl Registry {
                 .pull_blob_stream(&oci_ref, &descriptor)
                 .await?;
             while let Some(chunk) = stream.next().await {
-                if tx.send(chunk).await.is_err() {
+                // oci-client's verifying stream repeats its digest error forever: the first error ends it.
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
                     break;
                 }
             }

@@ -148,6 +148,17 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    http_with_head(port, method, path, headers, body).map(|(status, _, body)| (status, body))
+}
+
+/// [`http`], also returning the response's header block.
+pub fn http_with_head(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut head = format!(
@@ -171,13 +182,90 @@ pub fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    Ok((status, response[split + 4..].to_vec()))
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    Ok((status, head, response[split + 4..].to_vec()))
 }
 
 impl Drop for TestRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl TestRegistry {
+    /// Upload `bytes` as a blob of `repo` (POST an upload, PUT the bytes); returns its digest.
+    pub fn put_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = format!("sha256:{}", super::sha256_hex(bytes));
+        let (status, head, body) = http_with_head(
+            self.port,
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            b"",
+        )
+        .expect("POST upload");
+        assert_eq!(
+            status,
+            202,
+            "upload to {repo}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let location = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Location: ")
+                    .or_else(|| l.strip_prefix("location: "))
+            })
+            .expect("upload Location")
+            .trim()
+            .to_string();
+        let path = match location.find("/v2/") {
+            Some(i) => location[i..].to_string(),
+            None => location,
+        };
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let (status, body) = self
+            .request(
+                "PUT",
+                &format!("{path}{separator}digest={digest}"),
+                &[("Content-Type", "application/octet-stream")],
+                bytes,
+            )
+            .expect("PUT blob");
+        assert_eq!(
+            status,
+            201,
+            "upload to {repo}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        digest
+    }
+
+    /// PUT `manifest` as `repo:tag` with `media_type`; returns its digest.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        tag: &str,
+        media_type: &str,
+        manifest: &serde_json::Value,
+    ) -> String {
+        let bytes = serde_json::to_vec(manifest).unwrap();
+        let (status, body) = self
+            .request(
+                "PUT",
+                &format!("/v2/{repo}/manifests/{tag}"),
+                &[("Content-Type", media_type)],
+                &bytes,
+            )
+            .expect("PUT manifest");
+        assert_eq!(
+            status,
+            201,
+            "PUT {repo}:{tag}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        format!("sha256:{}", super::sha256_hex(&bytes))
     }
 }
 
