@@ -353,7 +353,7 @@ pub fn parse_local_cache_spec(flag: &str, spec: &str, dir_key: &str) -> anyhow::
     match fields.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v) {
         Some("local") => {}
         Some(other) => anyhow::bail!(
-            "{flag} {spec}: cache type {other:?} is not supported; hoist has type=local,{dir_key}=DIR"
+            "{flag} {spec}: cache type {other:?} is not supported; hoist has type=local,{dir_key}=DIR and type=registry,ref=REGISTRY/REPO:TAG"
         ),
         None => anyhow::bail!("{flag} {spec}: expected type=local,{dir_key}=DIR"),
     }

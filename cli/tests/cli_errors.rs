@@ -38,11 +38,12 @@ fn a_bad_cache_to_is_refused_before_the_first_step() {
         "ct:1",
         "FROM busybox\nRUN echo ran\n",
         &[],
-        &["--progress", "plain", "--cache-to", "type=registry,ref=x"],
+        &["--progress", "plain", "--cache-to", "type=gha,ref=x"],
     );
     let err = stderr(&out);
     assert!(!out.status.success());
-    assert!(err.contains("--cache-to type=registry,ref=x"), "{err}");
+    assert!(err.contains("--cache-to type=gha,ref=x"), "{err}");
+    assert!(err.contains("type=registry"), "the supported types are named:\n{err}");
     assert!(
         !err.contains("#1 "),
         "a step ran before the option was checked:\n{err}"
