@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal as _;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use hoist_registry::{TransferEvent, TransferProgress};
 use hoist_store::Digest;
@@ -22,7 +23,12 @@ pub struct DockerProgress {
     tty: bool,
     /// (short id, status) per layer in order of first appearance; the tty view redraws them.
     lines: Mutex<(Vec<(String, String)>, usize)>,
+    /// When the tty view was last drawn: byte counts redraw it at most every [`REDRAW_EVERY`].
+    last_drawn: Mutex<Option<Instant>>,
 }
+
+/// The tty view's byte counts are redrawn at most this often (state changes always redraw).
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
 
 impl DockerProgress {
     pub fn new(direction: Direction, quiet: bool) -> DockerProgress {
@@ -31,6 +37,7 @@ impl DockerProgress {
             quiet,
             tty: std::io::stdout().is_terminal(),
             lines: Mutex::new((Vec::new(), 0)),
+            last_drawn: Mutex::new(None),
         }
     }
 
@@ -119,6 +126,12 @@ impl TransferProgress for DockerProgress {
             Some(row) => row.1 = status.to_string(),
             None => lines.0.push((id.to_string(), status.to_string())),
         }
+        let mut last_drawn = self.last_drawn.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = last_drawn.is_some_and(|t| t.elapsed() < REDRAW_EVERY);
+        if matches!(event, TransferEvent::Bytes { .. }) && recent {
+            return;
+        }
+        *last_drawn = Some(Instant::now());
         self.redraw(&mut lines);
     }
 }

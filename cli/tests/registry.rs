@@ -85,6 +85,17 @@ fn push_then_pull_by_tag_and_by_digest_and_run() {
     assert!(again.contains(&digest_line), "{again}");
     assert!(took.as_secs_f64() < 1.0, "second push took {took:?}");
 
+    // The same layer pushed to another repository of this registry is mounted, not sent.
+    let other = format!("{}/team/other:v1", registry.host());
+    let tar = common::busybox_tar().unwrap();
+    assert!(h
+        .run(&["import", tar.to_str().unwrap(), &other])
+        .status
+        .success());
+    let out = ok(&h, config.path(), &["push", &other]);
+    assert!(out.contains(": Mounted from team/app"), "{out}");
+    assert!(!out.contains(": Pushed"), "{out}");
+
     // By tag, into a fresh state dir, then run it.
     let fresh = empty_state();
     let out = ok(&fresh, config.path(), &["pull", &image]);

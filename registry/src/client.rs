@@ -95,12 +95,10 @@ impl Registry {
             .collect();
         let config = HoistConfig::load(&files)?;
         let platform = match &options.platform {
-            Some(text) => {
-                Platform::parse(text).map_err(|detail| RegistryError::InvalidReference {
-                    reference: text.clone(),
-                    reason: detail,
-                })?
-            }
+            Some(text) => Platform::parse(text).map_err(|detail| RegistryError::Config {
+                path: "--platform".into(),
+                detail,
+            })?,
             None => Platform::host(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()

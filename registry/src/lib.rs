@@ -153,3 +153,13 @@ impl Registry {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn registry_is_send_and_sync() {
+        assert_send_sync::<super::Registry>();
+    }
+}
