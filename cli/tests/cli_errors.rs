@@ -43,7 +43,10 @@ fn a_bad_cache_to_is_refused_before_the_first_step() {
     let err = stderr(&out);
     assert!(!out.status.success());
     assert!(err.contains("--cache-to type=gha,ref=x"), "{err}");
-    assert!(err.contains("type=registry"), "the supported types are named:\n{err}");
+    assert!(
+        err.contains("type=registry"),
+        "the supported types are named:\n{err}"
+    );
     assert!(
         !err.contains("#1 "),
         "a step ran before the option was checked:\n{err}"

@@ -184,11 +184,8 @@ impl Store {
     }
 }
 
-fn gzip(mut source: impl Read, out: BlobWriter) -> io::Result<BlobWriter> {
-    // An empty header (no name, mtime 0): the same layer always compresses to the same bytes.
-    let mut encoder = flate2::GzBuilder::new().write(out, flate2::Compression::default());
-    io::copy(&mut source, &mut encoder)?;
-    encoder.finish()
+fn gzip(source: impl Read, out: BlobWriter) -> io::Result<BlobWriter> {
+    crate::gzip::gzip(source, out)
 }
 
 fn zstd(mut source: impl Read, out: BlobWriter) -> io::Result<BlobWriter> {

@@ -26,6 +26,7 @@ mod error;
 mod export;
 mod fsutil;
 mod gc;
+mod gzip;
 mod images;
 mod import;
 mod load;

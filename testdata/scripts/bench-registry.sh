@@ -2,14 +2,17 @@
 # Push and pull of a 200 MB, 5-layer image to a local registry: hoist vs `skopeo copy` vs docker, side by side
 # in one run, as a table of medians (seconds), plus hoist's no-change re-push and the peak memory of its pull.
 #
-#   bash testdata/scripts/bench-registry.sh [HOIST]     (default: target/release/hoist; root, as the tests)
+#   [CONTENT=random|text] bash testdata/scripts/bench-registry.sh [HOIST]   (default: target/release/hoist; root)
 #
 # Needs docker-registry (Debian's CNCF distribution server); skopeo and docker columns are skipped when the tool
 # is missing (docker: when `docker info` fails). Every timing starts after a `sync`. Layers are random bytes
-# (incompressible, so compression costs what it costs on real binaries).
+# (CONTENT=random: incompressible, like compressed assets, which hoist stores rather than deflates) or base64 text
+# (CONTENT=text: compressible, deflated at gzip's default level like docker's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-3}
+# random: incompressible layers (binaries, compressed assets); text: base64, which gzip shrinks to ~76%.
+CONTENT=${CONTENT:-random}
 hoist=$(realpath "${1:-target/release/hoist}")
 work=$(mktemp -d /var/tmp/hoist-bench-registry.XXXXXX)
 registry_pid=
@@ -53,7 +56,12 @@ root="$work/root"
 mkdir -p "$work/ctx"
 {
   echo "FROM busybox"
-  for i in 1 2 3 4 5; do echo "RUN head -c 41943040 /dev/urandom > /layer$i"; done
+  for i in 1 2 3 4 5; do
+    case "$CONTENT" in
+      text) echo "RUN base64 /dev/urandom | head -c 41943040 > /layer$i" ;;
+      *) echo "RUN head -c 41943040 /dev/urandom > /layer$i" ;;
+    esac
+  done
 } >"$work/ctx/Dockerfile"
 "$hoist" --root "$root" build -q -t "$reg/bench/app:1" "$work/ctx" >/dev/null
 "$hoist" --root "$root" save -o "$work/app.tar" "$reg/bench/app:1"
@@ -115,4 +123,4 @@ printf '%-10s %12s %12s %10s %10s\n' tool "first push" push pull re-push
 printf '%-10s %12s %12s %10s %10s\n' hoist "$(col "${hoist_push[0]}")" "$(col "${hoist_push[@]}")" "$(col "${hoist_pull[@]}")" "$(col "${hoist_repush[@]}")"
 printf '%-10s %12s %12s %10s %10s\n' skopeo "$(col "${skopeo_push[@]:0:1}")" "$(col "${skopeo_push[@]}")" "$(col "${skopeo_pull[@]}")" -
 printf '%-10s %12s %12s %10s %10s\n' docker "$(col "${docker_push[@]:0:1}")" "$(col "${docker_push[@]}")" "$(col "${docker_pull[@]}")" -
-echo "hoist pull peak RSS: $((peak_kb / 1024)) MB (image: 5 x 40 MB layers + busybox, $RUNS runs each)"
+echo "hoist pull peak RSS: $((peak_kb / 1024)) MB (image: 5 x 40 MB $CONTENT layers + busybox, $RUNS runs each)"
