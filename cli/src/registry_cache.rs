@@ -79,13 +79,6 @@ pub fn parse_spec(flag: &str, spec: &str) -> anyhow::Result<Option<RegistryCache
     Ok(Some(parsed))
 }
 
-/// The records document, as `--cache-to type=local` writes it.
-#[derive(Debug, Serialize, Deserialize)]
-struct RecordsDocument {
-    version: u32,
-    records: Vec<CacheRecord>,
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 struct Descriptor {
     #[serde(rename = "mediaType")]
@@ -138,7 +131,7 @@ pub fn export(
             &d,
             UNCOMPRESSED_ANNOTATION,
             diff_id.as_str(),
-        ));
+        )?);
     }
     let mut mounts = 0;
     if spec.cache_mounts {
@@ -155,14 +148,12 @@ pub fn export(
             let d = registry
                 .push_layer(store, reference, &tar, &NoProgress)
                 .with_context(|| format!("pushing cache mount {id} to {reference}"))?;
-            layers.push(layer_descriptor(&d, CACHE_MOUNT_ANNOTATION, id));
+            layers.push(layer_descriptor(&d, CACHE_MOUNT_ANNOTATION, id)?);
             mounts += 1;
         }
     }
-    let document = serde_json::to_vec(&RecordsDocument {
-        version: 1,
-        records: records.clone(),
-    })?;
+    let record_count = records.len();
+    let document = hoist_store::encode_cache_records(records)?;
     let config = registry
         .push_blob_bytes(reference, &document)
         .with_context(|| format!("pushing the cache records to {reference}"))?;
@@ -183,7 +174,7 @@ pub fn export(
         .with_context(|| format!("pushing the cache manifest to {reference}"))?;
     errln!(
         "exporting cache to {reference}: {} records, {} layers, {mounts} cache mounts, manifest {digest}",
-        records.len(),
+        record_count,
         pushed.len(),
     );
     Ok(())
@@ -193,17 +184,13 @@ fn layer_descriptor(
     pushed: &oci_spec::image::Descriptor,
     annotation: &str,
     value: &str,
-) -> Descriptor {
-    Descriptor {
+) -> anyhow::Result<Descriptor> {
+    Ok(Descriptor {
         media_type: GZIP_LAYER_MEDIA_TYPE.to_string(),
-        digest: pushed
-            .digest()
-            .to_string()
-            .parse()
-            .unwrap_or_else(|_| Digest::of_bytes(b"")),
+        digest: pushed.digest().to_string().parse()?,
         size: pushed.size(),
         annotations: HashMap::from([(annotation.to_string(), value.to_string())]),
-    }
+    })
 }
 
 /// A tar of `dir`'s contents (owners, modes and times kept) as an uncompressed blob of the store.
@@ -286,13 +273,8 @@ pub fn import(
     let document = registry
         .fetch_blob_bytes(reference, &manifest.config.digest, MAX_RECORDS_SIZE)
         .with_context(|| format!("--cache-from {spec}: reading the cache records"))?;
-    let document: RecordsDocument = serde_json::from_slice(&document)
+    let records = hoist_store::decode_cache_records(&document, reference)
         .with_context(|| format!("--cache-from {spec}: reading the cache records"))?;
-    anyhow::ensure!(
-        document.version == 1,
-        "--cache-from {spec}: cache records version {} is newer than this hoist understands (1)",
-        document.version
-    );
     let mut layers = HashMap::new();
     let mut mounts = 0;
     for layer in &manifest.layers {
@@ -309,11 +291,8 @@ pub fn import(
             }
         }
     }
-    let records: HashMap<String, CacheRecord> = document
-        .records
-        .into_iter()
-        .map(|r| (r.key.clone(), r))
-        .collect();
+    let records: HashMap<String, CacheRecord> =
+        records.into_iter().map(|r| (r.key.clone(), r)).collect();
     errln!(
         "importing cache from {reference}: {} records, {} layers available, {mounts} cache mounts restored",
         records.len(),

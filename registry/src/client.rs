@@ -54,6 +54,14 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
+    /// Hand this host's credentials to the client before a call that needs them (oci-client keeps them per
+    /// registry; the blob calls do not look them up themselves).
+    pub async fn authenticate(&self) {
+        self.client
+            .store_auth_if_needed(&self.host, &self.auth)
+            .await;
+    }
+
     /// oci-client's reference for repository `path` at `reference` (a tag or a digest) on this host.
     pub fn reference(&self, path: &str, reference: &str) -> Reference {
         if reference.starts_with("sha256:") {

@@ -225,10 +225,7 @@ impl Registry {
             ..Default::default()
         };
         let pump = self.runtime.spawn(async move {
-            endpoint
-                .client
-                .store_auth_if_needed(&endpoint.host, &endpoint.auth)
-                .await;
+            endpoint.authenticate().await;
             let mut stream = endpoint
                 .client
                 .pull_blob_stream(&oci_ref, &descriptor)
@@ -332,10 +329,7 @@ impl Registry {
         };
         let result: std::result::Result<Result<Vec<u8>>, oci_client::errors::OciDistributionError> =
             self.runtime.block_on(async {
-                endpoint
-                    .client
-                    .store_auth_if_needed(&endpoint.host, &endpoint.auth)
-                    .await;
+                endpoint.authenticate().await;
                 let mut stream = endpoint
                     .client
                     .pull_blob_stream(&oci_ref, &descriptor)

@@ -39,7 +39,6 @@ pub use reference::{ImageReference, DOCKER_HUB_AUTH_KEY, DOCKER_HUB_DOMAIN, DOCK
 
 use hoist_store::{Digest, Store};
 
-use crate::client::Operation;
 use crate::fetch::LayerOrigin;
 use crate::manifest::BlobRef;
 
@@ -97,24 +96,7 @@ impl Registry {
         let reference = ImageReference::parse(reference)?;
         let endpoint = self.endpoint(reference.registry_host(), None)?;
         let digest = Digest::of_bytes(bytes);
-        let oci_ref = endpoint.reference(&reference.path, "latest");
-        if !self.blob_exists(&endpoint, &oci_ref, &digest)? {
-            self.runtime
-                .block_on(
-                    endpoint
-                        .client
-                        .push_blob(&oci_ref, bytes.to_vec(), digest.as_str()),
-                )
-                .map_err(|e| {
-                    self.error(
-                        e,
-                        &endpoint.host,
-                        &reference.familiar_name(),
-                        digest.as_str(),
-                        Operation::Push,
-                    )
-                })?;
-        }
+        self.send_blob(&endpoint, &reference, &digest, bytes)?;
         Ok(oci_spec::image::Descriptor::new(
             oci_spec::image::MediaType::Other("application/octet-stream".into()),
             bytes.len() as u64,

@@ -212,10 +212,7 @@ impl Registry {
                 "latest".into(),
             );
             let mounted = self.runtime.block_on(async {
-                endpoint
-                    .client
-                    .store_auth_if_needed(&endpoint.host, &endpoint.auth)
-                    .await;
+                endpoint.authenticate().await;
                 endpoint
                     .client
                     .mount_blob(&oci_ref, &from, source.digest.as_str())
@@ -284,10 +281,7 @@ impl Registry {
     ) -> Result<bool> {
         self.runtime
             .block_on(async {
-                endpoint
-                    .client
-                    .store_auth_if_needed(&endpoint.host, &endpoint.auth)
-                    .await;
+                endpoint.authenticate().await;
                 endpoint.client.blob_exists(oci_ref, digest.as_str()).await
             })
             .map_err(|e| {
@@ -350,10 +344,7 @@ impl Registry {
                 }
             });
             self.runtime.block_on(async {
-                endpoint
-                    .client
-                    .store_auth_if_needed(&endpoint.host, &endpoint.auth)
-                    .await;
+                endpoint.authenticate().await;
                 endpoint
                     .client
                     .push_blob_stream(&oci_ref, stream, digest.as_str(), Some(size))
@@ -373,7 +364,7 @@ impl Registry {
     }
 
     /// Send a small blob unless the registry has it. Returns whether it was sent.
-    fn send_blob(
+    pub(crate) fn send_blob(
         &self,
         endpoint: &Endpoint,
         reference: &ImageReference,
@@ -435,10 +426,7 @@ impl Registry {
         })?;
         self.runtime
             .block_on(async {
-                endpoint
-                    .client
-                    .store_auth_if_needed(&endpoint.host, &endpoint.auth)
-                    .await;
+                endpoint.authenticate().await;
                 endpoint
                     .client
                     .push_manifest_raw(&oci_ref, bytes.to_vec(), content_type)

@@ -115,22 +115,20 @@ fn step<'x>(
             // Its layer may not be here yet: it is fetched when something uses it (see remote_cache.rs).
             None => build.remote_record(&info.key)?.map(|r| result_of(&r)),
         };
-        {
-            if let Some(result) = found {
-                build.progress.event(Event::Cached { id });
-                build.cached_steps.fetch_add(1, Ordering::SeqCst);
-                apply(state, info, result.0, result.1);
-                build.record_step(StepReport {
-                    vertex: id,
-                    name,
-                    key: step_key,
-                    result: state.fs_key.clone(),
-                    stage: state.lineage[0],
-                    cached: true,
-                    reason: None,
-                });
-                return Ok(());
-            }
+        if let Some((layer, created)) = found {
+            build.progress.event(Event::Cached { id });
+            build.cached_steps.fetch_add(1, Ordering::SeqCst);
+            apply(state, info, layer, created);
+            build.record_step(StepReport {
+                vertex: id,
+                name,
+                key: step_key,
+                result: state.fs_key.clone(),
+                stage: state.lineage[0],
+                cached: true,
+                reason: None,
+            });
+            return Ok(());
         }
     }
     let reason = if state.no_cache {

@@ -31,7 +31,7 @@ impl RemoteCache for OtherStore {
 }
 
 const DOCKERFILE: &str =
-    "FROM scratch AS side\nCOPY b /b\nFROM scratch\nCOPY a /a\nWORKDIR /w\nCOPY a /w/c\n";
+    "FROM scratch AS side\nCOPY b /b\nFROM scratch\nCOPY a /a\nWORKDIR /w\nCOPY --from=side /b /w/c\n";
 
 fn context(dir: &std::path::Path) -> std::path::PathBuf {
     let ctx = dir.join("ctx");
@@ -53,66 +53,65 @@ fn first_build(dir: &std::path::Path) -> (Store, hoist_solver::BuildOutput, Buil
     (store, out, options)
 }
 
+/// A remote holding every record of `out`'s build in store `a`; `broken`: it cannot deliver a layer.
+fn remote_of(a: Store, out: &hoist_solver::BuildOutput, broken: bool) -> Arc<OtherStore> {
+    let keys: Vec<String> = out.report.iter().map(|s| s.key.clone()).collect();
+    let records = a.cache_records_for_export(&keys).unwrap();
+    Arc::new(OtherStore {
+        records: records.into_iter().map(|r| (r.key.clone(), r)).collect(),
+        source: a,
+        fetched: Mutex::new(Vec::new()),
+        broken,
+    })
+}
+
+/// `options` for a build that consults `remote`.
+fn with_remote(options: &BuildOptions, remote: Arc<OtherStore>) -> BuildOptions {
+    BuildOptions {
+        remote_caches: vec![RemoteCacheHandle(remote)],
+        ..options.clone()
+    }
+}
+
 #[test]
 fn a_fresh_store_takes_every_step_from_the_remote_and_fetches_only_what_it_uses() {
     let dir = tempfile::tempdir().unwrap();
     let (a, out, options) = first_build(dir.path());
     let steps = out.executed_steps;
     assert!(steps >= 3, "{steps}");
-    let keys: Vec<String> = out.report.iter().map(|s| s.key.clone()).collect();
-    let records = a.cache_records_for_export(&keys).unwrap();
-    let remote = Arc::new(OtherStore {
-        records: records.into_iter().map(|r| (r.key.clone(), r)).collect(),
-        source: a,
-        fetched: Mutex::new(Vec::new()),
-        broken: false,
-    });
+    let remote = remote_of(a, &out, false);
     let b = Store::open(&dir.path().join("root-b")).unwrap();
-    let options_b = BuildOptions {
-        remote_caches: vec![RemoteCacheHandle(remote.clone())],
-        ..options.clone()
-    };
+    let options_b = with_remote(&options, remote.clone());
     let again = hoist_solver::build(&b, &options_b, &Silent).unwrap();
-    assert_eq!((again.cached_steps, again.executed_steps), (3, 0));
+    assert_eq!((again.cached_steps, again.executed_steps), (steps, 0));
     assert_eq!(
         again.image.id, out.image.id,
         "the same image, from the cache"
     );
-    let fetched = remote.fetched.lock().unwrap().len();
-    assert_eq!(fetched, out.image.manifest.layers().len());
+    // Only the image's layers: the `side` stage's layer is not needed (the COPY --from of it is cached).
+    let fetched = remote.fetched.lock().unwrap().clone();
+    assert_eq!(fetched, out.image.diff_ids().unwrap());
     // Now local: no second fetch.
     let third = hoist_solver::build(&b, &options_b, &Silent).unwrap();
-    assert_eq!(third.cached_steps, 3);
-    assert_eq!(remote.fetched.lock().unwrap().len(), fetched);
+    assert_eq!(third.cached_steps, steps);
+    assert_eq!(remote.fetched.lock().unwrap().len(), fetched.len());
 }
 
 #[test]
 fn a_layer_the_remote_cannot_deliver_fails_the_build_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let (a, out, options) = first_build(dir.path());
-    let keys: Vec<String> = out.report.iter().map(|s| s.key.clone()).collect();
-    let records = a.cache_records_for_export(&keys).unwrap();
-    let remote = Arc::new(OtherStore {
-        records: records.into_iter().map(|r| (r.key.clone(), r)).collect(),
-        source: a,
-        fetched: Mutex::new(Vec::new()),
-        broken: true,
-    });
     let b = Store::open(&dir.path().join("root-b")).unwrap();
-    let options_b = BuildOptions {
-        remote_caches: vec![RemoteCacheHandle(remote)],
-        ..options
-    };
-    let text = hoist_solver::build(&b, &options_b, &Silent)
-        .unwrap_err()
-        .to_string();
+    let text = hoist_solver::build(
+        &b,
+        &with_remote(&options, remote_of(a, &out, true)),
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(text.contains("could not deliver layer"), "{text}");
     assert!(text.contains("connection refused"), "{text}");
     // Nothing half-recorded: a build without the remote runs every step.
-    let options_c = BuildOptions {
-        remote_caches: Vec::new(),
-        ..options_b
-    };
-    let again = hoist_solver::build(&b, &options_c, &Silent).unwrap();
+    let again = hoist_solver::build(&b, &options, &Silent).unwrap();
     assert_eq!(again.executed_steps, out.executed_steps);
 }

@@ -32,6 +32,38 @@ struct RecordsDocument {
     records: Vec<CacheRecord>,
 }
 
+/// The document of [`CACHE_RECORDS_MEDIA_TYPE`] holding `records`, as every cache export (a directory or a
+/// registry) writes it.
+pub fn encode_cache_records(records: Vec<CacheRecord>) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(&RecordsDocument {
+        version: 1,
+        records,
+    })
+    .map_err(|e| StoreError::Json {
+        what: "cache records".into(),
+        message: e.to_string(),
+    })
+}
+
+/// The records of a document [`encode_cache_records`] wrote; `what` names where it came from in the errors.
+pub fn decode_cache_records(bytes: &[u8], what: &str) -> Result<Vec<CacheRecord>> {
+    let document: RecordsDocument =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Json {
+            what: format!("build cache records {what}"),
+            message: e.to_string(),
+        })?;
+    if document.version != 1 {
+        return Err(StoreError::Json {
+            what: format!("build cache records {what}"),
+            message: format!(
+                "cache records version {} is newer than this hoist understands (1)",
+                document.version
+            ),
+        });
+    }
+    Ok(document.records)
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct IndexDescriptor {
     #[serde(rename = "mediaType")]
@@ -101,14 +133,7 @@ impl Store {
             exported.push(record);
         }
         report.records = exported.len();
-        let document = serde_json::to_vec_pretty(&RecordsDocument {
-            version: 1,
-            records: exported,
-        })
-        .map_err(|e| StoreError::Json {
-            what: "cache records".into(),
-            message: e.to_string(),
-        })?;
+        let document = encode_cache_records(exported)?;
         let document_digest = Digest::of_bytes(&document);
         write_atomic(
             &blobs_dir,
@@ -186,25 +211,12 @@ impl Store {
                 ),
             ));
         }
-        let document: RecordsDocument =
-            serde_json::from_slice(&document_bytes).map_err(|e| StoreError::Json {
-                what: format!("build cache records {}", document_path.display()),
-                message: e.to_string(),
-            })?;
-        if document.version != 1 {
-            return Err(bad_cache_dir(
-                dir,
-                format!(
-                    "cache records version {} is newer than this hoist understands (1)",
-                    document.version
-                ),
-            ));
-        }
+        let records = decode_cache_records(&document_bytes, &document_path.display().to_string())?;
 
         let existing: HashSet<String> = self.cache_records()?.into_iter().map(|r| r.key).collect();
         let t = now();
         let mut added = 0;
-        for mut record in document.records {
+        for mut record in records {
             if existing.contains(&record.key) {
                 continue;
             }

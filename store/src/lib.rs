@@ -54,7 +54,9 @@ pub use cache_admin::{
     CONTEXT_CHECKSUMS_ID,
 };
 pub use cache_filter::{parse_duration, parse_size, CacheFilter, FilterError};
-pub use cache_transfer::{CacheExportReport, CACHE_RECORDS_MEDIA_TYPE};
+pub use cache_transfer::{
+    decode_cache_records, encode_cache_records, CacheExportReport, CACHE_RECORDS_MEDIA_TYPE,
+};
 pub use check::{CheckOptions, CheckReport, Outcome, Problem};
 pub use compress::LayerCompression;
 pub use digest::Digest;
