@@ -575,6 +575,12 @@ fn two_pulls_at_once_into_one_store_both_succeed() {
             .unwrap()
             .collect::<Vec<_>>()
     );
+    // The per-layer download lock went with the download.
+    assert!(
+        fresh.leftover_tmp().is_empty(),
+        "{:?}",
+        fresh.leftover_tmp()
+    );
     let (code, _, err) = hoist(&fresh, config.path(), &["store", "check"]);
     assert_eq!(code, 0, "{err}");
 }

@@ -6,13 +6,11 @@
 //! hashes again: the diff ID). Only when both digests are right is the blob committed, so a truncated or
 //! corrupt download leaves nothing. Memory stays flat whatever the layer's size: a few chunks in flight.
 
-use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Read};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use hoist_store::{Compression, Digest, LayerSource, Store};
-use nix::fcntl::{Flock, FlockArg};
+use hoist_store::{Compression, Digest, LayerSource, Store, WorkLock};
 use oci_client::manifest::OciDescriptor;
 use sha2::{Digest as _, Sha256};
 
@@ -102,27 +100,11 @@ impl ChannelReader<'_> {
     }
 }
 
-/// An exclusive `flock` on `tmp/pull-<hex>.lock`: two hoists pulling one layer download it once.
-fn lock_download(store: &Store, digest: &Digest) -> Result<Flock<std::fs::File>> {
-    let path = store.tmp_dir().join(format!("pull-{}.lock", digest.hex()));
-    let io_err = |source: io::Error| RegistryError::Io {
-        action: "locking",
-        path: path.display().to_string(),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_err)?;
-    loop {
-        match Flock::lock(file, FlockArg::LockExclusive) {
-            Ok(lock) => return Ok(lock),
-            Err((f, nix::errno::Errno::EINTR)) => file = f,
-            Err((_, errno)) => return Err(io_err(io::Error::from(errno))),
-        }
-    }
+/// A work lock on `tmp/pull-<hex>.lock`: two hoists pulling one layer download it once.
+fn lock_download(store: &Store, digest: &Digest) -> Result<WorkLock> {
+    Ok(WorkLock::acquire(
+        &store.tmp_dir().join(format!("pull-{}.lock", digest.hex())),
+    )?)
 }
 
 impl Registry {

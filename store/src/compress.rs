@@ -14,7 +14,7 @@ use crate::blobs::BlobWriter;
 use crate::db::now;
 use crate::digest::Digest;
 use crate::error::{IoContext, Result, StoreError};
-use crate::lock::StoreLock;
+use crate::lock::WorkLock;
 use crate::Store;
 
 /// zstd's default level: about gzip's ratio at several times its speed.
@@ -86,7 +86,7 @@ impl Store {
             compression.name(),
             diff_id.hex()
         ));
-        let _lock = StoreLock::acquire(&lock_path, true)?;
+        let _lock = WorkLock::acquire(&lock_path)?;
         if let Some(found) = self.recorded_compressed_layer(diff_id, compression)? {
             return Ok(found);
         }

@@ -64,7 +64,7 @@ pub use error::{Result, StoreError};
 pub use gc::GcReport;
 pub use images::ImageRecord;
 pub use import::{decompressing_reader, Compression};
-pub use lock::StoreLock;
+pub use lock::{StoreLock, WorkLock};
 pub use owner::entry_is_owned;
 pub use reference::normalize_reference;
 pub use registry_records::LayerSource;

@@ -40,6 +40,11 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The name of a [`crate::WorkLock`] file in `tmp/`.
+fn is_work_lock(name: &str) -> bool {
+    (name.starts_with("compress-") || name.starts_with("pull-")) && name.ends_with(".lock")
+}
+
 impl Store {
     /// Removes the staging entries of hoist processes that are gone, unmounting what is mounted inside them
     /// first; `before_remove` sees each such entry before (the executor stops containers whose state lives
@@ -60,6 +65,11 @@ impl Store {
         }
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
+            if is_work_lock(&name) {
+                // A work lock a killed hoist left (compress-*.lock, pull-*.lock): nobody holds it, it goes.
+                crate::lock::WorkLock::remove_if_unheld(&entry.path());
+                continue;
+            }
             if let Some(token) = owner::token_of_entry(&name) {
                 by_owner
                     .entry(token.to_string())
