@@ -10,65 +10,6 @@ fn absolute(root: &Path) -> PathBuf {
 }
 
 #[derive(Debug, Args)]
-pub struct PsArgs {
-    /// Show all containers (default: running only).
-    #[arg(short = 'a', long)]
-    all: bool,
-    /// Only IDs.
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// Do not truncate IDs and commands.
-    #[arg(long = "no-trunc")]
-    no_trunc: bool,
-}
-
-fn command_text(s: &ContainerSummary, no_trunc: bool) -> String {
-    let text = s.record.args.join(" ");
-    if no_trunc || text.chars().count() <= 20 {
-        format!("\"{text}\"")
-    } else {
-        format!("\"{}…\"", text.chars().take(19).collect::<String>())
-    }
-}
-
-pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<i32> {
-    let list = runtime::list(&absolute(root), args.all)?;
-    let id = |s: &ContainerSummary| {
-        if args.no_trunc {
-            s.record.id.clone()
-        } else {
-            s.record.id[..12].to_string()
-        }
-    };
-    if args.quiet {
-        for s in &list {
-            outln!("{}", id(s));
-        }
-        return Ok(0);
-    }
-    outln!(
-        "{:<12}   {:<20} {:<22} {:<20}   {:<14} NAMES",
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS"
-    );
-    for s in &list {
-        outln!(
-            "{:<12}   {:<20} {:<22} {:<20}   {:<14} {}",
-            id(s),
-            s.record.image,
-            command_text(s, args.no_trunc),
-            s.record.created,
-            s.status_text(),
-            s.record.name
-        );
-    }
-    Ok(0)
-}
-
-#[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Keep printing new output until the container exits.
     #[arg(short = 'f', long)]
@@ -201,6 +142,12 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Print each object through this Go template (`{{.State.Pid}}`, `{{json .Config}}`) instead of JSON.
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+    /// Only look for this kind of object: container or image.
+    #[arg(long = "type", value_parser = ["container", "image"])]
+    kind: Option<String>,
     /// Containers or images.
     #[arg(required = true)]
     names: Vec<String>,
@@ -236,6 +183,7 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
             "StopTimeout": r.stop_timeout,
             "Tty": r.options.tty,
             "OpenStdin": r.options.interactive,
+            "Labels": r.labels,
         },
         "HostConfig": {
             "AutoRemove": r.options.auto_remove,
@@ -255,20 +203,43 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
     })
 }
 
+impl InspectArgs {
+    /// `hoist image inspect`: the names are images.
+    pub fn images_only(mut self) -> Self {
+        self.kind = Some("image".into());
+        self
+    }
+}
+
 pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
     let abs = absolute(root);
     let mut out = Vec::new();
     let mut code = 0;
     let mut store: Option<Store> = None;
+    // Checked first: a template error must not come after half the output.
+    let template = match &args.format {
+        Some(f) => Some(
+            crate::gotemplate::Template::parse(f)
+                .map_err(|e| anyhow::anyhow!("invalid --format template: {e}"))?,
+        ),
+        None => None,
+    };
     for name in &args.names {
-        match runtime::find(&abs, name) {
-            Ok((dir, record)) => {
-                let state = dir.current_state()?;
-                out.push(container_json(&ContainerSummary { record, state }));
+        if args.kind.as_deref() != Some("image") {
+            match runtime::find(&abs, name) {
+                Ok((dir, record)) => {
+                    let state = dir.current_state()?;
+                    out.push(container_json(&ContainerSummary { record, state }));
+                    continue;
+                }
+                Err(runtime::RuntimeError::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if args.kind.is_some() {
+                errln!("hoist: No such container: {name}");
+                code = 1;
                 continue;
             }
-            Err(runtime::RuntimeError::NoSuchContainer(_)) => {}
-            Err(e) => return Err(e.into()),
         }
         if store.is_none() {
             store = Some(Store::open(root).map_err(|e| {
@@ -279,13 +250,10 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
             continue;
         };
         match store.resolve(name)? {
-            Some(image) => {
-                let raw = store.read_blob(&image.id)?;
-                let mut config: serde_json::Value = serde_json::from_slice(&raw)?;
-                if let Some(obj) = config.as_object_mut() {
-                    obj.insert("Id".into(), serde_json::Value::String(image.id.to_string()));
-                }
-                out.push(config);
+            Some(image) => out.push(crate::image_inspect::image_json(store, &image)?),
+            None if args.kind.is_some() => {
+                errln!("hoist: No such image: {name}");
+                code = 1;
             }
             None => {
                 errln!("hoist: No such object: {name}");
@@ -293,7 +261,19 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    let text = serde_json::to_string_pretty(&serde_json::Value::Array(out))?;
-    outln!("{text}");
+    match template {
+        Some(template) => {
+            for object in &out {
+                let text = template
+                    .render(object, crate::gotemplate::Missing::NoValue)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                outln!("{text}");
+            }
+        }
+        None => {
+            let text = serde_json::to_string_pretty(&serde_json::Value::Array(out))?;
+            outln!("{text}");
+        }
+    }
     Ok(code)
 }

@@ -1,4 +1,4 @@
-//! `hoist import`, `images`, `save`, `rmi`.
+//! `hoist import`, `save`, `rmi` (`images` is in `image_list`).
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
@@ -12,16 +12,6 @@ pub struct ImportArgs {
     file: PathBuf,
     /// The reference to tag the image with (`name[:tag]`).
     reference: String,
-}
-
-#[derive(Debug, Args)]
-pub struct ImagesArgs {
-    /// Show only image IDs.
-    #[arg(short = 'q', long)]
-    quiet: bool,
-    /// Show the repo digests (`sha256:…` of the manifest a registry knows the image by).
-    #[arg(long)]
-    digests: bool,
 }
 
 #[derive(Debug, Args)]
@@ -131,53 +121,6 @@ pub fn import(store: &Store, args: ImportArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub fn images(store: &Store, args: ImagesArgs) -> anyhow::Result<i32> {
-    let list = store.list_images()?;
-    if args.quiet {
-        for (_, image) in &list {
-            outln!("{}", &image.id.hex()[..12]);
-        }
-        return Ok(0);
-    }
-    let digest_header = if args.digests {
-        format!("{:<72}", "DIGEST")
-    } else {
-        String::new()
-    };
-    outln!(
-        "{:<30} {:<15} {digest_header}{:<14} {:<22} SIZE",
-        "REPOSITORY",
-        "TAG",
-        "IMAGE ID",
-        "CREATED"
-    );
-    for (reference, image) in &list {
-        let (repo, tag) = reference
-            .rsplit_once(':')
-            .filter(|(_, tag)| !tag.contains('/'))
-            .unwrap_or((reference.as_str(), "latest"));
-        let digest = if args.digests {
-            let known = store.repo_digests(&image.id)?;
-            let digest = known
-                .iter()
-                .find(|(name, _)| name == repo)
-                .map_or("<none>".to_string(), |(_, d)| d.to_string());
-            format!("{digest:<72}")
-        } else {
-            String::new()
-        };
-        outln!(
-            "{:<30} {:<15} {digest}{:<14} {:<22} {}",
-            repo,
-            tag,
-            &image.id.hex()[..12],
-            created_ago(image.created.as_deref()),
-            crate::output::human_size(image.size)
-        );
-    }
-    Ok(0)
-}
-
 pub fn save(store: &Store, args: SaveArgs) -> anyhow::Result<i32> {
     let compression = args.layer_compression()?;
     // `-o -` is stdout, as for docker; no -o is stdout too, unless that is a terminal (docker's words).
@@ -268,21 +211,6 @@ fn remove_one(store: &Store, name: &str, force: bool) -> Result<Vec<String>, Rmi
     store
         .remove_image(name)
         .map_err(|e| RmiError::Failed(e.into()))
-}
-
-fn created_ago(created: Option<&str>) -> String {
-    let Some(when) = created.and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()) else {
-        return "N/A".into();
-    };
-    let secs = (chrono::Utc::now() - when.with_timezone(&chrono::Utc))
-        .num_seconds()
-        .max(0);
-    match secs {
-        0..=59 => format!("{secs} seconds ago"),
-        60..=3599 => format!("{} minutes ago", secs / 60),
-        3600..=86399 => format!("{} hours ago", secs / 3600),
-        _ => format!("{} days ago", secs / 86400),
-    }
 }
 
 #[cfg(test)]

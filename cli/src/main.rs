@@ -8,14 +8,21 @@ mod build_images;
 mod build_output;
 mod build_results;
 mod cache;
+mod container_list;
 mod containers;
 mod debug;
 mod explain;
+mod gotemplate;
+mod image_history;
+mod image_inspect;
+mod image_list;
 mod image_load;
+mod image_prune;
 mod image_tag;
 mod images;
 mod interrupt;
 mod layer_stacks;
+mod listing;
 mod login;
 mod progress;
 mod pull;
@@ -24,6 +31,7 @@ mod rmi_guard;
 mod run;
 mod run_limits;
 mod store_check;
+mod system;
 mod transfer_progress;
 
 use std::path::PathBuf;
@@ -61,7 +69,7 @@ enum Command {
     /// Make an image from a root filesystem tarball (like `docker import`).
     Import(images::ImportArgs),
     /// List images.
-    Images(images::ImagesArgs),
+    Images(image_list::ImagesArgs),
     /// Save images to a tar archive (docker-archive; `docker load` reads it).
     Save(images::SaveArgs),
     /// Remove images (a name of an image that has others only untags it).
@@ -74,6 +82,12 @@ enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry.
     Logout(login::LogoutArgs),
+    /// Show an image's history (how each layer was made).
+    History(image_history::HistoryArgs),
+    /// Manage images: ls, history, inspect, prune, rm, tag, save, load, pull, push, import.
+    Image(ImageArgs),
+    /// Disk usage (`system df`) and removing what nothing uses (`system prune`).
+    System(system::SystemArgs),
     /// Give an image another name (`hoist tag SOURCE TARGET`).
     Tag(image_tag::TagArgs),
     /// Load images from a `docker save` / `hoist save` archive (a file with -i, or standard input).
@@ -83,7 +97,7 @@ enum Command {
     /// Check the state directory (`store check`), and repair it (`store check --repair`).
     Store(store_check::StoreArgs),
     /// List containers.
-    Ps(containers::PsArgs),
+    Ps(container_list::PsArgs),
     /// Print a container's output.
     Logs(containers::LogsArgs),
     /// Stop containers (stop signal, then SIGKILL after a timeout).
@@ -98,6 +112,61 @@ enum Command {
     Inspect(containers::InspectArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ImageArgs {
+    #[command(subcommand)]
+    command: ImageCommand,
+}
+
+/// `hoist image …`: Docker's management-command names for the image commands.
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(image_list::ImagesArgs),
+    /// Show an image's history.
+    History(image_history::HistoryArgs),
+    /// Show details of images as JSON.
+    Inspect(containers::InspectArgs),
+    /// Remove dangling images (-a: every image no container uses).
+    Prune(image_prune::ImagePruneArgs),
+    /// Remove images.
+    #[command(alias = "remove")]
+    Rm(images::RmiArgs),
+    /// Give an image another name.
+    Tag(image_tag::TagArgs),
+    /// Save images to a tar archive.
+    Save(images::SaveArgs),
+    /// Load images from an archive.
+    Load(image_load::LoadArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(pull::PushArgs),
+    /// Make an image from a root filesystem tarball.
+    Import(images::ImportArgs),
+}
+
+fn image_command(
+    store: &Store,
+    root: &std::path::Path,
+    command: ImageCommand,
+) -> anyhow::Result<i32> {
+    match command {
+        ImageCommand::Ls(a) => image_list::images(store, a),
+        ImageCommand::History(a) => image_history::history(store, a),
+        ImageCommand::Inspect(a) => containers::inspect(root, a.images_only()),
+        ImageCommand::Prune(a) => image_prune::prune(store, a),
+        ImageCommand::Rm(a) => images::rmi(store, a),
+        ImageCommand::Tag(a) => image_tag::tag(store, a),
+        ImageCommand::Save(a) => images::save(store, a),
+        ImageCommand::Load(a) => image_load::load(store, a),
+        ImageCommand::Pull(a) => pull::pull(store, a),
+        ImageCommand::Push(a) => pull::push(store, a),
+        ImageCommand::Import(a) => images::import(store, a),
+    }
 }
 
 /// Exit code for hoist's own failures (as `docker run` uses 125).
@@ -122,7 +191,7 @@ fn main() {
             }
         },
         Command::Import(a) => open().and_then(|s| images::import(&s, a)),
-        Command::Images(a) => open().and_then(|s| images::images(&s, a)),
+        Command::Images(a) => open().and_then(|s| image_list::images(&s, a)),
         Command::Save(a) => open().and_then(|s| images::save(&s, a)),
         Command::Rmi(a) => open().and_then(|s| images::rmi(&s, a)),
         Command::Pull(a) => open().and_then(|s| pull::pull(&s, a)),
@@ -130,10 +199,13 @@ fn main() {
         Command::Login(a) => login::login(&root, a),
         Command::Logout(a) => login::logout(&root, a),
         Command::Tag(a) => open().and_then(|s| image_tag::tag(&s, a)),
+        Command::History(a) => open().and_then(|s| image_history::history(&s, a)),
+        Command::Image(a) => open().and_then(|s| image_command(&s, &root, a.command)),
+        Command::System(a) => open().and_then(|s| system::run(&s, a)),
         Command::Load(a) => open().and_then(|s| image_load::load(&s, a)),
         Command::Cache(a) => open().and_then(|s| cache::run(&s, a)),
         Command::Store(a) => open().and_then(|s| store_check::run(&s, a)),
-        Command::Ps(a) => containers::ps(&root, a),
+        Command::Ps(a) => container_list::ps(&root, a),
         Command::Logs(a) => containers::logs(&root, a),
         Command::Stop(a) => containers::stop(&root, a),
         Command::Kill(a) => containers::kill(&root, a),

@@ -89,6 +89,9 @@ pub struct RunArgs {
     /// Security options: `seccomp=unconfined` (no seccomp filter), `no-new-privileges`.
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
+    /// Set a label on the container (`KEY=VALUE`); may repeat. `hoist ps --filter label=KEY` finds it.
+    #[arg(short = 'l', long = "label")]
+    labels: Vec<String>,
     image: String,
     /// The command and its arguments (replace the image's CMD).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -174,6 +177,7 @@ fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
         stop_signal: args.stop_signal,
         stop_timeout: args.stop_timeout,
         security_opt: args.security_opt,
+        labels: args.labels,
     };
     let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
     // Closed before the container runs: a foreground monitor is this process.

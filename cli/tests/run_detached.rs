@@ -213,7 +213,9 @@ fn inspect_an_image_and_missing_names() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v[0]["Id"].as_str().unwrap().starts_with("sha256:"), "{out}");
-    assert!(v[0]["rootfs"].is_object(), "{out}");
+    assert!(v[0]["RootFS"]["Layers"].is_array(), "{out}");
+    assert_eq!(v[0]["RepoTags"][0], "busybox:latest", "{out}");
+    assert!(v[0]["Config"].is_object(), "{out}");
     let (code, _, err) = h.out(&["inspect", "nothing-here"]);
     assert_eq!(code, 1);
     assert!(err.contains("No such object"), "{err}");

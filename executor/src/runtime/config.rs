@@ -75,6 +75,9 @@ pub struct RunOptions {
     /// `--security-opt` values: `seccomp=unconfined`, `no-new-privileges[=true|false]`.
     #[serde(default)]
     pub security_opt: Vec<String>,
+    /// `--label KEY=VALUE` (a bare `KEY` is an empty value), over the image's labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 /// The image config fields that decide what runs (`config` of the OCI image config).
@@ -87,6 +90,7 @@ pub struct ImageDefaults {
     pub user: String,
     pub stop_signal: Option<String>,
     pub volumes: Vec<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl ImageDefaults {
@@ -118,8 +122,30 @@ impl ImageDefaults {
             user: string("User").unwrap_or_default(),
             stop_signal: string("StopSignal").filter(|s| !s.is_empty()),
             volumes,
+            labels: c
+                .get("Labels")
+                .and_then(|v| v.as_object())
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
+}
+
+/// The container's labels: the image's, then `--label`s (which win), as Docker merges them.
+pub fn labels(
+    image: &ImageDefaults,
+    flags: &[String],
+) -> std::collections::BTreeMap<String, String> {
+    let mut labels = image.labels.clone();
+    for flag in flags {
+        let (key, value) = flag.split_once('=').unwrap_or((flag.as_str(), ""));
+        labels.insert(key.to_string(), value.to_string());
+    }
+    labels
 }
 
 /// The argv: ENTRYPOINT + CMD after the overrides.

@@ -247,6 +247,7 @@ pub fn create(
             stop_timeout: opts.stop_timeout.unwrap_or(10),
             options: opts.clone(),
             runtime,
+            labels: config::labels(&defaults, &opts.labels),
         };
         dir.write_state(&ContainerState::default())?;
         dir.write_record(&record)?;

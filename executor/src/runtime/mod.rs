@@ -37,7 +37,7 @@ pub use container_kill::{kill, stop};
 pub use container_list::{list, ContainerSummary};
 pub use container_logs::logs;
 pub use container_remove::remove;
-pub use state::{find, ContainerRecord, ContainerState, Status};
+pub use state::{find, ContainerRecord, ContainerState, MountRecord, Status};
 
 /// The hidden first argument that makes a hoist process a container's monitor.
 pub const MONITOR_MARKER: &str = "__hoist-monitor";

@@ -60,6 +60,9 @@ pub struct ContainerRecord {
     pub stop_timeout: u64,
     pub options: RunOptions,
     pub runtime: crate::container::RuntimeOptions,
+    /// The image's labels and `--label`s.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -102,12 +105,14 @@ pub struct ContainerState {
     pub oom_killed: bool,
 }
 
-/// Now, RFC 3339 in UTC with seconds.
+/// Now, RFC 3339 in UTC with nanoseconds (as Docker records `Created`, `StartedAt`: containers made within one
+/// second still sort in the order they were made).
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let nanos = now.subsec_nanos();
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil from days (Howard Hinnant's algorithm).
@@ -121,7 +126,7 @@ pub fn now_rfc3339() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -321,8 +326,10 @@ mod tests {
     #[test]
     fn rfc3339_has_the_right_shape() {
         let now = now_rfc3339();
-        assert_eq!(now.len(), 20, "{now}");
-        assert!(now.starts_with("20") && now.ends_with('Z'));
+        assert_eq!(now.len(), 30, "{now}");
+        assert!(now.starts_with("20") && now.ends_with('Z') && now.as_bytes()[19] == b'.');
+        let (a, b) = (now_rfc3339(), now_rfc3339());
+        assert!(a <= b, "later times sort after earlier ones: {a} {b}");
     }
 
     #[test]
