@@ -143,13 +143,22 @@ pub(super) fn copy(
         if let Some(m) = build.invalid_stage_index(&from) {
             return Err(err(format!("--from={from}: {m}")));
         }
-        match build.stage_by_ref(&from) {
-            Some(index) => Origin::Stage(build.stage(index)?),
-            None => {
-                let record = match build.image(&from, build.options.platform.as_deref())? {
+        let named = match build.stage_by_ref(&from) {
+            Some(_) => None,
+            None => build.named_source(&from)?,
+        };
+        let image_ref = match &named {
+            Some(crate::named_context::NamedSource::Image(reference)) => reference.clone(),
+            _ => from.clone(),
+        };
+        match (build.stage_by_ref(&from), named) {
+            (Some(index), _) => Origin::Stage(build.stage(index)?),
+            (None, Some(crate::named_context::NamedSource::Stage(state))) => Origin::Stage(state),
+            (None, _) => {
+                let record = match build.image(&image_ref, build.options.platform.as_deref())? {
                     Ok(Some(record)) => record,
                     Ok(None) => return Err(err(format!(
-                        "--from={from}: no stage is named {from:?} and no image {from} is in the store"
+                        "--from={from}: no stage is named {from:?} and no image {image_ref} is in the store"
                     ))),
                     Err(message) => return Err(err(format!("--from={from}: {message}"))),
                 };

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 /// What a URL source became.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Download {
+pub(crate) struct Download {
     /// The file name inside the staging directory (never empty, never `.` or `..`, no `/`).
     pub file_name: String,
     /// `sha256:<hex>` of the content.
@@ -18,7 +18,7 @@ pub(super) struct Download {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(super) enum FetchError {
+pub(crate) enum FetchError {
     #[error("download failed: {0}")]
     Transport(String),
     #[error("download failed: the server answered {code} {text}")]
@@ -53,7 +53,7 @@ pub(super) fn parse_checksum(text: &str) -> Result<String, FetchError> {
 }
 
 /// Downloads `url` into `dir`; verifies `checksum` (`sha256:<hex>`, already parsed) when given.
-pub(super) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Download, FetchError> {
+pub(crate) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Download, FetchError> {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(30))
         .timeout_read(Duration::from_secs(300))
