@@ -98,7 +98,8 @@ impl Build<'_> {
             no_cache: self.options.no_cache,
             step_count: 1,
             step_index: 0,
-            lineage: Vec::new(),
+            // Not a stage of the Dockerfile: a number past its stages (the step reports need one).
+            lineage: vec![self.dockerfile.stages.len()],
             created: "1970-01-01T00:00:00Z".to_string(),
         };
         if let Some(NamedContext::Dir { path, ephemeral }) = self.named_context(name).cloned() {
@@ -147,7 +148,7 @@ impl Build<'_> {
             .field("parent", &state.fs_key)
             .field("content", &checksum)
             .finish();
-        let display = format!("[context {name}] load from client");
+        let display = format!("load --build-context {name}");
         let info = StepInfo {
             key,
             display: &display,
