@@ -14,6 +14,7 @@ use crate::stage::{Build, StageState};
 use crate::step::{fs_step_deferring, AfterUnmount, ScratchView, StepInfo};
 
 use super::fetch;
+use crate::context::git::{self, GitSource};
 
 /// Where the sources of a COPY come from.
 enum Origin {
@@ -21,6 +22,11 @@ enum Origin {
     Stage(Arc<StageState>),
     Image(Vec<LayerDesc>),
     Heredocs(hoist_store::TempDir),
+    /// `ADD <git URL>`: the checkout (kept until the step is done) and the directory in it to copy.
+    Git {
+        _checkout: hoist_store::TempDir,
+        root: PathBuf,
+    },
 }
 
 pub(super) fn copy(
@@ -35,6 +41,7 @@ pub(super) fn copy(
     let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
     let mut sources = Vec::with_capacity(c.sources.len());
     let mut urls = Vec::new();
+    let mut git_sources = Vec::new();
     for src in &c.sources {
         let src = match src.strip_prefix("<<").map(|n| {
             n.trim_start_matches('-')
@@ -43,6 +50,12 @@ pub(super) fn copy(
             Some(name) if heredoc_names.iter().any(|h| h == name) => name.to_string(),
             _ => build.expand(ins, src, &state.scope)?,
         };
+        if is_add {
+            if let Some(git) = GitSource::parse(&src) {
+                git_sources.push(git);
+                continue;
+            }
+        }
         if is_add && fetch::is_http_url(&src) {
             urls.push(src);
             continue;
@@ -51,7 +64,7 @@ pub(super) fn copy(
             return Err(err(format!(
                 "source {src}: {}",
                 if is_add {
-                    "only http:// and https:// URLs can be downloaded; git sources are not supported by this version of hoist"
+                    "only http(s) URLs and git repositories (https://…/repo.git#ref, git@host:repo.git, git://…, file://…) can be added"
                 } else {
                     "COPY cannot copy from a URL; use ADD"
                 }
@@ -59,6 +72,25 @@ pub(super) fn copy(
         }
         sources.push(src);
     }
+    if !git_sources.is_empty() && (git_sources.len() > 1 || !sources.is_empty() || !urls.is_empty()) {
+        return Err(err(
+            "a git repository must be the only source of its ADD; use one ADD per repository".into(),
+        ));
+    }
+    if c.flags.keep_git_dir && git_sources.is_empty() {
+        return Err(err("--keep-git-dir applies to git sources only".into()));
+    }
+    // The checkout happens on every build, as a download does: the commit it resolves to keys the step.
+    let git_checkout = match git_sources.first() {
+        Some(git) => {
+            let dir = build.store.new_tmp_dir("git-add")?;
+            let checkout = git::checkout(git, dir.path(), c.flags.keep_git_dir)
+                .map_err(|e| err(e.to_string()))?;
+            sources.push(".".to_string());
+            Some((git.clone(), checkout, dir))
+        }
+        None => None,
+    };
     let checksum = match &c.flags.checksum {
         Some(text) => {
             let text = build.expand(ins, text, &state.scope)?;
@@ -130,7 +162,21 @@ pub(super) fn copy(
             doc.content.clone()
         });
     }
-    let origin = if !c.heredocs.is_empty() {
+    let git_identity = git_checkout.as_ref().map(|(git, checkout, _)| {
+        format!(
+            "git\0{}\0{}\0{}\0keep-git-dir={}",
+            git.remote,
+            checkout.commit,
+            git.subdir.as_deref().unwrap_or(""),
+            c.flags.keep_git_dir
+        )
+    });
+    let origin = if let Some((_, checkout, dir)) = git_checkout {
+        Origin::Git {
+            _checkout: dir,
+            root: checkout.root,
+        }
+    } else if !c.heredocs.is_empty() {
         let dir = build.store.new_tmp_dir("heredoc")?;
         for (doc, content) in c.heredocs.iter().zip(&heredoc_contents) {
             let path = dir.path().join(&doc.name);
@@ -178,6 +224,8 @@ pub(super) fn copy(
                 .checksum(&sources, &|rel| exclude.excluded(rel), &excludes.join("\n"))?
         }
         Origin::Stage(s) => s.fs_key.clone(),
+        // The commit, not the files: the same commit is the same content.
+        Origin::Git { .. } => git_identity.clone().unwrap_or_default(),
         Origin::Image(layers) => layers
             .iter()
             .map(|l| l.diff_id.to_string())
@@ -233,6 +281,7 @@ pub(super) fn copy(
         let src_root: PathBuf = match &origin {
             Origin::Context => context_root.clone(),
             Origin::Heredocs(dir) => dir.path().to_path_buf(),
+            Origin::Git { root, .. } => root.clone(),
             Origin::Stage(s) => {
                 view = ScratchView::mount(build, &s.image.layers)?;
                 view.path().to_path_buf()
@@ -247,7 +296,7 @@ pub(super) fn copy(
         // wrote itself (heredocs) do not, as with BuildKit's context transfer.
         let source_kind = match origin {
             Origin::Stage(_) | Origin::Image(_) => fileops::SourceKind::Rootfs,
-            Origin::Context | Origin::Heredocs(_) => fileops::SourceKind::Context,
+            Origin::Context | Origin::Heredocs(_) | Origin::Git { .. } => fileops::SourceKind::Context,
         };
         let context = &build.context;
         let (exclude, sources_ref) = (&exclude, &sources);
