@@ -103,34 +103,29 @@ pub(super) fn copy(
         }
         None => None,
     };
-    // Downloads happen on every build: their content, not their URL, decides whether the step is cached.
+    // Downloads happen on every build: their content, not their URL, decides whether the step is cached. With
+    // --checksum the content is known before: the step is keyed by it and downloads only on a miss (BuildKit
+    // makes no request for a pinned URL whose step is cached).
     let downloads_dir = if urls.is_empty() {
         None
     } else {
         Some(build.store.new_tmp_dir("download")?)
     };
-    let mut downloads = Vec::with_capacity(urls.len());
-    if let Some(dir) = &downloads_dir {
-        for url in &urls {
-            let download = fetch::fetch(url, dir.path(), checksum.as_deref())
-                .map_err(|e| err(format!("{url}: {e}")))?;
-            if downloads
-                .iter()
-                .any(|d: &fetch::Download| d.file_name == download.file_name)
-            {
-                return Err(err(format!(
-                    "{url}: another URL of this ADD already downloaded a file named {:?}; use one ADD per URL",
-                    download.file_name
-                )));
-            }
-            downloads.push(download);
-        }
-    }
-    let url_identity: Vec<String> = urls
-        .iter()
-        .zip(&downloads)
-        .map(|(url, d)| format!("{url}\0{}\0{}", d.file_name, d.digest))
-        .collect();
+    let downloads = match (&downloads_dir, &checksum) {
+        (Some(dir), None) => fetch::fetch_all(&urls, dir.path(), None).map_err(err)?,
+        _ => Vec::new(),
+    };
+    let url_identity: Vec<String> = match &checksum {
+        Some(pinned) => urls
+            .iter()
+            .map(|url| format!("{url}\0{}\0{pinned}", fetch::url_file_name(url)))
+            .collect(),
+        None => urls
+            .iter()
+            .zip(&downloads)
+            .map(|(url, d)| format!("{url}\0{}\0{}", d.file_name, d.digest))
+            .collect(),
+    };
     let dest = build.expand(ins, &c.dest, &state.scope)?;
     let chown = match &c.flags.chown {
         Some(ch) => Some(build.expand(ins, ch, &state.scope)?),
@@ -372,6 +367,15 @@ pub(super) fn copy(
             fileops::copy(&request).map_err(copy_error)?;
         }
         if let Some(dir) = &downloads_dir {
+            let pinned_downloads;
+            let downloads = match &checksum {
+                Some(pinned) => {
+                    pinned_downloads =
+                        fetch::fetch_all(&urls, dir.path(), Some(pinned)).map_err(err)?;
+                    &pinned_downloads
+                }
+                None => &downloads,
+            };
             // Downloaded files are copied as files (no archive extraction unless --unpack), like BuildKit; they
             // stay 0600 whatever --chmod says, as BuildKit (Docker 20.10) leaves them.
             let request = CopyRequest {
