@@ -128,8 +128,10 @@ fn local_dir(argument: &str) -> anyhow::Result<PathBuf> {
 /// `-f PATH` inside the context `dir`: it must not climb out of it.
 fn inside(dir: &Path, file: &Path, shown: &str) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(
-        file.components()
-            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)),
+        file.components().all(|c| matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )),
         "-f {}: the Dockerfile of the context {shown} must be a path inside it",
         file.display()
     );
@@ -166,9 +168,10 @@ fn from_stdin(
     let name = file.unwrap_or(Path::new("Dockerfile"));
     let dockerfile = inside(context.path(), name, "on stdin")?;
     // The Dockerfile's name is looked up inside the tar: resolved there, it cannot lead out of it.
-    let inside_tar = hoist_executor::fileops::resolve_in_root(context.path(), &name.to_string_lossy())
-        .ok()
-        .filter(|p| p.is_file());
+    let inside_tar =
+        hoist_executor::fileops::resolve_in_root(context.path(), &name.to_string_lossy())
+            .ok()
+            .filter(|p| p.is_file());
     if inside_tar.is_none() {
         anyhow::bail!(
             "failed to read dockerfile: the tar read from stdin has no {} (the context is the tar's content; name the Dockerfile inside it with -f PATH)",
@@ -197,8 +200,8 @@ fn dockerfile_from_stdin(store: &Store, staging: &mut Vec<TempDir>) -> anyhow::R
 }
 
 fn copy_stdin_to(path: &Path) -> anyhow::Result<()> {
-    let mut file = std::fs::File::create(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -241,7 +244,9 @@ pub fn named_contexts(
     use hoist_solver::NamedContext;
     let mut named = Vec::new();
     for spec in specs {
-        let Some((name, value)) = spec.split_once('=').filter(|(n, v)| !n.is_empty() && !v.is_empty())
+        let Some((name, value)) = spec
+            .split_once('=')
+            .filter(|(n, v)| !n.is_empty() && !v.is_empty())
         else {
             anyhow::bail!(
                 "invalid --build-context {spec:?}: expected NAME=VALUE (VALUE: a directory, docker-image://REF, a git URL or an https:// tar)"
@@ -264,8 +269,9 @@ pub fn named_contexts(
         } else if value.starts_with("http://") || value.starts_with("https://") {
             let download = store.new_tmp_dir("context-download")?;
             let dir = store.new_tmp_dir("named-context")?;
-            let path = hoist_solver::context::remote::download_context(value, download.path(), dir.path())
-                .map_err(|e| anyhow::anyhow!("--build-context {name}: {e}"))?;
+            let path =
+                hoist_solver::context::remote::download_context(value, download.path(), dir.path())
+                    .map_err(|e| anyhow::anyhow!("--build-context {name}: {e}"))?;
             staging.push(dir);
             NamedContext::Dir {
                 path,

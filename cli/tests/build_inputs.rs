@@ -77,7 +77,9 @@ fn build_with_stdin(h: &Hoist, args: &[&str], input: &[u8]) -> (i32, String) {
 
 #[test]
 fn dockerfile_from_stdin_with_a_directory_context() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let ctx = common::context_with(&[
         ("keep.txt", b"kept\n"),
         ("drop.txt", b"dropped\n"),
@@ -86,15 +88,24 @@ fn dockerfile_from_stdin_with_a_directory_context() {
     ]);
     let dockerfile = b"FROM busybox\nCOPY . /ctx\nRUN ls /ctx > /listing\n";
     let ctx_arg = ctx.path().to_str().unwrap();
-    let (code, err) = build_with_stdin(&h, &["build", "-t", "in:stdin-df", "-f", "-", ctx_arg], dockerfile);
+    let (code, err) = build_with_stdin(
+        &h,
+        &["build", "-t", "in:stdin-df", "-f", "-", ctx_arg],
+        dockerfile,
+    );
     assert_eq!(code, 0, "{err}");
     // The context's own Dockerfile (RUN false) is not the one built; .dockerignore applies.
-    assert_eq!(h.sh("in:stdin-df", "cat /listing"), "Dockerfile\nkeep.txt\n");
+    assert_eq!(
+        h.sh("in:stdin-df", "cat /listing"),
+        "Dockerfile\nkeep.txt\n"
+    );
 }
 
 #[test]
 fn a_tar_on_stdin_is_the_context_in_every_compression() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let tar = tar_of(&[
         ("Dockerfile", b"FROM busybox\nCOPY . /ctx\n"),
         ("dir/", b""),
@@ -120,12 +131,18 @@ fn a_tar_on_stdin_is_the_context_in_every_compression() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(h.sh("in:tar-f", "cat /picked"), "from the tar\n");
-    assert!(h.leftover_tmp().iter().all(|e| !e.contains("stdin")), "{:?}", h.leftover_tmp());
+    assert!(
+        h.leftover_tmp().iter().all(|e| !e.contains("stdin")),
+        "{:?}",
+        h.leftover_tmp()
+    );
 }
 
 #[test]
 fn a_dockerfile_on_stdin_has_an_empty_context() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let dockerfile = b"FROM busybox\nCOPY . /ctx\nRUN ls -A /ctx | wc -l > /count\n";
     let (code, err) = build_with_stdin(&h, &["build", "-t", "in:stdin-only", "-"], dockerfile);
     assert_eq!(code, 0, "{err}");
@@ -134,16 +151,24 @@ fn a_dockerfile_on_stdin_has_an_empty_context() {
 
 #[test]
 fn tar_entries_cannot_leave_the_context() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     // A name that climbs out: refused, and nothing is written outside (Docker refuses such a tar too).
     let mut evil = raw_entry("Dockerfile", b'0', "", b"FROM busybox\n");
     evil.extend(raw_entry("../evil", b'0', "", b"pwned\n"));
     evil.extend([0u8; 1024]);
     let (code, err) = build_with_stdin(&h, &["build", "-t", "in:evil", "-"], &evil);
     assert_ne!(code, 0);
-    assert!(err.contains("../evil") && err.contains("tar on stdin"), "{err}");
+    assert!(
+        err.contains("../evil") && err.contains("tar on stdin"),
+        "{err}"
+    );
     let root = h.root.path();
-    let found: Vec<PathBuf> = walk(root).into_iter().filter(|p| p.ends_with("evil")).collect();
+    let found: Vec<PathBuf> = walk(root)
+        .into_iter()
+        .filter(|p| p.ends_with("evil"))
+        .collect();
     assert!(found.is_empty(), "{found:?}");
     // A hardlink to a file outside: refused too (a link to the host's /etc/passwd would copy it into the image).
     let mut hardlink = raw_entry("Dockerfile", b'0', "", b"FROM busybox\nCOPY hl /hl\n");
@@ -155,7 +180,12 @@ fn tar_entries_cannot_leave_the_context() {
 
     // An absolute symlink is kept as a link inside the context; following it never reaches the host's file:
     // COPY resolves it inside the context (/etc/passwd of the tar).
-    let mut linked = raw_entry("Dockerfile", b'0', "", b"FROM busybox\nCOPY d/passwd /copied\n");
+    let mut linked = raw_entry(
+        "Dockerfile",
+        b'0',
+        "",
+        b"FROM busybox\nCOPY d/passwd /copied\n",
+    );
     linked.extend(raw_entry("d/", b'5', "", b""));
     linked.extend(raw_entry("d/passwd", b'2', "/etc/passwd", b""));
     linked.extend(raw_entry("etc/passwd", b'0', "", b"inside the tar\n"));
@@ -188,7 +218,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn stdin_errors_say_what_to_do() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let (code, err) = build_with_stdin(&h, &["build", "-f", "-", "-"], b"FROM busybox\n");
     assert_eq!(code, 1);
     assert!(
@@ -210,11 +242,22 @@ fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .output()
         .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -252,7 +295,11 @@ impl Repo {
     }
 
     fn bare(&self) -> String {
-        self.dir.path().join("repo.git").to_string_lossy().into_owned()
+        self.dir
+            .path()
+            .join("repo.git")
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn url(&self, fragment: &str) -> String {
@@ -270,7 +317,9 @@ impl Repo {
 
 #[test]
 fn git_contexts_by_branch_tag_commit_and_subdir() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let Some(repo) = Repo::new() else { return };
     let cases = [
         (repo.url("#main:sub"), "two\n"),
@@ -284,24 +333,38 @@ fn git_contexts_by_branch_tag_commit_and_subdir() {
         let tag = format!("in:git-{i}");
         let out = h.run(&["build", "-q", "-t", &tag, url]);
         assert!(out.status.success(), "{url}: {}", stderr(&out));
-        assert_eq!(h.sh(&tag, "cat /ctx/version; ls -A /ctx"), format!("{want}Dockerfile\nversion\n"), "{url}");
+        assert_eq!(
+            h.sh(&tag, "cat /ctx/version; ls -A /ctx"),
+            format!("{want}Dockerfile\nversion\n"),
+            "{url}"
+        );
     }
     // The top of the repository at HEAD, without .git; with it when BUILDKIT_CONTEXT_KEEP_GIT_DIR=1.
     let out = h.run(&["build", "-q", "-t", "in:git-top", &repo.url("")]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(h.sh("in:git-top", "ls -A /ctx"), "Dockerfile\nsub\n");
     let out = h.run(&[
-        "build", "-q", "-t", "in:git-keep", "--build-arg", "BUILDKIT_CONTEXT_KEEP_GIT_DIR=1", &repo.url("#main"),
+        "build",
+        "-q",
+        "-t",
+        "in:git-keep",
+        "--build-arg",
+        "BUILDKIT_CONTEXT_KEEP_GIT_DIR=1",
+        &repo.url("#main"),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("not consumed"), "{}", stderr(&out));
     assert_eq!(h.sh("in:git-keep", "ls -A /ctx"), ".git\nDockerfile\nsub\n");
-    assert!(h.sh("in:git-keep", "cat /ctx/.git/HEAD").starts_with(&repo.second));
+    assert!(h
+        .sh("in:git-keep", "cat /ctx/.git/HEAD")
+        .starts_with(&repo.second));
 }
 
 #[test]
 fn git_errors_name_the_problem() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let Some(repo) = Repo::new() else { return };
     let out = h.run(&["build", &repo.url("#no-such-branch")]);
     assert_eq!(out.status.code(), Some(1));
@@ -314,13 +377,23 @@ fn git_errors_name_the_problem() {
         "{err}"
     );
     let out = h.run(&["build", &repo.url("#main:nowhere")]);
-    assert!(stderr(&out).contains("the directory \"nowhere\" does not exist in the repository"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the directory \"nowhere\" does not exist in the repository"),
+        "{}",
+        stderr(&out)
+    );
     // No git on PATH: the error says what to install.
     let empty = tempfile::tempdir().unwrap();
-    let out = h.cmd().env("PATH", empty.path()).args(["build", &repo.url("")]).output().unwrap();
+    let out = h
+        .cmd()
+        .env("PATH", empty.path())
+        .args(["build", &repo.url("")])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("git is not installed") && stderr(&out).contains("apt-get install git"),
+        stderr(&out).contains("git is not installed")
+            && stderr(&out).contains("apt-get install git"),
         "{}",
         stderr(&out)
     );
@@ -328,7 +401,9 @@ fn git_errors_name_the_problem() {
 
 #[test]
 fn add_a_git_repository_keyed_by_its_commit() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let Some(repo) = Repo::new() else { return };
     let dockerfile = format!(
         "FROM busybox\nADD {} /src\nADD --keep-git-dir=true {} /full\n",
@@ -337,8 +412,14 @@ fn add_a_git_repository_keyed_by_its_commit() {
     );
     let log = h.build_ok("in:add-git", &dockerfile, &[], &["--progress", "plain"]);
     assert!(log.contains("0 steps cached, 2 executed"), "{log}");
-    assert_eq!(h.sh("in:add-git", "cat /src/version; ls -A /src"), "one\nDockerfile\nversion\n");
-    assert_eq!(h.sh("in:add-git", "ls -A /full; cat /full/sub/version"), ".git\nDockerfile\nsub\ntwo\n");
+    assert_eq!(
+        h.sh("in:add-git", "cat /src/version; ls -A /src"),
+        "one\nDockerfile\nversion\n"
+    );
+    assert_eq!(
+        h.sh("in:add-git", "ls -A /full; cat /full/sub/version"),
+        ".git\nDockerfile\nsub\ntwo\n"
+    );
     // The same commits: cached. A new commit on main: only the ADD of main runs again.
     let log = h.build_ok("in:add-git", &dockerfile, &[], &["--progress", "plain"]);
     assert!(log.contains("2 steps cached, 0 executed"), "{log}");
@@ -347,13 +428,23 @@ fn add_a_git_repository_keyed_by_its_commit() {
     assert!(log.contains("1 steps cached, 1 executed"), "{log}");
     assert_eq!(h.sh("in:add-git", "cat /full/sub/version"), "three\n");
     // COPY refuses a URL.
-    let err = h.build_err("in:copy-git", &format!("FROM busybox\nCOPY {} /x\n", repo.url("")), &[], &[]);
-    assert!(err.contains("COPY cannot copy from a URL; use ADD"), "{err}");
+    let err = h.build_err(
+        "in:copy-git",
+        &format!("FROM busybox\nCOPY {} /x\n", repo.url("")),
+        &[],
+        &[],
+    );
+    assert!(
+        err.contains("COPY cannot copy from a URL; use ADD"),
+        "{err}"
+    );
 }
 
 #[test]
 fn build_contexts_override_stages_and_images() {
-    let Some(h) = Hoist::with_busybox() else { return };
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
     let extra = common::context_with(&[
         ("e.txt", b"from the named dir\n"),
         ("secret.key", b"ignored\n"),
@@ -377,7 +468,12 @@ fn build_contexts_override_stages_and_images() {
     );
     // docker-image:// goes through the image source: the store here.
     let dockerfile = "FROM base\nRUN test -x /bin/busybox && echo image > /which\n";
-    h.build_ok("in:named-image", dockerfile, &[], &["--build-context", "base=docker-image://busybox:latest"]);
+    h.build_ok(
+        "in:named-image",
+        dockerfile,
+        &[],
+        &["--build-context", "base=docker-image://busybox:latest"],
+    );
     assert_eq!(h.sh("in:named-image", "cat /which"), "image\n");
     // Content keys the named directory: a rebuild is cached, a changed file is not.
     let log = h.build_ok(
@@ -395,10 +491,23 @@ fn build_contexts_override_stages_and_images() {
     );
     assert!(again.contains(" 0 executed"), "{again}");
     std::fs::write(extra.path().join("e.txt"), "changed\n").unwrap();
-    h.build_ok("in:named-dir", dockerfile_copy_extra(), &[], &["--build-context", &extra_arg]);
+    h.build_ok(
+        "in:named-dir",
+        dockerfile_copy_extra(),
+        &[],
+        &["--build-context", &extra_arg],
+    );
     assert_eq!(h.sh("in:named-dir", "cat /e.txt"), "changed\n");
-    let err = h.build_err("in:named-bad", "FROM busybox\n", &[], &["--build-context", "nonsense"]);
-    assert!(err.contains("invalid --build-context \"nonsense\": expected NAME=VALUE"), "{err}");
+    let err = h.build_err(
+        "in:named-bad",
+        "FROM busybox\n",
+        &[],
+        &["--build-context", "nonsense"],
+    );
+    assert!(
+        err.contains("invalid --build-context \"nonsense\": expected NAME=VALUE"),
+        "{err}"
+    );
 }
 
 fn dockerfile_copy_extra() -> &'static str {

@@ -74,7 +74,9 @@ impl Build<'_> {
         match self.named_context(name) {
             None => Ok(None),
             Some(NamedContext::Image(reference)) => Ok(Some(NamedSource::Image(reference.clone()))),
-            Some(NamedContext::Dir { .. }) => Ok(Some(NamedSource::Stage(self.named_dir_state(name)?))),
+            Some(NamedContext::Dir { .. }) => {
+                Ok(Some(NamedSource::Stage(self.named_dir_state(name)?)))
+            }
         }
     }
 
@@ -118,12 +120,7 @@ impl Build<'_> {
         path: &std::path::Path,
         ephemeral: bool,
     ) -> Result<()> {
-        let not_found = |e| {
-            BuildError::io(
-                format!("--build-context {name}={}", path.display()),
-                e,
-            )
-        };
+        let not_found = |e| BuildError::io(format!("--build-context {name}={}", path.display()), e);
         std::fs::metadata(path).map_err(not_found)?;
         // `.dockerignore` at the top of the directory applies, as to the main context.
         let marker = path.join("Dockerfile");

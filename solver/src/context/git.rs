@@ -99,9 +99,9 @@ pub fn is_git_url(url: &str) -> bool {
         Some((user, rest)) => {
             !user.is_empty()
                 && !user.contains('/')
-                && rest
-                    .split_once(':')
-                    .is_some_and(|(host, path)| !host.is_empty() && !host.contains('/') && !path.is_empty())
+                && rest.split_once(':').is_some_and(|(host, path)| {
+                    !host.is_empty() && !host.contains('/') && !path.is_empty()
+                })
         }
         None => false,
     }
@@ -133,11 +133,17 @@ pub fn checkout(source: &GitSource, dir: &Path, keep_git_dir: bool) -> Result<Ch
         remote: &source.remote,
     };
     git.run("git init", &["init", "-q"])?;
-    git.run("git remote add", &["remote", "add", "origin", &source.remote])?;
+    git.run(
+        "git remote add",
+        &["remote", "add", "origin", &source.remote],
+    )?;
     let wanted = source.reference.as_deref().unwrap_or("HEAD");
     // A tag and a branch of one name: BuildKit takes the tag. `git fetch NAME` resolves a name the same way
     // (refs/tags before refs/heads).
-    let shallow = git.run("git fetch", &["fetch", "-q", "--depth", "1", "--no-tags", "origin", wanted]);
+    let shallow = git.run(
+        "git fetch",
+        &["fetch", "-q", "--depth", "1", "--no-tags", "origin", wanted],
+    );
     let commit = match shallow {
         Ok(_) => git.commit_of("FETCH_HEAD")?,
         Err(first) => {
@@ -148,7 +154,13 @@ pub fn checkout(source: &GitSource, dir: &Path, keep_git_dir: bool) -> Result<Ch
             }
             git.run(
                 "git fetch",
-                &["fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*"],
+                &[
+                    "fetch",
+                    "-q",
+                    "--tags",
+                    "origin",
+                    "+refs/heads/*:refs/remotes/origin/*",
+                ],
             )
             .map_err(|e| no_such_ref(source, e))?;
             git.commit_of(wanted).map_err(|e| no_such_ref(source, e))?
@@ -156,13 +168,23 @@ pub fn checkout(source: &GitSource, dir: &Path, keep_git_dir: bool) -> Result<Ch
     };
     git.run("git checkout", &["checkout", "-q", "--detach", &commit])?;
     if dir.join(".gitmodules").is_file() {
-        let update = ["submodule", "update", "--init", "--recursive", "--depth", "1"];
+        let update = [
+            "submodule",
+            "update",
+            "--init",
+            "--recursive",
+            "--depth",
+            "1",
+        ];
         if git.run("git submodule update", &update).is_err() {
             git.run("git submodule update", &update[..4])?;
         }
     }
     if !keep_git_dir {
-        remove_git_dirs(dir).map_err(|e| GitError::Io { error: e, remote: source.remote.clone() })?;
+        remove_git_dirs(dir).map_err(|e| GitError::Io {
+            error: e,
+            remote: source.remote.clone(),
+        })?;
     }
     let root = match &source.subdir {
         None => dir.to_path_buf(),
@@ -190,9 +212,10 @@ fn subdir_root(source: &GitSource, dir: &Path, subdir: &str) -> Result<PathBuf, 
     let real = root
         .canonicalize()
         .map_err(|_| problem("does not exist in the repository"))?;
-    let top = dir
-        .canonicalize()
-        .map_err(|e| GitError::Io { error: e, remote: source.remote.clone() })?;
+    let top = dir.canonicalize().map_err(|e| GitError::Io {
+        error: e,
+        remote: source.remote.clone(),
+    })?;
     if !real.starts_with(&top) {
         return Err(problem("leads out of the repository"));
     }
@@ -204,7 +227,10 @@ fn subdir_root(source: &GitSource, dir: &Path, subdir: &str) -> Result<PathBuf, 
 
 /// The checkout's `.git` and those of its submodules (files there).
 fn remove_git_dirs(dir: &Path) -> std::io::Result<()> {
-    for entry in walkdir::WalkDir::new(dir).min_depth(1).contents_first(false) {
+    for entry in walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .contents_first(false)
+    {
         let entry = entry?;
         if entry.file_name() == ".git" {
             if entry.file_type().is_dir() {
@@ -244,7 +270,12 @@ impl Git<'_> {
             .arg("-C")
             .arg(self.dir)
             // Submodules of a file:// repository are refused by git >= 2.38 unless allowed; BuildKit allows them.
-            .args(["-c", "protocol.file.allow=always", "-c", "advice.detachedHead=false"])
+            .args([
+                "-c",
+                "protocol.file.allow=always",
+                "-c",
+                "advice.detachedHead=false",
+            ])
             .args(args)
             .stdin(Stdio::null())
             // Never a password prompt in the middle of a build: a private repository fails with git's message.
@@ -285,7 +316,12 @@ impl Git<'_> {
     fn commit_of(&self, name: &str) -> Result<String, GitError> {
         self.run(
             "git rev-parse",
-            &["rev-parse", "--verify", "--quiet", &format!("{name}^{{commit}}")],
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{name}^{{commit}}"),
+            ],
         )
     }
 }

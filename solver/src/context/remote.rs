@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 /// Downloads `url` into `staging` and unpacks it into `into`; returns `into`. A download that is no tar is an
 /// error: a context is a tree of files.
 pub fn download_context(url: &str, staging: &Path, into: &Path) -> Result<PathBuf, String> {
-    let download = crate::lower::fetch::fetch(url, staging, None).map_err(|e| format!("{url}: {e}"))?;
+    let download =
+        crate::lower::fetch::fetch(url, staging, None).map_err(|e| format!("{url}: {e}"))?;
     let file = staging.join(&download.file_name);
     let is_tar = hoist_executor::fileops::is_archive(&file).map_err(|e| format!("{url}: {e}"))?;
     if !is_tar {

@@ -72,9 +72,11 @@ pub(super) fn copy(
         }
         sources.push(src);
     }
-    if !git_sources.is_empty() && (git_sources.len() > 1 || !sources.is_empty() || !urls.is_empty()) {
+    if !git_sources.is_empty() && (git_sources.len() > 1 || !sources.is_empty() || !urls.is_empty())
+    {
         return Err(err(
-            "a git repository must be the only source of its ADD; use one ADD per repository".into(),
+            "a git repository must be the only source of its ADD; use one ADD per repository"
+                .into(),
         ));
     }
     if c.flags.keep_git_dir && git_sources.is_empty() {
@@ -291,7 +293,9 @@ pub(super) fn copy(
         // wrote itself (heredocs) do not, as with BuildKit's context transfer.
         let source_kind = match origin {
             Origin::Stage(_) | Origin::Image(_) => fileops::SourceKind::Rootfs,
-            Origin::Context | Origin::Heredocs(_) | Origin::Git { .. } => fileops::SourceKind::Context,
+            Origin::Context | Origin::Heredocs(_) | Origin::Git { .. } => {
+                fileops::SourceKind::Context
+            }
         };
         let context = &build.context;
         let (exclude, sources_ref) = (&exclude, &sources);

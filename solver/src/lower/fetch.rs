@@ -235,8 +235,14 @@ mod tests {
 
     #[test]
     fn http_dates_parse() {
-        assert_eq!(http_date("Sun, 09 Sep 2001 01:46:40 GMT"), Some(1_000_000_000));
-        assert_eq!(http_date("Sunday, 09-Sep-01 01:46:40 GMT"), Some(1_000_000_000));
+        assert_eq!(
+            http_date("Sun, 09 Sep 2001 01:46:40 GMT"),
+            Some(1_000_000_000)
+        );
+        assert_eq!(
+            http_date("Sunday, 09-Sep-01 01:46:40 GMT"),
+            Some(1_000_000_000)
+        );
         assert_eq!(http_date("Sun Sep  9 01:46:40 2001"), Some(1_000_000_000));
         assert_eq!(http_date("yesterday"), None);
     }
