@@ -64,6 +64,7 @@ pub fn resolve(
             let checkout = fetch_git(store, &source, keep_git_dir, &mut staging)?;
             (checkout, true)
         }
+        None if is_http(argument) => return from_url(store, argument, file, build_args),
         None => (local_dir(argument)?, false),
     };
     let dockerfile = match file {
@@ -114,6 +115,11 @@ pub fn fetch_git(
     Ok(checkout.root)
 }
 
+fn is_http(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
 fn local_dir(argument: &str) -> anyhow::Result<PathBuf> {
     let path = PathBuf::from(argument);
     if !path.exists() {
@@ -147,13 +153,49 @@ fn from_stdin(
     let input = store.new_tmp_dir("stdin")?;
     let raw = input.path().join("stdin");
     copy_stdin_to(&raw)?;
+    from_tar_or_dockerfile(store, input, &raw, file, build_args, "read from stdin")
+}
+
+/// `hoist build https://host/ctx.tar.gz` (or a URL of a Dockerfile), as docker does with a remote URL that is
+/// no git repository: a tar is the context, anything else the Dockerfile of an empty context.
+fn from_url(
+    store: &Store,
+    url: &str,
+    file: Option<&Path>,
+    build_args: &[(String, String)],
+) -> anyhow::Result<ResolvedContext> {
+    let input = store.new_tmp_dir("download")?;
+    let raw = hoist_solver::context::remote::download(url, input.path())
+        .map_err(|e| anyhow::anyhow!("unable to prepare context: {e}"))?;
+    from_tar_or_dockerfile(
+        store,
+        input,
+        &raw,
+        file,
+        build_args,
+        &format!("downloaded from {url}"),
+    )
+}
+
+/// The file `raw` (in the staging dir `input`) as a context: a tar (plain, gzip, bzip2, xz) unpacked with its
+/// Dockerfile (`-f PATH` inside it), or else a Dockerfile with an empty context. `shown` says where it came from.
+fn from_tar_or_dockerfile(
+    store: &Store,
+    input: TempDir,
+    raw: &Path,
+    file: Option<&Path>,
+    build_args: &[(String, String)],
+    shown: &str,
+) -> anyhow::Result<ResolvedContext> {
+    let raw = raw.to_path_buf();
     let context = store.new_tmp_dir("stdin-context")?;
     let is_tar = hoist_executor::fileops::is_archive(&raw)
-        .map_err(|e| anyhow::anyhow!("reading the context from stdin: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("reading the context {shown}: {e}"))?;
     if !is_tar {
         // Not a tar: stdin was the Dockerfile, and there is no context (docker build - < Dockerfile).
         let dockerfile = input.path().join("Dockerfile");
-        std::fs::rename(&raw, &dockerfile).context("staging the Dockerfile read from stdin")?;
+        std::fs::rename(&raw, &dockerfile)
+            .with_context(|| format!("staging the Dockerfile {shown}"))?;
         return Ok(ResolvedContext {
             dir: context.path().to_path_buf(),
             dockerfile: Some(dockerfile),
@@ -163,10 +205,10 @@ fn from_stdin(
         });
     }
     hoist_executor::fileops::extract_archive(&raw, context.path(), "/", None)
-        .map_err(|e| anyhow::anyhow!("unable to prepare context: the tar on stdin: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("unable to prepare context: the tar {shown}: {e}"))?;
     std::fs::remove_file(&raw).ok();
     let name = file.unwrap_or(Path::new("Dockerfile"));
-    let dockerfile = inside(context.path(), name, "on stdin")?;
+    let dockerfile = inside(context.path(), name, shown)?;
     // The Dockerfile's name is looked up inside the tar: resolved there, it cannot lead out of it.
     let inside_tar =
         hoist_executor::fileops::resolve_in_root(context.path(), &name.to_string_lossy())
@@ -174,7 +216,7 @@ fn from_stdin(
             .filter(|p| p.is_file());
     if inside_tar.is_none() {
         anyhow::bail!(
-            "failed to read dockerfile: the tar read from stdin has no {} (the context is the tar's content; name the Dockerfile inside it with -f PATH)",
+            "failed to read dockerfile: the tar {shown} has no {} (the context is the tar's content; name the Dockerfile inside it with -f PATH)",
             dockerfile
                 .strip_prefix(context.path())
                 .unwrap_or(name)
@@ -266,7 +308,7 @@ pub fn named_contexts(
                     .with_context(|| format!("--build-context {name}"))?,
                 ephemeral: true,
             }
-        } else if value.starts_with("http://") || value.starts_with("https://") {
+        } else if is_http(value) {
             let download = store.new_tmp_dir("context-download")?;
             let dir = store.new_tmp_dir("named-context")?;
             let path =

@@ -161,7 +161,7 @@ fn tar_entries_cannot_leave_the_context() {
     let (code, err) = build_with_stdin(&h, &["build", "-t", "in:evil", "-"], &evil);
     assert_ne!(code, 0);
     assert!(
-        err.contains("../evil") && err.contains("tar on stdin"),
+        err.contains("../evil") && err.contains("the tar read from stdin"),
         "{err}"
     );
     let root = h.root.path();
@@ -512,4 +512,110 @@ fn build_contexts_override_stages_and_images() {
 
 fn dockerfile_copy_extra() -> &'static str {
     "FROM busybox\nCOPY --from=extra /e.txt /e.txt\n"
+}
+
+/// `python3 -m http.server` on 127.0.0.1 serving a temp dir; killed on drop. `None` without python3.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Option<Server> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = match Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("SKIPPED: python3 is needed to serve files: {e}");
+                return None;
+            }
+        };
+        let server = Server { child, port, dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the http server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(server)
+    }
+
+    fn put(&self, name: &str, content: &[u8]) -> String {
+        std::fs::write(self.dir.path().join(name), content).unwrap();
+        format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn remote_tars_and_git_urls_as_contexts() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let Some(repo) = Repo::new() else { return };
+    let Some(srv) = Server::start() else { return };
+    let tar = compress(
+        "gzip",
+        &tar_of(&[
+            ("Dockerfile", b"FROM busybox\nCOPY w.txt /w.txt\n"),
+            ("w.txt", b"from the web\n"),
+        ]),
+    );
+    let url = srv.put("ctx.tar.gz", &tar);
+    // The main context from a URL of a tar; -f inside a git context.
+    let out = h.run(&["build", "-q", "-t", "in:url-ctx", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.sh("in:url-ctx", "cat /w.txt"), "from the web\n");
+    let out = h.run(&[
+        "build",
+        "-q",
+        "-t",
+        "in:git-f",
+        "-f",
+        "sub/Dockerfile",
+        &repo.url("#main"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.sh("in:git-f", "ls -A /ctx"), "Dockerfile\nsub\n");
+    // Named contexts from a tar URL and a git URL.
+    let dockerfile =
+        "FROM busybox\nCOPY --from=web /w.txt /w.txt\nCOPY --from=src /version /version\n";
+    let web = format!("web={url}");
+    let src = format!("src={}", repo.url("#v1:sub"));
+    h.build_ok(
+        "in:named-remote",
+        dockerfile,
+        &[],
+        &["--build-context", &web, "--build-context", &src],
+    );
+    assert_eq!(
+        h.sh("in:named-remote", "cat /w.txt /version"),
+        "from the web\none\n"
+    );
 }
