@@ -66,15 +66,16 @@ pub struct BuildArgs {
     outputs: Vec<String>,
     /// An extra context, as buildx: `NAME=DIR`, `NAME=docker-image://REF`, `NAME=https://…/x.git#ref` or
     /// `NAME=https://…/x.tar.gz`; `FROM NAME`, `COPY --from=NAME` and `RUN --mount from=NAME` use it instead of a
-    /// stage or image of that name. May repeat.
+    /// stage or image of that name. May repeat. A buildx flag: Docker 20.10's `docker build` has no named contexts.
     #[arg(long = "build-context")]
     build_contexts: Vec<String>,
     #[command(flatten)]
     results: crate::build_results::ResultArgs,
     /// The build context: a directory; `-` (stdin: a tar, plain/gzip/bzip2/xz, with its Dockerfile, or a
-    /// Dockerfile alone and no context); or a git URL `https://host/org/repo.git#REF:SUBDIR` (also `git@host:…`,
-    /// `git://…`, `file://…`, a local bare `repo.git`), fetched with the host's git, without `.git` unless
-    /// `--build-arg BUILDKIT_CONTEXT_KEEP_GIT_DIR=1`.
+    /// Dockerfile alone and no context); a git URL `https://host/org/repo.git#REF:SUBDIR` (also `git@host:…`,
+    /// `git://…`, `file://…`, a local bare `repo.git`), fetched shallow with the host's git, submodules checked
+    /// out, without `.git` unless `--build-arg BUILDKIT_CONTEXT_KEEP_GIT_DIR=1` (as BuildKit/buildx; Docker
+    /// 20.10's classic builder kept `.git`); or an http(s) URL of a tar (or of a Dockerfile).
     context: String,
 }
 

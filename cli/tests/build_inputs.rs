@@ -619,3 +619,42 @@ fn remote_tars_and_git_urls_as_contexts() {
         "from the web\none\n"
     );
 }
+
+#[test]
+fn git_submodules_are_checked_out_without_their_git_files() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let Some(repo) = Repo::new() else { return };
+    let lib = repo.dir.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    git(&lib, &["init", "-q"]);
+    std::fs::write(lib.join("lib.txt"), "library\n").unwrap();
+    git(&lib, &["add", "-A"]);
+    git(&lib, &["commit", "-qm", "lib"]);
+    let work = repo.dir.path().join("work");
+    let lib_url = format!("file://{}", lib.display());
+    git(
+        &work,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &lib_url,
+            "vendor/lib",
+        ],
+    );
+    git(&work, &["commit", "-qm", "submodule"]);
+    git(&work, &["push", "-q", &repo.bare(), "main"]);
+    let out = h.run(&["build", "-q", "-t", "in:git-sub", &repo.url("#main")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        h.sh(
+            "in:git-sub",
+            "cat /ctx/vendor/lib/lib.txt; ls -A /ctx/vendor/lib"
+        ),
+        "library\nlib.txt\n"
+    );
+}
