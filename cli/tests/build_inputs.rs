@@ -358,6 +358,11 @@ fn git_contexts_by_branch_tag_commit_and_subdir() {
     assert!(h
         .sh("in:git-keep", "cat /ctx/.git/HEAD")
         .starts_with(&repo.second));
+    // Fetched shallow: one commit, not the history.
+    assert_eq!(
+        h.sh("in:git-keep", "cat /ctx/.git/shallow"),
+        format!("{}\n", repo.second)
+    );
 }
 
 #[test]
@@ -427,6 +432,23 @@ fn add_a_git_repository_keyed_by_its_commit() {
     let log = h.build_ok("in:add-git", &dockerfile, &[], &["--progress", "plain"]);
     assert!(log.contains("1 steps cached, 1 executed"), "{log}");
     assert_eq!(h.sh("in:add-git", "cat /full/sub/version"), "three\n");
+    // --checksum of a git source is the commit its ref must resolve to.
+    let pinned = format!(
+        "FROM busybox\nADD --checksum={} {} /src\n",
+        &repo.first[..12],
+        repo.url("#v1")
+    );
+    h.build_ok("in:add-git-pinned", &pinned, &[], &[]);
+    let wrong = format!(
+        "FROM busybox\nADD --checksum={} {} /src\n",
+        &repo.first[..12],
+        repo.url("#main")
+    );
+    let err = h.build_err("in:add-git-wrong", &wrong, &[], &[]);
+    assert!(
+        err.contains("resolved to commit") && err.contains(&repo.first[..12]),
+        "{err}"
+    );
     // COPY refuses a URL.
     let err = h.build_err(
         "in:copy-git",

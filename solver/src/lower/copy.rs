@@ -88,12 +88,25 @@ pub(super) fn copy(
             let dir = build.store.new_tmp_dir("git-add")?;
             let checkout = git::checkout(git, dir.path(), c.flags.keep_git_dir)
                 .map_err(|e| err(e.to_string()))?;
+            // `ADD --checksum=COMMIT <git URL>` (Dockerfile 1.10): the ref must resolve to that commit.
+            if let Some(text) = &c.flags.checksum {
+                let wanted = build.expand(ins, text, &state.scope)?.to_ascii_lowercase();
+                if wanted.len() < 7 || !checkout.commit.starts_with(&wanted) {
+                    return Err(err(format!(
+                        "--checksum={wanted}: {}#{} resolved to commit {}; give that commit (at least 7 hex digits) or fix the ref",
+                        git.remote,
+                        git.reference.as_deref().unwrap_or("HEAD"),
+                        checkout.commit
+                    )));
+                }
+            }
             sources.push(".".to_string());
             Some((git.clone(), checkout, dir))
         }
         None => None,
     };
     let checksum = match &c.flags.checksum {
+        Some(_) if git_checkout.is_some() => None,
         Some(text) => {
             let text = build.expand(ins, text, &state.scope)?;
             if urls.is_empty() || !sources.is_empty() {
