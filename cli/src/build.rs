@@ -81,10 +81,6 @@ pub struct BuildArgs {
 
 pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     // Every option is checked before the first step starts: a typo must not cost a whole build.
-    if args.context == "-" && args.file.as_deref() == Some(std::path::Path::new("-")) {
-        // Checked here too, before anything reads stdin.
-        crate::build_context::resolve(store, "-", args.file.as_deref(), &[])?;
-    }
     let cache_to_registry = match &args.cache_to {
         Some(spec) => crate::registry_cache::parse_spec("--cache-to", spec)?,
         None => None,
