@@ -59,7 +59,11 @@ pub fn resolve(
     }
     let mut staging = Vec::new();
     let keep_git_dir = keep_git_dir(build_args);
-    let (dir, remote) = match git_source(argument) {
+    // An existing directory is the context whatever its name looks like (as the docker CLI decides), unless it
+    // is a bare repository.
+    let path = Path::new(argument);
+    let is_local_dir = path.is_dir() && !git::is_local_bare_repo(path);
+    let (dir, remote) = match git_source(argument).filter(|_| !is_local_dir) {
         Some(source) => {
             let checkout = fetch_git(store, &source, keep_git_dir, &mut staging)?;
             (checkout, true)

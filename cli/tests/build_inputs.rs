@@ -108,6 +108,8 @@ fn a_tar_on_stdin_is_the_context_in_every_compression() {
     };
     let tar = tar_of(&[
         ("Dockerfile", b"FROM busybox\nCOPY . /ctx\n"),
+        (".dockerignore", b"*.key\n"),
+        ("private.key", b"left out\n"),
         ("dir/", b""),
         ("dir/a.txt", b"from the tar\n"),
         ("other/Build.df", b"FROM busybox\nCOPY dir/a.txt /picked\n"),
@@ -122,6 +124,11 @@ fn a_tar_on_stdin_is_the_context_in_every_compression() {
         let (code, err) = build_with_stdin(&h, &["build", "-t", &tag, "-"], &bytes);
         assert_eq!(code, 0, "{kind}: {err}");
         assert_eq!(h.sh(&tag, "cat /ctx/dir/a.txt"), "from the tar\n", "{kind}");
+        assert_eq!(
+            h.sh(&tag, "ls -A /ctx"),
+            ".dockerignore\nDockerfile\ndir\nother\n",
+            "{kind}"
+        );
     }
     // -f names a Dockerfile inside the tar.
     let (code, err) = build_with_stdin(
