@@ -12,7 +12,8 @@ pub struct BuildArgs {
     /// Name and optionally a tag (`name:tag`); may be given several times.
     #[arg(short = 't', long = "tag")]
     tags: Vec<String>,
-    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    /// The Dockerfile (default: CONTEXT/Dockerfile); `-` reads it from stdin. For a git or stdin-tar context a
+    /// relative path is inside the context (as buildx).
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
     /// Set a build-time variable (`KEY=VALUE`, or `KEY` to take it from the environment).
@@ -63,26 +64,23 @@ pub struct BuildArgs {
     /// Where the result goes, as buildx: type=image (default), docker|oci|tar,dest=FILE, local,dest=DIR, or DIR.
     #[arg(short = 'o', long = "output")]
     outputs: Vec<String>,
+    /// An extra context, as buildx: `NAME=DIR`, `NAME=docker-image://REF`, `NAME=https://…/x.git#ref` or
+    /// `NAME=https://…/x.tar.gz`; `FROM NAME`, `COPY --from=NAME` and `RUN --mount from=NAME` use it instead of a
+    /// stage or image of that name. May repeat. A buildx flag: Docker 20.10's `docker build` has no named contexts.
+    #[arg(long = "build-context")]
+    build_contexts: Vec<String>,
     #[command(flatten)]
     results: crate::build_results::ResultArgs,
-    /// The build context directory.
-    context: PathBuf,
+    /// The build context: a directory; `-` (stdin: a tar, plain/gzip/bzip2/xz, with its Dockerfile, or a
+    /// Dockerfile alone and no context); a git URL `https://host/org/repo.git#REF:SUBDIR` (also `git@host:…`,
+    /// `git://…`, `file://…`, a local bare `repo.git`), fetched shallow with the host's git, submodules checked
+    /// out, without `.git` unless `--build-arg BUILDKIT_CONTEXT_KEEP_GIT_DIR=1` (as BuildKit/buildx; Docker
+    /// 20.10's classic builder kept `.git`); or an http(s) URL of a tar (or of a Dockerfile).
+    context: String,
 }
 
 pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     // Every option is checked before the first step starts: a typo must not cost a whole build.
-    if !args.context.exists() {
-        anyhow::bail!(
-            "unable to prepare context: path {:?} not found",
-            args.context.display().to_string()
-        );
-    }
-    if !args.context.is_dir() {
-        anyhow::bail!(
-            "unable to prepare context: context must be a directory: {}",
-            args.context.display()
-        );
-    }
     let cache_to_registry = match &args.cache_to {
         Some(spec) => crate::registry_cache::parse_spec("--cache-to", spec)?,
         None => None,
@@ -123,6 +121,19 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         }
     }
     let outputs = crate::build_output::Outputs::parse(&args.outputs)?;
+    // What hoist processes that were killed (SIGKILL, OOM, power loss) left goes first: their staging dirs, the
+    // mounts and containers in them, and their containers' cgroups. Never anything a live process owns.
+    store.sweep_stale_tmp(&hoist_executor::reap::remove_containers_in);
+    hoist_executor::reap::remove_orphaned_cgroups();
+    let context =
+        crate::build_context::resolve(store, &args.context, args.file.as_deref(), &build_args)?;
+    let mut named_staging = Vec::new();
+    let named_contexts = crate::build_context::named_contexts(
+        store,
+        &args.build_contexts,
+        context.keep_git_dir,
+        &mut named_staging,
+    )?;
     let push = args.push || outputs.wants_push();
     let names = outputs.names(&args.tags);
     if push && names.is_empty() {
@@ -145,8 +156,10 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         crate::pull::registry_options(store.root(), args.insecure_registries.clone(), None),
     ));
     let mut options = BuildOptions {
-        context_dir: args.context.clone(),
-        dockerfile: args.file.clone(),
+        context_dir: context.dir.clone(),
+        dockerfile: Some(context.dockerfile_path()),
+        ephemeral_context: context.ephemeral,
+        named_contexts,
         // Without an image output the names only name the image in the archives, as with buildx.
         tags: if outputs.stores_image() {
             names.clone()
@@ -168,10 +181,6 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         platform: args.platform.clone(),
         remote_caches: Vec::new(),
     };
-    // What hoist processes that were killed (SIGKILL, OOM, power loss) left goes first: their staging dirs, the
-    // mounts and containers in them, and their containers' cgroups. Never anything a live process owns.
-    store.sweep_stale_tmp(&hoist_executor::reap::remove_containers_in);
-    hoist_executor::reap::remove_orphaned_cgroups();
     crate::cache::import_cache_from(store, &cache_from_local)?;
     for (spec, parsed) in &cache_from_registry {
         let client = images.client(None).map_err(anyhow::Error::msg)?;
@@ -209,7 +218,10 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     let out = match built {
         Ok(out) => out,
         Err(e) => {
-            errln!("ERROR: {e}{}", where_in_dockerfile(&args, &e));
+            errln!(
+                "ERROR: {e}{}",
+                where_in_dockerfile(&context.dockerfile_path(), &e)
+            );
             return Ok(1);
         }
     };
@@ -258,15 +270,11 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
 
 /// The Dockerfile line an error is about, with a caret under its column (as a parse error shows it); empty when
 /// the error has no position or the file cannot be read again.
-fn where_in_dockerfile(args: &BuildArgs, error: &hoist_solver::BuildError) -> String {
+fn where_in_dockerfile(path: &std::path::Path, error: &hoist_solver::BuildError) -> String {
     let Some((_, pos)) = error.location() else {
         return String::new();
     };
-    let path = args
-        .file
-        .clone()
-        .unwrap_or_else(|| args.context.join("Dockerfile"));
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return String::new();
     };
     match text.lines().nth(pos.line.saturating_sub(1)) {

@@ -244,3 +244,24 @@ fn add_mixes_urls_and_context_files() {
         "local.txt 644\nremote.txt 600\nlocal\nremote\n"
     );
 }
+
+#[test]
+fn add_url_with_checksum_is_keyed_by_it_and_not_downloaded_when_cached() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let Some(srv) = Server::start() else { return };
+    srv.put("pinned.txt", b"pinned\n");
+    let sum = sha256_hex(b"pinned\n");
+    let df = format!(
+        "FROM busybox\nADD --checksum=sha256:{sum} {} /pinned.txt\n",
+        srv.url("pinned.txt")
+    );
+    h.build_ok("pin:1", &df, &[], &[]);
+    // The server is gone: the checksum names the content, so the cached step needs no request (as BuildKit).
+    drop(srv);
+    let log = h.build_ok("pin:2", &df, &[], &["--progress", "plain"]);
+    assert!(log.contains("CACHED"), "{log}");
+    assert_eq!(h.sh("pin:2", "cat /pinned.txt"), "pinned\n");
+    assert!(h.leftover_tmp().is_empty(), "{:?}", h.leftover_tmp());
+}

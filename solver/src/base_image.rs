@@ -10,9 +10,13 @@ use std::time::Instant;
 
 use hoist_store::{ImageRecord, Store};
 
+use crate::cachekey::KeyBuilder;
+use crate::image::ImageState;
 use crate::progress::{Event, Stream};
 use crate::stage::Build;
 use crate::Result;
+use hoist_parser::ast::Stage;
+use hoist_parser::shell;
 
 /// Fetches images into the store for a build.
 pub trait ImageSource: Send + Sync {
@@ -81,6 +85,58 @@ impl Build<'_> {
         };
         let pulled = cell.get_or_init(|| self.pull_with_progress(source, reference, platform));
         Ok(pulled.clone().map(Some))
+    }
+
+    /// The image `reference` as a stage's base (from the store, or pulled); `what` starts the errors.
+    pub(crate) fn base_image(
+        &self,
+        stage: &Stage,
+        reference: &str,
+        what: &str,
+    ) -> Result<(ImageState, String, bool)> {
+        let platform = match &stage.platform {
+            Some(p) => Some(
+                shell::expand_word(p, &self.meta_scope, self.dockerfile.directives.escape)
+                    .map_err(|e| self.error_at(stage.pos, format!("FROM --platform={p}: {e}")))?,
+            ),
+            None => self.options.platform.clone(),
+        };
+        let record = match self.image(reference, platform.as_deref())? {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                return Err(self.error_at(
+                    stage.pos,
+                    format!(
+                        "{what}: no such image in the store; `hoist pull {reference}`, `hoist import ROOTFS.tar {reference}` or build it first"
+                    ),
+                ))
+            }
+            Err(message) => {
+                return Err(self.error_at(
+                    stage.pos,
+                    format!("{what}: failed to resolve source metadata: {message}"),
+                ))
+            }
+        };
+        let raw = self.store.read_blob(&record.id)?;
+        let sizes: Vec<u64> = record.manifest.layers().iter().map(|l| l.size()).collect();
+        let mut image = ImageState::from_config_json(&raw, &sizes)?;
+        if !image.env.iter().any(|e| e.starts_with("PATH=")) {
+            image
+                .env
+                .insert(0, format!("PATH={}", crate::image::DEFAULT_PATH));
+        }
+        // Keyed by the base's layers, not its image ID: what a step builds on is the filesystem (its config
+        // — Env, User, WorkingDir — enters the keys of the steps that use it), so re-importing the same rootfs
+        // on another machine keeps the cache valid.
+        let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.to_string()).collect();
+        let key = KeyBuilder::new("image")
+            .list("layers", &layers)
+            .source_date_epoch(self.options.source_date_epoch)
+            .finish()
+            .key;
+        let cmd = image.cmd.is_some();
+        Ok((image, key, cmd))
     }
 
     /// One pull, shown as its own step (`[internal] load metadata for docker.io/library/busybox:latest`, as

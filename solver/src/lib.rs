@@ -13,6 +13,7 @@ pub mod progress;
 mod cachekey;
 pub mod explain;
 mod lower;
+mod named_context;
 mod remote_cache;
 mod reproducible;
 mod stage;
@@ -25,6 +26,7 @@ use hoist_store::{ImageRecord, Store};
 pub use base_image::{ImageSource, ImageSourceHandle};
 pub use error::{BuildError, Result};
 pub use lower::cache_mount_dir_name;
+pub use named_context::NamedContext;
 pub use progress::{Event, Progress, Silent, Stream};
 pub use remote_cache::{RemoteCache, RemoteCacheHandle};
 
@@ -35,6 +37,10 @@ pub struct BuildOptions {
     pub context_dir: PathBuf,
     /// The Dockerfile (`-f`); `None` = `<context>/Dockerfile`.
     pub dockerfile: Option<PathBuf>,
+    /// The context exists for this build only (stdin, a git checkout): its files' stats are not remembered.
+    pub ephemeral_context: bool,
+    /// `--build-context NAME=…`: used instead of a stage or an image of that name.
+    pub named_contexts: Vec<(String, NamedContext)>,
     /// `-t` references to tag the result with.
     pub tags: Vec<String>,
     /// `--build-arg K=V` (a bare `K` takes the value from hoist's environment, as docker does; the CLI resolves it).

@@ -78,6 +78,8 @@ pub(crate) struct Build<'a> {
     previous: std::sync::OnceLock<explain::EarlierSteps>,
     /// Images pulled during this build (each once).
     pub(crate) pulls: crate::base_image::Pulls,
+    /// The directory contexts (`--build-context NAME=DIR`) used as sources, made once.
+    pub(crate) named_states: crate::named_context::NamedStates,
     /// Layers of steps taken from a remote cache, fetched when used.
     pub(crate) pending_layers: crate::remote_cache::PendingLayers,
     /// The ids of the cache mounts (`RUN --mount=type=cache`) the build's steps used.
@@ -127,11 +129,15 @@ impl<'a> Build<'a> {
                 "{file_name}: the Dockerfile has no FROM instruction"
             )));
         }
-        let context = BuildContext::open_loading(
-            &options.context_dir,
-            &dockerfile_path,
-            store.stat_cache_reader(),
-        )?;
+        let context = if options.ephemeral_context {
+            BuildContext::open(&options.context_dir, &dockerfile_path, Vec::new())?
+        } else {
+            BuildContext::open_loading(
+                &options.context_dir,
+                &dockerfile_path,
+                store.stat_cache_reader(),
+            )?
+        };
         let build_args = BuildArgs::new(&options.build_args);
         let mut meta_scope = Scope::default();
         for (k, v) in crate::args::platform_args() {
@@ -163,6 +169,7 @@ impl<'a> Build<'a> {
             previous: std::sync::OnceLock::new(),
             pulls: crate::base_image::Pulls::default(),
             pending_layers: crate::remote_cache::PendingLayers::default(),
+            named_states: Default::default(),
             cache_mounts_used: Mutex::default(),
             jobs: crate::step::Semaphore::new(if options.jobs == 0 {
                 std::thread::available_parallelism()
@@ -289,7 +296,9 @@ impl<'a> Build<'a> {
         .map_err(|e| self.root_cause(e))?;
         for name in self.build_args.unused() {
             // SOURCE_DATE_EPOCH is consumed by the build itself (the image's timestamps), as by BuildKit.
-            if !crate::args::PREDEFINED_ARGS.contains(&name.as_str()) && name != "SOURCE_DATE_EPOCH"
+            if !crate::args::PREDEFINED_ARGS.contains(&name.as_str())
+                && name != "SOURCE_DATE_EPOCH"
+                && name != "BUILDKIT_CONTEXT_KEEP_GIT_DIR"
             {
                 self.warn(&format!(
                     "[Warning] One or more build-args [{name}] were not consumed"
@@ -297,11 +306,11 @@ impl<'a> Build<'a> {
             }
         }
         let fresh = self.context.take_fresh_stat_entries();
-        if !fresh.is_empty() {
+        if !fresh.is_empty() && !self.options.ephemeral_context {
             self.store.stat_cache_put(&fresh)?;
         }
         let trees = self.context.take_fresh_trees();
-        if !trees.is_empty() {
+        if !trees.is_empty() && !self.options.ephemeral_context {
             self.store.put_context_trees(&trees)?;
         }
         // The image's layers that came from a remote cache must be here before the image refers to them.
@@ -342,9 +351,13 @@ impl<'a> Build<'a> {
         let mut uses: HashMap<(usize, usize), hoist_parser::ast::Pos> = HashMap::new();
         for (i, stage) in self.dockerfile.stages.iter().enumerate() {
             let mut d = Vec::new();
+            if self.stage_is_overridden(i) {
+                deps.insert(i, d);
+                continue;
+            }
             let escape = self.dockerfile.directives.escape;
             let expand = |w: &str| shell::expand_word(w, &self.meta_scope, escape).ok();
-            if let Some(base) = expand(&stage.base) {
+            if let Some(base) = expand(&stage.base).filter(|b| self.named_context(b).is_none()) {
                 d.extend(self.stage_by_name(&base).filter(|p| *p < i));
             }
             for ins in &stage.instructions {
@@ -550,6 +563,10 @@ impl<'a> Build<'a> {
     fn build_stage(&self, index: usize) -> Result<StageState> {
         let stage = &self.dockerfile.stages[index];
         let mut state = self.from(index, stage)?;
+        if self.stage_is_overridden(index) {
+            // `--build-context NAME=…` replaces the stage: nothing of the Dockerfile's runs for it.
+            return Ok(state);
+        }
         let triggers = std::mem::take(&mut state.image.onbuild);
         for trigger in &triggers {
             let ins = parse_trigger(trigger, stage)
@@ -562,15 +579,23 @@ impl<'a> Build<'a> {
         Ok(state)
     }
 
-    /// `FROM`: the base image, another stage, or scratch.
+    /// `FROM`: the base image, another stage, scratch, or a named context (`--build-context`). A stage that a
+    /// named context of its name replaces is that context.
     fn from(&self, index: usize, stage: &Stage) -> Result<StageState> {
         let started = Instant::now();
-        let base = shell::expand_word(
-            &stage.base,
-            &self.meta_scope,
-            self.dockerfile.directives.escape,
-        )
-        .map_err(|e| self.error_at(stage.pos, format!("FROM {}: {e}", stage.base)))?;
+        let overriding = stage
+            .name
+            .as_deref()
+            .filter(|n| self.named_context(n).is_some());
+        let base = match overriding {
+            Some(name) => name.to_string(),
+            None => shell::expand_word(
+                &stage.base,
+                &self.meta_scope,
+                self.dockerfile.directives.escape,
+            )
+            .map_err(|e| self.error_at(stage.pos, format!("FROM {}: {e}", stage.base)))?,
+        };
         if base.trim().is_empty() {
             return Err(self.error_at(
                 stage.pos,
@@ -586,69 +611,25 @@ impl<'a> Build<'a> {
             None => String::new(),
         };
         let mut lineage = vec![index];
-        let (image, fs_key, cmd_from_base) = if base.eq_ignore_ascii_case("scratch") {
-            (
-                ImageState::scratch(),
-                KeyBuilder::new("scratch")
-                    .source_date_epoch(self.options.source_date_epoch)
-                    .finish()
-                    .key,
-                false,
-            )
-        } else if let Some(parent) = self.stage_by_name(&base).filter(|p| *p < index) {
-            let done = self.stage(parent)?;
-            lineage.extend(done.lineage.iter().copied());
-            (
-                done.image.clone(),
-                done.fs_key.clone(),
-                done.image.cmd.is_some(),
-            )
-        } else {
-            let platform = match &stage.platform {
-                Some(p) => Some(
-                    shell::expand_word(p, &self.meta_scope, self.dockerfile.directives.escape)
-                        .map_err(|e| {
-                            self.error_at(stage.pos, format!("FROM --platform={p}: {e}"))
-                        })?,
-                ),
-                None => self.options.platform.clone(),
-            };
-            let record = match self.image(&base, platform.as_deref())? {
-                Ok(Some(record)) => record,
-                Ok(None) => {
-                    return Err(self.error_at(
-                        stage.pos,
-                        format!(
-                            "FROM {base}: no such image in the store; `hoist pull {base}`, `hoist import ROOTFS.tar {base}` or build it first"
-                        ),
-                    ))
-                }
-                Err(message) => {
-                    return Err(self.error_at(
-                        stage.pos,
-                        format!("FROM {base}: failed to resolve source metadata: {message}"),
-                    ))
-                }
-            };
-            let raw = self.store.read_blob(&record.id)?;
-            let sizes: Vec<u64> = record.manifest.layers().iter().map(|l| l.size()).collect();
-            let mut image = ImageState::from_config_json(&raw, &sizes)?;
-            if !image.env.iter().any(|e| e.starts_with("PATH=")) {
-                image
-                    .env
-                    .insert(0, format!("PATH={}", crate::image::DEFAULT_PATH));
+        let named = self.named_context(&base).cloned();
+        let (image, fs_key, cmd_from_base) = match &named {
+            Some(crate::NamedContext::Image(reference)) => {
+                self.base_image(stage, reference, &format!("FROM {base}: context {base}"))?
             }
-            // Keyed by the base's layers, not its image ID: what a step builds on is the filesystem (its config
-            // — Env, User, WorkingDir — enters the keys of the steps that use it), so re-importing the same rootfs
-            // on another machine keeps the cache valid.
-            let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.to_string()).collect();
-            let key = KeyBuilder::new("image")
-                .list("layers", &layers)
-                .source_date_epoch(self.options.source_date_epoch)
-                .finish()
-                .key;
-            let cmd = image.cmd.is_some();
-            (image, key, cmd)
+            Some(crate::NamedContext::Dir { .. }) => self.scratch(),
+            None if base.eq_ignore_ascii_case("scratch") => self.scratch(),
+            None => match self.stage_by_name(&base).filter(|p| *p < index) {
+                Some(parent) => {
+                    let done = self.stage(parent)?;
+                    lineage.extend(done.lineage.iter().copied());
+                    (
+                        done.image.clone(),
+                        done.fs_key.clone(),
+                        done.image.cmd.is_some(),
+                    )
+                }
+                None => self.base_image(stage, &base, &format!("FROM {base}"))?,
+            },
         };
         let created = image
             .history
@@ -662,15 +643,20 @@ impl<'a> Build<'a> {
         let trigger_steps = image
             .onbuild
             .iter()
+            .filter(|_| overriding.is_none())
             .filter(|t| parse_trigger(t, stage).map_or(true, |ins| lower::makes_vertex(&ins)))
             .count();
-        let step_count = 1
-            + trigger_steps
-            + stage
+        let own_steps = if overriding.is_some() {
+            0
+        } else {
+            stage
                 .instructions
                 .iter()
                 .filter(|i| lower::makes_vertex(i))
-                .count();
+                .count()
+        };
+        let dir_step = usize::from(matches!(named, Some(crate::NamedContext::Dir { .. })));
+        let step_count = 1 + trigger_steps + own_steps + dir_step;
         let id = self.next_vertex();
         let name = format!("[{label}1/{step_count}] FROM {base}");
         self.progress.event(Event::Started { id, name: &name });
@@ -678,7 +664,7 @@ impl<'a> Build<'a> {
             id,
             elapsed: started.elapsed(),
         });
-        Ok(StageState {
+        let mut state = StageState {
             image,
             scope,
             fs_key,
@@ -693,7 +679,24 @@ impl<'a> Build<'a> {
             step_index: 1,
             lineage,
             created,
-        })
+        };
+        if let Some(crate::NamedContext::Dir { path, ephemeral }) = &named {
+            self.fill_from_dir(&mut state, &base, path, *ephemeral)
+                .map_err(|e| self.error_at(stage.pos, format!("FROM {base}: {e}")))?;
+        }
+        Ok(state)
+    }
+
+    /// An empty filesystem: `FROM scratch`, and under a directory context.
+    pub(crate) fn scratch(&self) -> (ImageState, String, bool) {
+        (
+            ImageState::scratch(),
+            KeyBuilder::new("scratch")
+                .source_date_epoch(self.options.source_date_epoch)
+                .finish()
+                .key,
+            false,
+        )
     }
 
     /// A step uses cache mount `id` (see [`crate::BuildOutput::cache_mounts`]).

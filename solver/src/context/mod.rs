@@ -14,6 +14,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{BuildError, Result};
 
+pub mod git;
+pub mod remote;
 mod walk;
 use walk::parallel_walk;
 

@@ -14,6 +14,7 @@ use crate::stage::{Build, StageState};
 use crate::step::{fs_step_deferring, AfterUnmount, ScratchView, StepInfo};
 
 use super::fetch;
+use crate::context::git::{self, GitSource};
 
 /// Where the sources of a COPY come from.
 enum Origin {
@@ -21,6 +22,11 @@ enum Origin {
     Stage(Arc<StageState>),
     Image(Vec<LayerDesc>),
     Heredocs(hoist_store::TempDir),
+    /// `ADD <git URL>`: the checkout (kept until the step is done) and the directory in it to copy.
+    Git {
+        _checkout: hoist_store::TempDir,
+        root: PathBuf,
+    },
 }
 
 pub(super) fn copy(
@@ -35,6 +41,7 @@ pub(super) fn copy(
     let heredoc_names: Vec<String> = c.heredocs.iter().map(|h| h.name.clone()).collect();
     let mut sources = Vec::with_capacity(c.sources.len());
     let mut urls = Vec::new();
+    let mut git_sources = Vec::new();
     for src in &c.sources {
         let src = match src.strip_prefix("<<").map(|n| {
             n.trim_start_matches('-')
@@ -43,6 +50,12 @@ pub(super) fn copy(
             Some(name) if heredoc_names.iter().any(|h| h == name) => name.to_string(),
             _ => build.expand(ins, src, &state.scope)?,
         };
+        if is_add {
+            if let Some(git) = GitSource::parse(&src) {
+                git_sources.push(git);
+                continue;
+            }
+        }
         if is_add && fetch::is_http_url(&src) {
             urls.push(src);
             continue;
@@ -51,7 +64,7 @@ pub(super) fn copy(
             return Err(err(format!(
                 "source {src}: {}",
                 if is_add {
-                    "only http:// and https:// URLs can be downloaded; git sources are not supported by this version of hoist"
+                    "only http(s) URLs and git repositories (https://…/repo.git#ref, git@host:repo.git, git://…, file://…) can be added"
                 } else {
                     "COPY cannot copy from a URL; use ADD"
                 }
@@ -59,7 +72,41 @@ pub(super) fn copy(
         }
         sources.push(src);
     }
+    if !git_sources.is_empty() && (git_sources.len() > 1 || !sources.is_empty() || !urls.is_empty())
+    {
+        return Err(err(
+            "a git repository must be the only source of its ADD; use one ADD per repository"
+                .into(),
+        ));
+    }
+    if c.flags.keep_git_dir && git_sources.is_empty() {
+        return Err(err("--keep-git-dir applies to git sources only".into()));
+    }
+    // The checkout happens on every build, as a download does: the commit it resolves to keys the step.
+    let git_checkout = match git_sources.first() {
+        Some(git) => {
+            let dir = build.store.new_tmp_dir("git-add")?;
+            let checkout = git::checkout(git, dir.path(), c.flags.keep_git_dir)
+                .map_err(|e| err(e.to_string()))?;
+            // `ADD --checksum=COMMIT <git URL>` (Dockerfile 1.10): the ref must resolve to that commit.
+            if let Some(text) = &c.flags.checksum {
+                let wanted = build.expand(ins, text, &state.scope)?.to_ascii_lowercase();
+                if wanted.len() < 7 || !checkout.commit.starts_with(&wanted) {
+                    return Err(err(format!(
+                        "--checksum={wanted}: {}#{} resolved to commit {}; give that commit (at least 7 hex digits) or fix the ref",
+                        git.remote,
+                        git.reference.as_deref().unwrap_or("HEAD"),
+                        checkout.commit
+                    )));
+                }
+            }
+            sources.push(".".to_string());
+            Some((git.clone(), checkout, dir))
+        }
+        None => None,
+    };
     let checksum = match &c.flags.checksum {
+        Some(_) if git_checkout.is_some() => None,
         Some(text) => {
             let text = build.expand(ins, text, &state.scope)?;
             if urls.is_empty() || !sources.is_empty() {
@@ -71,34 +118,29 @@ pub(super) fn copy(
         }
         None => None,
     };
-    // Downloads happen on every build: their content, not their URL, decides whether the step is cached.
+    // Downloads happen on every build: their content, not their URL, decides whether the step is cached. With
+    // --checksum the content is known before: the step is keyed by it and downloads only on a miss (BuildKit
+    // makes no request for a pinned URL whose step is cached).
     let downloads_dir = if urls.is_empty() {
         None
     } else {
         Some(build.store.new_tmp_dir("download")?)
     };
-    let mut downloads = Vec::with_capacity(urls.len());
-    if let Some(dir) = &downloads_dir {
-        for url in &urls {
-            let download = fetch::fetch(url, dir.path(), checksum.as_deref())
-                .map_err(|e| err(format!("{url}: {e}")))?;
-            if downloads
-                .iter()
-                .any(|d: &fetch::Download| d.file_name == download.file_name)
-            {
-                return Err(err(format!(
-                    "{url}: another URL of this ADD already downloaded a file named {:?}; use one ADD per URL",
-                    download.file_name
-                )));
-            }
-            downloads.push(download);
-        }
-    }
-    let url_identity: Vec<String> = urls
-        .iter()
-        .zip(&downloads)
-        .map(|(url, d)| format!("{url}\0{}\0{}", d.file_name, d.digest))
-        .collect();
+    let downloads = match (&downloads_dir, &checksum) {
+        (Some(dir), None) => fetch::fetch_all(&urls, dir.path(), None).map_err(err)?,
+        _ => Vec::new(),
+    };
+    let url_identity: Vec<String> = match &checksum {
+        Some(pinned) => urls
+            .iter()
+            .map(|url| format!("{url}\0{}\0{pinned}", fetch::url_file_name(url)))
+            .collect(),
+        None => urls
+            .iter()
+            .zip(&downloads)
+            .map(|(url, d)| format!("{url}\0{}\0{}", d.file_name, d.digest))
+            .collect(),
+    };
     let dest = build.expand(ins, &c.dest, &state.scope)?;
     let chown = match &c.flags.chown {
         Some(ch) => Some(build.expand(ins, ch, &state.scope)?),
@@ -130,7 +172,21 @@ pub(super) fn copy(
             doc.content.clone()
         });
     }
-    let origin = if !c.heredocs.is_empty() {
+    let git_identity = git_checkout.as_ref().map(|(git, checkout, _)| {
+        format!(
+            "git\0{}\0{}\0{}\0keep-git-dir={}",
+            git.remote,
+            checkout.commit,
+            git.subdir.as_deref().unwrap_or(""),
+            c.flags.keep_git_dir
+        )
+    });
+    let origin = if let Some((_, checkout, dir)) = git_checkout {
+        Origin::Git {
+            _checkout: dir,
+            root: checkout.root,
+        }
+    } else if !c.heredocs.is_empty() {
         let dir = build.store.new_tmp_dir("heredoc")?;
         for (doc, content) in c.heredocs.iter().zip(&heredoc_contents) {
             let path = dir.path().join(&doc.name);
@@ -143,13 +199,22 @@ pub(super) fn copy(
         if let Some(m) = build.invalid_stage_index(&from) {
             return Err(err(format!("--from={from}: {m}")));
         }
-        match build.stage_by_ref(&from) {
-            Some(index) => Origin::Stage(build.stage(index)?),
-            None => {
-                let record = match build.image(&from, build.options.platform.as_deref())? {
+        let named = match build.stage_by_ref(&from) {
+            Some(_) => None,
+            None => build.named_source(&from)?,
+        };
+        let image_ref = match &named {
+            Some(crate::named_context::NamedSource::Image(reference)) => reference.clone(),
+            _ => from.clone(),
+        };
+        match (build.stage_by_ref(&from), named) {
+            (Some(index), _) => Origin::Stage(build.stage(index)?),
+            (None, Some(crate::named_context::NamedSource::Stage(state))) => Origin::Stage(state),
+            (None, _) => {
+                let record = match build.image(&image_ref, build.options.platform.as_deref())? {
                     Ok(Some(record)) => record,
                     Ok(None) => return Err(err(format!(
-                        "--from={from}: no stage is named {from:?} and no image {from} is in the store"
+                        "--from={from}: no stage is named {from:?} and no image {image_ref} is in the store"
                     ))),
                     Err(message) => return Err(err(format!("--from={from}: {message}"))),
                 };
@@ -169,6 +234,8 @@ pub(super) fn copy(
                 .checksum(&sources, &|rel| exclude.excluded(rel), &excludes.join("\n"))?
         }
         Origin::Stage(s) => s.fs_key.clone(),
+        // The commit, not the files: the same commit is the same content.
+        Origin::Git { .. } => git_identity.clone().unwrap_or_default(),
         Origin::Image(layers) => layers
             .iter()
             .map(|l| l.diff_id.to_string())
@@ -224,6 +291,7 @@ pub(super) fn copy(
         let src_root: PathBuf = match &origin {
             Origin::Context => context_root.clone(),
             Origin::Heredocs(dir) => dir.path().to_path_buf(),
+            Origin::Git { root, .. } => root.clone(),
             Origin::Stage(s) => {
                 view = ScratchView::mount(build, &s.image.layers)?;
                 view.path().to_path_buf()
@@ -238,7 +306,9 @@ pub(super) fn copy(
         // wrote itself (heredocs) do not, as with BuildKit's context transfer.
         let source_kind = match origin {
             Origin::Stage(_) | Origin::Image(_) => fileops::SourceKind::Rootfs,
-            Origin::Context | Origin::Heredocs(_) => fileops::SourceKind::Context,
+            Origin::Context | Origin::Heredocs(_) | Origin::Git { .. } => {
+                fileops::SourceKind::Context
+            }
         };
         let context = &build.context;
         let (exclude, sources_ref) = (&exclude, &sources);
@@ -314,6 +384,15 @@ pub(super) fn copy(
             fileops::copy(&request).map_err(copy_error)?;
         }
         if let Some(dir) = &downloads_dir {
+            let pinned_downloads;
+            let downloads = match &checksum {
+                Some(pinned) => {
+                    pinned_downloads =
+                        fetch::fetch_all(&urls, dir.path(), Some(pinned)).map_err(err)?;
+                    &pinned_downloads
+                }
+                None => &downloads,
+            };
             // Downloaded files are copied as files (no archive extraction unless --unpack), like BuildKit; they
             // stay 0600 whatever --chmod says, as BuildKit (Docker 20.10) leaves them.
             let request = CopyRequest {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 /// What a URL source became.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Download {
+pub(crate) struct Download {
     /// The file name inside the staging directory (never empty, never `.` or `..`, no `/`).
     pub file_name: String,
     /// `sha256:<hex>` of the content.
@@ -18,7 +18,7 @@ pub(super) struct Download {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(super) enum FetchError {
+pub(crate) enum FetchError {
     #[error("download failed: {0}")]
     Transport(String),
     #[error("download failed: the server answered {code} {text}")]
@@ -53,7 +53,7 @@ pub(super) fn parse_checksum(text: &str) -> Result<String, FetchError> {
 }
 
 /// Downloads `url` into `dir`; verifies `checksum` (`sha256:<hex>`, already parsed) when given.
-pub(super) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Download, FetchError> {
+pub(crate) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Download, FetchError> {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(30))
         .timeout_read(Duration::from_secs(300))
@@ -73,8 +73,8 @@ pub(super) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Dow
     // BuildKit gives the file the server's Last-Modified time (it ends up in the layer).
     let modified = response
         .header("Last-Modified")
-        .and_then(|h| chrono::DateTime::parse_from_rfc2822(h.trim()).ok())
-        .and_then(|t| u64::try_from(t.timestamp()).ok())
+        .and_then(http_date)
+        .and_then(|secs| u64::try_from(secs).ok())
         .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs));
     let path = dir.join(&file_name);
     let mut file = std::fs::OpenOptions::new()
@@ -110,6 +110,32 @@ pub(super) fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Dow
     Ok(Download { file_name, digest })
 }
 
+/// Downloads every URL of one ADD into `dir` (each checked against `checksum` when given); the error names the
+/// URL that failed.
+pub(crate) fn fetch_all(
+    urls: &[String],
+    dir: &Path,
+    checksum: Option<&str>,
+) -> Result<Vec<Download>, String> {
+    let mut downloads: Vec<Download> = Vec::with_capacity(urls.len());
+    for url in urls {
+        let download = fetch(url, dir, checksum).map_err(|e| format!("{url}: {e}"))?;
+        if downloads.iter().any(|d| d.file_name == download.file_name) {
+            return Err(format!(
+                "{url}: another URL of this ADD already downloaded a file named {:?}; use one ADD per URL",
+                download.file_name
+            ));
+        }
+        downloads.push(download);
+    }
+    Ok(downloads)
+}
+
+/// The file name a download of `url` gets when the server names none (BuildKit keys a pinned URL by it).
+pub(super) fn url_file_name(url: &str) -> String {
+    file_name(url, None)
+}
+
 /// The name BuildKit gives a downloaded file: the `Content-Disposition` filename, else the last segment of the
 /// URL path, else `index`. Only a plain name is kept, so it cannot climb out of the staging directory.
 fn file_name(url: &str, content_disposition: Option<&str>) -> String {
@@ -142,6 +168,22 @@ fn disposition_filename(header: &str) -> Option<String> {
         }
         let base = value.rsplit('/').next().unwrap_or("").to_string();
         (!base.is_empty()).then_some(base)
+    })
+}
+
+/// An HTTP date in any of the three formats HTTP allows (and Go's `http.ParseTime`, which BuildKit uses, reads):
+/// RFC 1123 (`Sun, 06 Nov 1994 08:49:37 GMT`), RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+/// (`Sun Nov  6 08:49:37 1994`). Seconds since the epoch.
+fn http_date(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc2822(text) {
+        return Some(t.timestamp());
+    }
+    let formats = ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"];
+    formats.iter().find_map(|f| {
+        chrono::NaiveDateTime::parse_from_str(text, f)
+            .ok()
+            .map(|t| t.and_utc().timestamp())
     })
 }
 
@@ -193,8 +235,16 @@ mod tests {
 
     #[test]
     fn http_dates_parse() {
-        let t = chrono::DateTime::parse_from_rfc2822("Sun, 09 Sep 2001 01:46:40 GMT").unwrap();
-        assert_eq!(t.timestamp(), 1_000_000_000);
+        assert_eq!(
+            http_date("Sun, 09 Sep 2001 01:46:40 GMT"),
+            Some(1_000_000_000)
+        );
+        assert_eq!(
+            http_date("Sunday, 09-Sep-01 01:46:40 GMT"),
+            Some(1_000_000_000)
+        );
+        assert_eq!(http_date("Sun Sep  9 01:46:40 2001"), Some(1_000_000_000));
+        assert_eq!(http_date("yesterday"), None);
     }
 
     #[test]

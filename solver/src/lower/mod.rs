@@ -1,7 +1,7 @@
 //! Lowering: one instruction applied to a stage's state. Config-only instructions change the image config
 //! ([`meta`]); RUN, COPY/ADD and WORKDIR are filesystem steps ([`run`], [`copy`], [`workdir`]).
 mod copy;
-mod fetch;
+pub(crate) mod fetch;
 mod meta;
 mod mounts;
 

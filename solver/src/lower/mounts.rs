@@ -212,7 +212,14 @@ pub(super) fn bind_origin(build: &Build, from: Option<&str>) -> Result<BindOrigi
     if let Some(index) = build.stage_by_ref(from) {
         return Ok(BindOrigin::Stage(build.stage(index)?));
     }
-    let record = match build.image(from, build.options.platform.as_deref())? {
+    let image_ref = match build.named_source(from)? {
+        Some(crate::named_context::NamedSource::Stage(state)) => {
+            return Ok(BindOrigin::Stage(state))
+        }
+        Some(crate::named_context::NamedSource::Image(reference)) => reference,
+        None => from.to_string(),
+    };
+    let record = match build.image(&image_ref, build.options.platform.as_deref())? {
         Ok(Some(record)) => record,
         Ok(None) => {
             return Err(BuildError::other(format!(
