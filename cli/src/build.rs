@@ -60,6 +60,10 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Run the build checks only, without building: each warning with its Dockerfile lines; exit 1 when one fails
+    /// (as `docker build --check`). A build runs them too and lists what they found at its end.
+    #[arg(long)]
+    check: bool,
     /// Where the result goes, as buildx: type=image (default), docker|oci|tar,dest=FILE, local,dest=DIR, or DIR.
     #[arg(short = 'o', long = "output")]
     outputs: Vec<String>,
@@ -167,7 +171,13 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         pull: args.pull,
         platform: args.platform.clone(),
         remote_caches: Vec::new(),
+        on_checks: None,
     };
+    if args.check {
+        return check_only(store, &args, &options);
+    }
+    let checks = crate::build_checks::Kept::default();
+    options.on_checks = Some(checks.sink());
     // What hoist processes that were killed (SIGKILL, OOM, power loss) left goes first: their staging dirs, the
     // mounts and containers in them, and their containers' cgroups. Never anything a live process owns.
     store.sweep_stale_tmp(&hoist_executor::reap::remove_containers_in);
@@ -191,6 +201,15 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     drop(progress);
     // The terminal view draws its final screen when dropped: before anything else is printed below it.
     drop(renderer);
+    // As buildx: the checks' findings close the progress output, before an error (not with -q or JSON progress).
+    if !args.quiet && !matches!(args.progress, crate::progress::Mode::Json) {
+        if let Some(report) = checks.take() {
+            let summary = crate::build_checks::summary(&report);
+            if !summary.is_empty() {
+                errln!("{}", summary.trim_end_matches('\n'));
+            }
+        }
+    }
     if let Some(signal) = interrupts.received() {
         let what = if stopped.is_empty() {
             "no step was running".to_string()
@@ -254,6 +273,23 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// `--check`: the checks alone, printed in full on stdout; exit 1 when any check failed.
+fn check_only(store: &Store, args: &BuildArgs, options: &BuildOptions) -> anyhow::Result<i32> {
+    let renderer = crate::progress::renderer(args.progress);
+    let checked = hoist_solver::check(store, options, renderer.as_ref());
+    drop(renderer);
+    match checked {
+        Ok(report) => {
+            outln!("{}", crate::build_checks::full(&report).trim_end_matches('\n'));
+            Ok(if report.warnings.is_empty() { 0 } else { 1 })
+        }
+        Err(e) => {
+            errln!("ERROR: {e}{}", where_in_dockerfile(args, &e));
+            Ok(1)
+        }
+    }
 }
 
 /// The Dockerfile line an error is about, with a caret under its column (as a parse error shows it); empty when
