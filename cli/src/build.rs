@@ -282,7 +282,10 @@ fn check_only(store: &Store, args: &BuildArgs, options: &BuildOptions) -> anyhow
     drop(renderer);
     match checked {
         Ok(report) => {
-            outln!("{}", crate::build_checks::full(&report).trim_end_matches('\n'));
+            outln!(
+                "{}",
+                crate::build_checks::full(&report).trim_end_matches('\n')
+            );
             Ok(if report.warnings.is_empty() { 0 } else { 1 })
         }
         Err(e) => {

@@ -77,7 +77,11 @@ fn excerpt(file_name: &str, text: &str, line: usize) -> String {
     let mut out = format!("{file_name}:{line}\n--------------------\n");
     for n in first..=last {
         let marker = if n == line { ">>>" } else { "   " };
-        let _ = writeln!(out, " {n:>3} | {marker} {}", lines[n - 1].trim_end_matches('\r'));
+        let _ = writeln!(
+            out,
+            " {n:>3} | {marker} {}",
+            lines[n - 1].trim_end_matches('\r')
+        );
     }
     out.push_str("--------------------\n");
     out
@@ -99,7 +103,11 @@ mod tests {
 
     #[test]
     fn the_summary_lists_each_warning_with_its_line() {
-        let w = CheckWarning::new(&rules::JSON_ARGS_RECOMMENDED, rules::json_args_recommended("CMD"), 3);
+        let w = CheckWarning::new(
+            &rules::JSON_ARGS_RECOMMENDED,
+            rules::json_args_recommended("CMD"),
+            3,
+        );
         assert_eq!(
             summary(&report(vec![w.clone()])),
             "\n 1 warning found (use hoist build --check to expand):\n - JSONArgsRecommended: JSON arguments \
@@ -111,7 +119,11 @@ mod tests {
 
     #[test]
     fn the_full_form_marks_the_line_among_its_neighbours() {
-        let w = CheckWarning::new(&rules::JSON_ARGS_RECOMMENDED, rules::json_args_recommended("CMD"), 3);
+        let w = CheckWarning::new(
+            &rules::JSON_ARGS_RECOMMENDED,
+            rules::json_args_recommended("CMD"),
+            3,
+        );
         assert_eq!(
             full(&report(vec![w])),
             "Check complete, 1 warning has been found!\n\
@@ -126,6 +138,9 @@ mod tests {
              5 |     RUN b\n\
              --------------------\n"
         );
-        assert_eq!(full(&report(Vec::new())), "Check complete, no warnings found.\n");
+        assert_eq!(
+            full(&report(Vec::new())),
+            "Check complete, no warnings found.\n"
+        );
     }
 }

@@ -89,7 +89,10 @@ impl Build<'_> {
                 None => return Ok(CheckConfig::default()),
             },
         };
-        CheckConfig::parse(&text)
-            .map_err(|e| BuildError::other(format!("failed to parse check options ({source}{text}): {e}")))
+        CheckConfig::parse(&text).map_err(|e| {
+            BuildError::other(format!(
+                "failed to parse check options ({source}{text}): {e}"
+            ))
+        })
     }
 }

@@ -131,7 +131,11 @@ impl Walk<'_, '_> {
             let source = self.expand(source, &scope);
             if self.build.context.copy_source_ignored(&source) {
                 let shown = crate::context::clean_rel(&source);
-                let shown = if shown.is_empty() { ".".to_string() } else { shown };
+                let shown = if shown.is_empty() {
+                    ".".to_string()
+                } else {
+                    shown
+                };
                 self.out.push(CheckWarning::new(
                     &rules::COPY_IGNORED_FILE,
                     rules::copy_ignored_file(keyword, &shown),
@@ -173,7 +177,11 @@ impl Walk<'_, '_> {
         self.platform(stage, &base, platform.as_deref(), &config);
         let mut env: Vec<String> = config["config"]["Env"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, format!("PATH={}", crate::image::DEFAULT_PATH));
@@ -183,7 +191,13 @@ impl Walk<'_, '_> {
 
     /// InvalidBaseImagePlatform: the image's os/architecture against `--platform` (FROM's or the build's; this
     /// host's when neither is given).
-    fn platform(&mut self, stage: &Stage, base: &str, wanted: Option<&str>, config: &serde_json::Value) {
+    fn platform(
+        &mut self,
+        stage: &Stage,
+        base: &str,
+        wanted: Option<&str>,
+        config: &serde_json::Value,
+    ) {
         let host = format!("linux/{}", crate::args::host_arch());
         let wanted = wanted.unwrap_or(&host);
         let mut parts = wanted.split('/');
