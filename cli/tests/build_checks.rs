@@ -238,9 +238,9 @@ fn copy_ignored_file_and_base_image_platform() {
     let (code, out, _) = check(&h, &[("Dockerfile", dockerfile.as_bytes())], &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&format!(
+        out.contains(
             "WARNING: InvalidBaseImagePlatform\nBase image busybox was pulled with platform "
-        )),
+        ),
         "{out}"
     );
     assert!(
