@@ -199,15 +199,23 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     let built = hoist_solver::build(store, &options, &progress);
     let stopped = progress.names();
     drop(progress);
+    let report = checks.take();
+    let json = matches!(args.progress, crate::progress::Mode::Json);
+    if let (Some(report), true) = (&report, json) {
+        // A JSON stream gets each finding as a warning event, not a summary for people.
+        for w in &report.warnings {
+            renderer.event(hoist_solver::Event::Warning {
+                message: &w.short(),
+            });
+        }
+    }
     // The terminal view draws its final screen when dropped: before anything else is printed below it.
     drop(renderer);
-    // As buildx: the checks' findings close the progress output, before an error (not with -q or JSON progress).
-    if !args.quiet && !matches!(args.progress, crate::progress::Mode::Json) {
-        if let Some(report) = checks.take() {
-            let summary = crate::build_checks::summary(&report);
-            if !summary.is_empty() {
-                errln!("{}", summary.trim_end_matches('\n'));
-            }
+    // As buildx: the checks' findings close the progress output, before an error (not with -q).
+    if let (Some(report), false, false) = (&report, args.quiet, json) {
+        let summary = crate::build_checks::summary(report);
+        if !summary.is_empty() {
+            errln!("{}", summary.trim_end_matches('\n'));
         }
     }
     if let Some(signal) = interrupts.received() {

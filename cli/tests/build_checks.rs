@@ -82,6 +82,23 @@ fn a_build_lists_the_warnings_at_its_end_and_goes_on() {
     assert_eq!(log.matches("JSONArgsRecommended").count(), 1, "{log}");
     assert_eq!(h.sh("chk:2", "cat /ran"), "ran\n");
 
+    // JSON progress: each finding is a warning event, and no summary for people.
+    let log = h.build_ok("chk:2j", WARNED, &[], &["--progress", "json"]);
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        events.iter().any(|e| {
+            e["event"] == "warning"
+                && e["message"].as_str().is_some_and(|m| {
+                    m.starts_with("JSONArgsRecommended: ") && m.ends_with("(line 3)")
+                })
+        }),
+        "{log}"
+    );
+    assert!(!log.contains("warning found"), "{log}");
+
     // -q prints the image ID only.
     let (out, _ctx) = h.build_text("chk:3", WARNED, &[], &["-q"]);
     assert!(out.status.success());
