@@ -64,6 +64,10 @@ pub struct BuildArgs {
     /// (as `docker build --check`). A build runs them too and lists what they found at its end.
     #[arg(long)]
     check: bool,
+    /// Show the build checks' findings at the end of a build in full: each rule's description and link, and the
+    /// Dockerfile lines (as `docker --debug build`).
+    #[arg(long)]
+    debug: bool,
     /// Where the result goes, as buildx: type=image (default), docker|oci|tar,dest=FILE, local,dest=DIR, or DIR.
     #[arg(short = 'o', long = "output")]
     outputs: Vec<String>,
@@ -213,7 +217,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     drop(renderer);
     // As buildx: the checks' findings close the progress output, before an error (not with -q).
     if let (Some(report), false, false) = (&report, args.quiet, json) {
-        let summary = crate::build_checks::summary(report);
+        let summary = crate::build_checks::summary(report, args.debug);
         if !summary.is_empty() {
             errln!("{}", summary.trim_end_matches('\n'));
         }

@@ -23,8 +23,9 @@ impl Kept {
     }
 }
 
-/// buildx's `printWarnings`: after the build's progress, one line each. Empty when there is nothing to say.
-pub fn summary(report: &CheckReport) -> String {
+/// buildx's `printWarnings`: after the build's progress, one line each; with `expand` (`--debug`) also each rule's
+/// description and link and the Dockerfile lines. Empty when there is nothing to say.
+pub fn summary(report: &CheckReport, expand: bool) -> String {
     let mut out = String::new();
     match report.warnings.len() {
         0 => return out,
@@ -33,9 +34,20 @@ pub fn summary(report: &CheckReport) -> String {
             let _ = write!(out, "\n {n} warnings found");
         }
     }
-    out.push_str(" (use hoist build --check to expand):\n");
+    if !expand {
+        out.push_str(" (use --debug to expand)");
+    }
+    out.push_str(":\n");
     for w in &report.warnings {
         let _ = writeln!(out, " - {}", w.short());
+        if expand {
+            let _ = writeln!(out, "{}", w.rule.description);
+            if !w.rule.url.is_empty() {
+                let _ = writeln!(out, "More info: {}", w.rule.url);
+            }
+            out.push_str(&excerpt(&report.file_name, &report.text, w.line));
+            out.push('\n');
+        }
     }
     out
 }
@@ -109,12 +121,25 @@ mod tests {
             3,
         );
         assert_eq!(
-            summary(&report(vec![w.clone()])),
-            "\n 1 warning found (use hoist build --check to expand):\n - JSONArgsRecommended: JSON arguments \
+            summary(&report(vec![w.clone()]), false),
+            "\n 1 warning found (use --debug to expand):\n - JSONArgsRecommended: JSON arguments \
              recommended for CMD to prevent unintended behavior related to OS signals (line 3)\n"
         );
-        assert!(summary(&report(vec![w.clone(), w])).starts_with("\n 2 warnings found"));
-        assert_eq!(summary(&report(Vec::new())), "");
+        assert!(
+            summary(&report(vec![w.clone(), w.clone()]), false).starts_with("\n 2 warnings found")
+        );
+        assert_eq!(summary(&report(Vec::new()), false), "");
+        let expanded = summary(&report(vec![w]), true);
+        assert!(
+            expanded.starts_with(
+                "\n 1 warning found:\n - JSONArgsRecommended: JSON arguments recommended for CMD to prevent \
+                 unintended behavior related to OS signals (line 3)\nJSON arguments recommended for ENTRYPOINT/CMD \
+                 to prevent unintended behavior related to OS signals\nMore info: \
+                 https://docs.docker.com/go/dockerfile/rule/json-args-recommended/\nDockerfile:3\n"
+            ),
+            "{expanded}"
+        );
+        assert!(expanded.contains("   3 | >>> CMD echo hi\n"), "{expanded}");
     }
 
     #[test]

@@ -75,12 +75,21 @@ fn a_build_lists_the_warnings_at_its_end_and_goes_on() {
     };
     let log = h.build_ok("chk:2", WARNED, &[], &["--progress", "plain"]);
     let summary = log
-        .find("\n 1 warning found (use hoist build --check to expand):\n - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 3)\n")
+        .find("\n 1 warning found (use --debug to expand):\n - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 3)\n")
         .unwrap_or_else(|| panic!("{log}"));
     let last_step = log.rfind("DONE").unwrap_or_else(|| panic!("{log}"));
     assert!(summary > last_step, "after the steps: {log}");
     assert_eq!(log.matches("JSONArgsRecommended").count(), 1, "{log}");
     assert_eq!(h.sh("chk:2", "cat /ran"), "ran\n");
+
+    // --debug: the rule's description and link and the lines around.
+    let log = h.build_ok("chk:2d", WARNED, &[], &["--debug"]);
+    assert!(
+        log.contains("\n 1 warning found:\n - JSONArgsRecommended: "),
+        "{log}"
+    );
+    assert!(log.contains("More info: https://docs.docker.com/go/dockerfile/rule/json-args-recommended/\nDockerfile:3\n"), "{log}");
+    assert!(log.contains("   3 | >>> CMD echo hi\n"), "{log}");
 
     // JSON progress: each finding is a warning event, and no summary for people.
     let log = h.build_ok("chk:2j", WARNED, &[], &["--progress", "json"]);
