@@ -1,5 +1,5 @@
-//! Checks on FROM lines and the global ARGs they use: UndefinedArgInFrom, InvalidDefaultArgInFrom and
-//! FromPlatformFlagConstDisallowed.
+//! Checks on FROM lines and the global ARGs they use: UndefinedArgInFrom, InvalidDefaultArgInFrom,
+//! FromPlatformFlagConstDisallowed and RedundantTargetPlatform.
 
 use super::{reference, rules, CheckWarning, Input};
 use crate::ast::{InstructionKind, Stage};
@@ -61,6 +61,7 @@ pub(super) fn check(input: &Input, out: &mut Vec<CheckWarning>) {
         }
         if let Some(platform) = &stage.platform {
             check_const_platform(stage, platform, escape, out);
+            check_redundant_platform(stage, platform, &defaults, escape, out);
         }
     }
 }
@@ -92,6 +93,29 @@ fn check_const_platform(stage: &Stage, platform: &str, escape: char, out: &mut V
         rules::from_platform_flag_const_disallowed(&value),
         stage,
     ));
+}
+
+/// `FROM --platform=$TARGETPLATFORM`: the platform a stage gets anyway.
+fn check_redundant_platform(
+    stage: &Stage,
+    platform: &str,
+    args: &[(String, String)],
+    escape: char,
+    out: &mut Vec<CheckWarning>,
+) {
+    const TARGET_PLATFORM: &str = "TARGETPLATFORM";
+    let used = shell::unset_variables(platform, &shell::EmptyEnv, escape);
+    if used != [TARGET_PLATFORM] {
+        return;
+    }
+    let value = shell::Env::get(args, TARGET_PLATFORM);
+    if value.is_some() && shell::expand_word(platform, &args, escape).ok() == value {
+        out.push(at(
+            &rules::REDUNDANT_TARGET_PLATFORM,
+            rules::redundant_target_platform(platform),
+            stage,
+        ));
+    }
 }
 
 fn at(rule: &'static rules::Rule, message: String, stage: &Stage) -> CheckWarning {

@@ -122,6 +122,12 @@ rule!(
     "secrets-used-in-arg-or-env",
     "Sensitive data should not be used in the ARG or ENV commands"
 );
+rule!(
+    REDUNDANT_TARGET_PLATFORM,
+    "RedundantTargetPlatform",
+    "redundant-target-platform",
+    "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior"
+);
 /// BuildKit gives this one no documentation page.
 pub const INVALID_BASE_IMAGE_PLATFORM: Rule = Rule {
     name: "InvalidBaseImagePlatform",
@@ -149,6 +155,7 @@ pub const ALL: &[&Rule] = &[
     &COPY_IGNORED_FILE,
     &SECRETS_USED_IN_ARG_OR_ENV,
     &INVALID_BASE_IMAGE_PLATFORM,
+    &REDUNDANT_TARGET_PLATFORM,
 ];
 
 // The messages, worded as BuildKit words them (scripts and users grep for them).
@@ -230,6 +237,10 @@ pub fn copy_ignored_file(keyword: &str, source: &str) -> String {
 
 pub fn secrets_used_in_arg_or_env(keyword: &str, name: &str) -> String {
     format!("Do not use ARG or ENV instructions for sensitive data ({keyword} {name:?})")
+}
+
+pub fn redundant_target_platform(platform: &str) -> String {
+    format!("Setting platform to predefined {platform} in FROM is redundant as this is the default behavior")
 }
 
 pub fn invalid_base_image_platform(image: &str, expected: &str, actual: &str) -> String {

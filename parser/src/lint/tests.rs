@@ -252,6 +252,24 @@ fn from_platform_flag_const_disallowed() {
 }
 
 #[test]
+fn redundant_target_platform() {
+    assert_eq!(
+        rule("RedundantTargetPlatform", "FROM --platform=$TARGETPLATFORM busybox\n"),
+        ["RedundantTargetPlatform:1: Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior"]
+    );
+    assert!(rule(
+        "RedundantTargetPlatform",
+        "FROM --platform=$BUILDPLATFORM busybox\n"
+    )
+    .is_empty());
+    assert!(rule(
+        "RedundantTargetPlatform",
+        "FROM --platform=${TARGETPLATFORM:-x}-y busybox\n"
+    )
+    .is_empty());
+}
+
+#[test]
 fn secrets_used_in_arg_or_env() {
     assert_eq!(
         rule("SecretsUsedInArgOrEnv", "FROM busybox\nARG API_KEY\nENV DB_PASSWORD=x\nENV github_token=y\n"),
