@@ -224,6 +224,28 @@ fn undefined_var_follows_the_arg_and_env_scope() {
 }
 
 #[test]
+fn expose_ports_are_judged_once_expanded() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let dockerfile = b"FROM busybox\nARG PORT=80/TCP\nEXPOSE $PORT 127.0.0.1:8080:80 53/udp 443\n";
+    let (code, out, _) = check(&h, &[("Dockerfile", dockerfile)], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("Defined protocol '80/TCP' in EXPOSE instruction should be lowercase"),
+        "{out}"
+    );
+    assert!(
+        out.contains("EXPOSE instruction should not define an IP address or host-port mapping, found '127.0.0.1:8080:80'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 warnings have been found"),
+        "only those: {out}"
+    );
+}
+
+#[test]
 fn copy_ignored_file_and_base_image_platform() {
     let Some(h) = Hoist::with_busybox() else {
         return;

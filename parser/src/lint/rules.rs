@@ -128,6 +128,18 @@ rule!(
     "redundant-target-platform",
     "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior"
 );
+rule!(
+    EXPOSE_PROTO_CASING,
+    "ExposeProtoCasing",
+    "expose-proto-casing",
+    "Protocol in EXPOSE instruction should be lowercase"
+);
+rule!(
+    EXPOSE_INVALID_FORMAT,
+    "ExposeInvalidFormat",
+    "expose-invalid-format",
+    "IP address and host-port mapping should not be used in EXPOSE instruction. This will become an error in a future release"
+);
 /// BuildKit gives this one no documentation page.
 pub const INVALID_BASE_IMAGE_PLATFORM: Rule = Rule {
     name: "InvalidBaseImagePlatform",
@@ -156,6 +168,8 @@ pub const ALL: &[&Rule] = &[
     &SECRETS_USED_IN_ARG_OR_ENV,
     &INVALID_BASE_IMAGE_PLATFORM,
     &REDUNDANT_TARGET_PLATFORM,
+    &EXPOSE_PROTO_CASING,
+    &EXPOSE_INVALID_FORMAT,
 ];
 
 // The messages, worded as BuildKit words them (scripts and users grep for them).
@@ -241,6 +255,16 @@ pub fn secrets_used_in_arg_or_env(keyword: &str, name: &str) -> String {
 
 pub fn redundant_target_platform(platform: &str) -> String {
     format!("Setting platform to predefined {platform} in FROM is redundant as this is the default behavior")
+}
+
+pub fn expose_proto_casing(port: &str) -> String {
+    format!("Defined protocol '{port}' in EXPOSE instruction should be lowercase")
+}
+
+pub fn expose_invalid_format(port: &str) -> String {
+    format!(
+        "EXPOSE instruction should not define an IP address or host-port mapping, found '{port}'"
+    )
 }
 
 pub fn invalid_base_image_platform(image: &str, expected: &str, actual: &str) -> String {

@@ -1,6 +1,7 @@
 //! The checks that follow each stage's ARG/ENV scope without running anything: UndefinedVar (a `$VAR` with no
-//! value where BuildKit expands it), CopyIgnoredFile (a COPY source `.dockerignore` leaves out) and
-//! InvalidBaseImagePlatform (a base image of another platform than the one asked for).
+//! value where BuildKit expands it), CopyIgnoredFile (a COPY source `.dockerignore` leaves out),
+//! InvalidBaseImagePlatform (a base image of another platform than the one asked for), and the EXPOSE checks
+//! (ExposeProtoCasing, ExposeInvalidFormat), which judge the ports once expanded.
 //!
 //! The scope follows [`crate::lower`]'s rules (see [`crate::args`]): a stage starts from its base's ENV (a base
 //! image's config, or the earlier stage's ENV), ENV sets names, ARG declares them. A stage whose base image
@@ -84,6 +85,15 @@ impl Walk<'_, '_> {
                         scope.declare_arg(&decl.name, value);
                     }
                 }
+                InstructionKind::Expose(words) => {
+                    for word in words {
+                        let ports =
+                            shell::expand_words(word, &scope, self.escape()).unwrap_or_default();
+                        for port in ports {
+                            self.expose(ins, &port);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -106,6 +116,28 @@ impl Walk<'_, '_> {
             self.out.push(CheckWarning::new(
                 &rules::UNDEFINED_VAR,
                 rules::undefined_var(&name, suggestion),
+                ins.pos.line,
+            ));
+        }
+    }
+
+    /// `EXPOSE [ip:][host-port:]port[/proto]`: the protocol in lower case, and neither an address nor a host port
+    /// (those belong to `docker run -p`).
+    fn expose(&mut self, ins: &hoist_parser::ast::Instruction, port: &str) {
+        let parts: Vec<&str> = port.split(':').collect();
+        let container = parts.last().copied().unwrap_or("");
+        let proto = container.split_once('/').map_or("", |(_, p)| p);
+        if proto != proto.to_lowercase() {
+            self.out.push(CheckWarning::new(
+                &rules::EXPOSE_PROTO_CASING,
+                rules::expose_proto_casing(port),
+                ins.pos.line,
+            ));
+        }
+        if parts.len() > 1 {
+            self.out.push(CheckWarning::new(
+                &rules::EXPOSE_INVALID_FORMAT,
+                rules::expose_invalid_format(port),
                 ins.pos.line,
             ));
         }
