@@ -21,7 +21,7 @@ pub const CHECK_BUILD_ARG: &str = "BUILDKIT_DOCKERFILE_CHECK";
 /// What the checks found.
 #[derive(Debug, Clone)]
 pub struct CheckReport {
-    /// In line order, each once; the skipped rules' already left out.
+    /// In line order; the skipped rules' already left out.
     pub warnings: Vec<CheckWarning>,
     pub config: CheckConfig,
     /// The Dockerfile's name (for `Dockerfile:LINE`) and text (for the excerpts).
@@ -68,10 +68,9 @@ impl Build<'_> {
             });
             warnings.extend(scope_walk::check(self, &stages));
         }
+        // Not deduplicated: BuildKit reports a variable once per word that uses it (`ENV A=$X B=$X`: twice).
         let mut warnings = config.filter(warnings);
         warnings.sort_by_key(|w| w.line);
-        let mut seen = std::collections::HashSet::new();
-        warnings.retain(|w| seen.insert((w.rule.name, w.line, w.message.clone())));
         Ok(CheckReport {
             warnings,
             config,
