@@ -147,7 +147,7 @@ pub const INVALID_BASE_IMAGE_PLATFORM: Rule = Rule {
     url: "",
 };
 
-/// Every rule, for `check=skip=` validation and listing.
+/// Every rule hoist checks (names in `check=skip=` that are not here are ignored, as BuildKit does).
 pub const ALL: &[&Rule] = &[
     &STAGE_NAME_CASING,
     &FROM_AS_CASING,
