@@ -298,3 +298,24 @@ fn copy_ignored_file_and_base_image_platform() {
     let (code, out, _) = check(&h, &[("Dockerfile", b"FROM busybox\n")], &[]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// What the parser and the ONBUILD lowering warned about before stays said once: an empty continuation line is the
+/// NoEmptyContinuation check, an invalid ONBUILD trigger keeps its own warning.
+#[test]
+fn earlier_warnings_are_not_repeated() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let log = h.build_ok(
+        "chk:9",
+        "FROM busybox\nRUN echo a \\\n\n  b\nONBUILD FOO bar\n",
+        &[],
+        &["--progress", "plain"],
+    );
+    assert_eq!(log.matches("mpty continuation line").count(), 1, "{log}");
+    assert!(
+        log.contains(" - NoEmptyContinuation: Empty continuation line (line 4)"),
+        "{log}"
+    );
+    assert_eq!(log.matches("ONBUILD trigger").count(), 1, "{log}");
+}
