@@ -61,6 +61,14 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Run the build checks only, without building: each warning with its Dockerfile lines; exit 1 when one fails
+    /// (as `docker build --check`). A build runs them too and lists what they found at its end.
+    #[arg(long)]
+    check: bool,
+    /// Show the build checks' findings at the end of a build in full: each rule's description and link, and the
+    /// Dockerfile lines (as `docker --debug build`).
+    #[arg(long)]
+    debug: bool,
     /// Where the result goes, as buildx: type=image (default), docker|oci|tar,dest=FILE, local,dest=DIR, or DIR.
     #[arg(short = 'o', long = "output")]
     outputs: Vec<String>,
@@ -180,7 +188,13 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         pull: args.pull,
         platform: args.platform.clone(),
         remote_caches: Vec::new(),
+        on_checks: None,
     };
+    if args.check {
+        return check_only(store, &args, &options);
+    }
+    let checks = crate::build_checks::Kept::default();
+    options.on_checks = Some(checks.sink());
     crate::cache::import_cache_from(store, &cache_from_local)?;
     for (spec, parsed) in &cache_from_registry {
         let client = images.client(None).map_err(anyhow::Error::msg)?;
@@ -198,8 +212,25 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
     let built = hoist_solver::build(store, &options, &progress);
     let stopped = progress.names();
     drop(progress);
+    let report = checks.take();
+    let json = matches!(args.progress, crate::progress::Mode::Json);
+    if let (Some(report), true) = (&report, json) {
+        // A JSON stream gets each finding as a warning event, not a summary for people.
+        for w in &report.warnings {
+            renderer.event(hoist_solver::Event::Warning {
+                message: &w.short(),
+            });
+        }
+    }
     // The terminal view draws its final screen when dropped: before anything else is printed below it.
     drop(renderer);
+    // As buildx: the checks' findings close the progress output, before an error (not with -q).
+    if let (Some(report), false, false) = (&report, args.quiet, json) {
+        let summary = crate::build_checks::summary(report, args.debug);
+        if !summary.is_empty() {
+            errln!("{}", summary.trim_end_matches('\n'));
+        }
+    }
     if let Some(signal) = interrupts.received() {
         let what = if stopped.is_empty() {
             "no step was running".to_string()
@@ -266,6 +297,27 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// `--check`: the checks alone, printed in full on stdout; exit 1 when any check failed.
+fn check_only(store: &Store, args: &BuildArgs, options: &BuildOptions) -> anyhow::Result<i32> {
+    let renderer = crate::progress::renderer(args.progress);
+    let checked = hoist_solver::check(store, options, renderer.as_ref());
+    drop(renderer);
+    match checked {
+        Ok(report) => {
+            outln!(
+                "{}",
+                crate::build_checks::full(&report).trim_end_matches('\n')
+            );
+            Ok(if report.warnings.is_empty() { 0 } else { 1 })
+        }
+        Err(e) => {
+            let dockerfile = options.dockerfile.clone().unwrap_or_default();
+            errln!("ERROR: {e}{}", where_in_dockerfile(&dockerfile, &e));
+            Ok(1)
+        }
+    }
 }
 
 /// The Dockerfile line an error is about, with a caret under its column (as a parse error shows it); empty when

@@ -4,6 +4,7 @@
 mod output;
 
 mod build;
+mod build_checks;
 mod build_context;
 mod build_images;
 mod build_output;

@@ -8,6 +8,7 @@ pub mod ast;
 pub mod dockerignore;
 mod error;
 mod instructions;
+pub mod lint;
 pub mod parser;
 pub mod shell;
 

@@ -183,6 +183,11 @@ impl Scope {
         self.args.iter().any(|(k, _)| k == name)
     }
 
+    /// The names expansion sees (for "did you mean" suggestions).
+    pub fn var_names(&self) -> Vec<&str> {
+        self.vars.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
     /// The ARG values (for cache keys: a RUN's result depends on them).
     pub fn args(&self) -> &[(String, Option<String>)] {
         &self.args

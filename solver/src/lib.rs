@@ -11,6 +11,7 @@ pub mod image;
 pub mod progress;
 
 mod cachekey;
+pub mod checks;
 pub mod explain;
 mod lower;
 mod named_context;
@@ -73,6 +74,8 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     /// `--cache-from type=registry`: caches consulted, in order, when the store misses a step.
     pub remote_caches: Vec<RemoteCacheHandle>,
+    /// Receives the build checks' findings before the first step runs (see [`checks`]).
+    pub on_checks: Option<checks::ChecksSink>,
 }
 
 /// What a finished build produced.
@@ -97,5 +100,25 @@ pub fn build(
     options: &BuildOptions,
     progress: &dyn Progress,
 ) -> Result<BuildOutput> {
-    stage::Build::new(store, options, progress)?.run()
+    let build = stage::Build::new(store, options, progress)?;
+    let report = build.checks(false)?;
+    if let Some(sink) = &options.on_checks {
+        (sink.0)(&report);
+    }
+    // `# check=error=true`: a failed check fails the build before any step runs, as in BuildKit.
+    if let Some(violation) = report.violation() {
+        return Err(BuildError::other(violation));
+    }
+    build.run()
+}
+
+/// The build checks alone (`hoist build --check`): the stages `options.target` needs, or every stage without a
+/// target; base images are looked up (and pulled) but nothing is built.
+pub fn check(
+    store: &Store,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<checks::CheckReport> {
+    let build = stage::Build::new(store, options, progress)?;
+    build.checks(options.target.is_none())
 }

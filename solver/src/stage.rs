@@ -54,6 +54,9 @@ pub(crate) struct Build<'a> {
     pub progress: &'a dyn Progress,
     pub file_name: String,
     pub dockerfile: Dockerfile,
+    /// The Dockerfile as read, and what the parser warned about: for the build checks.
+    pub dockerfile_text: String,
+    pub parse_warnings: Vec<hoist_parser::parser::Warning>,
     pub context: BuildContext,
     pub build_args: BuildArgs,
     /// Global ARGs (before the first FROM), resolved: visible in FROM lines.
@@ -122,7 +125,7 @@ impl<'a> Build<'a> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "Dockerfile".into());
-        let dockerfile = hoist_parser::parse_named(&file_name, &text)
+        let (dockerfile, parse_warnings) = hoist_parser::parse_with_warnings(&file_name, &text)
             .map_err(|e| BuildError::Parse(e.to_string()))?;
         if dockerfile.stages.is_empty() {
             return Err(BuildError::other(format!(
@@ -149,6 +152,8 @@ impl<'a> Build<'a> {
             progress,
             file_name,
             dockerfile,
+            dockerfile_text: text,
+            parse_warnings,
             context,
             build_args,
             meta_scope: Scope::default(),
@@ -345,7 +350,7 @@ impl<'a> Build<'a> {
 
     /// The target and every stage it uses, as far as the Dockerfile shows without running anything: `FROM` of an
     /// earlier stage, `COPY/ADD --from=`, `RUN --mount=…from=` (values expanded with the global ARGs).
-    fn needed_stages(&self, target: usize) -> Result<BTreeSet<usize>> {
+    pub(crate) fn needed_stages(&self, target: usize) -> Result<BTreeSet<usize>> {
         let mut deps: HashMap<usize, Vec<usize>> = HashMap::new();
         // Where each stage uses another through --from (for the error of a cycle).
         let mut uses: HashMap<(usize, usize), hoist_parser::ast::Pos> = HashMap::new();
@@ -410,7 +415,7 @@ impl<'a> Build<'a> {
         Ok(needed)
     }
 
-    fn target_index(&self) -> Result<usize> {
+    pub(crate) fn target_index(&self) -> Result<usize> {
         let stages = &self.dockerfile.stages;
         match &self.options.target {
             None => Ok(stages.len() - 1),
@@ -724,18 +729,10 @@ impl<'a> Build<'a> {
         }
     }
 
-    /// Expands `word` in `scope` for instruction `ins`; warns (as BuildKit accepts them silently) about variables
-    /// that have no value.
+    /// Expands `word` in `scope` for instruction `ins`. A variable with no value expands to nothing, as in
+    /// BuildKit; the UndefinedVar build check (see [`crate::checks`]) has already said so, before the first step.
     pub fn expand(&self, ins: &Instruction, word: &str, scope: &Scope) -> Result<String> {
         let escape = self.dockerfile.directives.escape;
-        for name in shell::unset_variables(word, scope, escape) {
-            self.warn(&format!(
-                "{}:{}: {}: variable ${name} is not set; it expands to an empty string",
-                self.file_name,
-                ins.pos.line,
-                ins.kind.keyword()
-            ));
-        }
         shell::expand_word(word, scope, escape)
             .map_err(|e| self.error_at(ins.pos, format!("{}: {e}", ins.kind.keyword())))
     }

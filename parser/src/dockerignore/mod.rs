@@ -283,6 +283,14 @@ impl Matcher {
             .any(|p| pattern_reaches_below(&p.text, &dir_parts))
     }
 
+    /// Whether a pattern leaves out every entry of the context root (`*`, `**`, `**/*`), so that even
+    /// `COPY . /dst` copies what is re-included only.
+    pub fn ignores_everything(&self) -> bool {
+        self.patterns
+            .iter()
+            .any(|p| !p.exclusion && matches!(p.text.as_str(), "*" | "**" | "**/*"))
+    }
+
     /// Whether any `!` pattern is present.
     pub fn has_exclusions(&self) -> bool {
         self.patterns.iter().any(|p| p.exclusion)

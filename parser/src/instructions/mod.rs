@@ -4,6 +4,7 @@
 mod duration;
 mod flags;
 mod suggest;
+pub(crate) use suggest::closest;
 
 use crate::ast::{
     ArgDecl, CommandLine, Copy, CopyFlags, Dockerfile, Healthcheck, HealthcheckFlags, Heredoc,

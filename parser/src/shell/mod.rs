@@ -54,7 +54,7 @@ impl<T: Env + ?Sized> Env for &T {
 }
 
 /// An environment with no variables set.
-pub(crate) struct EmptyEnv;
+pub struct EmptyEnv;
 
 impl Env for EmptyEnv {
     fn get(&self, _name: &str) -> Option<String> {

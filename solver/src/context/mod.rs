@@ -274,6 +274,21 @@ impl BuildContext {
         !rel.is_empty() && self.ignore.excluded(rel)
     }
 
+    /// CopyIgnoredFile: whether `.dockerignore` leaves out the COPY/ADD source `src` (or a directory above it), as
+    /// BuildKit judges it: never when a `!` pattern could bring something back, and the context root itself only
+    /// when a pattern leaves out everything.
+    pub fn copy_source_ignored(&self, src: &str) -> bool {
+        if !self.has_ignore_patterns || self.ignore.has_exclusions() {
+            return false;
+        }
+        let rel = clean_rel(src);
+        let rel = rel.trim_start_matches('/');
+        if rel.is_empty() || rel == "." {
+            return self.ignore.ignores_everything();
+        }
+        self.ignore.excluded(rel)
+    }
+
     /// A checksum of everything COPY/ADD would read for `sources`: names, types, modes, sizes, symlink targets
     /// and file contents (not mtimes or owners — COPY resets owners). `exclusion_id` names what `extra_excluded`
     /// drops (the `--exclude` patterns).
