@@ -65,6 +65,8 @@ pub struct BuildArgs {
     outputs: Vec<String>,
     #[command(flatten)]
     results: crate::build_results::ResultArgs,
+    #[command(flatten)]
+    run_steps: crate::build_run_options::RunStepArgs,
     /// The build context directory.
     context: PathBuf,
 }
@@ -132,6 +134,8 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         crate::images::check_reference(tag).with_context(|| format!("invalid tag {tag:?}"))?;
     }
     let labels = args.results.labels()?;
+    // The agents hoist starts for `--ssh ID=KEYFILE` live until the build ends.
+    let (run_steps, _ssh_agents) = args.run_steps.resolve()?;
     args.results.remove_stale()?;
     let mut secrets = Vec::new();
     // Secrets given as environment variables live in temp files that are removed when the build ends.
@@ -167,6 +171,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         pull: args.pull,
         platform: args.platform.clone(),
         remote_caches: Vec::new(),
+        run_steps,
     };
     // What hoist processes that were killed (SIGKILL, OOM, power loss) left goes first: their staging dirs, the
     // mounts and containers in them, and their containers' cgroups. Never anything a live process owns.

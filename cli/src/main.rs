@@ -7,6 +7,8 @@ mod build;
 mod build_images;
 mod build_output;
 mod build_results;
+mod build_run_options;
+mod build_ssh;
 mod cache;
 mod containers;
 mod debug;

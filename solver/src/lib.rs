@@ -15,6 +15,7 @@ pub mod explain;
 mod lower;
 mod remote_cache;
 mod reproducible;
+pub mod run_options;
 mod stage;
 mod step;
 
@@ -27,6 +28,7 @@ pub use error::{BuildError, Result};
 pub use lower::cache_mount_dir_name;
 pub use progress::{Event, Progress, Silent, Stream};
 pub use remote_cache::{RemoteCache, RemoteCacheHandle};
+pub use run_options::{NetworkMode, RunStepOptions};
 
 /// What `hoist build` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +69,8 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     /// `--cache-from type=registry`: caches consulted, in order, when the store misses a step.
     pub remote_caches: Vec<RemoteCacheHandle>,
+    /// `--network`, `--allow`, `--add-host`, `--shm-size`, `--ulimit`, `--ssh`: how RUN steps run.
+    pub run_steps: run_options::RunStepOptions,
 }
 
 /// What a finished build produced.
