@@ -166,8 +166,9 @@ fn step_sandbox(
     options: &RunStepOptions,
     r: &Run,
 ) -> std::result::Result<(NetworkMode, bool), String> {
+    // `default` is the build's network (`--network`), as BuildKit leaves such a step to it.
     let network = match r.network.as_deref() {
-        None => options.network,
+        None | Some("default") => options.network,
         Some(text) => NetworkMode::parse(text).ok_or_else(|| {
             format!("RUN --network={text}: unknown network mode (use default, none or host)")
         })?,
