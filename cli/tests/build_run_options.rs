@@ -191,12 +191,35 @@ fn add_host_shm_size_and_ulimit_reach_the_step_but_not_the_image() {
         let log = h.build_err("opts:4", "FROM busybox\n", &[], flags);
         assert!(log.contains(message), "{flags:?}: {log}");
     }
-    // Accepted as buildx takes them; hoist attaches neither.
+    // Accepted as buildx takes them; hoist attaches neither. --platform: this host's only (no emulation).
+    let host = match std::env::consts::ARCH {
+        "x86_64" => "linux/amd64",
+        "aarch64" => "linux/arm64",
+        other => panic!("no platform name for {other} in this test"),
+    };
     h.build_ok(
         "opts:5",
         "FROM busybox\n",
         &[],
-        &["--provenance", "mode=max", "--sbom", "false"],
+        &[
+            "--provenance",
+            "mode=max",
+            "--sbom",
+            "false",
+            "--platform",
+            host,
+        ],
+    );
+    let log = h.build_err(
+        "opts:6",
+        "FROM busybox\n",
+        &[],
+        &["--platform", "linux/s390x"],
+    );
+    assert!(
+        log.contains("--platform linux/s390x: hoist builds for this host's platform")
+            && log.contains("no emulation"),
+        "{log}"
     );
 }
 
