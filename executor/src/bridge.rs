@@ -217,9 +217,7 @@ fn configure_container_end(netns: &str, ip: Ipv4Addr) -> std::io::Result<()> {
     let configured = configure_eth0(ip);
     let back = setns(&own, CloneFlags::CLONE_NEWNET);
     configured?;
-    back.map_err(|e| {
-        std::io::Error::other(format!("returning to our network namespace: {e}"))
-    })
+    back.map_err(|e| std::io::Error::other(format!("returning to our network namespace: {e}")))
 }
 
 fn sockaddr_in(ip: Ipv4Addr) -> libc::sockaddr {
