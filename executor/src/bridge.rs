@@ -87,28 +87,54 @@ fn ensure_bridge() -> Result<()> {
     let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
     // Checked once per boot (an `iptables` run is ~5 ms), as Docker adds its rules when its
     // daemon starts; remove the marker to have the rule checked (and added) again.
-    let marker = boot_id().map(|id| Path::new(LEASE_DIR).join(format!("nat-{id}")));
+    let marker = boot_id().map(|id| Path::new(LEASE_DIR).join(format!("rules-{id}")));
     if marker.as_ref().is_some_and(|m| m.exists()) {
         return Ok(());
     }
     let subnet = format!("{}/{PREFIX}", Ipv4Addr::new(10, 89, 0, 0));
-    let rule = ["-s", subnet.as_str(), "!", "-o", BRIDGE, "-j", "MASQUERADE"];
-    let check: Vec<&str> = ["-t", "nat", "-C", "POSTROUTING"]
-        .iter()
-        .chain(rule.iter())
-        .copied()
-        .collect();
-    if !succeeds("iptables", &check) {
-        let add: Vec<&str> = ["-t", "nat", "-A", "POSTROUTING"]
-            .iter()
-            .chain(rule.iter())
-            .copied()
-            .collect();
-        run("iptables", &add)?;
-    }
+    ensure_rule(
+        &["-t", "nat"],
+        "POSTROUTING",
+        &["-s", &subnet, "!", "-o", BRIDGE, "-j", "MASQUERADE"],
+        false,
+    )?;
+    // As Docker does for docker0: forwarded traffic of the bridge passes even where the FORWARD
+    // chain's policy is DROP (which Docker itself sets on the hosts it runs on).
+    ensure_rule(&[], "FORWARD", &["-i", BRIDGE, "-j", "ACCEPT"], true)?;
+    ensure_rule(
+        &[],
+        "FORWARD",
+        &[
+            "-o",
+            BRIDGE,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            "-j",
+            "ACCEPT",
+        ],
+        true,
+    )?;
     if let Some(marker) = marker {
         let _ = std::fs::create_dir_all(LEASE_DIR);
         let _ = std::fs::write(marker, "");
+    }
+    Ok(())
+}
+
+/// `iptables [table] -C chain rule…`, and when that fails `-I` (first, `insert`) or `-A` (last).
+fn ensure_rule(table: &[&str], chain: &str, rule: &[&str], insert: bool) -> Result<()> {
+    let with = |action: &'static str| -> Vec<&str> {
+        table
+            .iter()
+            .copied()
+            .chain([action, chain])
+            .chain(rule.iter().copied())
+            .collect()
+    };
+    if !succeeds("iptables", &with("-C")) {
+        run("iptables", &with(if insert { "-I" } else { "-A" }))?;
     }
     Ok(())
 }
