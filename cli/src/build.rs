@@ -79,6 +79,8 @@ pub struct BuildArgs {
     build_contexts: Vec<String>,
     #[command(flatten)]
     results: crate::build_results::ResultArgs,
+    #[command(flatten)]
+    run_steps: crate::build_run_options::RunStepArgs,
     /// The build context: a directory; `-` (stdin: a tar, plain/gzip/bzip2/xz, with its Dockerfile, or a
     /// Dockerfile alone and no context); a git URL `https://host/org/repo.git#REF:SUBDIR` (also `git@host:…`,
     /// `git://…`, `file://…`, a local bare `repo.git`), fetched shallow with the host's git, submodules checked
@@ -151,6 +153,8 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         crate::images::check_reference(tag).with_context(|| format!("invalid tag {tag:?}"))?;
     }
     let labels = args.results.labels()?;
+    // The agents hoist starts for `--ssh ID=KEYFILE` live until the build ends.
+    let (run_steps, _ssh_agents) = args.run_steps.resolve()?;
     args.results.remove_stale()?;
     let mut secrets = Vec::new();
     // Secrets given as environment variables live in temp files that are removed when the build ends.
@@ -189,6 +193,7 @@ pub fn run(store: &Store, args: BuildArgs) -> anyhow::Result<i32> {
         platform: args.platform.clone(),
         remote_caches: Vec::new(),
         on_checks: None,
+        run_steps,
     };
     if args.check {
         return check_only(store, &args, &options);

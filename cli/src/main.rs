@@ -9,6 +9,8 @@ mod build_context;
 mod build_images;
 mod build_output;
 mod build_results;
+mod build_run_options;
+mod build_ssh;
 mod cache;
 mod container_list;
 mod containers;

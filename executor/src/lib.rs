@@ -20,6 +20,7 @@
 //! Safety rules every module keeps: no path from a Dockerfile, context, tar or image is written outside its
 //! root (symlinks and `..` resolved inside it), and containers get Docker's default capabilities, masked paths,
 //! device rules and seccomp profile.
+pub mod bridge;
 mod cgroup_v1;
 pub mod container;
 mod dev_null;

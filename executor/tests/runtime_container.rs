@@ -178,6 +178,7 @@ impl Sandbox {
             mounts: vec![],
             readonly_rootfs: false,
             seccomp_cache: None,
+            options: Default::default(),
             stdin: None,
             stdout: None,
             stderr: None,

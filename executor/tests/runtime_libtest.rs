@@ -39,6 +39,7 @@ fn run_works_from_a_libtest_binary_on_several_threads() {
                     mounts: vec![],
                     readonly_rootfs: false,
                     seccomp_cache: None,
+                    options: Default::default(),
                     stdin: None,
                     stdout: None,
                     stderr: None,

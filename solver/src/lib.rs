@@ -17,6 +17,7 @@ mod lower;
 mod named_context;
 mod remote_cache;
 mod reproducible;
+pub mod run_options;
 mod stage;
 mod step;
 
@@ -30,6 +31,7 @@ pub use lower::cache_mount_dir_name;
 pub use named_context::NamedContext;
 pub use progress::{Event, Progress, Silent, Stream};
 pub use remote_cache::{RemoteCache, RemoteCacheHandle};
+pub use run_options::{NetworkMode, RunStepOptions};
 
 /// What `hoist build` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +78,8 @@ pub struct BuildOptions {
     pub remote_caches: Vec<RemoteCacheHandle>,
     /// Receives the build checks' findings before the first step runs (see [`checks`]).
     pub on_checks: Option<checks::ChecksSink>,
+    /// `--network`, `--allow`, `--add-host`, `--shm-size`, `--ulimit`, `--ssh`: how RUN steps run.
+    pub run_steps: run_options::RunStepOptions,
 }
 
 /// What a finished build produced.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::cgroups::{cgroup_path, remove_cgroups, CgroupsInTheMaking};
 use super::error::{io_err, runtime_err, ContainerError, Result};
-use super::network::{bring_up_loopback, write_network_files};
+use super::network::{attach_to_bridge, bring_up_loopback, write_network_files};
 use super::request::{InitRequest, Network, Stdio3, DEFAULT_PATH};
 use super::rootfs::prepare_rootfs;
 use super::seccomp::seccomp_program;
@@ -148,9 +148,15 @@ pub(crate) fn run_container_with(
             what: "create the container",
             detail: "no init process".into(),
         })?;
-        if request.network == Network::None {
+        if request.network != Network::Host {
             bring_up_loopback(pid.as_raw())?;
         }
+        // Held until the container is gone: the address is given back on drop.
+        let _lease = if request.network == Network::Bridge {
+            Some(attach_to_bridge(request, bundle, pid.as_raw())?)
+        } else {
+            None
+        };
         created(pid.as_raw())?;
         container
             .start()

@@ -23,7 +23,7 @@
 //!   the helper process and its pre-`main` hook (`helper`); one container's life through
 //!   libcontainer (`lifecycle`) and what runs in its init before the command (`workload`, `reaper`);
 //! - what the container gets: its OCI spec (`spec`), capabilities (`capabilities`), device rules and
-//!   limits (`resources`), cgroups (`cgroups`), `lo` and resolv.conf/hosts (`network`), paths in its
+//!   limits (`resources`), `--ulimit` and `--shm-size` (`step_limits`), cgroups (`cgroups`), `lo` and resolv.conf/hosts (`network`), paths in its
 //!   root (`rootfs`), Docker's seccomp profile (`seccomp_profile`) compiled and loaded (`seccomp`);
 //! - cleaning up after processes that died: [`remove_stale_containers`] (`stale`);
 //! - errors: [`ContainerError`] (`error`).
@@ -49,6 +49,7 @@ mod seccomp;
 mod seccomp_profile;
 mod spec;
 mod stale;
+mod step_limits;
 mod workload;
 
 pub use cancel::CancelToken;
@@ -57,9 +58,10 @@ pub use error::{ContainerError, Result, SeccompError};
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub(crate) use reexec::marker_arguments;
 pub use reexec::{INIT_MARKER, INIT_PROGRAM_ENV};
-pub use request::{ContainerSpec, ExtraMount, Network, RuntimeOptions, DEFAULT_PATH};
+pub use request::{ContainerSpec, ExtraMount, Network, RuntimeOptions, Ulimit, DEFAULT_PATH};
 pub use rootfs::resolve_in_root;
 pub use stale::remove_stale_containers;
+pub use step_limits::is_ulimit_name;
 
 // For `hoist run` (the `runtime` module) and the reaper of stale state (`reap`).
 pub(crate) use capabilities::effective_capabilities_of;
@@ -131,6 +133,7 @@ mod tests {
             mounts: vec![],
             readonly_rootfs: false,
             seccomp_cache: None,
+            options: RuntimeOptions::default(),
             stdin: None,
             stdout: None,
             stderr: None,

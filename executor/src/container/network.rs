@@ -1,12 +1,28 @@
-//! The container's network as far as a build step goes: `lo` up in a network namespace of its own,
-//! and read-only `resolv.conf`, `hosts` and `hostname` files in the bundle.
+//! The container's network as far as a build step goes: `lo` up in a network namespace of its own
+//! (on the `hoist0` bridge for [`Network::Bridge`]), and read-only `resolv.conf`, `hosts` and
+//! `hostname` files in the bundle.
 
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use super::error::{io_err, Result};
+use super::error::{io_err, ContainerError, Result};
 use super::request::{InitRequest, Network};
+
+/// Puts a build step's container (init `pid`) on the bridge; its address is leased until the
+/// returned lease drops. The veth's host end is named after the container id (15 bytes at most).
+pub(super) fn attach_to_bridge(
+    request: &InitRequest,
+    bundle: &Path,
+    pid: i32,
+) -> Result<crate::bridge::Lease> {
+    // FNV-1a: the build's container ids share their first characters (`hoist-PID-`).
+    let hash = request.id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let host_end = format!("hb{:012x}", hash & 0xffff_ffff_ffff);
+    crate::bridge::attach(bundle, &host_end, pid).map_err(|e| ContainerError::Failed(e.to_string()))
+}
 
 /// `ip link set lo up` inside the container's fresh network namespace, from this thread.
 pub(super) fn bring_up_loopback(pid: i32) -> Result<()> {
@@ -55,10 +71,14 @@ fn set_interface_up(name: &str) -> io::Result<()> {
 /// Read-only copies of `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname` for the container.
 pub(super) fn write_network_files(request: &InitRequest, bundle: &Path) -> Result<()> {
     let resolv = host_resolv_conf(request.network);
-    let hosts = format!(
+    let mut hosts = format!(
         "127.0.0.1\tlocalhost {0}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
         request.hostname
     );
+    // `--add-host` entries follow the defaults, as Docker writes them.
+    for (name, ip) in &request.options.extra_hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
     let hostname = format!("{}\n", request.hostname);
     for (name, content) in [
         ("resolv.conf", resolv),

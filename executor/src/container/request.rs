@@ -19,6 +19,17 @@ pub enum Network {
     Host,
     /// A network namespace of its own with only `lo`, up.
     None,
+    /// A network namespace of its own on the `hoist0` bridge (NAT to the host's network), as
+    /// BuildKit's default for `RUN`; see [`crate::bridge`].
+    Bridge,
+}
+
+/// A resource limit (`--ulimit nofile=1024:2048`): `name` as Docker spells it (`nofile`, `nproc` …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +86,15 @@ pub struct RuntimeOptions {
     /// `--security-opt no-new-privileges`: setuid binaries and file capabilities grant nothing.
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// `--add-host NAME:IP`: lines appended to the container's `/etc/hosts`.
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, String)>,
+    /// `--shm-size`: the size of `/dev/shm` in bytes (default 64 MiB).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// `--ulimit`: resource limits of the process (default: inherited from hoist).
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
 }
 
 /// One process to run. Stdio left `None` is inherited from the calling process.
@@ -99,6 +119,9 @@ pub struct ContainerSpec {
     /// program cached in this directory (the state root's `containers/.seccomp`, which the runtime's
     /// `seccomp_cache_for` names); `None`: without a filter.
     pub seccomp_cache: Option<PathBuf>,
+    /// What the step adds to the defaults (`--add-host`, `--shm-size`, `--ulimit`, `privileged` for
+    /// `RUN --security=insecure`); `seccomp` is set from `seccomp_cache`.
+    pub options: RuntimeOptions,
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
@@ -204,7 +227,7 @@ pub(super) fn prepare(spec: ContainerSpec, state_dir: &Path) -> Result<(InitRequ
         readonly_rootfs: spec.readonly_rootfs,
         options: RuntimeOptions {
             seccomp: spec.seccomp_cache.is_some(),
-            ..RuntimeOptions::default()
+            ..spec.options
         },
         seccomp_cache: spec.seccomp_cache,
     };

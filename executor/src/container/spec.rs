@@ -10,6 +10,7 @@ use super::request::{ExtraMount, InitRequest, Network};
 use super::resources::resources;
 use super::rootfs::mount_destination;
 use super::seccomp::uses_seccomp;
+use super::step_limits::{rlimits, shm_size_option};
 
 /// Docker's masked paths: unreadable in the container.
 const MASKED_PATHS: [&str; 12] = [
@@ -84,9 +85,8 @@ pub(super) fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec:
         .cwd(&request.cwd)
         .user(user)
         .capabilities(capabilities)
-        // No rlimits: the process inherits ours, as Docker containers inherit the daemon's.
-        // (Raising them needs CAP_SYS_RESOURCE, which we may not have.)
-        .rlimits(Vec::new())
+        // Without `--ulimit` the process inherits ours, as Docker containers inherit the daemon's.
+        .rlimits(rlimits(&request.options.ulimits)?)
         // oci-spec's default is true; Docker's is false (setuid programs work).
         .no_new_privileges(request.options.no_new_privileges)
         .build()
@@ -117,7 +117,13 @@ pub(super) fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec:
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &shm_size_option(&request.options),
+            ],
         )?,
         mount(
             "/dev/mqueue",
@@ -175,7 +181,7 @@ pub(super) fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec:
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Mount,
     ];
-    if request.network == Network::None {
+    if request.network != Network::Host {
         namespaces.push(LinuxNamespaceType::Network);
     }
     let namespaces = namespaces

@@ -136,6 +136,7 @@ pub fn create(
         init: opts.init,
         seccomp: security.seccomp,
         no_new_privileges: security.no_new_privileges,
+        ..Default::default()
     };
     for cap in opts
         .cap_add

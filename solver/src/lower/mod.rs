@@ -7,6 +7,7 @@ mod mounts;
 
 pub use mounts::cache_mount_dir_name;
 mod run;
+mod ssh;
 mod workdir;
 
 use hoist_parser::ast::{CommandLine, Instruction, InstructionKind};

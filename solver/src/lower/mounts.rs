@@ -1,4 +1,4 @@
-//! `RUN --mount=…`: cache, bind, tmpfs and secret mounts, as BuildKit reads them.
+//! `RUN --mount=…`: cache, bind, tmpfs, secret and ssh mounts (the agent's side: `ssh`), as BuildKit reads them.
 //!
 //! A mount's definition (not a cache mount's or a secret's content) goes into the RUN's cache key; a bind mount
 //! from the context adds the checksum of what it exposes, one from a stage that stage's key.
@@ -22,6 +22,7 @@ pub(super) enum Kind {
     Cache,
     Tmpfs,
     Secret,
+    Ssh,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,14 +128,10 @@ pub(super) fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String>) -> Resu
                     "cache" => Kind::Cache,
                     "tmpfs" => Kind::Tmpfs,
                     "secret" => Kind::Secret,
-                    "ssh" => {
-                        return Err(bad(
-                            "type=ssh is not supported by this version of hoist".into()
-                        ))
-                    }
+                    "ssh" => Kind::Ssh,
                     other => {
                         return Err(bad(format!(
-                            "unknown mount type {other:?} (use bind, cache, tmpfs or secret)"
+                            "unknown mount type {other:?} (use bind, cache, tmpfs, secret or ssh)"
                         )))
                     }
                 }
@@ -171,8 +168,11 @@ pub(super) fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String>) -> Resu
         Kind::Bind => readonly.unwrap_or(true),
         Kind::Cache => readonly.unwrap_or(false),
         Kind::Tmpfs => false,
-        Kind::Secret => true,
+        Kind::Secret | Kind::Ssh => true,
     };
+    if m.kind == Kind::Ssh && m.id.is_none() {
+        m.id = Some("default".into());
+    }
     if m.kind == Kind::Secret {
         let id = m.id.clone().or_else(|| {
             m.target
@@ -186,13 +186,24 @@ pub(super) fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String>) -> Resu
             m.target = format!("/run/secrets/{}", m.id.clone().unwrap_or_default());
         }
     }
-    if m.target.is_empty() && m.kind != Kind::Secret {
+    // An ssh mount without target= goes to /run/buildkit/ssh_agent.N (N counts the step's ssh mounts).
+    if m.target.is_empty() && !matches!(m.kind, Kind::Secret | Kind::Ssh) {
         return Err(bad("target= is required".into()));
     }
     if !m.target.is_empty() && !m.target.starts_with('/') {
         m.target = format!("/{}", m.target);
     }
     Ok(m)
+}
+
+/// Where the step's ssh mounts go, in order (see [`super::ssh::target`]).
+pub(super) fn ssh_targets<T>(specs: &[(MountSpec, T)]) -> Vec<String> {
+    specs
+        .iter()
+        .filter(|(spec, _)| spec.kind == Kind::Ssh)
+        .enumerate()
+        .map(|(n, (spec, _))| super::ssh::target(spec, n))
+        .collect()
 }
 
 /// Where a bind mount's files come from.
@@ -238,6 +249,7 @@ pub(super) fn bind_origin(build: &Build, from: Option<&str>) -> Result<BindOrigi
 /// What keeps the mounts' sources alive while the container runs: views of other stages, temp dirs, locks.
 #[derive(Default)]
 pub(super) struct MountGuards {
+    _agents: Vec<super::ssh::AgentProxy>,
     _views: Vec<ScratchView>,
     _dirs: Vec<hoist_store::TempDir>,
     _locks: Vec<Flock<File>>,
@@ -251,9 +263,22 @@ pub(super) fn prepare(
     env: &mut Vec<String>,
 ) -> Result<Vec<ExtraMount>> {
     let mut mounts = Vec::new();
+    let mut ssh_mounts = 0;
     for (spec, origin) in specs {
         let destination = PathBuf::from(&spec.target);
         match spec.kind {
+            Kind::Ssh => {
+                let target = super::ssh::target(spec, ssh_mounts);
+                ssh_mounts += 1;
+                if let Some(proxy) = super::ssh::forward(build, spec, &target, env)? {
+                    mounts.push(ExtraMount::Bind {
+                        source: proxy.socket().to_path_buf(),
+                        destination: PathBuf::from(&target),
+                        readonly: false,
+                    });
+                    guards._agents.push(proxy);
+                }
+            }
             Kind::Tmpfs => mounts.push(ExtraMount::Tmpfs { destination }),
             Kind::Cache => {
                 let id = spec.id.clone().unwrap_or_else(|| spec.target.clone());
@@ -514,6 +539,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("uid"));
+    }
+
+    #[test]
+    fn ssh_defaults() {
+        let m = p("type=ssh").unwrap();
+        assert_eq!(m.kind, Kind::Ssh);
+        assert_eq!(m.id.as_deref(), Some("default"));
+        assert_eq!(m.target, "");
+        assert!(!m.required);
+        let m = p("type=ssh,id=gh,target=/agent,required=true,mode=0666").unwrap();
+        assert_eq!(
+            (m.id.as_deref(), m.target.as_str(), m.required, m.mode),
+            (Some("gh"), "/agent", true, Some(0o666))
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use hoist_parser::ast::{CommandLine, Instruction, Run};
 use crate::cachekey::KeyBuilder;
 use crate::error::{BuildError, Result};
 use crate::progress::Stream;
+use crate::run_options::{NetworkMode, RunStepOptions};
 use crate::stage::{Build, StageState};
 use crate::step::{container_step, Progress, StepInfo};
 
@@ -54,22 +55,8 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         };
         mounts.push((spec, origin));
     }
-    let network = match r.network.as_deref() {
-        None | Some("default") | Some("host") => Network::Host,
-        Some("none") => Network::None,
-        Some(other) => {
-            return Err(build.error_at(
-                ins.pos,
-                format!("RUN --network={other}: unknown network mode (use default, none or host)"),
-            ))
-        }
-    };
-    if let Some(sec) = r.security.as_deref().filter(|s| *s != "sandbox") {
-        return Err(build.error_at(
-            ins.pos,
-            format!("RUN --security={sec}: not allowed (hoist runs every RUN sandboxed)"),
-        ));
-    }
+    let (network, insecure) =
+        step_sandbox(&build.options.run_steps, r).map_err(|m| build.error_at(ins.pos, m))?;
     let argv =
         argv(state, r).ok_or_else(|| build.error_at(ins.pos, "RUN needs a command".into()))?;
     let mut env = state.scope.run_env();
@@ -95,14 +82,9 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         .list("env", &key_env)
         .field("user", &user)
         .field("cwd", &cwd)
-        .field(
-            "network",
-            if network == Network::None {
-                "none"
-            } else {
-                "host"
-            },
-        )
+        .field("network", network.name())
+        .field("security", if insecure { "insecure" } else { "sandbox" })
+        .list("run-options", &build.options.run_steps.key_parts())
         .list("mounts", &mount_key_parts(build, &mounts)?)
         .finish();
     let command = match &r.command {
@@ -132,7 +114,8 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
             .map(|(spec, _)| spec.target.as_str())
             .filter(|t| !t.is_empty())
             .collect();
-        let stubs = MountStubs::record(rootfs, &targets);
+        let ssh_targets = mounts::ssh_targets(&mounts);
+        let stubs = MountStubs::record(rootfs, &targets, &ssh_targets);
         let code = run_container(
             state_dir.path(),
             &build.options.cancel,
@@ -145,12 +128,17 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
                 gid: spec_user.gid,
                 additional_gids: spec_user.additional_gids,
                 hostname: "buildkitsandbox".into(),
-                network,
+                network: match network {
+                    NetworkMode::Sandbox => Network::Bridge,
+                    NetworkMode::Host => Network::Host,
+                    NetworkMode::None => Network::None,
+                },
                 mounts: extra_mounts,
                 readonly_rootfs: false,
                 seccomp_cache: Some(hoist_executor::runtime::seccomp_cache_for(
                     build.store.root(),
                 )),
+                options: build.options.run_steps.runtime(insecure),
                 stdin: None,
                 stdout: None,
                 stderr: None,
@@ -171,34 +159,92 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
     })
 }
 
+/// The step's network (its `--network=`, else the build's) and whether it runs privileged
+/// (`--security=insecure`), each checked against the entitlements `--allow` granted, with BuildKit's
+/// words for a refusal.
+fn step_sandbox(
+    options: &RunStepOptions,
+    r: &Run,
+) -> std::result::Result<(NetworkMode, bool), String> {
+    // `default` is the build's network (`--network`), as BuildKit leaves such a step to it.
+    let network = match r.network.as_deref() {
+        None | Some("default") => options.network,
+        Some(text) => NetworkMode::parse(text).ok_or_else(|| {
+            format!("RUN --network={text}: unknown network mode (use default, none or host)")
+        })?,
+    };
+    if network == NetworkMode::Host && !options.allow_network_host {
+        return Err(
+            "RUN --network=host: network.host is not allowed; pass --allow network.host to hoist build to grant it"
+                .into(),
+        );
+    }
+    let insecure = match r.security.as_deref() {
+        None | Some("sandbox") => false,
+        Some("insecure") if options.allow_security_insecure => true,
+        Some("insecure") => {
+            return Err("RUN --security=insecure: security.insecure is not allowed; pass --allow security.insecure to hoist build to grant it".into())
+        }
+        Some(other) => {
+            return Err(format!(
+                "RUN --security={other}: unknown security mode (use sandbox or insecure)"
+            ))
+        }
+    };
+    Ok((network, insecure))
+}
+
 /// The files the runtime bind-mounts over (`/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname`, and the targets of
 /// `--mount`s of a file, such as secrets) are created in the rootfs as empty mount points when the image lacks
 /// them. BuildKit removes such file stubs after the process, so they never reach the layer (directories made for
-/// mounts stay, as in BuildKit).
-struct MountStubs(Vec<std::path::PathBuf>);
+/// mounts stay, as in BuildKit, but for an ssh agent's: `/run/buildkit/` would otherwise give every image that
+/// used `--mount=type=ssh` a trace of it).
+struct MountStubs {
+    files: Vec<std::path::PathBuf>,
+    /// Directories that did not exist, deepest first: removed when empty.
+    dirs: Vec<std::path::PathBuf>,
+}
 
 impl MountStubs {
     const PATHS: [&'static str; 3] = ["/etc/resolv.conf", "/etc/hosts", "/etc/hostname"];
 
-    fn record(rootfs: &Path, targets: &[&str]) -> Self {
-        MountStubs(
-            Self::PATHS
-                .iter()
-                .chain(targets)
-                .filter_map(|p| hoist_executor::fileops::resolve_in_root(rootfs, p).ok())
-                .filter(|p| p != rootfs && std::fs::symlink_metadata(p).is_err())
-                .collect(),
-        )
+    fn record(rootfs: &Path, targets: &[&str], ssh_targets: &[String]) -> Self {
+        let missing = |p: &std::path::PathBuf| p != rootfs && std::fs::symlink_metadata(p).is_err();
+        let resolve = |p: &str| hoist_executor::fileops::resolve_in_root(rootfs, p).ok();
+        let files = Self::PATHS
+            .iter()
+            .copied()
+            .chain(targets.iter().copied())
+            .chain(ssh_targets.iter().map(String::as_str))
+            .filter_map(resolve)
+            .filter(missing)
+            .collect();
+        let mut dirs = Vec::new();
+        for target in ssh_targets {
+            let mut dir = Path::new(target).parent();
+            while let Some(d) = dir.filter(|d| *d != Path::new("/")) {
+                match resolve(&d.to_string_lossy()) {
+                    Some(p) if missing(&p) => dirs.push(p),
+                    _ => break,
+                }
+                dir = d.parent();
+            }
+        }
+        MountStubs { files, dirs }
     }
 
-    /// Removes each recorded path that is now an empty regular file (a stub, not something the process wrote).
+    /// Removes each recorded path that is now an empty regular file (a stub, not something the process wrote),
+    /// then each recorded directory left empty.
     fn clean(&self) {
-        for path in &self.0 {
+        for path in &self.files {
             if let Ok(meta) = std::fs::symlink_metadata(path) {
                 if meta.file_type().is_file() && meta.len() == 0 {
                     let _ = std::fs::remove_file(path);
                 }
             }
+        }
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }
