@@ -11,6 +11,7 @@ pub mod image;
 pub mod progress;
 
 mod cachekey;
+mod delta_base;
 pub mod explain;
 mod lower;
 mod remote_cache;
