@@ -139,13 +139,17 @@ impl<'a, R: Read> Stream<'a, R> {
     }
 }
 
-/// Whether two readers give the same bytes (both read to their end, or to the first difference).
-fn same_bytes(a: &mut impl Read, b: &mut impl Read) -> io::Result<bool> {
-    let mut buf_a = vec![0u8; 64 * 1024];
-    let mut buf_b = vec![0u8; 64 * 1024];
+/// Whether two readers give the same bytes (both read to their end, or to the first difference), through
+/// `buffers` (two of the same length, reused for every entry).
+fn same_bytes(
+    a: &mut impl Read,
+    b: &mut impl Read,
+    buffers: &mut (Vec<u8>, Vec<u8>),
+) -> io::Result<bool> {
+    let (buf_a, buf_b) = buffers;
     loop {
-        let n = read_full(a, &mut buf_a)?;
-        let m = read_full(b, &mut buf_b)?;
+        let n = read_full(a, buf_a)?;
+        let m = read_full(b, buf_b)?;
         if n != m || buf_a[..n] != buf_b[..m] {
             return Ok(false);
         }
@@ -203,6 +207,7 @@ pub(crate) fn diff_layers(
             .any(|dir| dir.join(rel).symlink_metadata().is_ok())
     };
     let mut diff = LayerDiff::default();
+    let mut buffers = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
     let mut new_cur = match new_stream.next()? {
         Ok(e) => e,
         Err(no) => return Ok(Err(no)),
@@ -256,7 +261,7 @@ pub(crate) fn diff_layers(
                 let same = n.header == b.header
                     && n.pax == b.pax
                     && n.size == b.size
-                    && same_bytes(&mut n_entry, &mut b_entry).map_err(|source| {
+                    && same_bytes(&mut n_entry, &mut b_entry, &mut buffers).map_err(|source| {
                         StoreError::Tar {
                             what: label.to_string(),
                             source,

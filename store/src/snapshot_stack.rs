@@ -105,8 +105,9 @@ impl Store {
             Err(_) => return Ok(None),
         };
         let staging = self.new_tmp_dir("delta")?;
+        // Small buffer: the tar is read with a seek past every entry not written, and a seek empties it.
         unpack_selected(
-            reader(diff_id)?,
+            BufReader::with_capacity(8 * 1024, self.open_blob(diff_id)?),
             staging.path(),
             &label,
             &|path| diff.write.contains(path),
