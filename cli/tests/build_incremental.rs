@@ -106,6 +106,9 @@ fn store_check_is_clean(h: &Hoist) {
     assert_eq!(code, 0, "store check:\n{out}{err}");
 }
 
+/// A change to the context, named for the failure message.
+type Edit<'a> = Box<dyn Fn() + 'a>;
+
 #[test]
 fn edits_adds_removals_type_and_mode_changes_match_a_cold_build() {
     let Some(h) = Hoist::with_busybox() else {
@@ -114,7 +117,7 @@ fn edits_adds_removals_type_and_mode_changes_match_a_cold_build() {
     let ctx = context();
     let dir = ctx.path();
     build(&h, "v0", dir);
-    let edits: Vec<(&str, Box<dyn Fn()>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         (
             "an edited file",
             Box::new(|| std::fs::write(dir.join("d1/f1"), "edited\n").unwrap()),

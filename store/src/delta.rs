@@ -77,6 +77,9 @@ struct Seen {
 #[derive(Debug)]
 pub(crate) struct NoDelta(#[allow(dead_code)] pub &'static str);
 
+/// The next entry of a [`Stream`] (`None` at its end), or why there is no delta.
+type Next<'a, R> = std::result::Result<Option<(Seen, tar::Entry<'a, R>)>, NoDelta>;
+
 /// A stream of one tar's entries in tree order; any entry a delta cannot express ends the diff.
 struct Stream<'a, R: Read> {
     entries: tar::Entries<'a, R>,
@@ -85,7 +88,7 @@ struct Stream<'a, R: Read> {
 }
 
 impl<'a, R: Read> Stream<'a, R> {
-    fn next(&mut self) -> Result<std::result::Result<Option<(Seen, tar::Entry<'a, R>)>, NoDelta>> {
+    fn next(&mut self) -> Result<Next<'a, R>> {
         let Some(entry) = self.entries.next() else {
             return Ok(Ok(None));
         };
