@@ -76,6 +76,19 @@ fn a_delta_holds_what_changed_and_stays_one_deep() {
         whiteout.file_type().is_char_device(),
         "h1 is an overlay whiteout"
     );
+    // `hoist cache du` counts a delta's own size, not its layer's.
+    let sizes: std::collections::HashMap<Digest, u64> = store
+        .list_snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|(_, diff, size)| (diff, size))
+        .collect();
+    assert!(
+        sizes[&second] * 4 < sizes[&base],
+        "delta {} vs full {}",
+        sizes[&second],
+        sizes[&base]
+    );
 
     // Based on the delta, the next one still sits on the full snapshot.
     let third = layer(&store, "three", 1);
