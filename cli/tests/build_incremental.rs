@@ -155,9 +155,13 @@ fn edits_adds_removals_type_and_mode_changes_match_a_cold_build() {
         let tag = format!("v{}", i + 1);
         build(&h, &tag, dir);
         let files = newest_copy_snapshot_entries(&h);
-        assert!(
+        // Removals and files turned directories are unpacked in full: their whiteouts (or the base file under
+        // the new directory) would hide what other stacks have below the layer (see store/src/delta.rs).
+        let expect_delta = !what.contains("removed") && !what.contains("turned into a directory");
+        assert_eq!(
             files < 20,
-            "{what}: the new snapshot has {files} entries; a delta would have a few"
+            expect_delta,
+            "{what}: the new snapshot has {files} entries; a delta has a few, a full unpack hundreds"
         );
         let (tree, layer) = result(&h, &tag);
         let (cold_tree, cold_layer) = cold(dir);

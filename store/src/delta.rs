@@ -17,10 +17,7 @@
 use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
-
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use tar::EntryType;
 
@@ -175,16 +172,19 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Compares the new layer's tar with the base layer's, both uncompressed and in tree order. `below` are the
-/// snapshot dirs under the new layer in the stack it is mounted in (topmost first): a whiteout in the delta
-/// would hide their entries too, and a directory replacing a file would no longer merge with theirs, where
-/// the new layer alone hides nothing; so a removed path, or a file turned directory, that exists in one of
-/// them means no delta. `new_size` is the new layer's size (for the size bound).
+/// Compares the new layer's tar with the base layer's, both uncompressed and in tree order. `new_size` is
+/// the new layer's size (for the size bound).
+///
+/// A removed path, or a file turned directory, means no delta, whatever the layers below are now: a delta
+/// snapshot is reused wherever its layer is mounted, over any stack, and there a whiteout would hide what
+/// the lower layers have at that path, and a base file under a new directory would stop that directory
+/// merging with theirs — where the full layer hides nothing. Without those, the delta over its base shows
+/// exactly the new layer's tree over any lower layers. (`_below` is kept for the callers' sake.)
 pub(crate) fn diff_layers(
     new: impl Read,
     base: impl Read,
     new_size: u64,
-    below: &[PathBuf],
+    _below: &[PathBuf],
     label: &str,
 ) -> Result<std::result::Result<LayerDiff, NoDelta>> {
     let mut new_archive = tar::Archive::new(new);
@@ -202,12 +202,6 @@ pub(crate) fn diff_layers(
         entries: base_archive.entries().map_err(tar_err)?,
         label,
         last: None,
-    };
-    let exists_below = |path: &[u8]| {
-        let rel = Path::new(OsStr::from_bytes(path));
-        below
-            .iter()
-            .any(|dir| dir.join(rel).symlink_metadata().is_ok())
     };
     let mut diff = LayerDiff::default();
     let mut buffers = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
@@ -241,13 +235,7 @@ pub(crate) fn diff_layers(
             Ordering::Greater => {
                 if let Some((seen, _)) = base_cur.take() {
                     if !hidden.as_deref().is_some_and(|h| is_under(&seen.path, h)) {
-                        if exists_below(&seen.path) || std::str::from_utf8(&seen.path).is_err() {
-                            return Ok(Err(NoDelta("a removed path exists in a lower layer")));
-                        }
-                        mark_parents(&mut diff, &seen.path);
-                        diff.removed.push(seen.path.clone());
-                        diff.bytes += 512;
-                        hidden = Some(seen.path);
+                        return Ok(Err(NoDelta("a path was removed")));
                     }
                 }
                 base_cur = match base_stream.next()? {
@@ -274,10 +262,8 @@ pub(crate) fn diff_layers(
                 if !same {
                     let n_dir = n.kind == EntryType::Directory;
                     let b_dir = b.kind == EntryType::Directory;
-                    if n_dir && !b_dir && exists_below(&n.path) {
-                        return Ok(Err(NoDelta(
-                            "a file turned directory exists in a lower layer",
-                        )));
+                    if n_dir && !b_dir {
+                        return Ok(Err(NoDelta("a file turned into a directory")));
                     }
                     if b_dir && !n_dir {
                         // The new non-directory hides the base directory and all of it.
@@ -384,30 +370,48 @@ mod tests {
             ("app/", None, 0o755),
             ("app/a", Some(b"ONE"), 0o644),
             ("app/b", Some(b"two"), 0o600),
+            ("app/gone/", None, 0o755),
+            ("app/gone/x", Some(b"x"), 0o644),
             ("app/new", Some(b"new"), 0o644),
             ("app/same", Some(b"same"), 0o644),
         ]);
         let d = diff(&new, &base).unwrap();
         assert_eq!(sorted(&d.write), ["app", "app/a", "app/b", "app/new"]);
-        // The removed directory is one whiteout, its contents hidden with it.
-        assert_eq!(d.removed, vec![b"app/gone".to_vec()]);
+        assert!(d.removed.is_empty());
+        // A removed directory would need a whiteout, which could hide other stacks' lower layers: no delta.
+        let without_gone = tar_of(&[
+            ("app/", None, 0o755),
+            ("app/a", Some(b"one"), 0o644),
+            ("app/b", Some(b"two"), 0o644),
+            ("app/same", Some(b"same"), 0o644),
+        ]);
+        assert!(diff(&without_gone, &base).is_err());
     }
 
     #[test]
-    fn a_file_turned_directory_and_back() {
+    fn a_directory_turned_file_is_a_delta_a_file_turned_directory_is_not() {
         let base = tar_of(&[
             ("x", Some(b"file"), 0o644),
             ("y/", None, 0o755),
             ("y/in", Some(b"i"), 0o644),
         ]);
         let new = tar_of(&[
-            ("x/", None, 0o755),
-            ("x/in", Some(b"n"), 0o644),
+            ("x", Some(b"file"), 0o644),
             ("y", Some(b"now a file"), 0o644),
         ]);
         let d = diff(&new, &base).unwrap();
-        assert_eq!(sorted(&d.write), ["x", "x/in", "y"]);
+        assert_eq!(sorted(&d.write), ["y"]);
         assert!(d.removed.is_empty(), "y/in is hidden by the file y");
+        let new = tar_of(&[
+            ("x/", None, 0o755),
+            ("x/in", Some(b"n"), 0o644),
+            ("y/", None, 0o755),
+            ("y/in", Some(b"i"), 0o644),
+        ]);
+        assert!(
+            diff(&new, &base).is_err(),
+            "the base file x would stop x/ merging with lower layers"
+        );
     }
 
     #[test]
@@ -438,18 +442,5 @@ mod tests {
         assert!(diff_layers(&new[..], &base[..], new.len() as u64, &[], "t")
             .unwrap()
             .is_err());
-    }
-
-    #[test]
-    fn a_removed_path_that_a_lower_layer_has_means_no_delta() {
-        let lower = tempfile::tempdir().unwrap();
-        std::fs::write(lower.path().join("b"), "lower").unwrap();
-        let base = tar_of(&[("a", Some(b"1"), 0o644), ("b", Some(b"2"), 0o644)]);
-        let new = tar_of(&[("a", Some(b"1"), 0o644)]);
-        let below = vec![lower.path().to_path_buf()];
-        assert!(diff_layers(&new[..], &base[..], 1 << 30, &below, "t")
-            .unwrap()
-            .is_err());
-        assert!(diff(&new, &base).is_ok());
     }
 }
