@@ -22,13 +22,14 @@ pub fn of_image(
         let digest = diff_id
             .parse()
             .map_err(|e| anyhow::anyhow!("image has a bad diff_id {diff_id}: {e}"))?;
+        // A delta snapshot is two dirs: its own over the full snapshot it was made against.
         let snapshot = if unpack {
-            Some(store.ensure_snapshot(&digest)?)
+            Some(store.ensure_snapshot_stack(&digest, None, &[])?)
         } else {
-            store.snapshot_path(&digest)?
+            store.snapshot_stack(&digest)?
         };
         match snapshot {
-            Some(path) => lowers.push(path),
+            Some(dirs) => lowers.extend(dirs),
             None => return Ok(None),
         }
     }

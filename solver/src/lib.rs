@@ -12,6 +12,7 @@ pub mod progress;
 
 mod cachekey;
 pub mod checks;
+mod delta_base;
 pub mod explain;
 mod lower;
 mod named_context;

@@ -74,6 +74,8 @@ pub(crate) struct Build<'a> {
     pub jobs: crate::step::Semaphore,
     /// Keys of steps executing now: an identical step elsewhere waits for the result instead of running twice.
     pub in_flight: crate::step::InFlight,
+    /// New layers whose snapshot may be a delta over an earlier layer's (see `delta_base.rs`).
+    pub delta_bases: crate::delta_base::DeltaBases,
     /// The Dockerfile's absolute path: part of each step's identity for `--explain`.
     pub dockerfile_path: String,
     report: Mutex<Vec<StepReport>>,
@@ -165,6 +167,7 @@ impl<'a> Build<'a> {
             executed_steps: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
             in_flight: crate::step::InFlight::default(),
+            delta_bases: Default::default(),
             dockerfile_path: dockerfile_path
                 .canonicalize()
                 .unwrap_or_else(|_| dockerfile_path.clone())
@@ -207,6 +210,14 @@ impl<'a> Build<'a> {
         if let Ok(mut r) = self.report.lock() {
             r.push(step);
         }
+    }
+
+    /// The layer of the latest earlier record of step `step_id` (see `delta_base.rs`).
+    pub fn previous_layer(&self, step_id: &str) -> Option<hoist_store::Digest> {
+        let previous = self.previous.get_or_init(|| {
+            explain::latest_by_step(self.store.cache_records().unwrap_or_default())
+        });
+        previous.get(step_id)?.0.layer.clone()
     }
 
     /// Why the step `step_id` with key `key` missed the cache (compared with its latest earlier record).

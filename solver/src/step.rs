@@ -9,6 +9,7 @@ use hoist_executor::{layer, overlay};
 use hoist_store::{CacheRecord, Digest, Store};
 
 use crate::cachekey::StepKey;
+use crate::delta_base::lower_dirs;
 use crate::error::{BuildError, Result};
 use crate::explain::{self, Payload, StepReport};
 use crate::image::{HistoryEntry, LayerDesc};
@@ -156,7 +157,7 @@ fn step<'x>(
             Err(e)
         } else {
             execute(
-                build.store,
+                build,
                 state,
                 &progress,
                 build.options.source_date_epoch,
@@ -178,6 +179,15 @@ fn step<'x>(
                 },
                 None => None,
             };
+            if let Some(layer) = &layer {
+                // Made from the files and not mounted yet (a COPY's grafted layer): the next step may
+                // mount it as a delta over the layer this step made last time.
+                if build.store.snapshot_id(&layer.diff_id)?.is_none() {
+                    if let Some(earlier) = build.previous_layer(&step_id) {
+                        build.delta_bases.insert(layer.diff_id.clone(), earlier);
+                    }
+                }
+            }
             let payload = serde_json::to_string(&Payload {
                 created: created.clone(),
                 step: step_id,
@@ -301,16 +311,6 @@ fn apply(state: &mut StageState, info: StepInfo, layer: Option<LayerDesc>, creat
     state.created = created;
 }
 
-/// The lower dirs of `state`'s filesystem, topmost first. A layer that appears twice (two steps that changed
-/// nothing) is listed twice: `hoist_executor::overlay` mounts it once, at its topmost place.
-pub(crate) fn lower_dirs(store: &Store, layers: &[LayerDesc]) -> Result<Vec<PathBuf>> {
-    layers
-        .iter()
-        .rev()
-        .map(|layer| Ok(store.ensure_snapshot(&layer.diff_id)?))
-        .collect()
-}
-
 /// A read-write view of some layers, mounted for as long as the value lives; what is written is thrown away.
 pub(crate) struct ScratchView {
     mount: Option<overlay::OverlayMount>,
@@ -325,9 +325,13 @@ impl ScratchView {
         let dir = store.new_tmp_dir("view")?;
         let (upper, work, merged) = overlay_dirs(dir.path())?;
         // What is written here is thrown away: no sync, at unmount either.
-        let mount =
-            overlay::mount_overlay_volatile(&lower_dirs(store, layers)?, &upper, &work, &merged)
-                .map_err(|e| BuildError::other(format!("mounting the layers: {e}")))?;
+        let mount = overlay::mount_overlay_volatile(
+            &lower_dirs(store, &build.delta_bases, layers)?,
+            &upper,
+            &work,
+            &merged,
+        )
+        .map_err(|e| BuildError::other(format!("mounting the layers: {e}")))?;
         Ok(ScratchView {
             mount: Some(mount),
             _dir: dir,
@@ -360,18 +364,19 @@ fn overlay_dirs(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
 /// Mounts the stage's layers with a fresh upper dir, runs the step, and commits the upper dir as a layer
 /// (`None` when the step changed nothing).
 fn execute<'x>(
-    store: &Store,
+    build: &Build,
     state: &StageState,
     progress: &Progress,
     source_date_epoch: Option<i64>,
     run: impl FnOnce(&Path, &Progress) -> Result<Option<AfterUnmount<'x>>>,
 ) -> Result<(Option<LayerDesc>, String)> {
+    let store = build.store;
     let dir = store.new_tmp_dir("step")?;
     let (upper, work, merged) = overlay_dirs(dir.path())?;
     // Volatile: the unmount would sync the whole host filesystem. The upper dir becomes a snapshot, which the
     // build syncs once at its end with all the others (`Store::sync_snapshots`).
     let mount = overlay::mount_overlay_volatile(
-        &lower_dirs(store, &state.image.layers)?,
+        &lower_dirs(store, &build.delta_bases, &state.image.layers)?,
         &upper,
         &work,
         &merged,

@@ -86,6 +86,9 @@ const MIGRATIONS: &[&str] = &[
          created INTEGER NOT NULL,
          PRIMARY KEY (image_id, name)
      );",
+    // 5 -> 6: a delta snapshot names the full snapshot it is mounted over (see delta.rs); NULL: a full one.
+    "ALTER TABLE snapshots ADD COLUMN parent INTEGER;
+     CREATE INDEX snapshots_by_parent ON snapshots(parent);",
 ];
 
 pub(crate) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

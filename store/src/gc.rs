@@ -29,12 +29,19 @@ impl Store {
         let young = |t: SystemTime| now.duration_since(t).map(|age| age < grace).unwrap_or(true);
         let mut report = GcReport::default();
 
-        for (_, diff, _) in self.list_snapshots()? {
-            if layer_refs.contains(diff.as_str()) {
-                continue;
+        let mut unreferenced = Vec::new();
+        let mut kept = HashSet::new();
+        for (id, diff, _) in self.list_snapshots()? {
+            if layer_refs.contains(diff.as_str()) || young(self.snapshot_created(&diff)?) {
+                kept.insert(id);
+            } else {
+                unreferenced.push((id, diff));
             }
-            let created = self.snapshot_created(&diff)?;
-            if young(created) {
+        }
+        // A delta that stays needs the full snapshot it is mounted over.
+        let needed = self.snapshots_needed_by(&kept)?;
+        for (id, diff) in unreferenced {
+            if needed.contains(&id) {
                 continue;
             }
             if self.remove_snapshot(&diff)? {
@@ -92,8 +99,18 @@ impl Store {
         let compressed = self.compressed_layer_rows()?;
         let (blob_refs, layer_refs) = self.referenced(cache_records, &compressed)?;
         let (mut items, mut bytes) = (0, 0);
-        for (id, diff, size) in self.list_snapshots()? {
-            if !layer_refs.contains(diff.as_str()) && self.snapshot_dir(id).is_dir() {
+        let snapshots = self.list_snapshots()?;
+        let kept: HashSet<i64> = snapshots
+            .iter()
+            .filter(|(_, diff, _)| layer_refs.contains(diff.as_str()))
+            .map(|(id, _, _)| *id)
+            .collect();
+        let needed = self.snapshots_needed_by(&kept)?;
+        for (id, diff, size) in snapshots {
+            if !layer_refs.contains(diff.as_str())
+                && !needed.contains(&id)
+                && self.snapshot_dir(id).is_dir()
+            {
                 items += 1;
                 bytes += size;
             }
@@ -197,6 +214,16 @@ impl Store {
             blobs.insert(manifest);
         }
         Ok((blobs, layers))
+    }
+
+    /// The full snapshots that the delta snapshots among `kept` are mounted over.
+    fn snapshots_needed_by(&self, kept: &HashSet<i64>) -> Result<HashSet<i64>> {
+        Ok(self
+            .snapshot_parents()?
+            .into_iter()
+            .filter(|(child, _)| kept.contains(child))
+            .map(|(_, parent)| parent)
+            .collect())
     }
 
     fn snapshot_created(&self, diff: &Digest) -> Result<SystemTime> {

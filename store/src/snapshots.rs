@@ -59,6 +59,7 @@ impl Store {
         // Only the process whose DELETE took the row removes the directory.
         if deleted == 1 {
             remove_any(&self.snapshot_dir(id))?;
+            self.forget_deltas_over(id)?;
         }
         Ok(())
     }
@@ -96,17 +97,19 @@ impl Store {
         Ok(self.snapshot_id(diff_id)?.map(|id| self.snapshot_dir(id)))
     }
 
-    /// The snapshot for `diff_id`, unpacking the layer blob if there is none yet.
+    /// The snapshot for `diff_id`, unpacking the layer blob if there is none yet. For a delta snapshot this
+    /// is only its top directory: mount [`Store::ensure_snapshot_stack`] to see the layer's whole tree.
     pub fn ensure_snapshot(&self, diff_id: &Digest) -> Result<PathBuf> {
-        if let Some(path) = self.snapshot_path(diff_id)? {
-            return Ok(path);
-        }
-        let lock = self.unpack_lock(diff_id);
-        let _unpacking = lock.lock().unwrap_or_else(|p| p.into_inner());
-        // Another thread may have unpacked it while we waited.
-        if let Some(path) = self.snapshot_path(diff_id)? {
-            return Ok(path);
-        }
+        let stack = self.ensure_snapshot_stack(diff_id, None, &[])?;
+        stack.into_iter().next().ok_or_else(|| StoreError::Io {
+            action: "finding the snapshot",
+            path: self.snapshots.clone(),
+            source: std::io::Error::other(format!("no snapshot dir for layer {diff_id}")),
+        })
+    }
+
+    /// Unpacks the whole layer `diff_id` into a new snapshot (the caller holds its unpack lock).
+    pub(crate) fn unpack_full_snapshot(&self, diff_id: &Digest) -> Result<PathBuf> {
         let blob = self.open_blob(diff_id)?;
         let staging = self.new_tmp_dir("unpack")?;
         unpack_layer(
@@ -124,6 +127,18 @@ impl Store {
     /// into the store as the snapshot for `diff_id`. If one exists already, it is kept and `dir` is deleted.
     pub fn adopt_snapshot(&self, diff_id: &Digest, dir: &Path) -> Result<PathBuf> {
         let size = self.blob_size(diff_id).unwrap_or(0);
+        self.adopt_snapshot_over(diff_id, dir, None, size)
+    }
+
+    /// [`Store::adopt_snapshot`] for a delta mounted over snapshot `parent` (`None`: a full snapshot);
+    /// `size` is what the directory itself takes (`hoist cache du` counts a delta's own bytes).
+    pub(crate) fn adopt_snapshot_over(
+        &self,
+        diff_id: &Digest,
+        dir: &Path,
+        parent: Option<i64>,
+        size: u64,
+    ) -> Result<PathBuf> {
         let mut conn = self.conn();
         let err = self.db_err();
         // IMMEDIATE: the id we insert and the rename are one step for every other hoist on this root.
@@ -151,8 +166,8 @@ impl Store {
         }
         // Unsynced until `sync_snapshots`; where the boot cannot be told apart, synced right away (below).
         tx.execute(
-            "INSERT INTO snapshots (diff_id, size, created, unsynced_boot) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![diff_id.as_str(), size as i64, now(), self.boot_id],
+            "INSERT INTO snapshots (diff_id, size, created, unsynced_boot, parent) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![diff_id.as_str(), size as i64, now(), self.boot_id, parent],
         )
         .map_err(&err)?;
         let id = tx.last_insert_rowid();
@@ -203,6 +218,8 @@ impl Store {
         match id {
             Some(id) => {
                 remove_any(&self.snapshot_dir(id))?;
+                // A delta over it would show a layer with holes.
+                self.forget_deltas_over(id)?;
                 Ok(true)
             }
             None => Ok(false),

@@ -109,6 +109,60 @@ fn unpack<R: Read>(
     unpacker.finish()
 }
 
+/// Unpack only the entries of a layer tar whose cleaned path (see [`crate::delta::clean_path`]) `keep`
+/// accepts, then make an overlay whiteout at each of `whiteouts` (cleaned paths), before directory times are
+/// set: a delta snapshot (see `delta.rs`). The tar is read with seeks, so skipped entries cost no read.
+pub(crate) fn unpack_selected<R: Read + io::Seek>(
+    reader: R,
+    dest: &Path,
+    label: &str,
+    keep: &dyn Fn(&[u8]) -> bool,
+    whiteouts: &[Vec<u8>],
+) -> Result<()> {
+    let root = open_dir(None, dest).map_err(|e| StoreError::Io {
+        action: "opening unpack destination",
+        path: dest.to_path_buf(),
+        source: e.into(),
+    })?;
+    let mut unpacker = Unpacker {
+        root,
+        label,
+        options: UnpackOptions::default(),
+        dir_times: Vec::new(),
+        apply_whiteouts: false,
+        created: HashSet::new(),
+    };
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries_with_seek()
+        .map_err(|source| StoreError::Tar {
+            what: label.to_string(),
+            source,
+        })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| StoreError::Tar {
+            what: label.to_string(),
+            source,
+        })?;
+        if keep(&crate::delta::clean_path(&entry.path_bytes())) {
+            unpacker.entry(entry)?;
+        }
+    }
+    for path in whiteouts {
+        let rel = Path::new(OsStr::from_bytes(path));
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            continue;
+        };
+        let marker = format!("{WHITEOUT_PREFIX}{}", name.to_string_lossy());
+        if marker.len() != WHITEOUT_PREFIX.len() + name.len() {
+            // Not UTF-8: whiteout() takes a str. Such names never reach here (see delta.rs).
+            return Err(unpacker.bad(rel, "a removed path that is not UTF-8"));
+        }
+        unpacker.whiteout(parent, &marker, rel)?;
+    }
+    unpacker.finish()
+}
+
 struct Unpacker<'a> {
     root: OwnedFd,
     label: &'a str,

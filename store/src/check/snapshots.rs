@@ -20,6 +20,8 @@ use crate::Store;
 struct Row {
     diff_id: String,
     unsynced_boot: Option<String>,
+    /// A delta snapshot's base (see `delta.rs`).
+    parent: Option<i64>,
 }
 
 pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckReport) -> Result<()> {
@@ -39,7 +41,7 @@ pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckRepo
         .map_err(&err)?;
     let rows: HashMap<i64, Row> = {
         let mut stmt = tx
-            .prepare("SELECT id, diff_id, unsynced_boot FROM snapshots")
+            .prepare("SELECT id, diff_id, unsynced_boot, parent FROM snapshots")
             .map_err(&err)?;
         let rows = stmt
             .query_map([], |r| {
@@ -48,6 +50,7 @@ pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckRepo
                     Row {
                         diff_id: r.get(1)?,
                         unsynced_boot: r.get(2)?,
+                        parent: r.get(3)?,
                     },
                 ))
             })
@@ -105,6 +108,14 @@ pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckRepo
             Problem::new(
                 subject,
                 format!("has a row in the index but no directory {}", path.display()),
+            )
+        } else if let Some(parent) = row.parent.filter(|p| !rows.contains_key(p)) {
+            Problem::new(
+                subject,
+                format!(
+                    "is a delta over snapshot {parent}, which is gone (the layer is unpacked again from \
+                     its blob when next needed)"
+                ),
             )
         } else if from_earlier_boot {
             Problem::new(
