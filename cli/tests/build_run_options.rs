@@ -461,3 +461,43 @@ fn ssh_mount_forwards_an_agent_and_leaves_no_trace() {
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+#[test]
+fn without_bridge_tools_default_steps_use_the_hosts_network_and_say_so() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let ctx = common::context_with(&[("Dockerfile", b"FROM busybox\nRUN echo ran > /ran\n")]);
+    // A PATH with neither `ip` nor `iptables` (as on a host without iproute2/iptables).
+    let empty = tempfile::tempdir().unwrap();
+    let out = build_with_env(
+        &h,
+        ctx.path(),
+        "nobridge:1",
+        &["--progress", "plain"],
+        &[("PATH", empty.path())],
+    );
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("RUN steps use the host's network")
+            && log.contains("apt-get install iproute2 iptables"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("RUN steps use the host's network").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(cat(&h, "nobridge:1", "/ran"), "ran");
+    // With the tools, the default is the isolated bridge and nothing is said.
+    let out = build_with_env(
+        &h,
+        ctx.path(),
+        "bridge:1",
+        &["--progress", "plain", "--no-cache"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("host's network"), "{}", stderr(&out));
+}

@@ -23,6 +23,21 @@ pub const BRIDGE: &str = "hoist0";
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
 const PREFIX: u8 = 16;
 
+/// Whether this host has what the bridge needs (`ip` and `iptables` on `PATH`); looked up once per process.
+pub fn tools_available() -> bool {
+    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        ["ip", "iptables"].iter().all(|tool| {
+            std::env::split_paths(&path).any(|dir| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::metadata(dir.join(tool))
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+    })
+}
+
 fn run(program: &str, args: &[&str]) -> Result<()> {
     run_batch(program, args, "")
 }

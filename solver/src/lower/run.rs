@@ -129,6 +129,10 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
                 additional_gids: spec_user.additional_gids,
                 hostname: "buildkitsandbox".into(),
                 network: match network {
+                    NetworkMode::Sandbox if !hoist_executor::bridge::tools_available() => {
+                        warn_no_bridge(build);
+                        Network::Host
+                    }
                     NetworkMode::Sandbox => Network::Bridge,
                     NetworkMode::Host => Network::Host,
                     NetworkMode::None => Network::None,
@@ -157,6 +161,18 @@ pub(super) fn run(build: &Build, state: &mut StageState, ins: &Instruction, r: &
         }
         Ok(())
     })
+}
+
+/// Without `ip` and `iptables` there is no bridge: RUN steps of the default network use the host's, as
+/// BuildKit's `auto` network mode falls back to the host's without CNI, and the build says so once.
+fn warn_no_bridge(build: &Build) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        build.warn(
+            "RUN steps use the host's network: the isolated build network needs `ip` and `iptables` \
+             (apt-get install iproute2 iptables); --network host says so explicitly",
+        )
+    });
 }
 
 /// The step's network (its `--network=`, else the build's) and whether it runs privileged
