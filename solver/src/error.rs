@@ -48,14 +48,6 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    /// The exit code of a failed RUN, for the CLI's exit status.
-    pub fn run_exit_code(&self) -> Option<i32> {
-        match self {
-            BuildError::RunFailed { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-
     /// The Dockerfile and the position the error is about (a failing RUN, COPY …), for a snippet with a caret.
     pub fn location(&self) -> Option<(&str, Pos)> {
         match self {
