@@ -13,6 +13,7 @@ mod build_run_options;
 mod build_ssh;
 mod cache;
 mod container_list;
+mod container_ops;
 mod containers;
 mod debug;
 mod explain;
@@ -114,6 +115,14 @@ enum Command {
     Exec(containers::ExecArgs),
     /// Show details of containers or images as JSON.
     Inspect(containers::InspectArgs),
+    /// Wait until containers exit and print their exit codes.
+    Wait(container_ops::WaitArgs),
+    /// Give a container another name.
+    Rename(container_ops::RenameArgs),
+    /// List a container's published ports.
+    Port(container_ops::PortArgs),
+    /// Show what a container changed in its filesystem (A added, C changed, D deleted).
+    Diff(container_ops::DiffArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
@@ -216,6 +225,10 @@ fn main() {
         Command::Rm(a) => containers::rm(&root, a),
         Command::Exec(a) => containers::exec(&root, a),
         Command::Inspect(a) => containers::inspect(&root, a),
+        Command::Wait(a) => container_ops::wait(&root, a),
+        Command::Rename(a) => container_ops::rename(&root, a),
+        Command::Port(a) => container_ops::port(&root, a),
+        Command::Diff(a) => container_ops::diff(&root, a),
         Command::Debug(a) => debug::run(a),
     };
     match result {

@@ -59,7 +59,7 @@ fn generated_name(id: &str) -> String {
     )
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
@@ -271,7 +271,13 @@ pub fn create(
 /// Take `--name` `name` for container `id` by creating its lock file `name_file`: two concurrent
 /// `run --name x` cannot both win. A lock whose container is gone is taken over; a container
 /// that has `name` as its generated name (which takes no lock) keeps it.
-fn take_name(root: &Path, names: &Path, name_file: &Path, name: &str, id: &str) -> Result<()> {
+pub(crate) fn take_name(
+    root: &Path,
+    names: &Path,
+    name_file: &Path,
+    name: &str,
+    id: &str,
+) -> Result<()> {
     std::fs::create_dir_all(names).map_err(io_err("create", names))?;
     match std::fs::OpenOptions::new()
         .write(true)

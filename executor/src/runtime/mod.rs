@@ -12,6 +12,7 @@
 //! One file per lifecycle verb, as youki's `libcontainer/src/container/`.
 
 pub mod config;
+pub mod container_changes;
 pub mod container_check;
 pub mod container_create;
 pub mod container_exec;
@@ -31,6 +32,7 @@ pub mod volumes;
 use std::path::PathBuf;
 
 pub use config::RunOptions;
+pub use container_changes::{diff, rename, wait, Change};
 pub use container_create::{create, run_foreground, start_detached, start_foreground, ImageSource};
 pub use container_exec::{exec, ExecOptions};
 pub use container_kill::{kill, stop};
