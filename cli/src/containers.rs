@@ -14,14 +14,23 @@ pub struct LogsArgs {
     /// Keep printing new output until the container exits.
     #[arg(short = 'f', long)]
     follow: bool,
+    /// Only the last N lines (`all`: everything, the default).
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
     container: String,
 }
 
 pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<i32> {
+    // As Docker: `all`, or a count; a negative or unreadable count means all.
+    let tail = match args.tail.as_str() {
+        "all" => None,
+        n => n.parse::<usize>().ok(),
+    };
     runtime::logs(
         &absolute(root),
         &args.container,
         args.follow,
+        tail,
         &mut std::io::stdout(),
     )?;
     Ok(0)

@@ -91,3 +91,30 @@ fn port_lists_published_ports() {
     );
     assert_eq!(h.out(&["rm", "-f", "srv"]).0, 0);
 }
+
+#[test]
+fn logs_tail_shows_the_last_lines() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    h.detach(&[
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4; do echo line $i; done",
+    ]);
+    assert_eq!(h.out(&["wait", "talk"]).1, "0\n");
+    assert_eq!(
+        h.out(&["logs", "--tail", "2", "talk"]).1,
+        "line 3\nline 4\n"
+    );
+    assert_eq!(h.out(&["logs", "-n", "1", "talk"]).1, "line 4\n");
+    assert_eq!(
+        h.out(&["logs", "--tail", "all", "talk"]).1.lines().count(),
+        4
+    );
+    assert_eq!(h.out(&["logs", "--tail", "0", "talk"]).1, "");
+    assert_eq!(h.out(&["rm", "talk"]).0, 0);
+}
