@@ -446,7 +446,15 @@ impl Unpacker<'_> {
         let how = OpenHow::new()
             .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        let fd = openat2(self.root.as_raw_fd(), path, how)?;
+        // The kernel answers EAGAIN when a rename or mount anywhere on the system raced the walk (it cannot then
+        // prove `..` stayed inside); openat2(2) says to retry, and another process is renaming all the time.
+        let mut attempts = 0;
+        let fd = loop {
+            match openat2(self.root.as_raw_fd(), path, how) {
+                Err(Errno::EAGAIN) if attempts < 64 => attempts += 1,
+                other => break other?,
+            }
+        };
         // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
