@@ -3,6 +3,7 @@
 //! URL, and `--build-context NAME=DIR|docker-image://REF` overriding a stage or an image.
 mod common;
 
+use common::file_server::FileServer as Server;
 use common::{stderr, Hoist};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -541,65 +542,6 @@ fn build_contexts_override_stages_and_images() {
 
 fn dockerfile_copy_extra() -> &'static str {
     "FROM busybox\nCOPY --from=extra /e.txt /e.txt\n"
-}
-
-/// `python3 -m http.server` on 127.0.0.1 serving a temp dir; killed on drop. `None` without python3.
-struct Server {
-    child: std::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Option<Server> {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = match Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("SKIPPED: python3 is needed to serve files: {e}");
-                return None;
-            }
-        };
-        let server = Server { child, port, dir };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the http server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Some(server)
-    }
-
-    fn put(&self, name: &str, content: &[u8]) -> String {
-        std::fs::write(self.dir.path().join(name), content).unwrap();
-        format!("http://127.0.0.1:{}/{name}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -119,14 +119,15 @@ impl Store {
         Ok(())
     }
 
-    /// Every cache record, oldest first.
+    /// Every cache record, oldest first; records of one second in the order they were written (callers take the
+    /// last of a step as its latest, and builds a second apart are common).
     pub fn cache_records(&self) -> Result<Vec<CacheRecord>> {
         let rows: Vec<(CacheRecord, Option<String>)> = {
             let conn = self.conn();
             let err = self.db_err();
             let mut stmt = conn
                 .prepare(&format!(
-                    "SELECT {CACHE_COLUMNS} FROM cache ORDER BY created, key"
+                    "SELECT {CACHE_COLUMNS} FROM cache ORDER BY created, rowid"
                 ))
                 .map_err(&err)?;
             let rows = stmt.query_map([], cache_row).map_err(&err)?;

@@ -446,6 +446,7 @@ pub fn leftovers_after(id: &str, secs: u64) -> Vec<String> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+pub mod file_server;
 pub mod registry;
 
 impl Hoist {
