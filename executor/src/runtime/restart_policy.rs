@@ -283,6 +283,15 @@ pub(crate) fn revive_if_orphaned(dir: &ContainerDir, record: &ContainerRecord) -
         }
     }
     let _ = std::fs::create_dir_all(dir.merged());
+    // Created again, so that `start_detached` waits for the new monitor to run it.
+    let restart_count = dir.state().map(|s| s.restart_count).unwrap_or(0);
+    let fresh = ContainerState {
+        restart_count,
+        ..ContainerState::default()
+    };
+    if dir.write_state(&fresh).is_err() {
+        return false;
+    }
     super::container_create::start_detached(dir).is_ok()
 }
 
