@@ -106,9 +106,9 @@ pub fn timestamp_nanos(value: &str, now: chrono::DateTime<chrono::Utc>) -> anyho
         bail!("invalid time {value:?}: use RFC 3339 (2026-12-03T10:00:00Z), a unix timestamp or a duration (10m)");
     }
     let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
-    let secs: i64 = secs.parse().map_err(|_| {
-        anyhow::anyhow!("failed to parse value as time or duration: {value:?}")
-    })?;
+    let secs: i64 = secs
+        .parse()
+        .map_err(|_| anyhow::anyhow!("failed to parse value as time or duration: {value:?}"))?;
     let mut padded: String = frac.chars().take(9).collect();
     if !padded.chars().all(|c| c.is_ascii_digit()) {
         bail!("failed to parse value as time or duration: {value:?}");

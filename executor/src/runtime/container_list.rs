@@ -16,10 +16,9 @@ impl ContainerSummary {
     pub fn status_text(&self) -> String {
         match self.state.status {
             Status::Created => "Created".into(),
-            Status::Running if self.state.restarting => format!(
-                "Restarting ({})",
-                self.state.exit_code.unwrap_or(-1)
-            ),
+            Status::Running if self.state.restarting => {
+                format!("Restarting ({})", self.state.exit_code.unwrap_or(-1))
+            }
             Status::Running => "Up".into(),
             Status::Exited => format!("Exited ({})", self.state.exit_code.unwrap_or(-1)),
         }

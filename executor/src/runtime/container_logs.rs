@@ -108,7 +108,14 @@ pub fn logs_split(
         file.seek(SeekFrom::Start(offset))
             .map_err(io_err("read", &file_path))?;
         let follow_this = options.follow && i == last;
-        if !copy_records(&dir, &file_path, file, follow_this, options.until, &mut emit)? {
+        if !copy_records(
+            &dir,
+            &file_path,
+            file,
+            follow_this,
+            options.until,
+            &mut emit,
+        )? {
             return Ok(());
         }
     }

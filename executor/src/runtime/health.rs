@@ -286,7 +286,11 @@ fn go_duration(d: Duration) -> String {
         return format!("{secs}s");
     }
     let whole = d.as_secs();
-    let (h, m, s) = (whole / 3600, whole % 3600 / 60, secs - (whole / 60 * 60) as f64);
+    let (h, m, s) = (
+        whole / 3600,
+        whole % 3600 / 60,
+        secs - (whole / 60 * 60) as f64,
+    );
     if h > 0 {
         format!("{h}h{m}m{s}s")
     } else {

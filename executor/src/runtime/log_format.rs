@@ -289,7 +289,9 @@ pub fn parse_rfc3339_nanos(text: &str) -> Option<i128> {
     let mut rest = &text[19..];
     let mut nanos: i128 = 0;
     if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.find(|c: char| !c.is_ascii_digit()).unwrap_or(frac.len());
+        let digits = frac
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(frac.len());
         if digits == 0 {
             return None;
         }
@@ -364,7 +366,10 @@ mod tests {
         out.write(Stream::Stderr, b"err\n");
         out.write(Stream::Stdout, b"o\n");
         out.finish();
-        let text = std::fs::read(&path).unwrap();
+        let text: Vec<u8> = log_files(&path)
+            .iter()
+            .flat_map(|f| std::fs::read(f).unwrap())
+            .collect();
         let records: Vec<LogRecord> = text
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())

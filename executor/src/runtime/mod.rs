@@ -41,9 +41,9 @@ pub use container_create::{create, run_foreground, start_detached, start_foregro
 pub use container_exec::{exec, ExecOptions};
 pub use container_kill::{kill, stop};
 pub use container_list::{list, ContainerSummary};
-pub use monitor_options::MonitorOptions;
 pub use container_logs::{logs, logs_split, LogsOptions};
 pub use container_remove::remove;
+pub use monitor_options::MonitorOptions;
 pub use state::{find, ContainerRecord, ContainerState, MountRecord, Status};
 
 /// The hidden first argument that makes a hoist process a container's monitor.

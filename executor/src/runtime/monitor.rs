@@ -82,8 +82,7 @@ pub fn monitor_main(dir: &Path) -> i32 {
         ..ContainerState::default()
     };
     let _ = dir.write_state(&state);
-    let ended =
-        super::restart_policy::run_with_restarts(&dir, &record, &mut state, &previous, run);
+    let ended = super::restart_policy::run_with_restarts(&dir, &record, &mut state, &previous, run);
     if ended.handed_over {
         return ended.code;
     }

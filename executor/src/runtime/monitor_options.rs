@@ -283,7 +283,10 @@ impl MonitorOptions {
         if let Some(cmd) = &self.health_cmd {
             check.test = vec!["CMD-SHELL".into(), cmd.clone()];
         }
-        let duration = |flag: &str, value: &Option<String>, minimum: Duration| -> Result<Option<u64>> {
+        let duration = |flag: &str,
+                        value: &Option<String>,
+                        minimum: Duration|
+         -> Result<Option<u64>> {
             let Some(v) = value else { return Ok(None) };
             let d = parse_go_duration(v).ok_or_else(|| {
                 RuntimeError::Invalid(format!(
@@ -376,7 +379,10 @@ mod tests {
     #[test]
     fn restart_policies() {
         assert_eq!(RestartPolicy::parse("no").unwrap(), RestartPolicy::No);
-        assert_eq!(RestartPolicy::parse("always").unwrap(), RestartPolicy::Always);
+        assert_eq!(
+            RestartPolicy::parse("always").unwrap(),
+            RestartPolicy::Always
+        );
         assert_eq!(
             RestartPolicy::parse("unless-stopped").unwrap(),
             RestartPolicy::UnlessStopped

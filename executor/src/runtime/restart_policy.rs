@@ -239,7 +239,10 @@ fn continue_in_background(dir: &ContainerDir) -> bool {
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline {
-        if dir.state().is_ok_and(|s| s.monitor_pid == Some(child.id() as i32)) {
+        if dir
+            .state()
+            .is_ok_and(|s| s.monitor_pid == Some(child.id() as i32))
+        {
             return true;
         }
         if let Ok(Some(_)) = child.try_wait() {
@@ -268,10 +271,8 @@ pub fn inspect_fields(record: &ContainerRecord, state: &ContainerState) -> serde
 /// monitor died while it ran (as [`ContainerDir::current_state`] just found). True if it runs.
 pub(crate) fn revive_if_orphaned(dir: &ContainerDir, record: &ContainerRecord) -> bool {
     let policy = record.options.monitor.restart_policy();
-    if !matches!(
-        policy,
-        RestartPolicy::Always | RestartPolicy::UnlessStopped
-    ) || record.options.auto_remove
+    if !matches!(policy, RestartPolicy::Always | RestartPolicy::UnlessStopped)
+        || record.options.auto_remove
         || stop_requested(dir)
     {
         return false;
@@ -335,7 +336,11 @@ mod tests {
     #[test]
     fn on_failure_gives_up_after_n() {
         let mut m = RestartManager::new(RestartPolicy::OnFailure(2));
-        assert_eq!(m.should_restart(0, false, QUICK), None, "success: no restart");
+        assert_eq!(
+            m.should_restart(0, false, QUICK),
+            None,
+            "success: no restart"
+        );
         assert!(m.should_restart(1, false, QUICK).is_some());
         assert!(m.should_restart(1, false, QUICK).is_some());
         assert_eq!(m.should_restart(1, false, QUICK), None);
