@@ -139,7 +139,7 @@ pub struct InspectArgs {
 
 fn container_json(s: &ContainerSummary) -> serde_json::Value {
     let (r, st) = (&s.record, &s.state);
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "Id": r.id,
         "Name": format!("/{}", r.name),
         "Created": r.created,
@@ -155,7 +155,6 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
             "StartedAt": st.started_at,
             "FinishedAt": st.finished_at,
             "Restarting": st.restarting,
-            "Health": runtime::health::inspect_json(st.health.as_ref()),
         },
         "RestartCount": st.restart_count,
         "Image": r.image_id,
@@ -190,7 +189,18 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
         },
         "Mounts": r.mounts,
         "NetworkSettings": { "IPAddress": st.ip_address.clone().unwrap_or_default() },
-    })
+    });
+    // As Docker: State.Health only for a container with a health check.
+    if let Some(health) = r
+        .options
+        .monitor
+        .healthcheck
+        .as_ref()
+        .and_then(|_| runtime::health::inspect_json(st.health.as_ref()))
+    {
+        json["State"]["Health"] = health;
+    }
+    json
 }
 
 impl InspectArgs {

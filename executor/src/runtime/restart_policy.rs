@@ -278,10 +278,11 @@ pub(crate) fn revive_if_orphaned(dir: &ContainerDir, record: &ContainerRecord) -
         return false;
     }
     // After a reboot the run directory (on a tmpfs) is gone with the mount point in it.
-    if dir.run_dir() != dir.path() && !dir.run_dir().exists() {
-        if super::rundir::create_run_dir(dir.run_dir()).is_err() {
-            return false;
-        }
+    if dir.run_dir() != dir.path()
+        && !dir.run_dir().exists()
+        && super::rundir::create_run_dir(dir.run_dir()).is_err()
+    {
+        return false;
     }
     let _ = std::fs::create_dir_all(dir.merged());
     // Created again, so that `start_detached` waits for the new monitor to run it.
