@@ -30,7 +30,7 @@ pub struct PsArgs {
     #[arg(short = 's', long)]
     size: bool,
     /// Filter: status=created|running|exited, name=NAME, id=ID, ancestor=IMAGE, exited=CODE, label=KEY[=VALUE],
-    /// before=CONTAINER, since=CONTAINER.
+    /// before=CONTAINER, since=CONTAINER, health=starting|healthy|unhealthy|none.
     #[arg(short = 'f', long = "filter")]
     filters: Vec<String>,
     /// A Go template (`{{.ID}} {{.Names}}`), `table TEMPLATE`, or `json`. Fields: ID, Image, Command,
@@ -65,6 +65,7 @@ enum Filter {
     Label(String, Option<String>),
     Before(String),
     Since(String),
+    Health(String),
 }
 
 fn parse_filters(specs: &[String]) -> anyhow::Result<Vec<Filter>> {
@@ -106,6 +107,16 @@ fn parse_filters(specs: &[String]) -> anyhow::Result<Vec<Filter>> {
                 },
                 "before" => Filter::Before(value),
                 "since" => Filter::Since(value),
+                "health" => {
+                    const KNOWN: [&str; 4] = ["starting", "healthy", "unhealthy", "none"];
+                    if !KNOWN.contains(&value.as_str()) {
+                        bail!(
+                            "invalid filter 'health={value}': one of {}",
+                            KNOWN.join(", ")
+                        );
+                    }
+                    Filter::Health(value)
+                }
                 other => bail!("invalid filter '{other}'"),
             })
         })
@@ -127,7 +138,16 @@ fn accepts(
     let mut groups: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
     for f in filters {
         let (key, hit) = match f {
-            Filter::Status(s) => ("status", s == c.state.status.as_str()),
+            Filter::Status(s) => ("status", s == c.state.docker_status()),
+            Filter::Health(h) => (
+                "health",
+                c.state
+                    .health
+                    .as_ref()
+                    .filter(|_| c.record.options.monitor.healthcheck.is_some())
+                    .map_or("none", |health| health.status.as_str())
+                    == h,
+            ),
             Filter::Name(n) => ("name", c.record.name.contains(n.trim_start_matches('/'))),
             Filter::Id(i) => ("id", c.record.id.starts_with(i.as_str())),
             Filter::Ancestor(a) => (
@@ -168,10 +188,25 @@ pub fn status_text(c: &ContainerSummary) -> String {
     };
     match c.state.status {
         Status::Created => "Created".into(),
-        Status::Running => match since(c.state.started_at.as_deref()) {
-            Some(d) => format!("Up {d}"),
-            None => "Up".into(),
-        },
+        Status::Running if c.state.restarting => {
+            let code = c.state.exit_code.unwrap_or(-1);
+            match since(c.state.finished_at.as_deref()) {
+                Some(d) => format!("Restarting ({code}) {d} ago"),
+                None => format!("Restarting ({code})"),
+            }
+        }
+        Status::Running => {
+            let up = match since(c.state.started_at.as_deref()) {
+                Some(d) => format!("Up {d}"),
+                None => "Up".into(),
+            };
+            match &c.state.health {
+                Some(h) if c.record.options.monitor.healthcheck.is_some() => {
+                    format!("{up} {}", h.status_suffix())
+                }
+                _ => up,
+            }
+        }
         Status::Exited => {
             let code = c.state.exit_code.unwrap_or(-1);
             match since(c.state.finished_at.as_deref()) {
@@ -267,7 +302,7 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<i32> {
                 "CreatedAt": listing::created_at(Some(&c.record.created)),
                 "RunningFor": listing::since(Some(&c.record.created)),
                 "Status": status_text(c),
-                "State": c.state.status.as_str(),
+                "State": c.state.docker_status(),
                 "Ports": ports_text(c),
                 "Names": c.record.name,
                 "Size": size,

@@ -9,32 +9,7 @@ fn absolute(root: &Path) -> PathBuf {
     std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf())
 }
 
-#[derive(Debug, Args)]
-pub struct LogsArgs {
-    /// Keep printing new output until the container exits.
-    #[arg(short = 'f', long)]
-    follow: bool,
-    /// Only the last N lines (`all`: everything, the default).
-    #[arg(short = 'n', long, default_value = "all")]
-    tail: String,
-    container: String,
-}
-
-pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<i32> {
-    // As Docker: `all`, or a count; a negative or unreadable count means all.
-    let tail = match args.tail.as_str() {
-        "all" => None,
-        n => n.parse::<usize>().ok(),
-    };
-    runtime::logs(
-        &absolute(root),
-        &args.container,
-        args.follow,
-        tail,
-        &mut std::io::stdout(),
-    )?;
-    Ok(0)
-}
+pub use crate::logs_cmd::{logs, LogsArgs};
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
@@ -164,14 +139,14 @@ pub struct InspectArgs {
 
 fn container_json(s: &ContainerSummary) -> serde_json::Value {
     let (r, st) = (&s.record, &s.state);
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "Id": r.id,
         "Name": format!("/{}", r.name),
         "Created": r.created,
         "Path": r.args.first(),
         "Args": r.args.get(1..).unwrap_or_default(),
         "State": {
-            "Status": st.status.as_str(),
+            "Status": st.docker_status(),
             "Running": st.status == runtime::Status::Running,
             "OOMKilled": st.oom_killed,
             "Pid": st.pid.unwrap_or(0),
@@ -179,7 +154,9 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
             "Error": st.error.clone().unwrap_or_default(),
             "StartedAt": st.started_at,
             "FinishedAt": st.finished_at,
+            "Restarting": st.restarting,
         },
+        "RestartCount": st.restart_count,
         "Image": r.image_id,
         "Config": {
             "Hostname": r.hostname,
@@ -193,6 +170,7 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
             "Tty": r.options.tty,
             "OpenStdin": r.options.interactive,
             "Labels": r.labels,
+            "Healthcheck": r.options.monitor.healthcheck,
         },
         "HostConfig": {
             "AutoRemove": r.options.auto_remove,
@@ -206,10 +184,23 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
             "PidsLimit": r.runtime.pids_limit,
             "Init": r.runtime.init,
             "PortBindings": r.ports.iter().map(|(h, c)| format!("127.0.0.1:{h}->{c}/tcp")).collect::<Vec<_>>(),
+            "RestartPolicy": runtime::restart_policy::inspect_fields(r, st)["RestartPolicy"],
+            "LogConfig": { "Type": r.options.monitor.log_driver(), "Config": runtime::monitor_options::log_opts_json(&r.options.monitor) },
         },
         "Mounts": r.mounts,
         "NetworkSettings": { "IPAddress": st.ip_address.clone().unwrap_or_default() },
-    })
+    });
+    // As Docker: State.Health only for a container with a health check.
+    if let Some(health) = r
+        .options
+        .monitor
+        .healthcheck
+        .as_ref()
+        .and_then(|_| runtime::health::inspect_json(st.health.as_ref()))
+    {
+        json["State"]["Health"] = health;
+    }
+    json
 }
 
 impl InspectArgs {

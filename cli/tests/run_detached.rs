@@ -17,10 +17,11 @@ fn detached_lifecycle_ps_logs_stop_rm() {
     let (_, q, _) = h.out(&["ps", "-q", "--no-trunc"]);
     assert_eq!(q.trim(), id);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let (_, logs, _) = h.out(&["logs", "web"]);
+    // As docker logs: the container's stderr to hoist's stderr.
+    let (_, logs, logs_err) = h.out(&["logs", "web"]);
     assert!(
-        logs.contains("started") && logs.contains("to-stderr"),
-        "{logs}"
+        logs.contains("started") && logs_err.contains("to-stderr"),
+        "{logs} / {logs_err}"
     );
     // exec joins the container: same hostname, sees its pid 1, gets 127 for a missing command.
     let (code, out, err) = h.out(&[

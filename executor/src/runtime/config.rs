@@ -78,6 +78,9 @@ pub struct RunOptions {
     /// `--label KEY=VALUE` (a bare `KEY` is an empty value), over the image's labels.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// `--restart`, `--health-*`, `--log-driver`/`--log-opt`: what the monitor does besides running it.
+    #[serde(default)]
+    pub monitor: super::monitor_options::MonitorOptions,
 }
 
 /// The image config fields that decide what runs (`config` of the OCI image config).

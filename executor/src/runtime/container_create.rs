@@ -105,6 +105,7 @@ pub fn create(
     opts: &RunOptions,
 ) -> Result<(ContainerDir, ContainerRecord)> {
     let defaults = ImageDefaults::from_config_json(&image.config);
+    let monitor = opts.monitor.settle(&image.config, opts.auto_remove)?;
     let args = config::argv(&defaults, opts.entrypoint.as_deref(), &opts.command)?;
     let mut user_env = Vec::new();
     for file in &opts.env_files {
@@ -246,7 +247,10 @@ pub fn create(
             lowers: image.lowers.clone(),
             stop_signal,
             stop_timeout: opts.stop_timeout.unwrap_or(10),
-            options: opts.clone(),
+            options: RunOptions {
+                monitor,
+                ..opts.clone()
+            },
             runtime,
             labels: config::labels(&defaults, &opts.labels),
         };
@@ -315,7 +319,7 @@ pub(crate) fn take_name(
     Ok(())
 }
 
-fn monitor_program() -> PathBuf {
+pub(crate) fn monitor_program() -> PathBuf {
     // Referencing the hook makes the linker keep it in every program that can start a monitor.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     std::hint::black_box(&super::monitor::MONITOR_HOOK);
@@ -384,11 +388,19 @@ pub fn start_foreground(dir: &ContainerDir) -> RuntimeError {
 pub fn start_detached(dir: &ContainerDir) -> Result<ContainerState> {
     use std::os::unix::process::CommandExt;
     let log_path = dir.log_path();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(io_err("create the log", &log_path))?;
+    let no_log = dir
+        .record()
+        .is_ok_and(|r| r.options.monitor.log_config().disabled);
+    // `--log-driver none`: the output goes nowhere.
+    let log = if no_log {
+        std::fs::OpenOptions::new().write(true).open("/dev/null")
+    } else {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+    }
+    .map_err(io_err("create the log", &log_path))?;
     let log2 = log.try_clone().map_err(io_err("open", &log_path))?;
     let program = monitor_program();
     let mut command = std::process::Command::new(&program);

@@ -175,6 +175,7 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
             &mut signals,
             master,
             opts.interactive,
+            None,
         ))
     })();
     let _ = std::fs::remove_file(&process_path);

@@ -56,6 +56,13 @@ pub fn kill(root: &Path, name: &str, signal: Option<&str>) -> Result<String> {
         Some(s) => super::config::parse_signal(s)?,
         None => libc::SIGKILL,
     };
+    // Asked for: no restart policy starts it again (a container waiting to restart stays stopped).
+    super::restart_policy::request_stop(&dir);
+    let state = dir.current_state()?;
+    if state.restarting && state.status == Status::Running {
+        wait_until_exited(&dir, Duration::from_secs(10))?;
+        return Ok(record.id);
+    }
     signal_pid1(&dir, name, signal)?;
     if signal == libc::SIGKILL {
         wait_until_exited(&dir, Duration::from_secs(10))?;
@@ -70,6 +77,7 @@ pub fn stop(root: &Path, name: &str, timeout: Option<u64>) -> Result<String> {
     if dir.current_state()?.status != Status::Running {
         return Ok(record.id);
     }
+    super::restart_policy::request_stop(&dir);
     let timeout = Duration::from_secs(timeout.unwrap_or(record.stop_timeout));
     match signal_pid1(&dir, name, record.stop_signal) {
         Ok(()) | Err(RuntimeError::NotRunning(_)) => {}

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::state::{self, ContainerRecord, ContainerState, Status};
-use super::Result;
+use super::{restart_policy, Result};
 
 #[derive(Debug, Clone)]
 pub struct ContainerSummary {
@@ -16,6 +16,9 @@ impl ContainerSummary {
     pub fn status_text(&self) -> String {
         match self.state.status {
             Status::Created => "Created".into(),
+            Status::Running if self.state.restarting => {
+                format!("Restarting ({})", self.state.exit_code.unwrap_or(-1))
+            }
             Status::Running => "Up".into(),
             Status::Exited => format!("Exited ({})", self.state.exit_code.unwrap_or(-1)),
         }
@@ -26,9 +29,21 @@ impl ContainerSummary {
 pub fn list(root: &Path, all: bool) -> Result<Vec<ContainerSummary>> {
     let mut out = Vec::new();
     for dir in state::all(root)? {
-        let (Ok(record), Ok(state)) = (dir.record(), dir.current_state()) else {
+        let Ok(record) = dir.record() else { continue };
+        // A container to restart whose monitor died (a reboot): started again now, as the
+        // daemon would at its start (see `restart_policy`).
+        let orphaned = restart_policy::has_restart_policy(&record)
+            && dir.state().is_ok_and(|s| {
+                s.status != Status::Exited && s.monitor_pid.is_some() && !state::monitor_alive(&s)
+            });
+        let Ok(mut state) = dir.current_state() else {
             continue;
         };
+        if orphaned && restart_policy::revive_if_orphaned(&dir, &record) {
+            if let Ok(revived) = dir.current_state() {
+                state = revived;
+            }
+        }
         if all || state.status == Status::Running {
             out.push(ContainerSummary { record, state });
         }

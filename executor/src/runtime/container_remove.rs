@@ -14,6 +14,7 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<String> {
         if !force {
             return Err(RuntimeError::Running(name.to_string()));
         }
+        super::restart_policy::request_stop(&dir);
         if let Some(pid) = state.pid {
             // SAFETY: plain kill(2) on the container's pid 1 (see container_kill).
             unsafe { libc::kill(pid, libc::SIGKILL) };

@@ -20,9 +20,13 @@ pub mod container_kill;
 pub mod container_list;
 pub mod container_logs;
 pub mod container_remove;
+pub mod health;
+pub mod log_format;
 pub mod monitor;
+pub mod monitor_options;
 pub mod mountpoints;
 pub mod network;
+pub mod restart_policy;
 pub mod rundir;
 pub mod state;
 mod trash;
@@ -37,8 +41,9 @@ pub use container_create::{create, run_foreground, start_detached, start_foregro
 pub use container_exec::{exec, ExecOptions};
 pub use container_kill::{kill, stop};
 pub use container_list::{list, ContainerSummary};
-pub use container_logs::logs;
+pub use container_logs::{logs, logs_split, LogsOptions};
 pub use container_remove::remove;
+pub use monitor_options::MonitorOptions;
 pub use state::{find, ContainerRecord, ContainerState, MountRecord, Status};
 
 /// The hidden first argument that makes a hoist process a container's monitor.

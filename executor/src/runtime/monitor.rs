@@ -11,7 +11,8 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::state::{self, ContainerDir, ContainerRecord, ContainerState, MountRecord, Status};
-use super::{config::NetworkMode, container_create, network, tty, volumes, Result, RuntimeError};
+use super::{config::NetworkMode, container_create, log_format, network, tty, volumes};
+use super::{Result, RuntimeError};
 use crate::container::{self, InitRequest, Network, Stdio3};
 
 /// Signals the monitor takes through a signalfd: forwarded to the container, or its own business.
@@ -72,17 +73,20 @@ pub fn monitor_main(dir: &Path) -> i32 {
             return super::EXIT_RUNTIME_ERROR;
         }
     };
+    let previous = dir.state().unwrap_or_default();
+    super::restart_policy::clear_stop_request(&dir);
     let mut state = ContainerState {
         monitor_pid: Some(std::process::id() as i32),
         monitor_start_time: state::process_start_time(std::process::id() as i32),
+        restart_count: previous.restart_count,
         ..ContainerState::default()
     };
     let _ = dir.write_state(&state);
-    let outcome = run(&dir, &record, &mut state);
-    let code = match &outcome {
-        Ok(code) => *code,
-        Err(e) => e.exit_code(),
-    };
+    let ended = super::restart_policy::run_with_restarts(&dir, &record, &mut state, &previous, run);
+    if ended.handed_over {
+        return ended.code;
+    }
+    let (outcome, code) = (ended.outcome, ended.code);
     if let Err(e) = &outcome {
         report(&e);
         state.error = Some(e.to_string());
@@ -143,7 +147,11 @@ pub(crate) fn libcontainer_id_of(id: &str) -> String {
     format!("hoist-run-{}", &id[..16])
 }
 
-fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState) -> Result<i32> {
+pub(crate) fn run(
+    dir: &ContainerDir,
+    record: &ContainerRecord,
+    state: &mut ContainerState,
+) -> Result<i32> {
     let mask = monitored_signals();
     mask.thread_block()
         .map_err(|e| RuntimeError::Invalid(format!("blocking signals: {e}")))?;
@@ -227,14 +235,29 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     };
     let bundle = container::bundle_dir(&request);
     std::fs::create_dir_all(&bundle).map_err(super::io_err("create", &bundle))?;
+    // A detached container's output goes to its log, through the monitor (json-file).
+    let log_config = record.options.monitor.log_config();
+    let (mut output, pipes) = if super::restart_policy::detached(record) && !log_config.disabled {
+        let path = dir.log_path();
+        let (output, pipes) =
+            log_format::ContainerOutput::open(&path, log_config, !record.runtime.terminal)
+                .map_err(super::io_err("open the log", &path))?;
+        (Some(output), pipes)
+    } else {
+        (None, None)
+    };
+    let (stdout, stderr) = match pipes {
+        Some(p) => (Some(p.stdout), Some(p.stderr)),
+        None => (None, None),
+    };
     let stdio = Stdio3 {
         stdin: if record.options.interactive || record.runtime.terminal {
             None
         } else {
             std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
         },
-        stdout: None,
-        stderr: None,
+        stdout,
+        stderr,
     };
 
     // Filled by the first closure, used by the second.
@@ -279,12 +302,18 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
                 }
             }
             let forward_stdin = record.options.interactive;
-            Ok(event_loop(
+            // Health checks exec into the container: only now that it runs (no more forks by
+            // libcontainer), stopped with it.
+            let checker = super::health::Checker::start(dir, record);
+            let code = event_loop(
                 pid,
                 &mut signals,
                 master.borrow_mut().take(),
                 forward_stdin,
-            ))
+                output.as_mut(),
+            );
+            drop(checker);
+            Ok(code)
         },
     );
     drop(lease.into_inner());
@@ -316,16 +345,18 @@ pub(crate) fn event_loop(
     signals: &mut SignalFd,
     master: Option<OwnedFd>,
     forward_stdin: bool,
+    mut output: Option<&mut log_format::ContainerOutput>,
 ) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
+    // The terminal is ours only when the pty's output goes to it rather than to a log.
     let _raw = match &master {
-        Some(m) => {
+        Some(m) if output.is_none() => {
             tty::copy_window_size(tty::stdin(), m.as_fd());
             tty::RawMode::enable(tty::stdin())
         }
-        None => None,
+        _ => None,
     };
     if let Some(m) = &master {
         tty::set_nonblocking(m);
@@ -348,6 +379,18 @@ pub(crate) fn event_loop(
                 fds.push(PollFd::new(tty::stdin(), PollFlags::POLLIN));
             }
         }
+        let first_output = fds.len();
+        let sources: Vec<usize> = match &output {
+            Some(o) => o
+                .fds()
+                .into_iter()
+                .map(|(i, fd)| {
+                    fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                    i
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -360,7 +403,18 @@ pub(crate) fn event_loop(
         };
         let (sig_ready, master_ready, stdin_ready) =
             (ready(0, &fds), ready(1, &fds), ready(2, &fds));
+        let ready_sources: Vec<usize> = sources
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| ready(first_output + k, &fds))
+            .map(|(_, &i)| i)
+            .collect();
         drop(fds);
+        if let Some(o) = output.as_deref_mut() {
+            for i in ready_sources {
+                o.read_ready(i);
+            }
+        }
         if sig_ready {
             while let Ok(Some(info)) = signals.read_signal() {
                 let signo = info.ssi_signo as i32;
@@ -390,7 +444,7 @@ pub(crate) fn event_loop(
             }
         }
         if let Some(m) = &master {
-            if master_ready && !pump(m.as_raw_fd(), 1, &mut buf) {
+            if master_ready && !pump_output(m.as_raw_fd(), output.as_deref_mut(), &mut buf) {
                 // EIO: every process closed the pty; the exit status follows.
             }
             if stdin_ready && !pump(0, m.as_raw_fd(), &mut buf) {
@@ -403,9 +457,32 @@ pub(crate) fn event_loop(
     }
     if let Some(m) = &master {
         // What the container wrote just before exiting.
-        while pump(m.as_raw_fd(), 1, &mut buf) {}
+        while pump_output(m.as_raw_fd(), output.as_deref_mut(), &mut buf) {}
+    }
+    if let Some(o) = output {
+        o.finish();
     }
     code.unwrap_or(super::EXIT_RUNTIME_ERROR)
+}
+
+/// The pty's output to our stdout, or to the log; false at its end or on error.
+fn pump_output(
+    from: i32,
+    output: Option<&mut log_format::ContainerOutput>,
+    buf: &mut [u8],
+) -> bool {
+    let Some(output) = output else {
+        return pump(from, 1, buf);
+    };
+    match nix::unistd::read(from, buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            output.write(log_format::Stream::Stdout, &buf[..n]);
+            true
+        }
+        Err(nix::errno::Errno::EINTR) => true,
+        Err(_) => false,
+    }
 }
 
 /// Copy what is available from `from` to `to`; false at end of input or error.

@@ -103,6 +103,27 @@ pub struct ContainerState {
     /// The OOM killer killed a process of the container (its memory limit was hit), as Docker's `OOMKilled`.
     #[serde(default)]
     pub oom_killed: bool,
+    /// Docker's `RestartCount`: how often the monitor started the container again (`--restart`).
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Exited, and to be started again after the restart delay (Docker's `State.Restarting`; the
+    /// status stays `running`, as Docker's `State.Running`).
+    #[serde(default)]
+    pub restarting: bool,
+    /// The health check's state (from `health.json`, which the monitor's checker writes).
+    #[serde(skip)]
+    pub health: Option<super::health::Health>,
+}
+
+impl ContainerState {
+    /// Docker's `State.Status`: `restarting` while waiting to be started again.
+    pub fn docker_status(&self) -> &'static str {
+        if self.restarting && self.status == Status::Running {
+            "restarting"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 /// Now, RFC 3339 in UTC with nanoseconds (as Docker records `Created`, `StartedAt`: containers made within one
@@ -187,6 +208,10 @@ impl ContainerDir {
     pub fn run_dir(&self) -> &Path {
         &self.run
     }
+    /// Where the record, the state and the health state are.
+    pub(crate) fn state_dir(&self) -> &Path {
+        self.record_dir()
+    }
     fn record_dir(&self) -> &Path {
         if self.record_in_run {
             &self.run
@@ -219,6 +244,10 @@ impl ContainerDir {
         let path = self.record_dir().join(STATE_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(|state: ContainerState| ContainerState {
+                    health: super::health::read(self),
+                    ..state
+                })
                 .map_err(|e| RuntimeError::Invalid(format!("{path:?} is damaged: {e}"))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ContainerState::default()),
             Err(e) => Err(io_err("read", &path)(e)),
@@ -255,6 +284,7 @@ impl ContainerDir {
             if state.status != Status::Exited && !monitor_alive(&state) {
                 super::monitor::cleanup_after_monitor_death(self);
                 state.status = Status::Exited;
+                state.restarting = false;
                 state.exit_code.get_or_insert(137);
                 state.finished_at.get_or_insert_with(now_rfc3339);
                 state.pid = None;
