@@ -127,7 +127,7 @@ fn accepts(
     let mut groups: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
     for f in filters {
         let (key, hit) = match f {
-            Filter::Status(s) => ("status", s == c.state.status.as_str()),
+            Filter::Status(s) => ("status", s == c.state.status_word()),
             Filter::Name(n) => ("name", c.record.name.contains(n.trim_start_matches('/'))),
             Filter::Id(i) => ("id", c.record.id.starts_with(i.as_str())),
             Filter::Ancestor(a) => (
@@ -168,10 +168,17 @@ pub fn status_text(c: &ContainerSummary) -> String {
     };
     match c.state.status {
         Status::Created => "Created".into(),
-        Status::Running => match since(c.state.started_at.as_deref()) {
-            Some(d) => format!("Up {d}"),
-            None => "Up".into(),
-        },
+        Status::Running => {
+            let up = match since(c.state.started_at.as_deref()) {
+                Some(d) => format!("Up {d}"),
+                None => "Up".into(),
+            };
+            if c.state.paused {
+                format!("{up} (Paused)")
+            } else {
+                up
+            }
+        }
         Status::Exited => {
             let code = c.state.exit_code.unwrap_or(-1);
             match since(c.state.finished_at.as_deref()) {

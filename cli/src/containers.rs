@@ -171,8 +171,9 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
         "Path": r.args.first(),
         "Args": r.args.get(1..).unwrap_or_default(),
         "State": {
-            "Status": st.status.as_str(),
+            "Status": st.status_word(),
             "Running": st.status == runtime::Status::Running,
+            "Paused": st.paused,
             "OOMKilled": st.oom_killed,
             "Pid": st.pid.unwrap_or(0),
             "ExitCode": st.exit_code.unwrap_or(0),

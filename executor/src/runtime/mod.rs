@@ -19,7 +19,10 @@ pub mod container_exec;
 pub mod container_kill;
 pub mod container_list;
 pub mod container_logs;
+pub mod container_pause;
 pub mod container_remove;
+pub mod container_start;
+pub mod container_stats;
 pub mod monitor;
 pub mod mountpoints;
 pub mod network;
@@ -38,7 +41,10 @@ pub use container_exec::{exec, ExecOptions};
 pub use container_kill::{kill, stop};
 pub use container_list::{list, ContainerSummary};
 pub use container_logs::logs;
+pub use container_pause::{pause, unpause};
 pub use container_remove::remove;
+pub use container_start::{attach, container_pids, restart, start, start_error, Started};
+pub use container_stats::{sample as stats_sample, StatsSample};
 pub use state::{find, ContainerRecord, ContainerState, MountRecord, Status};
 
 /// The hidden first argument that makes a hoist process a container's monitor.
@@ -61,6 +67,9 @@ pub enum RuntimeError {
     Running(String),
     #[error("container {0} is not running")]
     NotRunning(String),
+    /// `exec` into a paused container (Docker's words; exit 1 as Docker's).
+    #[error("Container {0} is paused, unpause the container before exec")]
+    Paused(String),
     #[error("could not {what} {path:?}: {source}")]
     Io {
         what: &'static str,
@@ -83,6 +92,7 @@ impl RuntimeError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RuntimeError::StartFailed { code, .. } => *code,
+            RuntimeError::Paused(_) => 1,
             RuntimeError::Container(crate::container::ContainerError::CommandNotFound {
                 ..
             }) => EXIT_NOT_FOUND,

@@ -103,6 +103,21 @@ pub struct ContainerState {
     /// The OOM killer killed a process of the container (its memory limit was hit), as Docker's `OOMKilled`.
     #[serde(default)]
     pub oom_killed: bool,
+    /// Its cgroup is frozen (`hoist pause`): read from the cgroup by [`ContainerDir::current_state`],
+    /// never stored, so it cannot outlive the pause.
+    #[serde(default, skip_serializing)]
+    pub paused: bool,
+}
+
+impl ContainerState {
+    /// Docker's `State.Status` word: `created`, `running`, `paused`, `exited`.
+    pub fn status_word(&self) -> &'static str {
+        if self.paused && self.status == Status::Running {
+            "paused"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 /// Now, RFC 3339 in UTC with nanoseconds (as Docker records `Created`, `StartedAt`: containers made within one
@@ -260,6 +275,10 @@ impl ContainerDir {
                 state.pid = None;
                 self.write_state(&state)?;
             }
+        }
+        if state.status == Status::Running {
+            let id = self.disk.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            state.paused = super::container_pause::is_paused(id);
         }
         Ok(state)
     }

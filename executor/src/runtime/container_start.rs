@@ -1,0 +1,231 @@
+//! `hoist start`, `restart` and `attach`: run a created or exited container again with its record
+//! (the upper dir, so what it wrote, is kept, as Docker keeps the writable layer), and follow a
+//! running container's output until it exits.
+//!
+//! Attaching follows the container's log from its current end: the monitor of a detached
+//! container writes everything there (a tty container's pty output too), so no new channel to the
+//! monitor is needed, and any number of `attach`es see the same bytes. The container's stdin is
+//! not reachable this way (a detached monitor's stdin is /dev/null).
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use super::state::{self, ContainerDir, ContainerState, Status};
+use super::{io_err, Result, RuntimeError};
+
+/// What `start` did.
+#[derive(Debug)]
+pub struct Started {
+    pub id: String,
+    /// Where the log ended before this start: `start -a` prints from there.
+    pub log_offset: u64,
+    /// It was running already (Docker's `start` of a running container does nothing).
+    pub already_running: bool,
+    pub state: ContainerState,
+}
+
+/// `hoist start NAME`: start a created or exited container's monitor, detached; returns once the
+/// container runs (or failed to start: then `state` says why).
+pub fn start(root: &Path, name: &str) -> Result<Started> {
+    let (dir, record) = state::find(root, name)?;
+    let current = dir.current_state()?;
+    let log_offset = std::fs::metadata(dir.log_path()).map_or(0, |m| m.len());
+    match current.status {
+        Status::Running => {
+            return Ok(Started {
+                id: record.id,
+                log_offset,
+                already_running: true,
+                state: current,
+            })
+        }
+        Status::Created
+            if current
+                .monitor_pid
+                .is_some_and(|_| state::monitor_alive(&current)) =>
+        {
+            return Err(RuntimeError::Invalid(format!(
+                "container {name} is being started by another hoist command"
+            )))
+        }
+        _ => {}
+    }
+    // A fresh state: `start_detached` waits for the monitor to leave `created`.
+    dir.write_state(&ContainerState::default())?;
+    let state = super::start_detached(&dir)?;
+    Ok(Started {
+        id: record.id,
+        log_offset,
+        already_running: false,
+        state,
+    })
+}
+
+/// The signals `attach` passes on to the container (`--sig-proxy`, Docker's default).
+fn proxied_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// `hoist attach NAME` (and `start -a`): copy the container's output from byte `from` of its log
+/// (`None`: its current end) to `out` until it exits; its exit code. With `sig_proxy`, signals
+/// sent to this process go to the container's pid 1 instead. Call it with one thread.
+pub fn attach(
+    root: &Path,
+    name: &str,
+    from: Option<u64>,
+    sig_proxy: bool,
+    out: &mut dyn Write,
+) -> Result<i32> {
+    let (dir, _) = state::find(root, name)?;
+    let state = dir.current_state()?;
+    if from.is_none() && state.status != Status::Running {
+        return Err(RuntimeError::Invalid(
+            "You cannot attach to a stopped container, start it first".into(),
+        ));
+    }
+    let signals = if sig_proxy {
+        let mask = proxied_signals();
+        mask.thread_block()
+            .map_err(|e| RuntimeError::Invalid(format!("blocking signals: {e}")))?;
+        Some(
+            SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                .map_err(|e| RuntimeError::Invalid(format!("creating a signalfd: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let path = dir.log_path();
+    let mut file = std::fs::File::open(&path).map_err(io_err("open the log", &path))?;
+    match from {
+        Some(offset) => file.seek(SeekFrom::Start(offset)),
+        None => file.seek(SeekFrom::End(0)),
+    }
+    .map_err(io_err("read", &path))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut reader_gone = false;
+    let mut copy = |file: &mut std::fs::File, reader_gone: &mut bool| -> Result<bool> {
+        let n = file.read(&mut buf).map_err(io_err("read", &path))?;
+        if n > 0 && !*reader_gone && out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+            *reader_gone = true;
+        }
+        Ok(n > 0)
+    };
+    loop {
+        while copy(&mut file, &mut reader_gone)? {}
+        let state = match exit_state(&dir) {
+            Some(state) => state,
+            None => {
+                // A `--rm` container removed itself: its exit code went with it.
+                while copy(&mut file, &mut reader_gone)? {}
+                return Ok(0);
+            }
+        };
+        if state.status == Status::Exited {
+            // What it wrote just before exiting.
+            while copy(&mut file, &mut reader_gone)? {}
+            return Ok(state.exit_code.unwrap_or(super::EXIT_RUNTIME_ERROR));
+        }
+        if let (Some(fd), Some(pid)) = (&signals, state.pid) {
+            wait_for_signal(fd, Duration::from_millis(20), |signo| {
+                // SAFETY: plain kill(2) on the container's pid 1, as `hoist kill` does.
+                unsafe { libc::kill(pid, signo) };
+            });
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The container's state, `None` once it is gone (`--rm`).
+fn exit_state(dir: &ContainerDir) -> Option<ContainerState> {
+    if !dir.path().exists() {
+        return None;
+    }
+    match dir.current_state() {
+        Ok(s) => Some(s),
+        Err(_) if !dir.path().exists() => None,
+        Err(_) => Some(ContainerState {
+            status: Status::Exited,
+            ..ContainerState::default()
+        }),
+    }
+}
+
+/// Wait up to `timeout` for a signal on `fd`, passing each one read to `forward`.
+fn wait_for_signal(fd: &SignalFd, timeout: Duration, mut forward: impl FnMut(i32)) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    if !matches!(poll(&mut fds, PollTimeout::from(millis)), Ok(n) if n > 0) {
+        return;
+    }
+    while let Ok(Some(info)) = fd.read_signal() {
+        forward(info.ssi_signo as i32);
+    }
+}
+
+/// `hoist restart [-t N] NAME`: stop (stop signal, SIGKILL after the timeout), then start.
+pub fn restart(root: &Path, name: &str, timeout: Option<u64>) -> Result<String> {
+    super::stop(root, name, timeout)?;
+    let started = start(root, name)?;
+    start_error(name, &started.state)?;
+    Ok(started.id)
+}
+
+/// The error of a start that failed (the monitor recorded it), as `hoist run -d` reports it.
+pub fn start_error(name: &str, state: &ContainerState) -> Result<()> {
+    match (&state.status, &state.error) {
+        (Status::Exited, Some(error)) if state.started_at.is_none() => {
+            Err(RuntimeError::StartFailed {
+                message: format!("container {name} could not start: {error}"),
+                code: state.exit_code.unwrap_or(super::EXIT_RUNTIME_ERROR),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The host pids of every process of a running container (`hoist top`): its cgroup's
+/// `cgroup.procs`, in the first hierarchy that has it; pid 1 alone when there is none.
+pub fn container_pids(root: &Path, name: &str) -> Result<Vec<i32>> {
+    let (dir, record) = state::find(root, name)?;
+    let state = dir.current_state()?;
+    let (Status::Running, Some(pid1)) = (state.status, state.pid) else {
+        return Err(RuntimeError::Invalid(format!(
+            "container {name} is not running"
+        )));
+    };
+    let relative = Path::new("hoist").join(super::monitor::libcontainer_id(&record));
+    let procs = crate::container::cgroup_mount_points()
+        .into_iter()
+        .map(|mp| mp.join(&relative).join("cgroup.procs"))
+        // The first that lists any: on a hybrid host, the v2 one exists but holds nobody.
+        .find_map(|file| {
+            let text = std::fs::read_to_string(file).ok()?;
+            let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            (!pids.is_empty()).then_some(pids)
+        });
+    let mut pids = procs.unwrap_or_default();
+    if pids.is_empty() {
+        pids.push(pid1);
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    Ok(pids)
+}
