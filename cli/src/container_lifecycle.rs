@@ -66,33 +66,14 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<i32> {
         errln!("hoist: you cannot start and attach multiple containers at once");
         return Ok(1);
     };
-    let started = match runtime::start(&root, name) {
-        Ok(s) => s,
-        Err(e) => {
-            errln!("hoist: {e}");
-            return Ok(1);
-        }
-    };
-    if let Err(e) = runtime::start_error(name, &started.state) {
-        errln!("hoist: {e}");
-        return Ok(e.exit_code());
-    }
-    // A running container's output from now on; a started one's from its start.
-    let from = (!started.already_running).then_some(started.log_offset);
-    attach_output(&root, name, from, true)
-}
-
-fn attach_output(
-    root: &Path,
-    name: &str,
-    from: Option<u64>,
-    sig_proxy: bool,
-) -> anyhow::Result<i32> {
-    match runtime::attach(root, name, from, sig_proxy, &mut std::io::stdout()) {
+    match runtime::start_attached(&root, name, &mut std::io::stdout()) {
         Ok(code) => Ok(code),
         Err(e) => {
             errln!("hoist: {e}");
-            Ok(1)
+            Ok(match e {
+                RuntimeError::StartFailed { code, .. } => code,
+                _ => 1,
+            })
         }
     }
 }
@@ -129,7 +110,18 @@ pub struct AttachArgs {
 
 pub fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<i32> {
     let _ = (args.no_stdin, &args.detach_keys);
-    attach_output(&absolute(root), &args.container, None, args.sig_proxy)
+    match runtime::attach(
+        &absolute(root),
+        &args.container,
+        args.sig_proxy,
+        &mut std::io::stdout(),
+    ) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            errln!("hoist: {e}");
+            Ok(1)
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -95,9 +95,30 @@ fn create_then_start_and_restart() {
     assert_eq!(inspect(&h, "c2", "{{.State.Status}}"), "running");
     assert_ne!(inspect(&h, "c2", "{{.State.StartedAt}}"), started);
     assert_ne!(inspect(&h, "c2", "{{.State.Pid}}"), pid);
+    // A paused container is not started again (Docker: unpause it).
+    h.out(&["pause", "c2"]);
+    let (code, _, err) = h.out(&["start", "c2"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("try unpause instead"), "{err}");
     let (code, _, err) = h.out(&["rm", "-f", "c1", "c2"]);
     assert_eq!(code, 0, "{err}");
     assert!(common::leftovers_after(&id, 10).is_empty());
+
+    // create --rm: start -a still ends with the exit code, and the container is gone after.
+    let (code, _, err) = h.out(&[
+        "create",
+        "--rm",
+        "--name",
+        "r1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo bye; exit 9",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = h.out(&["start", "-a", "r1"]);
+    assert_eq!((code, out.as_str()), (9, "bye\n"), "{err}");
+    h.wait_no_containers(10);
 }
 
 #[test]

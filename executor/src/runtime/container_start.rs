@@ -22,8 +22,6 @@ use super::{io_err, Result, RuntimeError};
 #[derive(Debug)]
 pub struct Started {
     pub id: String,
-    /// Where the log ended before this start: `start -a` prints from there.
-    pub log_offset: u64,
     /// It was running already (Docker's `start` of a running container does nothing).
     pub already_running: bool,
     pub state: ContainerState,
@@ -33,13 +31,20 @@ pub struct Started {
 /// container runs (or failed to start: then `state` says why).
 pub fn start(root: &Path, name: &str) -> Result<Started> {
     let (dir, record) = state::find(root, name)?;
+    start_dir(&dir, record.id, name)
+}
+
+fn start_dir(dir: &ContainerDir, id: String, name: &str) -> Result<Started> {
     let current = dir.current_state()?;
-    let log_offset = std::fs::metadata(dir.log_path()).map_or(0, |m| m.len());
     match current.status {
+        Status::Running if current.paused => {
+            return Err(RuntimeError::Invalid(format!(
+                "cannot start a paused container {name}, try unpause instead"
+            )))
+        }
         Status::Running => {
             return Ok(Started {
-                id: record.id,
-                log_offset,
+                id,
                 already_running: true,
                 state: current,
             })
@@ -57,18 +62,17 @@ pub fn start(root: &Path, name: &str) -> Result<Started> {
     }
     // A fresh state: `start_detached` waits for the monitor to leave `created`.
     dir.write_state(&ContainerState::default())?;
-    let state = super::start_detached(&dir)?;
+    let state = super::start_detached(dir)?;
     Ok(Started {
-        id: record.id,
-        log_offset,
+        id,
         already_running: false,
         state,
     })
 }
 
 /// The signals `attach` passes on to the container (`--sig-proxy`, Docker's default).
-fn proxied_signals() -> SigSet {
-    let mut set = SigSet::empty();
+fn proxied_signals() -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
     for s in [
         Signal::SIGINT,
         Signal::SIGTERM,
@@ -77,78 +81,103 @@ fn proxied_signals() -> SigSet {
         Signal::SIGUSR1,
         Signal::SIGUSR2,
     ] {
-        set.add(s);
+        mask.add(s);
     }
-    set
+    mask.thread_block()
+        .map_err(|e| RuntimeError::Invalid(format!("blocking signals: {e}")))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| RuntimeError::Invalid(format!("creating a signalfd: {e}")))
 }
 
-/// `hoist attach NAME` (and `start -a`): copy the container's output from byte `from` of its log
-/// (`None`: its current end) to `out` until it exits; its exit code. With `sig_proxy`, signals
-/// sent to this process go to the container's pid 1 instead. Call it with one thread.
-pub fn attach(
-    root: &Path,
-    name: &str,
-    from: Option<u64>,
-    sig_proxy: bool,
-    out: &mut dyn Write,
-) -> Result<i32> {
+/// The container's log, open at its end (made if the container has never run).
+fn log_at_end(dir: &ContainerDir) -> Result<std::fs::File> {
+    let path = dir.log_path();
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(io_err("open the log", &path))?;
+    file.seek(SeekFrom::End(0)).map_err(io_err("read", &path))?;
+    Ok(file)
+}
+
+/// `hoist attach NAME`: copy the running container's output from now on to `out` until it exits;
+/// its exit code. With `sig_proxy`, signals sent to this process go to the container's pid 1
+/// instead. Call it with one thread.
+pub fn attach(root: &Path, name: &str, sig_proxy: bool, out: &mut dyn Write) -> Result<i32> {
     let (dir, _) = state::find(root, name)?;
-    let state = dir.current_state()?;
-    if from.is_none() && state.status != Status::Running {
+    if dir.current_state()?.status != Status::Running {
         return Err(RuntimeError::Invalid(
             "You cannot attach to a stopped container, start it first".into(),
         ));
     }
-    let signals = if sig_proxy {
-        let mask = proxied_signals();
-        mask.thread_block()
-            .map_err(|e| RuntimeError::Invalid(format!("blocking signals: {e}")))?;
-        Some(
-            SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-                .map_err(|e| RuntimeError::Invalid(format!("creating a signalfd: {e}")))?,
-        )
-    } else {
-        None
-    };
+    let signals = sig_proxy.then(proxied_signals).transpose()?;
+    let log = log_at_end(&dir)?;
+    follow(&dir, log, signals.as_ref(), false, out)
+}
+
+/// `hoist start -a NAME`: start the container (a running one is attached to) and copy its output
+/// from its start on to `out` until it exits; its exit code. Signals go to the container.
+pub fn start_attached(root: &Path, name: &str, out: &mut dyn Write) -> Result<i32> {
+    let (dir, record) = state::find(root, name)?;
+    let signals = proxied_signals()?;
+    // Opened first: a `--rm` container that ends at once takes its log (and state) with it.
+    let log = log_at_end(&dir)?;
+    let started = start_dir(&dir, record.id, name)?;
+    start_error(name, &started.state)?;
+    follow(&dir, log, Some(&signals), !started.already_running, out)
+}
+
+/// Copy `log` to `out` until the container exits; its exit code. `our_monitor`: this process
+/// started the container's monitor, so it can wait for it when a `--rm` container took its state
+/// (the monitor's exit code is the container's).
+fn follow(
+    dir: &ContainerDir,
+    mut log: std::fs::File,
+    signals: Option<&SignalFd>,
+    our_monitor: bool,
+    out: &mut dyn Write,
+) -> Result<i32> {
     let path = dir.log_path();
-    let mut file = std::fs::File::open(&path).map_err(io_err("open the log", &path))?;
-    match from {
-        Some(offset) => file.seek(SeekFrom::Start(offset)),
-        None => file.seek(SeekFrom::End(0)),
-    }
-    .map_err(io_err("read", &path))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut reader_gone = false;
-    let mut copy = |file: &mut std::fs::File, reader_gone: &mut bool| -> Result<bool> {
-        let n = file.read(&mut buf).map_err(io_err("read", &path))?;
-        if n > 0 && !*reader_gone && out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-            *reader_gone = true;
+    let mut copy = |log: &mut std::fs::File| -> Result<bool> {
+        let n = log.read(&mut buf).map_err(io_err("read", &path))?;
+        if n > 0 && !reader_gone && out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+            reader_gone = true;
         }
         Ok(n > 0)
     };
     loop {
-        while copy(&mut file, &mut reader_gone)? {}
-        let state = match exit_state(&dir) {
-            Some(state) => state,
-            None => {
-                // A `--rm` container removed itself: its exit code went with it.
-                while copy(&mut file, &mut reader_gone)? {}
-                return Ok(0);
-            }
+        while copy(&mut log)? {}
+        let Some(state) = exit_state(dir) else {
+            while copy(&mut log)? {}
+            let code = our_monitor.then(exit_code_of_our_monitor).flatten();
+            return Ok(code.unwrap_or(0));
         };
         if state.status == Status::Exited {
             // What it wrote just before exiting.
-            while copy(&mut file, &mut reader_gone)? {}
+            while copy(&mut log)? {}
             return Ok(state.exit_code.unwrap_or(super::EXIT_RUNTIME_ERROR));
         }
-        if let (Some(fd), Some(pid)) = (&signals, state.pid) {
-            wait_for_signal(fd, Duration::from_millis(20), |signo| {
+        match (signals, state.pid) {
+            (Some(fd), Some(pid)) => wait_for_signal(fd, Duration::from_millis(20), |signo| {
                 // SAFETY: plain kill(2) on the container's pid 1, as `hoist kill` does.
                 unsafe { libc::kill(pid, signo) };
-            });
-        } else {
-            std::thread::sleep(Duration::from_millis(20));
+            }),
+            _ => std::thread::sleep(Duration::from_millis(20)),
         }
+    }
+}
+
+/// The exit code of the monitor this process started (its only child: `start -a` has no other).
+fn exit_code_of_our_monitor() -> Option<i32> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    match waitpid(nix::unistd::Pid::from_raw(-1), None) {
+        Ok(WaitStatus::Exited(_, code)) => Some(code),
+        Ok(WaitStatus::Signaled(_, signal, _)) => Some(128 + signal as i32),
+        _ => None,
     }
 }
 

@@ -43,7 +43,9 @@ pub use container_list::{list, ContainerSummary};
 pub use container_logs::logs;
 pub use container_pause::{pause, unpause};
 pub use container_remove::remove;
-pub use container_start::{attach, container_pids, restart, start, start_error, Started};
+pub use container_start::{
+    attach, container_pids, restart, start, start_attached, start_error, Started,
+};
 pub use container_stats::{sample as stats_sample, StatsSample};
 pub use state::{find, ContainerRecord, ContainerState, MountRecord, Status};
 
