@@ -200,7 +200,9 @@ pub fn status_text(c: &ContainerSummary) -> String {
                 Some(d) => format!("Up {d}"),
                 None => "Up".into(),
             };
+            // As Docker's State.String(): a paused container shows no health.
             match &c.state.health {
+                _ if c.state.paused => format!("{up} (Paused)"),
                 Some(h) if c.record.options.monitor.healthcheck.is_some() => {
                     format!("{up} {}", h.status_suffix())
                 }

@@ -148,6 +148,7 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
         "State": {
             "Status": st.docker_status(),
             "Running": st.status == runtime::Status::Running,
+            "Paused": st.paused,
             "OOMKilled": st.oom_killed,
             "Pid": st.pid.unwrap_or(0),
             "ExitCode": st.exit_code.unwrap_or(0),

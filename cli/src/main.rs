@@ -12,8 +12,10 @@ mod build_results;
 mod build_run_options;
 mod build_ssh;
 mod cache;
+mod container_lifecycle;
 mod container_list;
 mod container_ops;
+mod container_stats;
 mod containers;
 mod debug;
 mod explain;
@@ -125,6 +127,22 @@ enum Command {
     Port(container_ops::PortArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted).
     Diff(container_ops::DiffArgs),
+    /// Create a container from an image without starting it (prints its ID; `hoist start` runs it).
+    Create(run::RunArgs),
+    /// Start created or stopped containers (-a: attach and end with the container's exit code).
+    Start(container_lifecycle::StartArgs),
+    /// Stop containers, then start them again.
+    Restart(container_lifecycle::RestartArgs),
+    /// Follow a running container's output until it exits; its exit code.
+    Attach(container_lifecycle::AttachArgs),
+    /// Freeze every process of containers (cgroup freezer).
+    Pause(container_lifecycle::PauseArgs),
+    /// Thaw paused containers.
+    Unpause(container_lifecycle::PauseArgs),
+    /// Show a container's processes (`ps` options may follow; default -ef).
+    Top(container_lifecycle::TopArgs),
+    /// Live CPU, memory, network, block I/O and pids of containers.
+    Stats(container_stats::StatsArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
@@ -231,6 +249,14 @@ fn main() {
         Command::Rename(a) => container_ops::rename(&root, a),
         Command::Port(a) => container_ops::port(&root, a),
         Command::Diff(a) => container_ops::diff(&root, a),
+        Command::Create(a) => open().and_then(|s| container_lifecycle::create(s, a)),
+        Command::Start(a) => container_lifecycle::start(&root, a),
+        Command::Restart(a) => container_lifecycle::restart(&root, a),
+        Command::Attach(a) => container_lifecycle::attach(&root, a),
+        Command::Pause(a) => container_lifecycle::pause(&root, a),
+        Command::Unpause(a) => container_lifecycle::unpause(&root, a),
+        Command::Top(a) => container_lifecycle::top(&root, a),
+        Command::Stats(a) => container_stats::stats(&root, a),
         Command::Debug(a) => debug::run(a),
     };
     match result {

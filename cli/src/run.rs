@@ -146,7 +146,17 @@ fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
     })
 }
 
-fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
+/// The container `args` describe, made (not started): `hoist run` and `hoist create` share this.
+/// The store is closed before it returns (a foreground monitor is this process).
+pub(crate) fn create_container(
+    store: Store,
+    args: RunArgs,
+) -> anyhow::Result<(
+    std::path::PathBuf,
+    runtime::state::ContainerDir,
+    runtime::ContainerRecord,
+    RunOptions,
+)> {
     let network: NetworkMode = args.network.parse()?;
     crate::run_limits::check(args.memory.as_deref(), args.cpus.as_deref())?;
     let image = image_source(&store, &args.image)?;
@@ -186,6 +196,19 @@ fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     // Closed before the container runs: a foreground monitor is this process.
     drop(store);
     let (dir, record) = runtime::create(&root, &image, &options)?;
+    Ok((root, dir, record, options))
+}
+
+impl RunArgs {
+    /// `hoist create`: the container is started later, by `hoist start`, detached from this process.
+    pub(crate) fn for_create(mut self) -> RunArgs {
+        self.detach = true;
+        self
+    }
+}
+
+fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
+    let (root, dir, record, options) = create_container(store, args)?;
     if !options.detach {
         return Ok(runtime::run_foreground(&dir)?);
     }

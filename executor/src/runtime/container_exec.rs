@@ -31,8 +31,12 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
         return Err(RuntimeError::Invalid("exec needs a command to run".into()));
     }
     let (dir, record) = state::find(root, name)?;
-    if dir.current_state()?.status != Status::Running {
+    let state = dir.current_state()?;
+    if state.status != Status::Running {
         return Err(RuntimeError::NotRunning(name.to_string()));
+    }
+    if state.paused {
+        return Err(RuntimeError::Paused(record.id.clone()));
     }
     let merged = dir.merged();
     let user_spec = opts.user.clone().unwrap_or_else(|| record.user.clone());

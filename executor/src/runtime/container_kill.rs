@@ -20,6 +20,15 @@ fn signal_pid1(dir: &ContainerDir, name: &str, signal: i32) -> Result<()> {
                     )));
                 }
             }
+            if state.paused {
+                // A frozen process acts on the signal once thawed (Docker thaws it too).
+                let id = dir
+                    .path()
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("");
+                super::container_pause::thaw_if_frozen(id);
+            }
             Ok(())
         }
         _ => Err(RuntimeError::NotRunning(name.to_string())),

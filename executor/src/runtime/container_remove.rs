@@ -19,6 +19,10 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<String> {
             // SAFETY: plain kill(2) on the container's pid 1 (see container_kill).
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
+        if state.paused {
+            // A v1-frozen process dies of SIGKILL only once thawed.
+            super::container_pause::thaw_if_frozen(&record.id);
+        }
         super::container_kill::wait_until_exited(&dir, Duration::from_secs(10))?;
         if !dir.path().exists() {
             return Ok(record.id); // it was a --rm container: its monitor removed it

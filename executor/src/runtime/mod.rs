@@ -19,7 +19,10 @@ pub mod container_exec;
 pub mod container_kill;
 pub mod container_list;
 pub mod container_logs;
+pub mod container_pause;
 pub mod container_remove;
+pub mod container_start;
+pub mod container_stats;
 pub mod health;
 pub mod log_format;
 pub mod monitor;
@@ -42,7 +45,12 @@ pub use container_exec::{exec, ExecOptions};
 pub use container_kill::{kill, stop};
 pub use container_list::{list, ContainerSummary};
 pub use container_logs::{logs, logs_split, LogsOptions};
+pub use container_pause::{pause, unpause};
 pub use container_remove::remove;
+pub use container_start::{
+    attach, container_pids, restart, start, start_attached, start_error, Started,
+};
+pub use container_stats::{sample as stats_sample, StatsSample};
 pub use monitor_options::MonitorOptions;
 pub use state::{find, ContainerRecord, ContainerState, MountRecord, Status};
 
@@ -66,6 +74,9 @@ pub enum RuntimeError {
     Running(String),
     #[error("container {0} is not running")]
     NotRunning(String),
+    /// `exec` into a paused container (Docker's words; exit 1 as Docker's).
+    #[error("Container {0} is paused, unpause the container before exec")]
+    Paused(String),
     #[error("could not {what} {path:?}: {source}")]
     Io {
         what: &'static str,
@@ -88,6 +99,7 @@ impl RuntimeError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RuntimeError::StartFailed { code, .. } => *code,
+            RuntimeError::Paused(_) => 1,
             RuntimeError::Container(crate::container::ContainerError::CommandNotFound {
                 ..
             }) => EXIT_NOT_FOUND,

@@ -113,13 +113,20 @@ pub struct ContainerState {
     /// The health check's state (from `health.json`, which the monitor's checker writes).
     #[serde(skip)]
     pub health: Option<super::health::Health>,
+    /// Its cgroup is frozen (`hoist pause`): read from the cgroup by [`ContainerDir::current_state`],
+    /// never stored, so it cannot outlive the pause.
+    #[serde(default, skip_serializing)]
+    pub paused: bool,
 }
 
 impl ContainerState {
-    /// Docker's `State.Status`: `restarting` while waiting to be started again.
+    /// Docker's `State.Status` word: `created`, `running`, `paused`, `restarting` (waiting to be started
+    /// again), `exited`.
     pub fn docker_status(&self) -> &'static str {
         if self.restarting && self.status == Status::Running {
             "restarting"
+        } else if self.paused && self.status == Status::Running {
+            "paused"
         } else {
             self.status.as_str()
         }
@@ -290,6 +297,10 @@ impl ContainerDir {
                 state.pid = None;
                 self.write_state(&state)?;
             }
+        }
+        if state.status == Status::Running {
+            let id = self.disk.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            state.paused = super::container_pause::is_paused(id);
         }
         Ok(state)
     }
