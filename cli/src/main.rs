@@ -12,6 +12,9 @@ mod build_results;
 mod build_run_options;
 mod build_ssh;
 mod cache;
+mod container_commit;
+mod container_cp;
+mod container_export;
 mod container_list;
 mod container_ops;
 mod containers;
@@ -123,6 +126,12 @@ enum Command {
     Port(container_ops::PortArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted).
     Diff(container_ops::DiffArgs),
+    /// Copy files between a container and the host (or a tar on stdin/stdout).
+    Cp(container_cp::CpArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(container_export::ExportArgs),
+    /// Make a new image from a container's changes.
+    Commit(container_commit::CommitArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
@@ -229,6 +238,9 @@ fn main() {
         Command::Rename(a) => container_ops::rename(&root, a),
         Command::Port(a) => container_ops::port(&root, a),
         Command::Diff(a) => container_ops::diff(&root, a),
+        Command::Cp(a) => container_cp::cp(&root, a),
+        Command::Export(a) => container_export::export(&root, a),
+        Command::Commit(a) => open().and_then(|s| container_commit::commit(&s, &root, a)),
         Command::Debug(a) => debug::run(a),
     };
     match result {
