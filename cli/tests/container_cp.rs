@@ -134,11 +134,11 @@ fn into_a_stopped_container_owned_by_root_unless_archive() {
         let header = entry.header();
         owners.insert(name, (header.uid().unwrap(), header.gid().unwrap()));
     }
-    assert_eq!(owners.get("./tmp/new"), Some(&(0, 0)), "{owners:?}");
-    assert_eq!(owners.get("./tmp/kept"), Some(&(4321, 8765)));
-    assert!(owners.contains_key("./d/file"));
-    assert!(owners.contains_key("./d/tree/inner/g"));
-    assert!(owners.contains_key("./made/inner/g"));
+    assert_eq!(owners.get("tmp/new"), Some(&(0, 0)), "{owners:?}");
+    assert_eq!(owners.get("tmp/kept"), Some(&(4321, 8765)));
+    assert!(owners.contains_key("d/file"));
+    assert!(owners.contains_key("d/tree/inner/g"));
+    assert!(owners.contains_key("made/inner/g"));
     // The container's changes as `diff` sees them: the copies are in its upper dir.
     let diff = ok(&h, &["diff", "c"]);
     assert!(diff.lines().any(|l| l == "A /tmp/new"), "{diff}");
