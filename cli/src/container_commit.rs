@@ -76,7 +76,7 @@ pub fn commit(store: &Store, root: &Path, args: CommitArgs) -> anyhow::Result<i3
     let mounts = mount_destinations(&record);
     let leave_out = |rel: &Path| {
         let path = format!("/{}", rel.display());
-        is_runtime_mount(&path) || mounts.iter().any(|m| *m == path)
+        is_runtime_mount(&path) || mounts.contains(&path)
     };
     let mut writer = store.blob_writer()?;
     write_layer_tar_without(&dir.upper(), &mut writer, &leave_out)
