@@ -113,6 +113,7 @@ fn landing(
     // The first value: whether the landing directory is the destination itself (else its parent).
     match (src_is_dir, dest_is_dir) {
         (false, Some(true)) => Ok((true, Landing::Into(base_name(src)))),
+        (false, Some(false)) if dest.ends_with('/') => bail!("{dest}: not a directory"),
         (false, _) if dest.ends_with('/') => {
             bail!("destination directory {dest} does not exist (a path ending in / must be a directory)")
         }
@@ -311,6 +312,10 @@ mod tests {
             (false, into("g"))
         );
         assert!(landing("/a/f", false, "g/", None).is_err());
+        assert!(landing("/a/f", false, "g/", Some(false))
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
         assert!(landing("/a/d", true, "g", Some(false))
             .unwrap_err()
             .to_string()

@@ -268,3 +268,43 @@ fn a_running_container_and_its_volume() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "made inside\n");
     ok(&h, &["rm", "-f", &id]);
 }
+
+#[test]
+fn a_stopped_container_s_volume_is_copied_into() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let (code, _, err) = h.out(&[
+        "run",
+        "--name",
+        "s",
+        "-v",
+        "stopvol:/data",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("file");
+    std::fs::write(&file, "into the volume\n").unwrap();
+    ok(&h, &["cp", file.to_str().unwrap(), "s:/data/x"]);
+    let (code, out, err) = h.out(&[
+        "run",
+        "--rm",
+        "-v",
+        "stopvol:/data",
+        "busybox",
+        "cat",
+        "/data/x",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "into the volume\n"), "{err}");
+    let back = host.path().join("back");
+    ok(&h, &["cp", "s:/data/x", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "into the volume\n");
+    let diff = ok(&h, &["diff", "s"]);
+    assert!(
+        !diff.contains("/data/x"),
+        "written into the upper dir: {diff}"
+    );
+    assert!(h.leftover_mounts().is_empty(), "{:?}", h.leftover_mounts());
+}

@@ -41,10 +41,15 @@ pub struct Rootfs {
     pub container: String,
     mount: Option<OverlayMount>,
     scratch: Option<PathBuf>,
+    /// The container's volumes and binds, mounted on the overlay of a stopped container (host paths).
+    binds: Vec<PathBuf>,
 }
 
 impl Drop for Rootfs {
     fn drop(&mut self) {
+        for target in self.binds.iter().rev() {
+            let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+        }
         if let Some(mount) = self.mount.take() {
             let _ = mount.unmount();
         }
@@ -95,14 +100,18 @@ pub fn open_rootfs(root: &Path, name: &str, access: Access) -> Result<(Rootfs, C
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| io_err("open the root filesystem at", &path)(e.into()))?;
-    let rootfs = Rootfs {
+    let mut rootfs = Rootfs {
         // SAFETY: open returned a fresh descriptor that nothing else owns.
         root: unsafe { OwnedFd::from_raw_fd(fd) },
         path,
         container: name.to_string(),
         mount,
         scratch,
+        binds: Vec::new(),
     };
+    if rootfs.mount.is_some() && access != Access::Flattened {
+        rootfs.mount_binds(&record)?;
+    }
     Ok((rootfs, record))
 }
 
@@ -156,6 +165,64 @@ fn mount_view(
 const MAX_SYMLINKS: usize = 40;
 
 impl Rootfs {
+    /// Mount the volumes and binds of a stopped container where it has them, so that a copy reaches them
+    /// as `docker cp` does. Each target is resolved inside the rootfs (a symlinked target cannot put a
+    /// mount on the host); a missing one is skipped (its container made it at start; nothing is there).
+    fn mount_binds(&mut self, record: &ContainerRecord) -> Result<()> {
+        use nix::mount::{mount, MsFlags};
+        for m in &record.mounts {
+            let (source, destination, readonly) = match m {
+                super::MountRecord::Bind {
+                    source,
+                    destination,
+                    readonly,
+                }
+                | super::MountRecord::Volume {
+                    source,
+                    destination,
+                    readonly,
+                    ..
+                } => (source, destination, *readonly),
+                super::MountRecord::Tmpfs { .. } => continue,
+            };
+            let target = match self.open_in_root(destination, OFlag::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT | Errno::ENOTDIR) => continue,
+                Err(e) => return Err(self.not_found_or(destination, e)),
+            };
+            let through_fd = PathBuf::from(format!("/proc/self/fd/{}", target.as_raw_fd()));
+            // Where the mount lands as a path of this mount namespace, to unmount it by.
+            let host_path = std::fs::read_link(&through_fd).map_err(io_err("read", &through_fd))?;
+            let bind_err = |e: Errno| {
+                RuntimeError::Invalid(format!(
+                    "mounting {} on {destination} of container {} for the copy: {e}",
+                    source.display(),
+                    self.container
+                ))
+            };
+            mount(
+                Some(source.as_path()),
+                &through_fd,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(bind_err)?;
+            self.binds.push(host_path.clone());
+            if readonly {
+                mount(
+                    None::<&str>,
+                    &host_path,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
+                .map_err(bind_err)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The host path of the rootfs (for `export`: a plain directory tree).
     pub fn path(&self) -> &Path {
         &self.path
