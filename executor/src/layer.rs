@@ -656,6 +656,55 @@ mod tests {
     }
 
     #[test]
+    fn symlink_targets_are_written_as_readlink_gives_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, target) in [("root", "/"), ("dot", "./x/"), ("up", "../../..")] {
+            std::os::unix::fs::symlink(target, dir.path().join(name)).unwrap();
+        }
+        let mut out = Vec::new();
+        write_layer_tar(dir.path(), &mut out).unwrap();
+        let mut archive = tar::Archive::new(out.as_slice());
+        let mut links = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let target = entry.link_name_bytes().unwrap().into_owned();
+            links.push((entry.path().unwrap().display().to_string(), target));
+        }
+        let want: Vec<(String, Vec<u8>)> = [("dot", "./x/"), ("root", "/"), ("up", "../../..")]
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(links, want);
+    }
+
+    #[test]
+    fn tree_tars_name_the_root_and_replace_owners() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("sub/f"), "f").unwrap();
+        let mut out = Vec::new();
+        write_tree_tar(&tree, Some(Path::new("copy")), Some((7, 8)), &mut out).unwrap();
+        let mut archive = tar::Archive::new(out.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let header = entry.header();
+            assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (7, 8));
+            seen.push(entry.path().unwrap().display().to_string());
+        }
+        assert_eq!(seen, ["copy/", "copy/sub/", "copy/sub/f"]);
+        let mut out = Vec::new();
+        write_tree_tar(&tree, None, None, &mut out).unwrap();
+        let names: Vec<String> = tar::Archive::new(out.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["sub/", "sub/f"]);
+    }
+
+    #[test]
     fn devices_fifos_and_special_modes_are_kept() {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipping: needs root for mknod and chown");
