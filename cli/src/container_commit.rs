@@ -27,8 +27,8 @@ pub struct CommitArgs {
     #[arg(short = 'm', long)]
     message: Option<String>,
     /// Pause container during commit (accepted for Docker's sake: the upper dir is read as it is).
-    #[arg(short = 'p', long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true,
-          default_missing_value = "true")]
+    #[arg(short = 'p', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value_t = true, default_missing_value = "true")]
     pause: bool,
     container: String,
     /// `REPOSITORY[:TAG]` for the new image.

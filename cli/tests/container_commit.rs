@@ -138,8 +138,14 @@ fn commit_errors_as_docker() {
     let (code, _, err) = h.out(&["commit", "nosuch"]);
     assert_ne!(code, 0);
     assert!(err.contains("No such container: nosuch"), "{err}");
-    // Without a name: an untagged image.
-    let (code, out, err) = h.out(&["commit", "c"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("sha256:"), "{out}");
+    // Without a name: an untagged image; -p and --pause=false as Docker takes them.
+    for args in [
+        &["commit", "c"][..],
+        &["commit", "-p", "c"],
+        &["commit", "--pause=false", "c", "p:1"],
+    ] {
+        let (code, out, err) = h.out(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.starts_with("sha256:"), "{out}");
+    }
 }
