@@ -13,6 +13,9 @@ mod build_run_options;
 mod build_ssh;
 mod cache;
 mod container_lifecycle;
+mod container_commit;
+mod container_cp;
+mod container_export;
 mod container_list;
 mod container_ops;
 mod container_stats;
@@ -143,6 +146,12 @@ enum Command {
     Top(container_lifecycle::TopArgs),
     /// Live CPU, memory, network, block I/O and pids of containers.
     Stats(container_stats::StatsArgs),
+    /// Copy files between a container and the host (or a tar on stdin/stdout).
+    Cp(container_cp::CpArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(container_export::ExportArgs),
+    /// Make a new image from a container's changes.
+    Commit(container_commit::CommitArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
@@ -257,6 +266,9 @@ fn main() {
         Command::Unpause(a) => container_lifecycle::unpause(&root, a),
         Command::Top(a) => container_lifecycle::top(&root, a),
         Command::Stats(a) => container_stats::stats(&root, a),
+        Command::Cp(a) => container_cp::cp(&root, a),
+        Command::Export(a) => container_export::export(&root, a),
+        Command::Commit(a) => open().and_then(|s| container_commit::commit(&s, &root, a)),
         Command::Debug(a) => debug::run(a),
     };
     match result {

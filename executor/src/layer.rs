@@ -90,6 +90,58 @@ pub fn write_layer_tar_clamped(
     graft: &mut Graft,
     clamp: Option<i64>,
 ) -> Result<LayerStats> {
+    write_tar(upper, None, None, out, graft, clamp, &|_| false)
+}
+
+/// [`write_layer_tar`] without the entries (and what is below them) whose path relative to `upper` `leave_out`
+/// accepts: `hoist commit` leaves out the mount points hoist made in a container's upper dir.
+pub fn write_layer_tar_without(
+    upper: &Path,
+    out: &mut dyn Write,
+    leave_out: &dyn Fn(&Path) -> bool,
+) -> Result<LayerStats> {
+    write_tar(
+        upper,
+        None,
+        None,
+        out,
+        &mut |_, _, _| Ok(false),
+        None,
+        leave_out,
+    )
+}
+
+/// A plain tar of the tree at `path` (`hoist cp`, `hoist export`), written as a layer's entries are: with
+/// `root_name`, `path` itself is the first entry under that name and what is below it follows under
+/// `root_name/…` (`path` may be a file); without, only what is below the directory `path`, named relative to
+/// it. `owner` replaces every entry's uid and gid (Docker's `cp` without `--archive`). The tree must show no
+/// overlay whiteouts (a mounted rootfs, not an upper dir).
+pub fn write_tree_tar(
+    path: &Path,
+    root_name: Option<&Path>,
+    owner: Option<(u32, u32)>,
+    out: &mut dyn Write,
+) -> Result<LayerStats> {
+    write_tar(
+        path,
+        root_name,
+        owner,
+        out,
+        &mut |_, _, _| Ok(false),
+        None,
+        &|_| false,
+    )
+}
+
+fn write_tar(
+    upper: &Path,
+    root_name: Option<&Path>,
+    owner: Option<(u32, u32)>,
+    out: &mut dyn Write,
+    graft: &mut Graft,
+    clamp: Option<i64>,
+    leave_out: &dyn Fn(&Path) -> bool,
+) -> Result<LayerStats> {
     let mut writer = LayerTar {
         mtime_clamp: clamp.map(|c| c.max(0) as u64),
         builder: tar::Builder::new(CountingWriter {
@@ -98,10 +150,12 @@ pub fn write_layer_tar_clamped(
         }),
         stats: LayerStats::default(),
         hardlinks: HashMap::new(),
+        owner,
     };
     let mut walk = walkdir::WalkDir::new(upper)
         .follow_links(false)
-        .min_depth(1)
+        .follow_root_links(false)
+        .min_depth(if root_name.is_some() { 0 } else { 1 })
         .sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()))
         .into_iter();
     while let Some(entry) = walk.next() {
@@ -113,10 +167,25 @@ pub fn write_layer_tar_clamped(
             }
         })?;
         let path = entry.path();
-        let name = path.strip_prefix(upper).map_err(|_| LayerError::Read {
+        let rel = path.strip_prefix(upper).map_err(|_| LayerError::Read {
             path: path.to_path_buf(),
             source: io::Error::other("outside the upper dir"),
         })?;
+        if leave_out(rel) {
+            if entry.file_type().is_dir() {
+                walk.skip_current_dir();
+            }
+            continue;
+        }
+        let renamed;
+        let name = match root_name {
+            Some(root) if rel.as_os_str().is_empty() => root,
+            Some(root) => {
+                renamed = root.join(rel);
+                renamed.as_path()
+            }
+            None => rel,
+        };
         if entry.file_type().is_dir() && graft(path, name, &mut writer)? {
             walk.skip_current_dir();
             continue;
@@ -150,6 +219,8 @@ pub struct LayerTar<'w> {
     hardlinks: HashMap<(u64, u64), PathBuf>,
     /// `Some(t)`: no entry's mtime is later than `t` (see [`write_layer_tar_clamped`]).
     mtime_clamp: Option<u64>,
+    /// `Some((uid, gid))`: the owner of every entry of the upper dir (see [`write_tree_tar`]).
+    owner: Option<(u32, u32)>,
 }
 
 /// `header` with its mtime lowered to `clamp` when later.
@@ -241,6 +312,10 @@ impl LayerTar<'_> {
         let copied_device = how.is_some() && (ft.is_char_device() || ft.is_block_device());
 
         let mut header = base_header(meta);
+        if let (None, Some((uid, gid))) = (how, self.owner) {
+            header.set_uid(u64::from(uid));
+            header.set_gid(u64::from(gid));
+        }
         if let Some(how) = how {
             let (uid, gid) = how.owner_of(meta);
             header.set_uid(u64::from(uid));
@@ -301,9 +376,18 @@ impl LayerTar<'_> {
             let target = std::fs::read_link(path).map_err(read_err)?;
             header.set_entry_type(EntryType::Symlink);
             header.set_size(0);
-            self.builder
-                .append_link(clamped(&mut header, self.mtime_clamp), name, &target)
-                .map_err(write_err)?;
+            // The target as readlink(2) gives it: the tar crate's path writer would turn `/` into `//`.
+            let literal = target.as_os_str().as_bytes();
+            if literal.len() < 100 {
+                header.set_link_name_literal(literal).map_err(write_err)?;
+                self.builder
+                    .append_data(clamped(&mut header, self.mtime_clamp), name, io::empty())
+                    .map_err(write_err)?;
+            } else {
+                self.builder
+                    .append_link(clamped(&mut header, self.mtime_clamp), name, &target)
+                    .map_err(write_err)?;
+            }
             self.stats.entries += 1;
         } else if copied_device {
             header.set_entry_type(EntryType::Regular);
@@ -569,6 +653,55 @@ mod tests {
         let mut again = Vec::new();
         write_layer_tar(u, &mut again).unwrap();
         assert_eq!(out, again, "same tree, same bytes");
+    }
+
+    #[test]
+    fn symlink_targets_are_written_as_readlink_gives_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, target) in [("root", "/"), ("dot", "./x/"), ("up", "../../..")] {
+            std::os::unix::fs::symlink(target, dir.path().join(name)).unwrap();
+        }
+        let mut out = Vec::new();
+        write_layer_tar(dir.path(), &mut out).unwrap();
+        let mut archive = tar::Archive::new(out.as_slice());
+        let mut links = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let target = entry.link_name_bytes().unwrap().into_owned();
+            links.push((entry.path().unwrap().display().to_string(), target));
+        }
+        let want: Vec<(String, Vec<u8>)> = [("dot", "./x/"), ("root", "/"), ("up", "../../..")]
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(links, want);
+    }
+
+    #[test]
+    fn tree_tars_name_the_root_and_replace_owners() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("sub/f"), "f").unwrap();
+        let mut out = Vec::new();
+        write_tree_tar(&tree, Some(Path::new("copy")), Some((7, 8)), &mut out).unwrap();
+        let mut archive = tar::Archive::new(out.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let header = entry.header();
+            assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (7, 8));
+            seen.push(entry.path().unwrap().display().to_string());
+        }
+        assert_eq!(seen, ["copy/", "copy/sub/", "copy/sub/f"]);
+        let mut out = Vec::new();
+        write_tree_tar(&tree, None, None, &mut out).unwrap();
+        let names: Vec<String> = tar::Archive::new(out.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["sub/", "sub/f"]);
     }
 
     #[test]

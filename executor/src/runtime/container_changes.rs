@@ -24,7 +24,8 @@ pub fn diff(root: &Path, name: &str) -> Result<Vec<Change>> {
     Ok(out)
 }
 
-fn is_runtime_mount(path: &str) -> bool {
+/// Whether `path` (absolute, inside the container) is a mount point hoist gives every container.
+pub fn is_runtime_mount(path: &str) -> bool {
     matches!(
         path,
         "/etc/hosts" | "/etc/resolv.conf" | "/etc/hostname" | "/.dockerenv"

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod container_changes;
 pub mod container_check;
+pub mod container_copy;
 pub mod container_create;
 pub mod container_exec;
 pub mod container_kill;
