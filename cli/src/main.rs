@@ -35,6 +35,7 @@ mod registry_cache;
 mod rmi_guard;
 mod run;
 mod run_limits;
+mod run_resources;
 mod store_check;
 mod system;
 mod transfer_progress;

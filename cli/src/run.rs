@@ -92,6 +92,8 @@ pub struct RunArgs {
     /// Set a label on the container (`KEY=VALUE`); may repeat. `hoist ps --filter label=KEY` finds it.
     #[arg(short = 'l', long = "label")]
     labels: Vec<String>,
+    #[command(flatten)]
+    resources: crate::run_resources::RunResourceArgs,
     image: String,
     /// The command and its arguments (replace the image's CMD).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -148,6 +150,7 @@ fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     let network: NetworkMode = args.network.parse()?;
     crate::run_limits::check(args.memory.as_deref(), args.cpus.as_deref())?;
     let image = image_source(&store, &args.image)?;
+    let tuning = args.resources.into_flags(args.memory.as_deref());
     let options = RunOptions {
         name: args.name,
         detach: args.detach,
@@ -178,6 +181,7 @@ fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
         stop_timeout: args.stop_timeout,
         security_opt: args.security_opt,
         labels: args.labels,
+        tuning,
     };
     let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
     // Closed before the container runs: a foreground monitor is this process.

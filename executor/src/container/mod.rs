@@ -50,6 +50,7 @@ mod seccomp_profile;
 mod spec;
 mod stale;
 mod step_limits;
+mod tuning;
 mod workload;
 
 pub use cancel::CancelToken;
@@ -62,6 +63,9 @@ pub use request::{ContainerSpec, ExtraMount, Network, RuntimeOptions, Ulimit, DE
 pub use rootfs::resolve_in_root;
 pub use stale::remove_stale_containers;
 pub use step_limits::is_ulimit_name;
+pub use tuning::{
+    device_node, ContainerTuning, DeviceNode, DeviceRate, NamespaceMode, NamespaceModes,
+};
 
 // For `hoist run` (the `runtime` module) and the reaper of stale state (`reap`).
 pub(crate) use capabilities::effective_capabilities_of;

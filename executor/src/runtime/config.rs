@@ -78,6 +78,9 @@ pub struct RunOptions {
     /// `--label KEY=VALUE` (a bare `KEY` is an empty value), over the image's labels.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// The resource and namespace flags (`--cpu-shares`, `--ulimit`, `--pid`, `--device` …).
+    #[serde(default)]
+    pub tuning: super::resources_config::TuningFlags,
 }
 
 /// The image config fields that decide what runs (`config` of the OCI image config).
