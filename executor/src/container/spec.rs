@@ -13,7 +13,7 @@ use super::seccomp::uses_seccomp;
 use super::step_limits::{rlimits, shm_size_option};
 
 /// Docker's masked paths: unreadable in the container.
-const MASKED_PATHS: [&str; 12] = [
+pub const MASKED_PATHS: [&str; 12] = [
     "/proc/asound",
     "/proc/acpi",
     "/proc/interrupts",
@@ -29,7 +29,7 @@ const MASKED_PATHS: [&str; 12] = [
 ];
 
 /// Docker's read-only paths.
-const READONLY_PATHS: [&str; 5] = [
+pub const READONLY_PATHS: [&str; 5] = [
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
