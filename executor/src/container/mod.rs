@@ -61,8 +61,8 @@ pub(crate) use reexec::marker_arguments;
 pub use reexec::{INIT_MARKER, INIT_PROGRAM_ENV};
 pub use request::{ContainerSpec, ExtraMount, Network, RuntimeOptions, Ulimit, DEFAULT_PATH};
 pub use rootfs::resolve_in_root;
-pub use stale::remove_stale_containers;
 pub use spec::{MASKED_PATHS, READONLY_PATHS};
+pub use stale::remove_stale_containers;
 pub use step_limits::is_ulimit_name;
 pub use tuning::{
     device_node, ContainerTuning, DeviceNode, DeviceRate, NamespaceMode, NamespaceModes,

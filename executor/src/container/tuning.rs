@@ -105,7 +105,7 @@ pub(super) fn tune_resources(
         || tuning.memory_reservation.is_some()
         || tuning.oom_kill_disable
     {
-        let mut memory = resources.memory().clone().unwrap_or_default();
+        let mut memory = resources.memory().unwrap_or_default();
         if let Some(swap) = tuning.memory_swap {
             memory.set_swap(Some(swap));
         }

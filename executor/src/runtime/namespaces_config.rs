@@ -24,8 +24,7 @@ fn container_of(mode: Option<&str>) -> Option<&str> {
 
 /// The modes that need no other container; `container:NAME` is a new namespace until the start.
 pub fn static_modes(flags: &TuningFlags) -> Result<NamespaceModes> {
-    let mut modes = NamespaceModes::default();
-    modes.ipc = match flags.ipc.as_deref() {
+    let ipc = match flags.ipc.as_deref() {
         None | Some("" | "private" | "shareable") => NamespaceMode::New,
         Some("host") => NamespaceMode::Host,
         Some(m) if container_of(Some(m)).is_some_and(|n| !n.is_empty()) => NamespaceMode::New,
@@ -35,7 +34,7 @@ pub fn static_modes(flags: &TuningFlags) -> Result<NamespaceModes> {
             )))
         }
     };
-    modes.pid = match flags.pid.as_deref() {
+    let pid = match flags.pid.as_deref() {
         None | Some("") => NamespaceMode::New,
         Some("host") => NamespaceMode::Host,
         Some(m) if container_of(Some(m)).is_some_and(|n| !n.is_empty()) => NamespaceMode::New,
@@ -45,12 +44,12 @@ pub fn static_modes(flags: &TuningFlags) -> Result<NamespaceModes> {
             )))
         }
     };
-    modes.uts = match flags.uts.as_deref() {
+    let uts = match flags.uts.as_deref() {
         None | Some("") => NamespaceMode::New,
         Some("host") => NamespaceMode::Host,
         Some(m) => return Err(invalid(format!("invalid UTS mode: {m} (use host)"))),
     };
-    modes.cgroup = match flags.cgroupns.as_deref() {
+    let cgroup = match flags.cgroupns.as_deref() {
         None | Some("" | "host") => NamespaceMode::Host,
         Some("private") => NamespaceMode::New,
         Some(m) => {
@@ -59,7 +58,12 @@ pub fn static_modes(flags: &TuningFlags) -> Result<NamespaceModes> {
             )))
         }
     };
-    Ok(modes)
+    Ok(NamespaceModes {
+        pid,
+        ipc,
+        uts,
+        cgroup,
+    })
 }
 
 /// Docker refuses a hostname with the host's UTS namespace.
