@@ -5,8 +5,9 @@ use hoist_executor::runtime::resources_config::TuningFlags;
 
 #[derive(Debug, Args, Default)]
 pub struct RunResourceArgs {
-    /// CPU shares (relative weight; the default is 1024).
-    #[arg(short = 'c', long = "cpu-shares")]
+    /// CPU shares (relative weight; the default is 1024). Docker's `-c` short form is left out: a
+    /// command after the image such as `sh -c …` must keep its `-c`.
+    #[arg(long = "cpu-shares")]
     cpu_shares: Option<i64>,
     /// CPUs in which to allow execution (`0-3`, `0,1`).
     #[arg(long = "cpuset-cpus")]
