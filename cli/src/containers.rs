@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use hoist_executor::runtime::{self, ContainerSummary, ExecOptions};
+use hoist_executor::runtime::{self, ExecOptions};
 use hoist_store::Store;
 
 fn absolute(root: &Path) -> PathBuf {
@@ -137,73 +137,6 @@ pub struct InspectArgs {
     names: Vec<String>,
 }
 
-fn container_json(s: &ContainerSummary) -> serde_json::Value {
-    let (r, st) = (&s.record, &s.state);
-    let mut json = serde_json::json!({
-        "Id": r.id,
-        "Name": format!("/{}", r.name),
-        "Created": r.created,
-        "Path": r.args.first(),
-        "Args": r.args.get(1..).unwrap_or_default(),
-        "State": {
-            "Status": st.docker_status(),
-            "Running": st.status == runtime::Status::Running,
-            "Paused": st.paused,
-            "OOMKilled": st.oom_killed,
-            "Pid": st.pid.unwrap_or(0),
-            "ExitCode": st.exit_code.unwrap_or(0),
-            "Error": st.error.clone().unwrap_or_default(),
-            "StartedAt": st.started_at,
-            "FinishedAt": st.finished_at,
-            "Restarting": st.restarting,
-        },
-        "RestartCount": st.restart_count,
-        "Image": r.image_id,
-        "Config": {
-            "Hostname": r.hostname,
-            "User": r.user,
-            "Env": r.env,
-            "Cmd": r.args,
-            "Image": r.image,
-            "WorkingDir": r.cwd,
-            "StopSignal": r.stop_signal,
-            "StopTimeout": r.stop_timeout,
-            "Tty": r.options.tty,
-            "OpenStdin": r.options.interactive,
-            "Labels": r.labels,
-            "Healthcheck": r.options.monitor.healthcheck,
-        },
-        "HostConfig": {
-            "AutoRemove": r.options.auto_remove,
-            "NetworkMode": r.network,
-            "ReadonlyRootfs": r.options.read_only,
-            "Privileged": r.runtime.privileged,
-            "CapAdd": r.runtime.cap_add,
-            "CapDrop": r.runtime.cap_drop,
-            "Memory": r.runtime.memory.unwrap_or(0),
-            "NanoCpus": r.runtime.cpu_millis.unwrap_or(0) * 1_000_000,
-            "PidsLimit": r.runtime.pids_limit,
-            "Init": r.runtime.init,
-            "PortBindings": r.ports.iter().map(|(h, c)| format!("127.0.0.1:{h}->{c}/tcp")).collect::<Vec<_>>(),
-            "RestartPolicy": runtime::restart_policy::inspect_fields(r, st)["RestartPolicy"],
-            "LogConfig": { "Type": r.options.monitor.log_driver(), "Config": runtime::monitor_options::log_opts_json(&r.options.monitor) },
-        },
-        "Mounts": r.mounts,
-        "NetworkSettings": { "IPAddress": st.ip_address.clone().unwrap_or_default() },
-    });
-    // As Docker: State.Health only for a container with a health check.
-    if let Some(health) = r
-        .options
-        .monitor
-        .healthcheck
-        .as_ref()
-        .and_then(|_| runtime::health::inspect_json(st.health.as_ref()))
-    {
-        json["State"]["Health"] = health;
-    }
-    json
-}
-
 impl InspectArgs {
     /// `hoist image inspect`: the names are images.
     pub fn images_only(mut self) -> Self {
@@ -212,9 +145,15 @@ impl InspectArgs {
     }
 }
 
+/// The config JSON of image `id` (`sha256:…`), if the store still has it.
+fn image_config(store: &Store, id: &str) -> Option<serde_json::Value> {
+    let image = store.resolve(id).ok()??;
+    serde_json::from_slice(&store.read_blob(&image.id).ok()?).ok()
+}
+
 pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
     let abs = absolute(root);
-    let mut out = Vec::new();
+    let mut out: Vec<crate::ordered_json::Json> = Vec::new();
     let mut code = 0;
     let mut store: Option<Store> = None;
     // Checked first: a template error must not come after half the output.
@@ -230,7 +169,20 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
             match runtime::find(&abs, name) {
                 Ok((dir, record)) => {
                     let state = dir.current_state()?;
-                    out.push(container_json(&ContainerSummary { record, state }));
+                    if store.is_none() {
+                        store = Store::open(root).ok();
+                    }
+                    let image_config = store
+                        .as_ref()
+                        .and_then(|s| image_config(s, &record.image_id));
+                    out.push(crate::container_inspect::container_json(
+                        &crate::container_inspect::Inspected {
+                            dir: &dir,
+                            record: &record,
+                            state: &state,
+                            image_config: image_config.as_ref(),
+                        },
+                    ));
                     continue;
                 }
                 Err(runtime::RuntimeError::NoSuchContainer(_)) => {}
@@ -251,7 +203,7 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
             continue;
         };
         match store.resolve(name)? {
-            Some(image) => out.push(crate::image_inspect::image_json(store, &image)?),
+            Some(image) => out.push(crate::image_inspect::image_json(store, &image)?.into()),
             None if args.kind.is_some() => {
                 errln!("hoist: No such image: {name}");
                 code = 1;
@@ -266,14 +218,16 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
         Some(template) => {
             for object in &out {
                 let text = template
-                    .render(object, crate::gotemplate::Missing::NoValue)
+                    .render(&object.to_value(), crate::gotemplate::Missing::NoValue)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 outln!("{text}");
             }
         }
         None => {
-            let text = serde_json::to_string_pretty(&serde_json::Value::Array(out))?;
-            outln!("{text}");
+            outln!(
+                "{}",
+                crate::ordered_json::Json::Array(out).to_pretty_string()
+            );
         }
     }
     Ok(code)

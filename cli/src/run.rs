@@ -94,6 +94,8 @@ pub struct RunArgs {
     labels: Vec<String>,
     #[command(flatten)]
     monitor: crate::run_monitor::MonitorArgs,
+    #[command(flatten)]
+    resources: crate::run_resources::RunResourceArgs,
     image: String,
     /// The command and its arguments (replace the image's CMD).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -160,6 +162,7 @@ pub(crate) fn create_container(
     let network: NetworkMode = args.network.parse()?;
     crate::run_limits::check(args.memory.as_deref(), args.cpus.as_deref())?;
     let image = image_source(&store, &args.image)?;
+    let tuning = args.resources.into_flags(args.memory.as_deref());
     let options = RunOptions {
         name: args.name,
         detach: args.detach,
@@ -191,6 +194,7 @@ pub(crate) fn create_container(
         security_opt: args.security_opt,
         labels: args.labels,
         monitor: args.monitor.into_options(),
+        tuning,
     };
     let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
     // Closed before the container runs: a foreground monitor is this process.

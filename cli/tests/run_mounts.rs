@@ -132,8 +132,13 @@ fn image_volumes_get_anonymous_volumes() {
     assert_eq!((code, out.as_str()), (0, "seeded\n/state\n"), "{err}");
     let (_, inspect, _) = h.out(&["inspect", "v1"]);
     let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
-    let name = v[0]["Mounts"][0]["name"].as_str().unwrap().to_string();
-    assert_eq!(v[0]["Mounts"][0]["anonymous"], true, "{inspect}");
+    // Docker's shape: an anonymous volume is a volume with a 64-hex-digit name.
+    let name = v[0]["Mounts"][0]["Name"].as_str().unwrap().to_string();
+    assert_eq!(v[0]["Mounts"][0]["Type"], "volume", "{inspect}");
+    assert!(
+        name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{inspect}"
+    );
     let data = h.root.path().join("volumes").join(&name).join("_data");
     assert_eq!(
         std::fs::read_to_string(data.join("more")).unwrap(),

@@ -147,6 +147,7 @@ impl ContainerCgroups {
         resources.set_memory(None);
         resources.set_cpu(None);
         resources.set_pids(None);
+        resources.set_block_io(None);
         let resources = &resources;
         if has_resources(resources) {
             use libcgroups::common::CgroupManager;
@@ -182,6 +183,12 @@ fn write_limits(dir: &Path, resources: &oci_spec::runtime::LinuxResources) -> io
             if let Some(swap) = memory.swap() {
                 write("memory.memsw.limit_in_bytes", swap)?;
             }
+            if let Some(reservation) = memory.reservation() {
+                write("memory.soft_limit_in_bytes", reservation)?;
+            }
+            if memory.disable_oom_killer() == Some(true) {
+                write("memory.oom_control", 1)?;
+            }
         }
     }
     if let Some(cpu) = resources.cpu() {
@@ -193,6 +200,22 @@ fn write_limits(dir: &Path, resources: &oci_spec::runtime::LinuxResources) -> io
                 write("cpu.cfs_quota_us", quota)?;
             }
         }
+        if let Some(shares) = cpu.shares() {
+            if dir.join("cpu.shares").exists() {
+                write("cpu.shares", shares as i64)?;
+            }
+        }
+        if dir.join("cpuset.cpus").exists() {
+            if let Some(cpus) = cpu.cpus() {
+                std::fs::write(dir.join("cpuset.cpus"), cpus)?;
+            }
+            if let Some(mems) = cpu.mems() {
+                std::fs::write(dir.join("cpuset.mems"), mems)?;
+            }
+        }
+    }
+    if let Some(block_io) = resources.block_io() {
+        write_block_io(dir, block_io)?;
     }
     if let Some(pids) = resources.pids() {
         if dir.join("pids.max").exists() {
@@ -202,6 +225,36 @@ fn write_limits(dir: &Path, resources: &oci_spec::runtime::LinuxResources) -> io
             } else {
                 std::fs::write(dir.join("pids.max"), "max")?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Block I/O weight and throttles, in the blkio hierarchy (`dir` has its files). A weight needs
+/// the kernel's `blkio.weight` (CFQ/BFQ); without it the write fails, and libcontainer (which is
+/// left the job then) reports it — the runtime refuses `--blkio-weight` there before.
+fn write_block_io(dir: &Path, block_io: &oci_spec::runtime::LinuxBlockIo) -> io::Result<()> {
+    if !dir.join("blkio.throttle.read_bps_device").exists() {
+        return Ok(());
+    }
+    if let Some(weight) = block_io.weight() {
+        std::fs::write(dir.join("blkio.weight"), weight.to_string())?;
+    }
+    for (file, devices) in [
+        (
+            "blkio.throttle.read_bps_device",
+            block_io.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            block_io.throttle_write_bps_device(),
+        ),
+    ] {
+        for device in devices.iter().flatten() {
+            std::fs::write(
+                dir.join(file),
+                format!("{}:{} {}", device.major(), device.minor(), device.rate()),
+            )?;
         }
     }
     Ok(())

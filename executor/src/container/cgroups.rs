@@ -118,6 +118,13 @@ pub(super) fn remove_cgroups(path: &Path) {
     }
 }
 
+/// Whether the container's init may join cgroups made ahead ([`crate::cgroup_v1`]): not with a
+/// cgroup namespace of its own, whose root is the cgroup the init is in when it is made — before
+/// the init joins; libcontainer moves it first, so it does that job then.
+pub(super) fn joins_cgroups_itself(options: &RuntimeOptions) -> bool {
+    options.tuning.namespaces.cgroup == super::tuning::NamespaceMode::Host
+}
+
 /// A container's cgroups (see [`crate::cgroup_v1`]) being made on a thread of their own — a
 /// millisecond of mkdir in cgroupfs — while the caller prepares the rest. The thread is always
 /// joined (at the latest when this is dropped), so no thread is left when libcontainer forks.
@@ -185,6 +192,9 @@ impl CgroupsInTheMaking {
     /// Start making the cgroups of libcontainer container `id`, limited as `options` say.
     pub(crate) fn start(id: &str, options: &RuntimeOptions) -> Result<Self> {
         let resources = resources(options)?;
+        if !joins_cgroups_itself(options) {
+            return Ok(CgroupsInTheMaking(None));
+        }
         let path = cgroup_path(id);
         let thread = std::thread::Builder::new()
             .name("cgroups".into())

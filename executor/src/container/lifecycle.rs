@@ -66,7 +66,10 @@ pub(crate) fn run_container_with(
     let cgroups_made_by_caller = cgroups.is_some();
     let own_cgroups = match cgroups {
         Some(making) => making.finish(),
-        None => crate::cgroup_v1::ContainerCgroups::create(&cgroup_path(&request.id), &resources),
+        None if super::cgroups::joins_cgroups_itself(&request.options) => {
+            crate::cgroup_v1::ContainerCgroups::create(&cgroup_path(&request.id), &resources)
+        }
+        None => None,
     };
     if own_cgroups.is_some() {
         // Applied already.

@@ -50,6 +50,7 @@ mod seccomp_profile;
 mod spec;
 mod stale;
 mod step_limits;
+mod tuning;
 mod workload;
 
 pub use cancel::CancelToken;
@@ -60,8 +61,12 @@ pub(crate) use reexec::marker_arguments;
 pub use reexec::{INIT_MARKER, INIT_PROGRAM_ENV};
 pub use request::{ContainerSpec, ExtraMount, Network, RuntimeOptions, Ulimit, DEFAULT_PATH};
 pub use rootfs::resolve_in_root;
+pub use spec::{MASKED_PATHS, READONLY_PATHS};
 pub use stale::remove_stale_containers;
 pub use step_limits::is_ulimit_name;
+pub use tuning::{
+    device_node, ContainerTuning, DeviceNode, DeviceRate, NamespaceMode, NamespaceModes,
+};
 
 // For `hoist run` (the `runtime` module) and the reaper of stale state (`reap`).
 pub(crate) use capabilities::effective_capabilities_of;

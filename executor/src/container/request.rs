@@ -95,6 +95,9 @@ pub struct RuntimeOptions {
     /// `--ulimit`: resource limits of the process (default: inherited from hoist).
     #[serde(default)]
     pub ulimits: Vec<Ulimit>,
+    /// `hoist run`'s resource and namespace flags (`--cpu-shares`, `--device`, `--pid` …).
+    #[serde(default)]
+    pub tuning: super::tuning::ContainerTuning,
 }
 
 /// One process to run. Stdio left `None` is inherited from the calling process.

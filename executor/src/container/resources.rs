@@ -83,7 +83,9 @@ pub(super) fn resources(options: &RuntimeOptions) -> Result<oci_spec::runtime::L
                 .map_err(spec_err)?,
         );
     }
-    builder.build().map_err(spec_err)
+    let mut resources = builder.build().map_err(spec_err)?;
+    super::tuning::tune_resources(&mut resources, &options.tuning)?;
+    Ok(resources)
 }
 
 /// cgroup v1 has `memory.memsw.*` only with swap accounting on; v2 always has `memory.swap.max`.

@@ -13,7 +13,7 @@ use super::seccomp::uses_seccomp;
 use super::step_limits::{rlimits, shm_size_option};
 
 /// Docker's masked paths: unreadable in the container.
-const MASKED_PATHS: [&str; 12] = [
+pub const MASKED_PATHS: [&str; 12] = [
     "/proc/asound",
     "/proc/acpi",
     "/proc/interrupts",
@@ -29,7 +29,7 @@ const MASKED_PATHS: [&str; 12] = [
 ];
 
 /// Docker's read-only paths.
-const READONLY_PATHS: [&str; 5] = [
+pub const READONLY_PATHS: [&str; 5] = [
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -50,6 +50,30 @@ fn mount(
         .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
         .build()
         .map_err(spec_err)
+}
+
+/// `/dev/shm`: a tmpfs of its own (`--shm-size`), or the one of the IPC namespace joined.
+fn shm_mount(request: &InitRequest) -> Result<oci_spec::runtime::Mount> {
+    match &request.options.tuning.shm_source {
+        Some(source) => mount(
+            "/dev/shm",
+            "bind",
+            &source.to_string_lossy(),
+            &["rbind", "rw"],
+        ),
+        None => mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &shm_size_option(&request.options),
+            ],
+        ),
+    }
 }
 
 /// The OCI runtime spec for one `RUN`, as BuildKit builds it.
@@ -113,18 +137,7 @@ pub(super) fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec:
                 "gid=5",
             ],
         )?,
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &[
-                "nosuid",
-                "noexec",
-                "nodev",
-                "mode=1777",
-                &shm_size_option(&request.options),
-            ],
-        )?,
+        shm_mount(request)?,
         mount(
             "/dev/mqueue",
             "mqueue",
@@ -175,24 +188,10 @@ pub(super) fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec:
         });
     }
 
-    let mut namespaces = vec![
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-    ];
-    if request.network != Network::Host {
-        namespaces.push(LinuxNamespaceType::Network);
-    }
-    let namespaces = namespaces
-        .into_iter()
-        .map(|typ| {
-            LinuxNamespaceBuilder::default()
-                .typ(typ)
-                .build()
-                .map_err(spec_err)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let namespaces = super::tuning::spec_namespaces(
+        &request.options.tuning.namespaces,
+        request.network != Network::Host,
+    )?;
     let (masked, readonly): (&[&str], &[&str]) = if request.options.privileged {
         (&[], &[])
     } else {
@@ -204,6 +203,19 @@ pub(super) fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec:
         .readonly_paths(readonly.iter().map(|p| p.to_string()).collect::<Vec<_>>())
         .cgroups_path(cgroup_path(&request.id))
         .resources(resources(&request.options)?)
+        .devices(super::tuning::spec_devices(
+            &request.options.tuning,
+            request.options.privileged,
+        )?)
+        .sysctl(
+            request
+                .options
+                .tuning
+                .sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
         .build()
         .map_err(spec_err)?;
     let root = RootBuilder::default()
@@ -212,7 +224,7 @@ pub(super) fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec:
         .build()
         .map_err(spec_err)?;
 
-    SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .root(root)
         .hostname(&request.hostname)
@@ -220,7 +232,12 @@ pub(super) fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec:
         .mounts(mounts)
         .linux(linux)
         .build()
-        .map_err(spec_err)
+        .map_err(spec_err)?;
+    if request.options.tuning.namespaces.uts == super::tuning::NamespaceMode::Host {
+        // The host's UTS namespace keeps the host's name (`--uts host`).
+        spec.set_hostname(None);
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]

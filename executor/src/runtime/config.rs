@@ -81,6 +81,9 @@ pub struct RunOptions {
     /// `--restart`, `--health-*`, `--log-driver`/`--log-opt`: what the monitor does besides running it.
     #[serde(default)]
     pub monitor: super::monitor_options::MonitorOptions,
+    /// The resource and namespace flags (`--cpu-shares`, `--ulimit`, `--pid`, `--device` …).
+    #[serde(default)]
+    pub tuning: super::resources_config::TuningFlags,
 }
 
 /// The image config fields that decide what runs (`config` of the OCI image config).

@@ -139,6 +139,8 @@ pub fn create(
         no_new_privileges: security.no_new_privileges,
         ..Default::default()
     };
+    let runtime = super::resources_config::apply(runtime, &opts.tuning, opts.network)?;
+    super::namespaces_config::check_hostname(&opts.tuning, opts.hostname.as_deref())?;
     for cap in opts
         .cap_add
         .iter()
@@ -181,10 +183,13 @@ pub fn create(
             }
         }
     };
-    let hostname = opts
-        .hostname
-        .clone()
-        .unwrap_or_else(|| id[..12].to_string());
+    let hostname = match &opts.hostname {
+        Some(h) => h.clone(),
+        None if opts.tuning.uts.as_deref() == Some("host") => {
+            super::namespaces_config::host_hostname()
+        }
+        None => id[..12].to_string(),
+    };
     config::default_env(&mut env, "HOSTNAME", &hostname);
     if opts.tty {
         config::default_env(&mut env, "TERM", "xterm");
@@ -210,6 +215,9 @@ pub fn create(
         for t in &opts.tmpfs {
             mounts.push(volumes::parse_tmpfs_flag(t)?);
         }
+        let from =
+            super::namespaces_config::volumes_from(root, &opts.tuning.volumes_from, &mounts)?;
+        mounts.extend(from);
         for v in &defaults.volumes {
             let dest = v.trim_end_matches('/');
             if !mounts

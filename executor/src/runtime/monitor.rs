@@ -142,6 +142,15 @@ pub(crate) fn libcontainer_id(record: &ContainerRecord) -> String {
     libcontainer_id_of(&record.id)
 }
 
+/// The state root a container's disk directory (`<root>/containers/<id>`) is in.
+fn state_root_of(dir: &ContainerDir) -> std::path::PathBuf {
+    dir.path()
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
 /// libcontainer's id (and cgroup name) for container `id`.
 pub(crate) fn libcontainer_id_of(id: &str) -> String {
     format!("hoist-run-{}", &id[..16])
@@ -204,6 +213,14 @@ pub(crate) fn run(
     };
     let mut runtime = record.runtime.clone();
     runtime.console_socket = console.as_ref().map(|c| c.path().to_path_buf());
+    let mut additional_gids = user.additional_gids;
+    super::namespaces_config::resolve_at_start(
+        &state_root_of(dir),
+        record,
+        &mut runtime,
+        &merged,
+        &mut additional_gids,
+    )?;
     let listeners = record
         .ports
         .iter()
@@ -221,7 +238,7 @@ pub(crate) fn run(
         cwd: record.cwd.clone(),
         uid: user.uid,
         gid: user.gid,
-        additional_gids: user.additional_gids,
+        additional_gids,
         hostname: record.hostname.clone(),
         network: if record.network == NetworkMode::Host {
             Network::Host
