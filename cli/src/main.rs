@@ -38,6 +38,7 @@ mod run_limits;
 mod store_check;
 mod system;
 mod transfer_progress;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -123,6 +124,8 @@ enum Command {
     Port(container_ops::PortArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted).
     Diff(container_ops::DiffArgs),
+    /// Manage volumes: create, ls, inspect, rm, prune.
+    Volume(volume::VolumeArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
@@ -229,6 +232,7 @@ fn main() {
         Command::Rename(a) => container_ops::rename(&root, a),
         Command::Port(a) => container_ops::port(&root, a),
         Command::Diff(a) => container_ops::diff(&root, a),
+        Command::Volume(a) => volume::run(&root, a),
         Command::Debug(a) => debug::run(a),
     };
     match result {

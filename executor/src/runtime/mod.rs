@@ -27,6 +27,7 @@ pub mod rundir;
 pub mod state;
 mod trash;
 pub mod tty;
+pub mod volume_admin;
 pub mod volumes;
 
 use std::path::PathBuf;
