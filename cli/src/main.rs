@@ -29,6 +29,7 @@ mod interrupt;
 mod layer_stacks;
 mod listing;
 mod login;
+mod network;
 mod progress;
 mod pull;
 mod registry_cache;
@@ -124,6 +125,8 @@ enum Command {
     Port(container_ops::PortArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted).
     Diff(container_ops::DiffArgs),
+    /// Manage networks: create, ls, inspect, rm, prune.
+    Network(network::NetworkArgs),
     /// Manage volumes: create, ls, inspect, rm, prune.
     Volume(volume::VolumeArgs),
     #[command(hide = true)]
@@ -232,6 +235,7 @@ fn main() {
         Command::Rename(a) => container_ops::rename(&root, a),
         Command::Port(a) => container_ops::port(&root, a),
         Command::Diff(a) => container_ops::diff(&root, a),
+        Command::Network(a) => network::run(&root, a),
         Command::Volume(a) => volume::run(&root, a),
         Command::Debug(a) => debug::run(a),
     };

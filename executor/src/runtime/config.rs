@@ -78,6 +78,9 @@ pub struct RunOptions {
     /// `--label KEY=VALUE` (a bare `KEY` is an empty value), over the image's labels.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// User-defined network, `--ip`, aliases, `--dns*`, `--add-host`.
+    #[serde(default)]
+    pub net: super::networks::join::NetOptions,
 }
 
 /// The image config fields that decide what runs (`config` of the OCI image config).

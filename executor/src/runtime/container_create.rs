@@ -151,9 +151,10 @@ pub fn create(
         .iter()
         .map(|p| parse_publish(p))
         .collect::<Result<Vec<_>>>()?;
-    if !ports.is_empty() && opts.network != NetworkMode::Bridge {
+    super::networks::join::validate(root, &opts.net)?;
+    if !ports.is_empty() && opts.network != NetworkMode::Bridge && opts.net.network.is_none() {
         return Err(RuntimeError::Invalid(
-            "-p needs --network bridge (with the host network the container's ports are the host's already)".into(),
+            "-p needs --network bridge or a user-defined network (with the host network the container's ports are the host's already)".into(),
         ));
     }
 

@@ -23,6 +23,7 @@ pub mod container_remove;
 pub mod monitor;
 pub mod mountpoints;
 pub mod network;
+pub mod networks;
 pub mod rundir;
 pub mod state;
 mod trash;
