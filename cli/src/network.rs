@@ -105,6 +105,9 @@ pub struct RunNetworkArgs {
     /// Add `NAME:IP` to the container's /etc/hosts (IP may be `host-gateway`).
     #[arg(long = "add-host")]
     add_host: Vec<String>,
+    /// Publish every EXPOSEd port of the image to a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
 }
 
 impl RunNetworkArgs {
@@ -118,6 +121,7 @@ impl RunNetworkArgs {
             dns_search: self.dns_search,
             dns_options: self.dns_option,
             add_hosts: self.add_host,
+            publish_all: self.publish_all,
         }
     }
 }

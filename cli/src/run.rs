@@ -59,7 +59,8 @@ pub struct RunArgs {
     network: Option<String>,
     #[command(flatten)]
     network_flags: crate::network::RunNetworkArgs,
-    /// Publish a container port on 127.0.0.1: `HOSTPORT:CONTAINERPORT` (needs --network bridge).
+    /// Publish a container port: `[IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]`, ranges too (implies
+    /// --network bridge when no --network is given).
     #[arg(short = 'p', long = "publish")]
     publish: Vec<String>,
     /// Memory limit (`64m`, `1g`); the process is OOM-killed beyond it.
@@ -151,7 +152,7 @@ fn run_inner(store: Store, args: RunArgs) -> anyhow::Result<i32> {
     // `-p` alone gets a namespace of its own to publish from, as docker's default bridge; plain
     // `run` keeps the host network (no veth or lease to set up: its start stays fast).
     let network_flag = args.network.clone().unwrap_or_else(|| {
-        if args.publish.is_empty() {
+        if args.publish.is_empty() && !args.network_flags.publish_all {
             "host"
         } else {
             "bridge"

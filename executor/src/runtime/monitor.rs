@@ -199,7 +199,15 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
     let listeners = record
         .ports
         .iter()
-        .map(|(host, ctr)| network::listen(*host).map(|l| (l, *ctr)))
+        .map(|(host, ctr)| {
+            network::listen(*host).map(|l| (super::networks::ports::Listener::Tcp(l), *ctr))
+        })
+        .chain(
+            record
+                .port_bindings
+                .iter()
+                .map(|b| super::networks::ports::listen(b).map(|l| (l, b.container_port))),
+        )
         .collect::<Result<Vec<_>>>()?;
 
     let runc = dir.runc_root();
@@ -291,7 +299,7 @@ fn run(dir: &ContainerDir, record: &ContainerRecord, state: &mut ContainerState)
             });
             if let Some(target) = target {
                 for (listener, port) in listeners {
-                    network::proxy(listener, target, port);
+                    super::networks::ports::proxy(listener, target, port);
                 }
             }
             let forward_stdin = record.options.interactive;

@@ -35,6 +35,9 @@ pub struct NetOptions {
     /// `--add-host NAME:IP` (IP may be `host-gateway`).
     #[serde(default)]
     pub add_hosts: Vec<String>,
+    /// `-P`: every EXPOSEd port of the image to a free host port.
+    #[serde(default)]
+    pub publish_all: bool,
 }
 
 fn invalid(msg: String) -> RuntimeError {

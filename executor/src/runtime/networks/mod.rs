@@ -20,6 +20,7 @@ pub mod hosts;
 pub mod ipam;
 pub mod join;
 mod link;
+pub mod ports;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
