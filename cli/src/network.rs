@@ -166,7 +166,9 @@ fn predefined_id(root: &Path, name: &str) -> String {
 }
 
 /// One row of `network ls`: (id, name, driver, labels, builtin).
-fn rows(root: &Path) -> anyhow::Result<Vec<(String, String, String, String, bool)>> {
+type Row = (String, String, String, String, bool);
+
+fn rows(root: &Path) -> anyhow::Result<Vec<Row>> {
     let mut out: Vec<_> = networks::PREDEFINED
         .iter()
         .map(|(name, driver)| {

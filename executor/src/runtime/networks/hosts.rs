@@ -54,7 +54,7 @@ pub fn members(root: &Path, net: &NetworkRecord) -> Result<Vec<Member>> {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-    out.sort_by(|a, b| a.ip.cmp(&b.ip));
+    out.sort_by_key(|m| m.ip);
     Ok(out)
 }
 

@@ -227,7 +227,7 @@ fn udp_proxy(socket: UdpSocket, target: SocketAddr) {
     let mut upstreams: std::collections::HashMap<SocketAddr, UdpSocket> = Default::default();
     let mut buf = vec![0u8; 65_536];
     while let Ok((n, client)) = socket.recv_from(&mut buf) {
-        if !upstreams.contains_key(&client) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = upstreams.entry(client) {
             let Ok(up) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) else {
                 continue;
             };
@@ -245,7 +245,7 @@ fn udp_proxy(socket: UdpSocket, target: SocketAddr) {
                     }
                 }
             });
-            upstreams.insert(client, up);
+            slot.insert(up);
         }
         if let Some(up) = upstreams.get(&client) {
             let _ = up.send(&buf[..n]);
