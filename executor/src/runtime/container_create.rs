@@ -471,15 +471,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn publish_specs() {
-        assert_eq!(parse_publish("8080:80").unwrap(), (8080, 80));
-        assert_eq!(parse_publish("127.0.0.1:8080:80/tcp").unwrap(), (8080, 80));
-        assert!(parse_publish("0.0.0.0:1:2").is_err());
-        assert!(parse_publish("1:2/udp").is_err());
-        assert!(parse_publish("x").is_err());
-    }
-
-    #[test]
     fn names() {
         let id = random_hex(32);
         assert_eq!(id.len(), 64);
