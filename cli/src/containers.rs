@@ -208,7 +208,7 @@ fn container_json(s: &ContainerSummary) -> serde_json::Value {
             "PortBindings": r.ports.iter().map(|(h, c)| format!("127.0.0.1:{h}->{c}/tcp")).collect::<Vec<_>>(),
         },
         "Mounts": r.mounts,
-        "NetworkSettings": { "IPAddress": st.ip_address.clone().unwrap_or_default() },
+        "NetworkSettings": crate::network::settings_json(r, st),
     })
 }
 

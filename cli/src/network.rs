@@ -378,3 +378,56 @@ fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// `inspect`'s `NetworkSettings` for a container, as docker's: `IPAddress`, `Ports`
+/// (`"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, …]`) and `Networks` by name. For the
+/// inspect builder to call.
+pub fn settings_json(
+    record: &hoist_executor::runtime::ContainerRecord,
+    state: &hoist_executor::runtime::ContainerState,
+) -> Value {
+    use hoist_executor::runtime::config::NetworkMode;
+    let ip = state.ip_address.clone().unwrap_or_default();
+    let mut ports = serde_json::Map::new();
+    let mut add = |key: String, host_ip: &str, host_port: u16| {
+        if let Value::Array(list) = ports.entry(key).or_insert_with(|| json!([])) {
+            list.push(json!({"HostIp": host_ip, "HostPort": host_port.to_string()}));
+        }
+    };
+    for (host, ctr) in &record.ports {
+        add(format!("{ctr}/tcp"), "127.0.0.1", *host);
+    }
+    for b in &record.port_bindings {
+        let key = format!("{}/{}", b.container_port, b.proto);
+        if b.host_ip.is_empty() {
+            add(key.clone(), "0.0.0.0", b.host_port);
+            add(key, "::", b.host_port);
+        } else {
+            add(key, &b.host_ip, b.host_port);
+        }
+    }
+    let net = &record.options.net;
+    let name = net.network.clone().unwrap_or_else(|| {
+        match record.network {
+            NetworkMode::Bridge => "bridge",
+            NetworkMode::Host => "host",
+            NetworkMode::None => "none",
+        }
+        .to_string()
+    });
+    let mut aliases = net.aliases.clone();
+    if net.network.is_some() {
+        aliases.push(record.id[..12].to_string());
+    }
+    json!({
+        "IPAddress": ip,
+        "Ports": ports,
+        "Networks": {
+            name: {
+                "IPAddress": ip,
+                "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
+                "DNSNames": if net.network.is_some() { json!([record.name, record.id[..12]]) } else { Value::Null },
+            }
+        },
+    })
+}

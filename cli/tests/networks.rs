@@ -216,6 +216,21 @@ fn members_reach_each_other_by_name_alias_and_short_id() {
     let (_, json, _) = h.out(&["network", "inspect", "web"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["Containers"][&id_b]["Name"], "web-b", "{json}");
+    let (_, ip_b, _) = h.out(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.web.IPAddress}}",
+        "web-b",
+    ]);
+    assert_eq!(
+        v[0]["Containers"][&id_b]["IPv4Address"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap(),
+        ip_b.trim()
+    );
     assert_eq!(h.out(&["rm", "-f", "web-b"]).0, 0);
     let (_, hosts, _) = h.out(&["exec", "web-a", "cat", "/etc/hosts"]);
     assert!(!hosts.contains("web-b"), "{hosts}");

@@ -70,6 +70,13 @@ fn publish_on_all_interfaces_and_free_ports() {
         out,
         format!("8080/tcp -> 0.0.0.0:{port}\n8080/tcp -> [::]:{port}\n")
     );
+    let (_, bound, _) = h.out(&[
+        "inspect",
+        "-f",
+        "{{range (index .NetworkSettings.Ports \"8080/tcp\")}}{{.HostIp}}:{{.HostPort}} {{end}}",
+        &id,
+    ]);
+    assert_eq!(bound.trim(), format!("0.0.0.0:{port} :::{port}"));
     let (_, ps, _) = h.out(&["ps", "--format", "{{.Ports}}"]);
     assert_eq!(
         ps.trim(),
