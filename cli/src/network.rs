@@ -27,6 +27,31 @@ enum NetworkCommand {
     Rm(RmArgs),
     /// Remove every user-defined network no running container is on.
     Prune(PruneArgs),
+    /// Put a running container on a network too.
+    Connect(ConnectArgs),
+    /// Take a running container off a network.
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConnectArgs {
+    /// A fixed IPv4 address on the network.
+    #[arg(long)]
+    ip: Option<String>,
+    /// Another name the other members reach it by.
+    #[arg(long = "alias")]
+    aliases: Vec<String>,
+    network: String,
+    container: String,
+}
+
+#[derive(Debug, Args)]
+struct DisconnectArgs {
+    /// Accepted for docker's sake.
+    #[arg(short = 'f', long)]
+    force: bool,
+    network: String,
+    container: String,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +159,21 @@ pub fn run(root: &Path, args: NetworkArgs) -> anyhow::Result<i32> {
         NetworkCommand::Inspect(a) => inspect(&root, a),
         NetworkCommand::Rm(a) => rm(&root, a),
         NetworkCommand::Prune(a) => prune(&root, a),
+        NetworkCommand::Connect(a) => {
+            networks::connect::connect(
+                &root,
+                &a.network,
+                &a.container,
+                a.ip.as_deref(),
+                &a.aliases,
+            )?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect(a) => {
+            let _ = a.force;
+            networks::connect::disconnect(&root, &a.network, &a.container)?;
+            Ok(0)
+        }
     }
 }
 

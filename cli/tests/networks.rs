@@ -347,3 +347,63 @@ fn fixed_subnet_ip_dns_and_add_host() {
     ]);
     assert!(out.contains("nameserver 1.0.0.1"), "{out}");
 }
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    if !have_tools() {
+        return;
+    }
+    let _cleanup = Cleanup(&h, vec!["back"]);
+    assert_eq!(
+        h.out(&["network", "create", "--subnet", "10.232.0.0/24", "back"])
+            .0,
+        0
+    );
+    h.detach(&[
+        "--name",
+        "web-a",
+        "--network",
+        "back",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    h.detach(&[
+        "--name",
+        "web-b",
+        "--network",
+        "bridge",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let (code, _, err) = h.out(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.232.0.77",
+        "--alias",
+        "beta",
+        "back",
+        "web-b",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, addrs, _) = h.out(&["exec", "web-b", "ip", "-4", "-o", "addr"]);
+    assert!(
+        addrs.contains("eth1") && addrs.contains("10.232.0.77/24"),
+        "{addrs}"
+    );
+    let (code, out, err) = h.out(&["exec", "web-a", "ping", "-c1", "-W2", "beta"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = h.out(&["network", "connect", "back", "web-b"]);
+    assert_eq!(code, 1, "connected twice: {err}");
+    let (code, _, err) = h.out(&["network", "disconnect", "back", "web-b"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, hosts, _) = h.out(&["exec", "web-a", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("beta"), "{hosts}");
+    let (_, addrs, _) = h.out(&["exec", "web-b", "ip", "-4", "-o", "addr"]);
+    assert!(!addrs.contains("10.232.0.77"), "{addrs}");
+}

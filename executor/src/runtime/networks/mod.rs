@@ -16,6 +16,7 @@
 //! into it) has a section per network listing all members, rewritten in place when one comes or
 //! goes ([`hosts`]). A lease or member whose init pid is gone is stale and taken back.
 
+pub mod connect;
 pub mod hosts;
 pub mod ipam;
 pub mod join;
