@@ -115,15 +115,29 @@ pub fn state(c: &Inspected) -> Json {
     Json::object(fields)
 }
 
-/// `-p` as Docker's port map: `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}`.
-fn port_bindings(ports: &[(u16, u16)]) -> Json {
+/// Published ports as Docker's port map, `{"80/tcp": [{"HostIp": …, "HostPort": "8080"}]}`. `HostConfig`
+/// shows the flags (`""` for every interface); `NetworkSettings` the sockets (`0.0.0.0` and `::`).
+fn port_bindings(r: &ContainerRecord, as_sockets: bool) -> Json {
     let mut by_port: Vec<(String, Json)> = Vec::new();
-    for (host, ctr) in ports {
-        let binding = json!({"HostIp": "127.0.0.1", "HostPort": host.to_string()});
-        let key = format!("{ctr}/tcp");
+    let mut add = |key: String, host_ip: &str, host_port: u16| {
+        let binding = json!({"HostIp": host_ip, "HostPort": host_port.to_string()});
         match by_port.iter_mut().find(|(k, _)| *k == key) {
             Some((_, Json::Array(list))) => list.push(binding.into()),
             _ => by_port.push((key, Json::Array(vec![binding.into()]))),
+        }
+    };
+    // Records made before `-p` took addresses: published on 127.0.0.1.
+    for (host, ctr) in &r.ports {
+        add(format!("{ctr}/tcp"), "127.0.0.1", *host);
+    }
+    for b in &r.port_bindings {
+        let key = format!("{}/{}", b.container_port, b.proto);
+        match (b.host_ip.is_empty(), as_sockets) {
+            (true, true) => {
+                add(key.clone(), "0.0.0.0", b.host_port);
+                add(key, "::", b.host_port);
+            }
+            _ => add(key, &b.host_ip, b.host_port),
         }
     }
     Json::object(by_port)
@@ -168,7 +182,7 @@ pub fn host_config(c: &Inspected) -> Json {
             .into(),
         ),
         ("NetworkMode", Json::from(json!(r.network))),
-        ("PortBindings", port_bindings(&r.ports)),
+        ("PortBindings", port_bindings(r, false)),
         (
             "RestartPolicy",
             Json::object(vec![
@@ -188,10 +202,10 @@ pub fn host_config(c: &Inspected) -> Json {
             "CgroupnsMode",
             Json::from(flags.cgroupns.clone().unwrap_or_else(|| "host".into())),
         ),
-        ("Dns", Json::Array(vec![])),
-        ("DnsOptions", Json::Array(vec![])),
-        ("DnsSearch", Json::Array(vec![])),
-        ("ExtraHosts", null()),
+        ("Dns", Json::from(o.net.dns.clone())),
+        ("DnsOptions", Json::from(o.net.dns_options.clone())),
+        ("DnsSearch", Json::from(o.net.dns_search.clone())),
+        ("ExtraHosts", strings_or_null(&o.net.add_hosts)),
         ("GroupAdd", strings_or_null(&flags.group_add)),
         (
             "IpcMode",
@@ -202,7 +216,7 @@ pub fn host_config(c: &Inspected) -> Json {
         ("OomScoreAdj", Json::from(0)),
         ("PidMode", Json::from(flags.pid.clone().unwrap_or_default())),
         ("Privileged", Json::from(o.privileged)),
-        ("PublishAllPorts", Json::from(false)),
+        ("PublishAllPorts", Json::from(o.net.publish_all)),
         ("ReadonlyRootfs", Json::from(o.read_only)),
         ("SecurityOpt", strings_or_null(&o.security_opt)),
     ];
@@ -457,8 +471,12 @@ pub fn config(c: &Inspected) -> Json {
                 .collect()
         })
         .unwrap_or_default();
-    for (_, ctr) in &r.ports {
-        let key = format!("{ctr}/tcp");
+    let published = r.ports.iter().map(|(_, ctr)| format!("{ctr}/tcp")).chain(
+        r.port_bindings
+            .iter()
+            .map(|b| format!("{}/{}", b.container_port, b.proto)),
+    );
+    for key in published {
         if !exposed.iter().any(|(k, _)| *k == key) {
             exposed.push((key, Json::from(json!({}))));
         }
@@ -549,16 +567,25 @@ pub fn network_settings(c: &Inspected) -> Json {
     let r = c.record;
     let ip = c.state.ip_address.clone().unwrap_or_default();
     let bridged = !ip.is_empty() && c.state.status == Status::Running;
-    let (ip, gateway, prefix) = if bridged {
-        (ip, hoist_executor::bridge::GATEWAY.to_string(), 16)
-    } else {
-        (String::new(), String::new(), 0)
+    let net = &r.options.net;
+    // The default bridge's gateway is known here; a user-defined network's is in its own record.
+    let (ip, gateway, prefix) = match (bridged, &net.network) {
+        (true, None) => (ip, hoist_executor::bridge::GATEWAY.to_string(), 16),
+        (true, Some(_)) => (ip, String::new(), 0),
+        (false, _) => (String::new(), String::new(), 0),
     };
-    let mode = json!(r.network).as_str().unwrap_or("host").to_string();
+    let mode = net
+        .network
+        .clone()
+        .unwrap_or_else(|| json!(r.network).as_str().unwrap_or("host").to_string());
+    let mut aliases = net.aliases.clone();
+    if net.network.is_some() {
+        aliases.push(r.id.get(..12).unwrap_or(&r.id).to_string());
+    }
     let network = Json::object(vec![
         ("IPAMConfig", null()),
         ("Links", null()),
-        ("Aliases", null()),
+        ("Aliases", strings_or_null(&aliases)),
         ("NetworkID", Json::from("")),
         ("EndpointID", Json::from("")),
         ("Gateway", Json::from(gateway.clone())),
@@ -571,7 +598,7 @@ pub fn network_settings(c: &Inspected) -> Json {
         ("DriverOpts", null()),
     ]);
     let ports = if c.state.status == Status::Running {
-        port_bindings(&r.ports)
+        port_bindings(r, true)
     } else {
         Json::object(Vec::<(String, Json)>::new())
     };

@@ -225,6 +225,7 @@ fn ports_text(c: &ContainerSummary) -> String {
         .ports
         .iter()
         .map(|(host, ctr)| format!("127.0.0.1:{host}->{ctr}/tcp"))
+        .chain(c.record.port_bindings.iter().map(|b| b.ps_text()))
         .collect::<Vec<_>>()
         .join(", ")
 }

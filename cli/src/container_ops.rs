@@ -73,34 +73,41 @@ pub fn port(root: &Path, args: PortArgs) -> anyhow::Result<i32> {
         Some(spec) => {
             let (port, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
             let Ok(port) = port.parse::<u16>() else {
-                bail!("invalid port {spec:?}: give PORT or PORT/tcp");
+                bail!("invalid port {spec:?}: give PORT, PORT/tcp or PORT/udp");
             };
-            if proto != "tcp" {
-                bail!("No public port '{spec}' published for {}", args.container);
-            }
-            Some(port)
+            Some((port, proto.to_string()))
         }
         None => None,
     };
-    let mut ports: Vec<(u16, u16)> = record.ports.clone();
-    ports.sort_by_key(|(host, ctr)| (*ctr, *host));
+    // (container port, protocol, host address), older records' loopback ports included.
+    let mut ports: Vec<(u16, String, String)> = record
+        .ports
+        .iter()
+        .map(|(host, ctr)| (*ctr, "tcp".to_string(), format!("127.0.0.1:{host}")))
+        .chain(record.port_bindings.iter().flat_map(|b| {
+            b.host_addresses()
+                .into_iter()
+                .map(|a| (b.container_port, b.proto.clone(), a))
+        }))
+        .collect();
+    ports.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     let mut found = false;
-    for (host, ctr) in ports {
-        match wanted {
-            Some(p) if p != ctr => {}
+    for (ctr, proto, host) in ports {
+        match &wanted {
+            Some((p, wp)) if *p != ctr || *wp != proto => {}
             Some(_) => {
-                outln!("127.0.0.1:{host}");
+                outln!("{host}");
                 found = true;
             }
             None => {
-                outln!("{ctr}/tcp -> 127.0.0.1:{host}");
+                outln!("{ctr}/{proto} -> {host}");
                 found = true;
             }
         }
     }
-    if let (Some(port), false) = (wanted, found) {
+    if let (Some((port, proto)), false) = (wanted, found) {
         bail!(
-            "No public port '{port}/tcp' published for {}",
+            "No public port '{port}/{proto}' published for {}",
             args.container
         );
     }

@@ -36,6 +36,7 @@ mod layer_stacks;
 mod listing;
 mod login;
 mod logs_cmd;
+mod network;
 mod ordered_json;
 mod progress;
 mod pull;
@@ -48,6 +49,7 @@ mod run_resources;
 mod store_check;
 mod system;
 mod transfer_progress;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -155,6 +157,10 @@ enum Command {
     Export(container_export::ExportArgs),
     /// Make a new image from a container's changes.
     Commit(container_commit::CommitArgs),
+    /// Manage networks: create, ls, inspect, rm, prune.
+    Network(network::NetworkArgs),
+    /// Manage volumes: create, ls, inspect, rm, prune.
+    Volume(volume::VolumeArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
@@ -272,6 +278,8 @@ fn main() {
         Command::Cp(a) => container_cp::cp(&root, a),
         Command::Export(a) => container_export::export(&root, a),
         Command::Commit(a) => open().and_then(|s| container_commit::commit(&s, &root, a)),
+        Command::Network(a) => network::run(&root, a),
+        Command::Volume(a) => volume::run(&root, a),
         Command::Debug(a) => debug::run(a),
     };
     match result {

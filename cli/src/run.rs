@@ -53,10 +53,14 @@ pub struct RunArgs {
     /// The container's hostname (default: its short ID).
     #[arg(long)]
     hostname: Option<String>,
-    /// Network: host (default), none, or bridge (own namespace, NAT to the host's network).
-    #[arg(long, default_value = "host")]
-    network: String,
-    /// Publish a container port on 127.0.0.1: `HOSTPORT:CONTAINERPORT` (needs --network bridge).
+    /// Network: host (the default, bridge with -p), none, bridge (own namespace, NAT to the host's
+    /// network), or a user-defined network's name (`hoist network create`).
+    #[arg(long, alias = "net")]
+    network: Option<String>,
+    #[command(flatten)]
+    network_flags: crate::network::RunNetworkArgs,
+    /// Publish a container port: `[IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]`, ranges too (implies
+    /// --network bridge when no --network is given).
     #[arg(short = 'p', long = "publish")]
     publish: Vec<String>,
     /// Memory limit (`64m`, `1g`); the process is OOM-killed beyond it.
@@ -159,7 +163,21 @@ pub(crate) fn create_container(
     runtime::ContainerRecord,
     RunOptions,
 )> {
-    let network: NetworkMode = args.network.parse()?;
+    // `-p` alone gets a namespace of its own to publish from, as docker's default bridge; plain
+    // `run` keeps the host network (no veth or lease to set up: its start stays fast).
+    let network_flag = args.network.clone().unwrap_or_else(|| {
+        if args.publish.is_empty() && !args.network_flags.publish_all {
+            "host"
+        } else {
+            "bridge"
+        }
+        .to_string()
+    });
+    let (network, user_network) = match network_flag.parse::<NetworkMode>() {
+        Ok(mode) => (mode, None),
+        Err(_) if !network_flag.contains(':') => (NetworkMode::None, Some(network_flag)),
+        Err(e) => return Err(e.into()),
+    };
     crate::run_limits::check(args.memory.as_deref(), args.cpus.as_deref())?;
     let image = image_source(&store, &args.image)?;
     let tuning = args.resources.into_flags(args.memory.as_deref());
@@ -195,6 +213,7 @@ pub(crate) fn create_container(
         labels: args.labels,
         monitor: args.monitor.into_options(),
         tuning,
+        net: args.network_flags.options(user_network),
     };
     let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
     // Closed before the container runs: a foreground monitor is this process.

@@ -202,6 +202,10 @@ fn ps_shows_published_ports() {
     }
     assert_eq!(code, 0, "{err}");
     let ports = ok(&h, &["ps", "--format", "{{.Ports}}"]);
-    assert_eq!(ports, format!("127.0.0.1:{port}->80/tcp\n"));
+    // Every interface, as docker's default (its `0.0.0.0` and `::`).
+    assert_eq!(
+        ports,
+        format!("0.0.0.0:{port}->80/tcp, :::{port}->80/tcp\n")
+    );
     assert_eq!(h.out(&["rm", "-f", "srv"]).0, 0);
 }

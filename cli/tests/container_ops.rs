@@ -83,11 +83,11 @@ fn port_lists_published_ports() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         h.out(&["port", "srv"]).1,
-        format!("80/tcp -> 127.0.0.1:{a}\n443/tcp -> 127.0.0.1:{b}\n")
+        format!("80/tcp -> 0.0.0.0:{a}\n80/tcp -> [::]:{a}\n443/tcp -> 0.0.0.0:{b}\n443/tcp -> [::]:{b}\n")
     );
     assert_eq!(
         h.out(&["port", "srv", "443/tcp"]).1,
-        format!("127.0.0.1:{b}\n")
+        format!("0.0.0.0:{b}\n[::]:{b}\n")
     );
     assert_eq!(h.out(&["rm", "-f", "srv"]).0, 0);
 }

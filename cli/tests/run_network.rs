@@ -127,7 +127,28 @@ fn published_port_reaches_httpd_in_the_container() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the proxy went with the container"
     );
-    // -p without the bridge is refused.
-    let (code, _, err) = h.out(&["run", "--rm", "-p", &publish, "busybox", "true"]);
+    // -p without --network puts the container on the bridge, as docker's default network.
+    let (code, out, err) = h.out(&[
+        "run",
+        "--rm",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "ls /sys/class/net | tr '\\n' ' '",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "eth0 lo "), "{err}");
+    // With the host network the ports are the host's already: -p is refused.
+    let (code, _, err) = h.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "-p",
+        &publish,
+        "busybox",
+        "true",
+    ]);
     assert_eq!(code, 125, "{err}");
 }

@@ -38,13 +38,13 @@ pub fn tools_available() -> bool {
     })
 }
 
-fn run(program: &str, args: &[&str]) -> Result<()> {
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<()> {
     run_batch(program, args, "")
 }
 
 /// `program args…` with `commands` on its standard input (`ip -batch -`: one process for several
 /// changes, each a fork and exec of `ip` otherwise, ~3 ms apiece).
-fn run_batch(program: &str, args: &[&str], commands: &str) -> Result<()> {
+pub(crate) fn run_batch(program: &str, args: &[&str], commands: &str) -> Result<()> {
     use std::io::Write;
     use std::process::Stdio;
     let cannot = |e: std::io::Error| {
@@ -78,7 +78,7 @@ fn run_batch(program: &str, args: &[&str], commands: &str) -> Result<()> {
     Ok(())
 }
 
-fn succeeds(program: &str, args: &[&str]) -> bool {
+pub(crate) fn succeeds(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
         .output()
@@ -139,7 +139,7 @@ fn ensure_bridge() -> Result<()> {
 }
 
 /// `iptables [table] -C chain rule…`, and when that fails `-I` (first, `insert`) or `-A` (last).
-fn ensure_rule(table: &[&str], chain: &str, rule: &[&str], insert: bool) -> Result<()> {
+pub(crate) fn ensure_rule(table: &[&str], chain: &str, rule: &[&str], insert: bool) -> Result<()> {
     let with = |action: &'static str| -> Vec<&str> {
         table
             .iter()
@@ -243,19 +243,26 @@ pub fn attach(owner: &Path, host_end: &str, pid: i32) -> Result<Lease> {
              link set {host_end} master {BRIDGE} up\n"
         ),
     )?;
-    configure_container_end(&netns, lease.ip)
+    configure_container_end(&netns, "eth0", lease.ip, PREFIX, Some(GATEWAY))
         .map_err(|e| BridgeError(format!("bridge network: configuring eth0 in {netns}: {e}")))?;
     Ok(lease)
 }
 
-/// `eth0` in the network namespace `netns`: address `ip`/16, up, default route via the bridge. Done
-/// from this thread, which enters the namespace and returns (other threads keep theirs).
-fn configure_container_end(netns: &str, ip: Ipv4Addr) -> std::io::Result<()> {
+/// `ifname` in the network namespace `netns`: address `ip`/`prefix`, up, and with `gateway` the
+/// default route through it. Done from this thread, which enters the namespace and returns (other
+/// threads keep theirs).
+pub(crate) fn configure_container_end(
+    netns: &str,
+    ifname: &str,
+    ip: Ipv4Addr,
+    prefix: u8,
+    gateway: Option<Ipv4Addr>,
+) -> std::io::Result<()> {
     use nix::sched::{setns, CloneFlags};
     let own = std::fs::File::open("/proc/thread-self/ns/net")?;
     let target = std::fs::File::open(netns)?;
     setns(&target, CloneFlags::CLONE_NEWNET)?;
-    let configured = configure_eth0(ip);
+    let configured = configure_interface(ifname, ip, prefix, gateway);
     let back = setns(&own, CloneFlags::CLONE_NEWNET);
     configured?;
     back.map_err(|e| std::io::Error::other(format!("returning to our network namespace: {e}")))
@@ -274,7 +281,12 @@ fn sockaddr_in(ip: Ipv4Addr) -> libc::sockaddr {
     unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
 
-fn configure_eth0(ip: Ipv4Addr) -> std::io::Result<()> {
+fn configure_interface(
+    ifname: &str,
+    ip: Ipv4Addr,
+    prefix: u8,
+    gateway: Option<Ipv4Addr>,
+) -> std::io::Result<()> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     // SAFETY: a plain socket; closed by OwnedFd.
     let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
@@ -293,8 +305,8 @@ fn configure_eth0(ip: Ipv4Addr) -> std::io::Result<()> {
     };
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(b"eth0") {
-        *dst = *src as libc::c_char;
+    for (dst, src) in req.ifr_name.iter_mut().zip(ifname.bytes().take(15)) {
+        *dst = src as libc::c_char;
     }
     req.ifr_ifru.ifru_addr = sockaddr_in(ip);
     // SAFETY: valid socket and ifreq for each request below.
@@ -302,7 +314,9 @@ fn configure_eth0(ip: Ipv4Addr) -> std::io::Result<()> {
         unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFADDR, &req) },
         "setting the address",
     )?;
-    req.ifr_ifru.ifru_netmask = sockaddr_in(Ipv4Addr::from(u32::MAX << (32 - PREFIX)));
+    req.ifr_ifru.ifru_netmask = sockaddr_in(Ipv4Addr::from(
+        u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0),
+    ));
     // SAFETY: as above.
     check(
         unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFNETMASK, &req) },
@@ -322,11 +336,14 @@ fn configure_eth0(ip: Ipv4Addr) -> std::io::Result<()> {
         unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) },
         "bringing it up",
     )?;
+    let Some(gateway) = gateway else {
+        return Ok(());
+    };
     // SAFETY: rtentry is plain old data; all-zero is a valid value.
     let mut route: libc::rtentry = unsafe { std::mem::zeroed() };
     route.rt_dst = sockaddr_in(Ipv4Addr::UNSPECIFIED);
     route.rt_genmask = sockaddr_in(Ipv4Addr::UNSPECIFIED);
-    route.rt_gateway = sockaddr_in(GATEWAY);
+    route.rt_gateway = sockaddr_in(gateway);
     route.rt_flags = libc::RTF_UP | libc::RTF_GATEWAY;
     // SAFETY: valid socket and rtentry (no device name: the kernel picks eth0 by the gateway).
     check(

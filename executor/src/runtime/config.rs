@@ -84,6 +84,9 @@ pub struct RunOptions {
     /// The resource and namespace flags (`--cpu-shares`, `--ulimit`, `--pid`, `--device` …).
     #[serde(default)]
     pub tuning: super::resources_config::TuningFlags,
+    /// User-defined network, `--ip`, aliases, `--dns*`, `--add-host`.
+    #[serde(default)]
+    pub net: super::networks::join::NetOptions,
 }
 
 /// The image config fields that decide what runs (`config` of the OCI image config).

@@ -65,39 +65,6 @@ pub(crate) fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
-/// `-p [IP:]HOSTPORT:CTRPORT[/tcp]`; only 127.0.0.1 (the default here) is published.
-fn parse_publish(spec: &str) -> Result<(u16, u16)> {
-    let invalid = || {
-        RuntimeError::Invalid(format!(
-            "invalid -p {spec:?}: expected [127.0.0.1:]HOSTPORT:CONTAINERPORT[/tcp]"
-        ))
-    };
-    let spec_no_proto = match spec.rsplit_once('/') {
-        Some((s, "tcp")) => s,
-        Some(_) => {
-            return Err(RuntimeError::Invalid(format!(
-                "invalid -p {spec:?}: only tcp ports can be published"
-            )))
-        }
-        None => spec,
-    };
-    let parts: Vec<&str> = spec_no_proto.split(':').collect();
-    let (host, ctr) = match parts.as_slice() {
-        [h, c] => (*h, *c),
-        [ip, h, c] if *ip == "127.0.0.1" || ip.is_empty() => (*h, *c),
-        [_, _, _] => {
-            return Err(RuntimeError::Invalid(format!(
-                "invalid -p {spec:?}: hoist publishes ports on 127.0.0.1 only"
-            )))
-        }
-        _ => return Err(invalid()),
-    };
-    Ok((
-        host.parse().map_err(|_| invalid())?,
-        ctr.parse().map_err(|_| invalid())?,
-    ))
-}
-
 /// Create the container (record, dirs, volumes); it does not run yet.
 pub fn create(
     root: &Path,
@@ -149,16 +116,23 @@ pub fn create(
     {
         crate::container::parse_capability(cap)?;
     }
-    let ports = opts
-        .publish
-        .iter()
-        .map(|p| parse_publish(p))
-        .collect::<Result<Vec<_>>>()?;
-    if !ports.is_empty() && opts.network != NetworkMode::Bridge {
+    let mut port_bindings = Vec::new();
+    for spec in &opts.publish {
+        port_bindings.extend(super::networks::ports::parse_publish(spec)?);
+    }
+    if opts.net.publish_all {
+        port_bindings.extend(super::networks::ports::exposed(&image.config));
+    }
+    super::networks::join::validate(root, &opts.net)?;
+    if !port_bindings.is_empty()
+        && opts.network != NetworkMode::Bridge
+        && opts.net.network.is_none()
+    {
         return Err(RuntimeError::Invalid(
-            "-p needs --network bridge (with the host network the container's ports are the host's already)".into(),
+            "-p needs --network bridge or a user-defined network (with the host network the container's ports are the host's already)".into(),
         ));
     }
+    super::networks::ports::choose_free_ports(&mut port_bindings)?;
 
     if let Some(n) = &opts.name {
         if !valid_name(n) {
@@ -250,7 +224,8 @@ pub fn create(
             user,
             hostname,
             network: opts.network,
-            ports,
+            ports: Vec::new(),
+            port_bindings,
             mounts,
             lowers: image.lowers.clone(),
             stop_signal,
@@ -514,15 +489,6 @@ pub(crate) fn extra_mounts(record: &ContainerRecord) -> Vec<crate::container::Ex
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn publish_specs() {
-        assert_eq!(parse_publish("8080:80").unwrap(), (8080, 80));
-        assert_eq!(parse_publish("127.0.0.1:8080:80/tcp").unwrap(), (8080, 80));
-        assert!(parse_publish("0.0.0.0:1:2").is_err());
-        assert!(parse_publish("1:2/udp").is_err());
-        assert!(parse_publish("x").is_err());
-    }
 
     #[test]
     fn names() {

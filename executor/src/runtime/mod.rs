@@ -31,12 +31,14 @@ pub mod monitor_options;
 pub mod mountpoints;
 pub mod namespaces_config;
 pub mod network;
+pub mod networks;
 pub mod resources_config;
 pub mod restart_policy;
 pub mod rundir;
 pub mod state;
 mod trash;
 pub mod tty;
+pub mod volume_admin;
 pub mod volumes;
 
 use std::path::PathBuf;

@@ -224,7 +224,15 @@ pub(crate) fn run(
     let listeners = record
         .ports
         .iter()
-        .map(|(host, ctr)| network::listen(*host).map(|l| (l, *ctr)))
+        .map(|(host, ctr)| {
+            network::listen(*host).map(|l| (super::networks::ports::Listener::Tcp(l), *ctr))
+        })
+        .chain(
+            record
+                .port_bindings
+                .iter()
+                .map(|b| super::networks::ports::listen(b).map(|l| (l, b.container_port))),
+        )
         .collect::<Result<Vec<_>>>()?;
 
     let runc = dir.runc_root();
@@ -280,6 +288,8 @@ pub(crate) fn run(
     // Filled by the first closure, used by the second.
     let master: std::cell::RefCell<Option<OwnedFd>> = std::cell::RefCell::new(None);
     let lease: std::cell::RefCell<Option<network::Lease>> = std::cell::RefCell::new(None);
+    let attachment: std::cell::RefCell<Option<super::networks::join::Attachment>> =
+        std::cell::RefCell::new(None);
     let state = std::cell::RefCell::new(state);
     let result = container::run_container_with(
         &request,
@@ -301,6 +311,14 @@ pub(crate) fn run(
                 state.borrow_mut().ip_address = Some(l.ip.to_string());
                 *lease.borrow_mut() = Some(l);
             }
+            join_networks(
+                dir,
+                record,
+                &bundle,
+                pid,
+                &mut state.borrow_mut(),
+                &attachment,
+            )?;
             Ok(())
         },
         |pid| {
@@ -313,9 +331,15 @@ pub(crate) fn run(
             dir.write_state(&state)
                 .map_err(|e| container::ContainerError::Failed(e.to_string()))?;
             drop(state);
-            if let Some(lease) = lease.borrow().as_ref() {
+            let target = lease.borrow().as_ref().map(|l| l.ip).or_else(|| {
+                attachment
+                    .borrow()
+                    .as_ref()
+                    .and_then(super::networks::join::Attachment::ip)
+            });
+            if let Some(target) = target {
                 for (listener, port) in listeners {
-                    network::proxy(listener, lease.ip, port);
+                    super::networks::ports::proxy(listener, target, port);
                 }
             }
             let forward_stdin = record.options.interactive;
@@ -333,12 +357,47 @@ pub(crate) fn run(
             Ok(code)
         },
     );
+    drop(attachment.into_inner());
     drop(lease.into_inner());
     drop(console);
     if let Err(e) = mount.unmount() {
         report(&e);
     }
     result.map_err(RuntimeError::from)
+}
+
+/// A user-defined network (`--network NAME`) and the `--dns*`/`--add-host` files, once the init
+/// is `pid` and before the command runs.
+fn join_networks(
+    dir: &ContainerDir,
+    record: &ContainerRecord,
+    bundle: &Path,
+    pid: i32,
+    state: &mut ContainerState,
+    attachment: &std::cell::RefCell<Option<super::networks::join::Attachment>>,
+) -> container::Result<()> {
+    let failed = |e: RuntimeError| container::ContainerError::Failed(e.to_string());
+    let net = &record.options.net;
+    let Some(name) = &net.network else {
+        return super::networks::join::write_files(bundle, net, crate::bridge::GATEWAY)
+            .map_err(failed);
+    };
+    let root = dir
+        .path()
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| failed(RuntimeError::Invalid("no state root".into())))?;
+    // `--add-host` lines first: the network's section of the hosts file stays last.
+    let gateway = super::networks::find(root, name).map_err(failed)?.gateway;
+    super::networks::join::write_files(bundle, net, gateway).map_err(failed)?;
+    let joined =
+        super::networks::join::join(root, record, &bundle.join("hosts"), pid).map_err(failed)?;
+    state.ip_address = joined
+        .as_ref()
+        .and_then(|a| a.ip())
+        .map(|ip| ip.to_string());
+    *attachment.borrow_mut() = joined;
+    Ok(())
 }
 
 /// The home directory of `uid` in the image's passwd; `/` when there is none (as docker).

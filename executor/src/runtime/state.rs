@@ -53,6 +53,9 @@ pub struct ContainerRecord {
     pub network: NetworkMode,
     /// `(host port, container port)` published on 127.0.0.1.
     pub ports: Vec<(u16, u16)>,
+    /// `-p`/`-P` as published (free host ports chosen); `ports` holds only older records' ports.
+    #[serde(default)]
+    pub port_bindings: Vec<super::networks::ports::PortBinding>,
     pub mounts: Vec<MountRecord>,
     /// Overlay lower dirs, topmost first.
     pub lowers: Vec<PathBuf>,

@@ -25,7 +25,7 @@ fn check_destination(dest: &str, spec: &str) -> Result<()> {
 }
 
 /// A volume name docker accepts: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn valid_volume_name(name: &str) -> bool {
+pub(crate) fn valid_volume_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
