@@ -157,7 +157,7 @@ mod tests {
         let v = short_volume("dbdata:/var/lib/db").unwrap();
         assert_eq!((v.kind.as_str(), v.source.as_deref()), ("volume", Some("dbdata")));
         let v = short_volume("/cache").unwrap();
-        assert_eq!((v.kind.as_str(), v.source), ("volume".to_string(), None));
+        assert_eq!((v.kind.as_str(), v.source), ("volume", None));
         let v = short_volume("~/x:/x:rw,z").unwrap();
         assert_eq!((v.kind.as_str(), v.read_only), ("bind", false));
         assert!(short_volume("a:b:c:d").is_err());
