@@ -12,6 +12,7 @@ mod build_results;
 mod build_run_options;
 mod build_ssh;
 mod cache;
+mod compose;
 mod container_list;
 mod container_ops;
 mod containers;
@@ -123,6 +124,8 @@ enum Command {
     Port(container_ops::PortArgs),
     /// Show what a container changed in its filesystem (A added, C changed, D deleted).
     Diff(container_ops::DiffArgs),
+    /// Multi-container projects from compose files (`config` so far).
+    Compose(compose::ComposeArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
@@ -229,6 +232,7 @@ fn main() {
         Command::Rename(a) => container_ops::rename(&root, a),
         Command::Port(a) => container_ops::port(&root, a),
         Command::Diff(a) => container_ops::diff(&root, a),
+        Command::Compose(a) => compose::run(a),
         Command::Debug(a) => debug::run(a),
     };
     match result {
