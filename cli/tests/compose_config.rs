@@ -39,7 +39,12 @@ fn compose(dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, Stri
     let mut child = cmd.spawn().expect("running hoist");
     if let Some(text) = stdin {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
@@ -51,7 +56,10 @@ fn compose(dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, Stri
 }
 
 fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("Compose_Test.").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("Compose_Test.")
+        .tempdir()
+        .unwrap();
     for (name, text) in files {
         let path = dir.path().join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -62,7 +70,10 @@ fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 #[test]
 fn the_issue_example_resolves() {
-    let dir = project(&[("docker-compose.yml", ISSUE_EXAMPLE), ("msec_console/Dockerfile", "FROM busybox\n")]);
+    let dir = project(&[
+        ("docker-compose.yml", ISSUE_EXAMPLE),
+        ("msec_console/Dockerfile", "FROM busybox\n"),
+    ]);
     let (code, out, err) = compose(dir.path(), &["config"], None);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -109,7 +120,10 @@ networks:
     assert_eq!(code, 0);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["services"]["console"]["dns"][1], "9.9.9.9");
-    assert_eq!(json["networks"]["web"]["ipam"]["config"][0]["subnet"], "10.10.10.0/16");
+    assert_eq!(
+        json["networks"]["web"]["ipam"]["config"][0]["subnet"],
+        "10.10.10.0/16"
+    );
 
     let (_, out, _) = compose(dir.path(), &["config", "--services"], None);
     assert_eq!(out, "console\n");
@@ -127,14 +141,20 @@ fn unknown_key_is_a_warning_with_its_line() {
     )]);
     let (code, out, err) = compose(dir.path(), &["config"], None);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("compose.yaml: services.web.foo: unknown key (line 7)"), "{err}");
+    assert!(
+        err.contains("compose.yaml: services.web.foo: unknown key (line 7)"),
+        "{err}"
+    );
     assert!(!err.contains("x-note"), "{err}");
     assert!(!out.contains("foo"), "{out}");
 }
 
 #[test]
 fn malformed_file_fails_with_file_line_and_column() {
-    let dir = project(&[("compose.yaml", "services:\n  web:\n    image: busybox\n   ports: [\n")]);
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n   ports: [\n",
+    )]);
     let (code, out, err) = compose(dir.path(), &["config"], None);
     assert_eq!(code, 1);
     assert!(out.is_empty());
@@ -142,7 +162,10 @@ fn malformed_file_fails_with_file_line_and_column() {
     let prefix = format!("hoist: {}:4:", file.display());
     assert!(err.starts_with(&prefix), "{err}");
 
-    let dir = project(&[("compose.yaml", "services:\n  web:\n    image: busybox\n    ports: 5\n")]);
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    ports: 5\n",
+    )]);
     let (code, _, err) = compose(dir.path(), &["config"], None);
     assert_eq!(code, 1);
     assert!(
@@ -165,7 +188,15 @@ fn two_files_merge_in_order() {
     ]);
     let (code, out, err) = compose(
         dir.path(),
-        &["-f", "base.yaml", "-f", "prod.yaml", "config", "--format", "json"],
+        &[
+            "-f",
+            "base.yaml",
+            "-f",
+            "prod.yaml",
+            "config",
+            "--format",
+            "json",
+        ],
         None,
     );
     assert_eq!(code, 0, "{err}");

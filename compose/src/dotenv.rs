@@ -24,7 +24,10 @@ pub fn parse(
             // `KEY` alone: the value comes from the environment, if it has one.
             let key = line.trim();
             if !is_key(key) {
-                return Err((line_no, format!("unexpected character in variable name {key:?}")));
+                return Err((
+                    line_no,
+                    format!("unexpected character in variable name {key:?}"),
+                ));
             }
             if let Some(v) = lookup(key) {
                 vars.push((key.to_string(), v));
@@ -33,7 +36,10 @@ pub fn parse(
         };
         let key = key.trim();
         if !is_key(key) {
-            return Err((line_no, format!("unexpected character in variable name {key:?}")));
+            return Err((
+                line_no,
+                format!("unexpected character in variable name {key:?}"),
+            ));
         }
         let rest = rest.trim_start();
         let known = |name: &str| -> Option<String> {

@@ -150,10 +150,7 @@ fn needs_quotes(s: &str) -> bool {
     if first.is_ascii_digit() && s.contains(':') {
         return true;
     }
-    s.contains(": ")
-        || s.contains(" #")
-        || s.ends_with(':')
-        || s.chars().any(|c| c.is_control())
+    s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.chars().any(|c| c.is_control())
 }
 
 #[cfg(test)]

@@ -216,7 +216,10 @@ mod tests {
     fn plain_and_braced() {
         assert_eq!(run("a $SET b ${SET}c"), "a value b valuec");
         assert_eq!(run("$SET-x"), "value-x");
-        assert_eq!(run("no dollars, 'quotes' \"kept\" \\n"), "no dollars, 'quotes' \"kept\" \\n");
+        assert_eq!(
+            run("no dollars, 'quotes' \"kept\" \\n"),
+            "no dollars, 'quotes' \"kept\" \\n"
+        );
     }
 
     #[test]
@@ -253,7 +256,10 @@ mod tests {
     #[test]
     fn required() {
         let err = interpolate("${UNSET:?give it}", &env).err().unwrap();
-        assert_eq!(err.to_string(), "required variable UNSET is missing a value: give it");
+        assert_eq!(
+            err.to_string(),
+            "required variable UNSET is missing a value: give it"
+        );
         assert!(interpolate("${EMPTY:?x}", &env).is_err());
         assert_eq!(run("${EMPTY?x}"), "");
         assert_eq!(run("${SET:?x}"), "value");

@@ -63,7 +63,11 @@ pub fn find_files(dir: &Path) -> Result<Vec<PathBuf>> {
     while let Some(d) = at {
         if let Some(main) = FILE_NAMES.iter().map(|n| d.join(n)).find(|p| p.is_file()) {
             let mut files = vec![main];
-            if let Some(over) = OVERRIDE_NAMES.iter().map(|n| d.join(n)).find(|p| p.is_file()) {
+            if let Some(over) = OVERRIDE_NAMES
+                .iter()
+                .map(|n| d.join(n))
+                .find(|p| p.is_file())
+            {
                 files.push(over);
             }
             return Ok(files);
@@ -87,7 +91,10 @@ pub fn normalize_project_name(name: &str) -> String {
 }
 
 fn check_project_name(name: &str) -> Result<()> {
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');

@@ -223,17 +223,31 @@ mod tests {
         let web = &merged.services["web"];
         assert_eq!(web.image.as_deref(), Some("b"));
         assert_eq!(web.command, Some(vec!["three".to_string()]));
-        let published: Vec<_> = web.ports.iter().map(|p| p.published.clone().unwrap()).collect();
+        let published: Vec<_> = web
+            .ports
+            .iter()
+            .map(|p| p.published.clone().unwrap())
+            .collect();
         assert_eq!(published, vec!["8080", "9090"]);
         assert_eq!(web.dns, vec!["1.1.1.1", "8.8.8.8"]);
-        let env: Vec<_> = web.environment.iter().map(|(k, v)| format!("{k}={}", v.clone().unwrap())).collect();
+        let env: Vec<_> = web
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.clone().unwrap()))
+            .collect();
         assert_eq!(env, vec!["A=1", "B=3", "C=4"]);
         assert_eq!(web.labels.len(), 2);
         assert_eq!(web.volumes.len(), 2);
         let data = web.volumes.iter().find(|v| v.target == "/data").unwrap();
-        assert_eq!((data.source.as_deref(), data.read_only), (Some("./b"), true));
+        assert_eq!(
+            (data.source.as_deref(), data.read_only),
+            (Some("./b"), true)
+        );
         let h = web.healthcheck.as_ref().unwrap();
-        assert_eq!((h.retries, h.interval), (Some(3), Some(std::time::Duration::from_secs(5))));
+        assert_eq!(
+            (h.retries, h.interval),
+            (Some(3), Some(std::time::Duration::from_secs(5)))
+        );
         assert!(merged.services.contains_key("db"));
     }
 }

@@ -26,9 +26,9 @@ impl Project {
                 .iter()
                 .filter(|(name, _)| !placed.contains(name.as_str()))
                 .filter(|(_, s)| {
-                    s.depends_on.keys().all(|d| {
-                        placed.contains(d.as_str()) || !self.services.contains_key(d)
-                    })
+                    s.depends_on
+                        .keys()
+                        .all(|d| placed.contains(d.as_str()) || !self.services.contains_key(d))
                 })
                 .map(|(name, _)| name.as_str())
                 .collect();
@@ -59,7 +59,11 @@ impl Project {
 
     /// `PROJECT-SERVICE-N` (N from 1), or the service's `container_name`.
     pub fn container_name(&self, service: &str, number: u32) -> String {
-        match self.services.get(service).and_then(|s| s.container_name.clone()) {
+        match self
+            .services
+            .get(service)
+            .and_then(|s| s.container_name.clone())
+        {
             Some(name) => name,
             None => format!("{}-{service}-{number}", self.name),
         }

@@ -44,7 +44,9 @@ pub fn resolve(
             }
             _ => p.to_string(),
         };
-        clean(&project_dir.join(expanded)).to_string_lossy().into_owned()
+        clean(&project_dir.join(expanded))
+            .to_string_lossy()
+            .into_owned()
     };
 
     let mut services = BTreeMap::new();

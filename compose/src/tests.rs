@@ -53,7 +53,10 @@ fn the_issue_example() {
     write(&project_dir, "docker-compose.yml", ISSUE_EXAMPLE);
     let loaded = load(&options(&project_dir)).unwrap();
     let warnings = messages(&loaded);
-    assert!(warnings[0].contains("`version` is obsolete"), "{warnings:?}");
+    assert!(
+        warnings[0].contains("`version` is obsolete"),
+        "{warnings:?}"
+    );
     let p = &loaded.project;
     assert_eq!(p.name, "myapp");
     let console = &p.services["console"];
@@ -93,17 +96,28 @@ fn unknown_keys_warn_with_their_line() {
             "bogus: unknown key (line 9)".to_string()
         ]
     );
-    assert!(loaded.warnings[0].to_string().contains("compose.yaml: services.web.foo"));
+    assert!(loaded.warnings[0]
+        .to_string()
+        .contains("compose.yaml: services.web.foo"));
 }
 
 #[test]
 fn wrong_type_names_file_line_and_key() {
     let err = load_text("services:\n  web:\n    image: busybox\n    ports: 5\n").unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("compose.yaml:4:12: services.web.ports: must be a list, not a number"), "{text}");
-    let err = load_text("services:\n  web:\n    image: busybox\n    environment: [[a]]\n").unwrap_err();
-    assert!(err.to_string().contains(":4:19: services.web.environment"), "{err}");
-    let err = load_text("services:\n  web:\n    image: busybox\n    healthcheck: {interval: soon}\n").unwrap_err();
+    assert!(
+        text.contains("compose.yaml:4:12: services.web.ports: must be a list, not a number"),
+        "{text}"
+    );
+    let err =
+        load_text("services:\n  web:\n    image: busybox\n    environment: [[a]]\n").unwrap_err();
+    assert!(
+        err.to_string().contains(":4:19: services.web.environment"),
+        "{err}"
+    );
+    let err =
+        load_text("services:\n  web:\n    image: busybox\n    healthcheck: {interval: soon}\n")
+            .unwrap_err();
     assert!(err.to_string().contains("not a duration"), "{err}");
 }
 
@@ -113,13 +127,20 @@ fn malformed_yaml_has_file_line_col() {
     let text = err.to_string();
     let re = text.split(':').collect::<Vec<_>>();
     assert!(text.contains("compose.yaml:"), "{text}");
-    assert!(re.len() >= 3 && re[1].parse::<u32>().is_ok() && re[2].parse::<u32>().is_ok(), "{text}");
+    assert!(
+        re.len() >= 3 && re[1].parse::<u32>().is_ok() && re[2].parse::<u32>().is_ok(),
+        "{text}"
+    );
 }
 
 #[test]
 fn dotenv_and_process_environment() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), ".env", "TAG=1.0\nPORT=8080\nCOMPOSE_PROJECT_NAME=fromenv\n");
+    write(
+        dir.path(),
+        ".env",
+        "TAG=1.0\nPORT=8080\nCOMPOSE_PROJECT_NAME=fromenv\n",
+    );
     write(
         dir.path(),
         "compose.yaml",
@@ -159,9 +180,21 @@ fn required_variable_errors_with_its_message() {
 #[test]
 fn override_file_and_explicit_files_merge_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "compose.yaml", "services:\n  web:\n    image: a\n    ports: ['80:80']\n");
-    write(dir.path(), "compose.override.yaml", "services:\n  web:\n    image: b\n    ports: ['81:81']\n");
-    write(dir.path(), "other.yaml", "services:\n  web:\n    image: c\n");
+    write(
+        dir.path(),
+        "compose.yaml",
+        "services:\n  web:\n    image: a\n    ports: ['80:80']\n",
+    );
+    write(
+        dir.path(),
+        "compose.override.yaml",
+        "services:\n  web:\n    image: b\n    ports: ['81:81']\n",
+    );
+    write(
+        dir.path(),
+        "other.yaml",
+        "services:\n  web:\n    image: c\n",
+    );
     let loaded = load(&options(dir.path())).unwrap();
     assert_eq!(loaded.files.len(), 2);
     let web = &loaded.project.services["web"];
@@ -171,7 +204,10 @@ fn override_file_and_explicit_files_merge_in_order() {
     let mut opts = options(dir.path());
     opts.files = ["compose.yaml", "other.yaml"]
         .iter()
-        .map(|f| Source { path: f.into(), content: None })
+        .map(|f| Source {
+            path: f.into(),
+            content: None,
+        })
         .collect();
     let loaded = load(&opts).unwrap();
     assert_eq!(loaded.project.services["web"].image.as_deref(), Some("c"));
@@ -181,7 +217,11 @@ fn override_file_and_explicit_files_merge_in_order() {
 #[test]
 fn files_found_in_a_parent_directory() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "compose.yml", "name: parent\nservices:\n  a:\n    image: x\n");
+    write(
+        dir.path(),
+        "compose.yml",
+        "name: parent\nservices:\n  a:\n    image: x\n",
+    );
     let sub = dir.path().join("sub/deeper");
     std::fs::create_dir_all(&sub).unwrap();
     let loaded = load(&options(&sub)).unwrap();
@@ -215,7 +255,10 @@ fn paths_resolve_against_the_project_directory() {
             Some(format!("{parent}/up")),
         ]
     );
-    assert_eq!(loaded.project.volume_name("cache"), format!("{}_cache", loaded.project.name));
+    assert_eq!(
+        loaded.project.volume_name("cache"),
+        format!("{}_cache", loaded.project.name)
+    );
 }
 
 #[test]
@@ -244,7 +287,10 @@ fn dependency_order_and_hashes() {
     let p = &loaded.project;
     assert_eq!(p.dependency_order(), vec!["aaa", "db", "cache", "web"]);
     assert_eq!(p.shutdown_order(), vec!["web", "cache", "db", "aaa"]);
-    assert_eq!(p.services["web"].depends_on["db"].condition, "service_healthy");
+    assert_eq!(
+        p.services["web"].depends_on["db"].condition,
+        "service_healthy"
+    );
     assert_eq!(p.network_name("default"), "demo_default");
     let web = &p.services["web"];
     let mut changed = web.clone();
@@ -313,37 +359,76 @@ networks:
     assert_eq!(build.target.as_deref(), Some("dev"));
     assert_eq!(build.args["A"].as_deref(), Some("1"));
     assert_eq!(build.args["B"], None);
-    assert_eq!(app.command, Some(vec!["echo".to_string(), "hello world".to_string()]));
-    assert_eq!(app.entrypoint, Some(vec!["/bin/sh".to_string(), "-c".to_string()]));
+    assert_eq!(
+        app.command,
+        Some(vec!["echo".to_string(), "hello world".to_string()])
+    );
+    assert_eq!(
+        app.entrypoint,
+        Some(vec!["/bin/sh".to_string(), "-c".to_string()])
+    );
     assert_eq!(app.ports[0].target, 80);
     assert_eq!(
-        (app.ports[1].published.as_deref(), app.ports[1].host_ip.as_deref(), app.ports[1].protocol.as_str()),
+        (
+            app.ports[1].published.as_deref(),
+            app.ports[1].host_ip.as_deref(),
+            app.ports[1].protocol.as_str()
+        ),
         (Some("8443"), Some("127.0.0.1"), "udp")
     );
     assert_eq!(app.expose, vec!["3000", "4000"]);
-    assert_eq!(app.networks["front"].as_ref().unwrap().aliases, vec!["www", "web"]);
+    assert_eq!(
+        app.networks["front"].as_ref().unwrap().aliases,
+        vec!["www", "web"]
+    );
     let h = app.healthcheck.as_ref().unwrap();
     assert_eq!(h.interval, Some(std::time::Duration::from_secs(90)));
     assert_eq!(h.retries, Some(3));
     assert_eq!(app.dns, vec!["1.1.1.1"]);
     assert_eq!(app.extra_hosts, vec!["db:10.0.0.5"]);
     assert_eq!(app.user.as_deref(), Some("1000:1000"));
-    let limits = app.deploy.as_ref().unwrap().resources.as_ref().unwrap().limits.as_ref().unwrap();
+    let limits = app
+        .deploy
+        .as_ref()
+        .unwrap()
+        .resources
+        .as_ref()
+        .unwrap()
+        .limits
+        .as_ref()
+        .unwrap();
     assert_eq!((limits.cpus, limits.memory), (Some(0.5), Some(256 << 20)));
     assert_eq!(app.mem_limit, Some(1 << 30));
     assert_eq!(app.cpus, Some(1.5));
-    assert_eq!(app.stop_grace_period, Some(std::time::Duration::from_secs(60)));
+    assert_eq!(
+        app.stop_grace_period,
+        Some(std::time::Duration::from_secs(60))
+    );
     assert_eq!(app.tmpfs, vec!["/run", "/tmp"]);
-    assert_eq!((app.read_only, app.privileged, app.init), (Some(true), Some(false), Some(true)));
+    assert_eq!(
+        (app.read_only, app.privileged, app.init),
+        (Some(true), Some(false), Some(true))
+    );
     assert_eq!(app.cap_add, vec!["NET_ADMIN"]);
     assert_eq!(loaded.project.container_name("app", 1), "my-app");
-    assert_eq!(messages(&loaded), vec!["services.app.healthcheck2: unknown key (line 43)".to_string()]);
+    assert_eq!(
+        messages(&loaded),
+        vec!["services.app.healthcheck2: unknown key (line 43)".to_string()]
+    );
 
     let yaml = loaded.project.to_yaml();
     assert!(yaml.starts_with("name: "), "{yaml}");
-    assert!(yaml.contains("    healthcheck:\n      interval: 1m30s\n"), "{yaml}");
+    assert!(
+        yaml.contains("    healthcheck:\n      interval: 1m30s\n"),
+        "{yaml}"
+    );
     assert!(yaml.contains("    mem_limit: \"1073741824\"\n"), "{yaml}");
-    assert!(yaml.contains("    ports:\n      - mode: ingress\n        protocol: tcp\n        target: 80\n"), "{yaml}");
+    assert!(
+        yaml.contains(
+            "    ports:\n      - mode: ingress\n        protocol: tcp\n        target: 80\n"
+        ),
+        "{yaml}"
+    );
     assert!(yaml.contains("    user: \"1000:1000\"\n"), "{yaml}");
     let json: serde_json::Value = serde_json::from_str(&loaded.project.to_json()).unwrap();
     assert_eq!(json["services"]["app"]["ports"][1]["published"], "8443");
@@ -359,7 +444,12 @@ fn stdin_source_uses_the_working_directory() {
     }];
     let loaded = load(&opts).unwrap();
     assert_eq!(
-        loaded.project.services["a"].build.as_ref().unwrap().context.as_deref(),
+        loaded.project.services["a"]
+            .build
+            .as_ref()
+            .unwrap()
+            .context
+            .as_deref(),
         dir.path().to_str()
     );
 }
@@ -368,5 +458,9 @@ fn stdin_source_uses_the_working_directory() {
 fn no_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = load(&options(dir.path())).unwrap_err();
-    assert!(err.to_string().starts_with("no configuration file provided: not found"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("no configuration file provided: not found"),
+        "{err}"
+    );
 }

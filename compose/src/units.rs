@@ -95,7 +95,7 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
         "p" => 1 << 50,
         _ => return None,
     };
-    (number >= 0.0).then(|| (number * multiplier as f64) as u64)
+    (number >= 0.0).then_some((number * multiplier as f64) as u64)
 }
 
 /// Splits a command string into words as compose does (its shellwords: quotes and backslashes, no expansion).

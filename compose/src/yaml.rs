@@ -51,7 +51,9 @@ impl Node {
         match &self.value {
             Value::Null => "null",
             Value::Scalar(s) if s.plain && s.text.parse::<f64>().is_ok() => "a number",
-            Value::Scalar(s) if s.plain && matches!(s.text.as_str(), "true" | "false") => "a boolean",
+            Value::Scalar(s) if s.plain && matches!(s.text.as_str(), "true" | "false") => {
+                "a boolean"
+            }
             Value::Scalar(_) => "a string",
             Value::Seq(_) => "a list",
             Value::Map(_) => "a mapping",
@@ -158,7 +160,11 @@ fn insert(open: &mut Open, key: Node, value: Node) -> Result<()> {
                 });
             };
             for (k, v) in src_entries {
-                if !open.merged.iter().any(|(have, _)| have.as_str() == k.as_str()) {
+                if !open
+                    .merged
+                    .iter()
+                    .any(|(have, _)| have.as_str() == k.as_str())
+                {
                     open.merged.push((k, v));
                 }
             }
@@ -269,7 +275,13 @@ mod tests {
 
     fn get<'a>(node: &'a Node, key: &str) -> &'a Node {
         match &node.value {
-            Value::Map(entries) => &entries.iter().find(|(k, _)| k.as_str() == Some(key)).unwrap().1,
+            Value::Map(entries) => {
+                &entries
+                    .iter()
+                    .find(|(k, _)| k.as_str() == Some(key))
+                    .unwrap()
+                    .1
+            }
             _ => panic!("not a map"),
         }
     }
@@ -287,7 +299,9 @@ mod tests {
         let err = parse_str("services:\n  web:\n    image: [busybox\n").unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("compose.yaml:"), "{text}");
-        let Error::Syntax { pos, .. } = err else { panic!() };
+        let Error::Syntax { pos, .. } = err else {
+            panic!()
+        };
         assert!(pos.line >= 3, "{pos}");
     }
 
@@ -307,7 +321,10 @@ mod tests {
     #[test]
     fn duplicate_key_is_an_error() {
         let err = parse_str("services:\n  a:\n    image: x\n    image: y\n").unwrap_err();
-        assert!(err.to_string().contains("already defined at line 3"), "{err}");
+        assert!(
+            err.to_string().contains("already defined at line 3"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Decoder<'_> {
                     for (svc_key, svc) in entries(value, "services")? {
                         let svc_name = svc_key.as_str().unwrap_or_default().to_string();
                         let path = format!("services.{svc_name}");
-                        let service = self.service(svc, &path, &svc_key)?;
+                        let service = self.service(svc, &path, svc_key)?;
                         out.services.insert(svc_name, service);
                     }
                 }

@@ -52,14 +52,21 @@ impl Decoder<'_> {
                     port.published = Some(text);
                 }
                 "host_ip" => port.host_ip = opt_string(value, &p)?,
-                "protocol" => port.protocol = protocol(&string(value, &p)?).map_err(|m| Error::invalid(&value.pos, &p, m))?,
+                "protocol" => {
+                    port.protocol = protocol(&string(value, &p)?)
+                        .map_err(|m| Error::invalid(&value.pos, &p, m))?
+                }
                 "mode" => port.mode = string(value, &p)?,
                 "name" | "app_protocol" => self.unsupported(path, key),
                 _ => self.unknown(path, key),
             }
         }
         if !has_target {
-            return Err(Error::invalid(&node.pos, path, "a port mapping needs `target`"));
+            return Err(Error::invalid(
+                &node.pos,
+                path,
+                "a port mapping needs `target`",
+            ));
         }
         Ok(port)
     }
@@ -85,7 +92,9 @@ fn port_range(text: &str) -> std::result::Result<(u16, u16), String> {
         Some((a, b)) => {
             let (a, b) = (port_number(a)?, port_number(b)?);
             if b < a {
-                return Err(format!("invalid port range {text:?}: the end is below the start"));
+                return Err(format!(
+                    "invalid port range {text:?}: the end is below the start"
+                ));
             }
             Ok((a, b))
         }
@@ -103,7 +112,9 @@ pub fn short_port(text: &str) -> std::result::Result<Vec<Port>, String> {
     // An IPv6 host address is written in brackets: `[::1]:8080:80`.
     let (host_ip, rest) = if let Some(after) = spec.strip_prefix('[') {
         let (ip, rest) = after.split_once(']').ok_or_else(|| bad("missing ']'"))?;
-        let rest = rest.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?;
+        let rest = rest
+            .strip_prefix(':')
+            .ok_or_else(|| bad("expected ':' after ']'"))?;
         (Some(ip.to_string()), rest)
     } else {
         (None, spec)
@@ -114,7 +125,11 @@ pub fn short_port(text: &str) -> std::result::Result<Vec<Port>, String> {
         (None, [h, c]) => (None, Some(*h), *c),
         (None, [ip, h, c]) => (Some(ip.to_string()), Some(*h), *c),
         (Some(ip), [h, c]) => (Some(ip), Some(*h), *c),
-        _ => return Err(bad("expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]")),
+        _ => {
+            return Err(bad(
+                "expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]",
+            ))
+        }
     };
     let published = published.filter(|p| !p.is_empty());
     let (c_start, c_end) = port_range(container).map_err(|e| bad(&e))?;
@@ -162,14 +177,23 @@ mod tests {
     #[test]
     fn short_forms() {
         let p = one("8080:80");
-        assert_eq!((p.target, p.published.as_deref(), p.protocol.as_str()), (80, Some("8080"), "tcp"));
+        assert_eq!(
+            (p.target, p.published.as_deref(), p.protocol.as_str()),
+            (80, Some("8080"), "tcp")
+        );
         let p = one("127.0.0.1:8080:80/udp");
         assert_eq!(p.host_ip.as_deref(), Some("127.0.0.1"));
-        assert_eq!((p.target, p.published.as_deref(), p.protocol.as_str()), (80, Some("8080"), "udp"));
+        assert_eq!(
+            (p.target, p.published.as_deref(), p.protocol.as_str()),
+            (80, Some("8080"), "udp")
+        );
         let p = one("80");
         assert_eq!((p.target, p.published), (80, None));
         let p = one("127.0.0.1::80");
-        assert_eq!((p.host_ip.as_deref(), p.published), (Some("127.0.0.1"), None));
+        assert_eq!(
+            (p.host_ip.as_deref(), p.published),
+            (Some("127.0.0.1"), None)
+        );
         let p = one("[::1]:6000:6001");
         assert_eq!((p.host_ip.as_deref(), p.target), (Some("::1"), 6001));
         let p = one("9000-9010:80");
@@ -179,8 +203,14 @@ mod tests {
     #[test]
     fn ranges_expand() {
         let ports = short_port("8000-8001:80-81").unwrap();
-        let pairs: Vec<_> = ports.iter().map(|p| (p.published.clone().unwrap(), p.target)).collect();
-        assert_eq!(pairs, vec![("8000".to_string(), 80), ("8001".to_string(), 81)]);
+        let pairs: Vec<_> = ports
+            .iter()
+            .map(|p| (p.published.clone().unwrap(), p.target))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![("8000".to_string(), 80), ("8001".to_string(), 81)]
+        );
         assert_eq!(short_port("3000-3002").unwrap().len(), 3);
         assert!(short_port("8000-8002:80-81").is_err());
     }

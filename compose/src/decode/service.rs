@@ -149,11 +149,22 @@ impl Decoder<'_> {
                 "dockerfile" => b.dockerfile = opt_string(value, &p)?,
                 "args" => b.args = list_or_map(value, &p, &['='])?.into_iter().collect(),
                 "target" => b.target = opt_string(value, &p)?,
-                "cache_from" | "cache_to" | "labels" | "network" | "no_cache" | "platforms"
-                | "pull" | "secrets" | "shm_size" | "ssh" | "tags" | "additional_contexts"
-                | "dockerfile_inline" | "extra_hosts" | "isolation" | "privileged" => {
-                    self.unsupported(path, key)
-                }
+                "cache_from"
+                | "cache_to"
+                | "labels"
+                | "network"
+                | "no_cache"
+                | "platforms"
+                | "pull"
+                | "secrets"
+                | "shm_size"
+                | "ssh"
+                | "tags"
+                | "additional_contexts"
+                | "dockerfile_inline"
+                | "extra_hosts"
+                | "isolation"
+                | "privileged" => self.unsupported(path, key),
                 _ => self.unknown(path, key),
             }
         }
@@ -333,9 +344,7 @@ impl Decoder<'_> {
                                     match lname {
                                         "cpus" => limits.cpus = Some(float(lv, &lp)?),
                                         "memory" => limits.memory = Some(bytes(lv, &lp)?),
-                                        "pids" => {
-                                            limits.pids = Some(unsigned(lv, &lp)? as i64)
-                                        }
+                                        "pids" => limits.pids = Some(unsigned(lv, &lp)? as i64),
                                         "devices" => self.unsupported(&rp, lk),
                                         _ => self.unknown(&rp, lk),
                                     }

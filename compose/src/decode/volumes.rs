@@ -16,9 +16,9 @@ impl Decoder<'_> {
         let mut out = Vec::new();
         for item in items {
             match &item.value {
-                Value::Scalar(s) => out.push(
-                    short_volume(&s.text).map_err(|m| Error::invalid(&item.pos, path, m))?,
-                ),
+                Value::Scalar(s) => {
+                    out.push(short_volume(&s.text).map_err(|m| Error::invalid(&item.pos, path, m))?)
+                }
                 Value::Map(_) => out.push(self.long_volume(item, path)?),
                 _ => return Err(wrong(item, path, "a string or a mapping")),
             }
@@ -85,13 +85,25 @@ impl Decoder<'_> {
             }
         }
         let Some(kind) = kind else {
-            return Err(Error::invalid(&node.pos, path, "a volume mapping needs `type`"));
+            return Err(Error::invalid(
+                &node.pos,
+                path,
+                "a volume mapping needs `type`",
+            ));
         };
         if v.target.is_empty() {
-            return Err(Error::invalid(&node.pos, path, "a volume mapping needs `target`"));
+            return Err(Error::invalid(
+                &node.pos,
+                path,
+                "a volume mapping needs `target`",
+            ));
         }
         if kind == "bind" && v.source.is_none() {
-            return Err(Error::invalid(&node.pos, path, "a bind mount needs `source`"));
+            return Err(Error::invalid(
+                &node.pos,
+                path,
+                "a bind mount needs `source`",
+            ));
         }
         if kind == "volume" && v.volume.is_none() {
             v.volume = Some(VolumeOptions { nocopy: false });
@@ -113,7 +125,11 @@ pub fn short_volume(text: &str) -> std::result::Result<ServiceVolume, String> {
         [target] => (None, *target, ""),
         [source, target] => (Some(*source), *target, ""),
         [source, target, mode] => (Some(*source), *target, *mode),
-        _ => return Err(format!("invalid volume specification {text:?}: too many ':'")),
+        _ => {
+            return Err(format!(
+                "invalid volume specification {text:?}: too many ':'"
+            ))
+        }
     };
     if target.is_empty() || !target.starts_with('/') {
         return Err(format!(
@@ -129,7 +145,11 @@ pub fn short_volume(text: &str) -> std::result::Result<ServiceVolume, String> {
             "nocopy" => nocopy = true,
             "z" | "Z" | "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
             | "cached" | "delegated" | "consistent" => {}
-            _ => return Err(format!("invalid volume specification {text:?}: unknown mode {option:?}")),
+            _ => {
+                return Err(format!(
+                    "invalid volume specification {text:?}: unknown mode {option:?}"
+                ))
+            }
         }
     }
     let source = source.filter(|s| !s.is_empty());
@@ -153,9 +173,20 @@ mod tests {
     #[test]
     fn short_forms() {
         let v = short_volume("./data:/data:ro").unwrap();
-        assert_eq!((v.kind.as_str(), v.source.as_deref(), v.target.as_str(), v.read_only), ("bind", Some("./data"), "/data", true));
+        assert_eq!(
+            (
+                v.kind.as_str(),
+                v.source.as_deref(),
+                v.target.as_str(),
+                v.read_only
+            ),
+            ("bind", Some("./data"), "/data", true)
+        );
         let v = short_volume("dbdata:/var/lib/db").unwrap();
-        assert_eq!((v.kind.as_str(), v.source.as_deref()), ("volume", Some("dbdata")));
+        assert_eq!(
+            (v.kind.as_str(), v.source.as_deref()),
+            ("volume", Some("dbdata"))
+        );
         let v = short_volume("/cache").unwrap();
         assert_eq!((v.kind.as_str(), v.source), ("volume", None));
         let v = short_volume("~/x:/x:rw,z").unwrap();
