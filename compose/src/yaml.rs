@@ -68,6 +68,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Node> {
         file: file.clone(),
         stack: Vec::new(),
         anchors: HashMap::new(),
+        alias_nodes: 0,
         root: None,
         error: None,
     };
@@ -99,6 +100,18 @@ fn pos_of(file: &Arc<Path>, mark: &Marker) -> Pos {
     }
 }
 
+/// Far more than any real compose file copies through aliases.
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
+/// How many nodes a tree holds.
+fn size(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Seq(items) => items.iter().map(size).sum(),
+        Value::Map(entries) => entries.iter().map(|(k, v)| size(k) + size(v)).sum(),
+        _ => 0,
+    }
+}
+
 /// A collection being filled: its node (with an empty seq/map), and its anchor id (0: none).
 struct Open {
     node: Node,
@@ -112,7 +125,11 @@ struct Open {
 struct Builder {
     file: Arc<Path>,
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and their sizes in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes copied for aliases so far: bounded, so that a file of nested aliases (a "billion laughs")
+    /// fails instead of filling memory.
+    alias_nodes: usize,
     root: Option<Node>,
     /// The first structural error (a duplicate key, a bad merge); yaml-rust2's receiver cannot fail.
     error: Option<Error>,
@@ -121,7 +138,7 @@ struct Builder {
 impl Builder {
     fn finish(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size(&node)));
         }
         let Some(parent) = self.stack.last_mut() else {
             self.root = Some(node);
@@ -205,9 +222,24 @@ fn close(mut open: Open) -> Node {
     open.node
 }
 
+/// Deeper than any compose file; the tree is walked recursively later.
+const MAX_DEPTH: usize = 200;
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, mark: Marker) {
         let pos = pos_of(&self.file, &mark);
+        if self.error.is_some() {
+            return;
+        }
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            self.error = Some(Error::Syntax {
+                pos,
+                message: format!("nested more than {MAX_DEPTH} levels deep"),
+            });
+            return;
+        }
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let plain = style == TScalarStyle::Plain && tag.is_none();
@@ -244,7 +276,15 @@ impl MarkedEventReceiver for Builder {
                 }
             }
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
+                Some((node, nodes)) => {
+                    self.alias_nodes += nodes;
+                    if self.alias_nodes > MAX_ALIAS_NODES {
+                        self.error.get_or_insert(Error::Syntax {
+                            pos,
+                            message: "document contains excessive aliasing".into(),
+                        });
+                        return;
+                    }
                     // The copy keeps the anchor's position: that is where its content is written.
                     let node = node.clone();
                     self.finish(node, 0);
@@ -316,6 +356,24 @@ mod tests {
         let b = get(services, "b");
         assert_eq!(get(b, "image").as_str(), Some("busybox"));
         assert_eq!(get(b, "restart").as_str(), Some("no"));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let prev = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
+        }
+        let err = parse_str(&text).unwrap_err();
+        assert!(err.to_string().contains("excessive aliasing"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "- ".repeat(5000) + "x\n";
+        let err = parse_str(&text).unwrap_err();
+        assert!(err.to_string().contains("levels deep"), "{err}");
     }
 
     #[test]
