@@ -155,8 +155,16 @@ pub fn load(options: &Options) -> Result<Loaded> {
             })?,
         };
         let mut root = yaml::parse(&text, &path)?;
-        if !matches!(root.value, Value::Map(_) | Value::Null) {
-            return Err(crate::decode::wrong(&root, "", "a mapping"));
+        match &root.value {
+            Value::Map(_) => {}
+            // Compose refuses a file with nothing in it (a mistyped -f, an editor's empty buffer).
+            Value::Null => {
+                return Err(Error::Project {
+                    pos: Some(root.pos.clone()),
+                    message: "empty compose file".into(),
+                })
+            }
+            _ => return Err(crate::decode::wrong(&root, "", "a mapping")),
         }
         interpolate_tree(&mut root, "", &lookup, &mut unset)?;
         let file = Decoder {

@@ -455,6 +455,12 @@ fn stdin_source_uses_the_working_directory() {
 }
 
 #[test]
+fn an_empty_file_is_an_error() {
+    let err = load_text("# nothing yet\n").unwrap_err();
+    assert!(err.to_string().ends_with(":1: empty compose file"), "{err}");
+}
+
+#[test]
 fn no_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = load(&options(dir.path())).unwrap_err();
