@@ -12,6 +12,7 @@ mod build_results;
 mod build_run_options;
 mod build_ssh;
 mod cache;
+mod compose;
 mod container_commit;
 mod container_cp;
 mod container_export;
@@ -161,6 +162,8 @@ enum Command {
     Network(network::NetworkArgs),
     /// Manage volumes: create, ls, inspect, rm, prune.
     Volume(volume::VolumeArgs),
+    /// Multi-container projects from compose files (`config` so far).
+    Compose(compose::ComposeArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),
 }
@@ -280,6 +283,7 @@ fn main() {
         Command::Commit(a) => open().and_then(|s| container_commit::commit(&s, &root, a)),
         Command::Network(a) => network::run(&root, a),
         Command::Volume(a) => volume::run(&root, a),
+        Command::Compose(a) => compose::run(a),
         Command::Debug(a) => debug::run(a),
     };
     match result {

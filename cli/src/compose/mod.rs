@@ -1,0 +1,85 @@
+//! `hoist compose …`: multi-container projects from compose files (the Compose Specification), as Docker
+//! Compose v2 runs them. The files are read by the `hoist-compose` crate; this module holds the flags and the
+//! commands (`config` so far).
+mod config;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use hoist_compose::{Loaded, Options, Source};
+
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// Compose configuration files, merged in order (`-` reads standard input). Default: compose.yaml,
+    /// compose.yml, docker-compose.yml or docker-compose.yaml here or in a parent directory, with its override.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Project name (default: COMPOSE_PROJECT_NAME, the files' `name:`, else the project directory's name).
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    project_name: Option<String>,
+    /// The directory relative paths are resolved against (default: the first file's directory).
+    #[arg(long, value_name = "DIR")]
+    project_directory: Option<PathBuf>,
+    /// Files of variables for interpolation instead of the project directory's `.env`.
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    #[command(subcommand)]
+    command: ComposeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ComposeCommand {
+    /// Parse, resolve and print the compose project (the files merged, variables interpolated, paths absolute).
+    Config(config::ConfigArgs),
+}
+
+pub fn run(args: ComposeArgs) -> anyhow::Result<i32> {
+    let loaded = load(&args)?;
+    match args.command {
+        ComposeCommand::Config(a) => config::config(&loaded, a),
+    }
+}
+
+/// Loads the project the flags and the environment name, printing its warnings (compose's `WARN` lines).
+fn load(args: &ComposeArgs) -> anyhow::Result<Loaded> {
+    let environment: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let mut files = args.files.clone();
+    // COMPOSE_FILE: the files when no -f is given, separated by COMPOSE_PATH_SEPARATOR (default `:`).
+    if files.is_empty() {
+        if let Some(list) = environment.get("COMPOSE_FILE").filter(|l| !l.is_empty()) {
+            let separator = environment
+                .get("COMPOSE_PATH_SEPARATOR")
+                .cloned()
+                .unwrap_or_else(|| ":".into());
+            files = list.split(separator.as_str()).map(PathBuf::from).collect();
+        }
+    }
+    let mut sources = Vec::new();
+    for path in files {
+        let content = if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the compose file from standard input")?;
+            Some(text)
+        } else {
+            None
+        };
+        sources.push(Source { path, content });
+    }
+    let options = Options {
+        files: sources,
+        cwd: std::env::current_dir().context("the current directory")?,
+        project_name: args.project_name.clone(),
+        project_directory: args.project_directory.clone(),
+        env_files: args.env_file.clone(),
+        environment,
+    };
+    let loaded = hoist_compose::load(&options)?;
+    for warning in &loaded.warnings {
+        errln!("WARN: {warning}");
+    }
+    Ok(loaded)
+}
