@@ -164,3 +164,44 @@ fn publish_all_takes_the_exposed_ports() {
     assert_eq!(answer(&format!("127.0.0.1:{host}")), "hello-all\n");
     assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
 }
+
+/// `--restart` with `-p`: the monitor keeps its published sockets across restarts and points them at each
+/// new run (binding them again while the proxies held them failed the restart).
+#[test]
+fn published_ports_survive_restarts() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    if !have_tools() {
+        return;
+    }
+    let port = free_port();
+    // One answer per run: the server exits after each connection and is started again.
+    let id = h.detach(&[
+        "--restart",
+        "always",
+        "-p",
+        &format!("{port}:8080"),
+        "busybox",
+        "sh",
+        "-c",
+        "echo run-$$ | nc -l -p 8080",
+    ]);
+    let first = answer(&format!("127.0.0.1:{port}"));
+    let second = answer(&format!("127.0.0.1:{port}"));
+    let third = answer(&format!("127.0.0.1:{port}"));
+    for body in [&first, &second, &third] {
+        assert!(body.starts_with("run-"), "{body:?}");
+    }
+    let (_, count, _) = h.out(&["inspect", "-f", "{{.RestartCount}}", &id]);
+    assert!(
+        count.trim().parse::<u32>().unwrap() >= 2,
+        "three answers take two restarts: {count}"
+    );
+    let (_, status, _) = h.out(&["inspect", "-f", "{{.State.Status}}", &id]);
+    assert!(
+        matches!(status.trim(), "running" | "restarting"),
+        "{status}"
+    );
+    h.out(&["rm", "-f", &id]);
+}

@@ -221,19 +221,23 @@ pub(crate) fn run(
         &merged,
         &mut additional_gids,
     )?;
-    let listeners = record
-        .ports
-        .iter()
-        .map(|(host, ctr)| {
-            network::listen(*host).map(|l| (super::networks::ports::Listener::Tcp(l), *ctr))
-        })
-        .chain(
-            record
-                .port_bindings
-                .iter()
-                .map(|b| super::networks::ports::listen(b).map(|l| (l, b.container_port))),
-        )
-        .collect::<Result<Vec<_>>>()?;
+    // Bound by the first run, before the container starts (a taken port fails the run); a restart
+    // points the same sockets at the new run.
+    let published = super::networks::ports::publish_once(|| {
+        record
+            .ports
+            .iter()
+            .map(|(host, ctr)| {
+                network::listen(*host).map(|l| (super::networks::ports::Listener::Tcp(l), *ctr))
+            })
+            .chain(
+                record
+                    .port_bindings
+                    .iter()
+                    .map(|b| super::networks::ports::listen(b).map(|l| (l, b.container_port))),
+            )
+            .collect::<Result<Vec<_>>>()
+    })?;
 
     let runc = dir.runc_root();
     std::fs::create_dir_all(&runc).map_err(super::io_err("create", &runc))?;
@@ -337,10 +341,8 @@ pub(crate) fn run(
                     .as_ref()
                     .and_then(super::networks::join::Attachment::ip)
             });
-            if let Some(target) = target {
-                for (listener, port) in listeners {
-                    super::networks::ports::proxy(listener, target, port);
-                }
+            if let Ok(mut published) = published.write() {
+                *published = target;
             }
             let forward_stdin = record.options.interactive;
             // Health checks exec into the container: only now that it runs (no more forks by
@@ -357,6 +359,10 @@ pub(crate) fn run(
             Ok(code)
         },
     );
+    // Nothing to forward to until the next run (if any) has its address.
+    if let Ok(mut published) = published.write() {
+        *published = None;
+    }
     drop(attachment.into_inner());
     drop(lease.into_inner());
     drop(console);

@@ -24,22 +24,28 @@ pub fn listen(host_port: u16) -> Result<TcpListener> {
     })
 }
 
+/// Where a published port forwards to: the container's address in its current run, `None` while it
+/// is not running (between restarts). Shared by the proxy threads of one monitor.
+pub type ProxyTarget = std::sync::Arc<std::sync::RwLock<Option<Ipv4Addr>>>;
+
 /// Forward every connection to `listener` to `target:port`, each in two threads; runs until the
 /// monitor exits.
-pub fn proxy(listener: TcpListener, target: Ipv4Addr, port: u16) {
+pub fn proxy(listener: TcpListener, target: ProxyTarget, port: u16) {
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
+            let target = target.clone();
             std::thread::spawn(move || {
-                // The server may still be starting: retry briefly.
+                // The server may still be starting, or the container restarting: retry briefly.
                 let mut upstream = None;
                 for _ in 0..50 {
-                    match TcpStream::connect((target, port)) {
-                        Ok(s) => {
+                    let address = target.read().ok().and_then(|t| *t);
+                    if let Some(address) = address {
+                        if let Ok(s) = TcpStream::connect((address, port)) {
                             upstream = Some(s);
                             break;
                         }
-                        Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
                     }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 let Some(upstream) = upstream else { return };
                 pipe_both_ways(client, upstream);

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
 use serde::{Deserialize, Serialize};
 
+use crate::runtime::network::ProxyTarget;
 use crate::runtime::{Result, RuntimeError};
 
 /// One published port.
@@ -213,20 +214,52 @@ pub fn choose_free_ports(bindings: &mut [PortBinding]) -> Result<()> {
 }
 
 /// Forward what reaches `listener` to `target:port`; runs until the monitor exits.
-pub fn proxy(listener: Listener, target: Ipv4Addr, port: u16) {
+pub fn proxy(listener: Listener, target: ProxyTarget, port: u16) {
     match listener {
         Listener::Tcp(l) => crate::runtime::network::proxy(l, target, port),
         Listener::Udp(socket) => {
-            std::thread::spawn(move || udp_proxy(socket, SocketAddr::from((target, port))));
+            std::thread::spawn(move || udp_proxy(socket, target, port));
         }
     }
 }
 
+/// The monitor's published ports, bound by the container's first run and kept for its life: a
+/// restart (`--restart`) must not bind them again while the proxies hold them, and a client
+/// connecting between two runs waits for the next.
+static PUBLISHED: std::sync::Mutex<Option<ProxyTarget>> = std::sync::Mutex::new(None);
+
+/// Bind (`listeners`, on the first call of this process) and proxy the published ports; the target
+/// the caller points at the container's address of each run.
+pub fn publish_once(
+    listeners: impl FnOnce() -> Result<Vec<(Listener, u16)>>,
+) -> Result<ProxyTarget> {
+    let mut published = PUBLISHED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(target) = &*published {
+        return Ok(target.clone());
+    }
+    let target = ProxyTarget::default();
+    for (listener, port) in listeners()? {
+        proxy(listener, target.clone(), port);
+    }
+    *published = Some(target.clone());
+    Ok(target)
+}
+
 /// One upstream socket per client address; replies go back from the host socket.
-fn udp_proxy(socket: UdpSocket, target: SocketAddr) {
-    let mut upstreams: std::collections::HashMap<SocketAddr, UdpSocket> = Default::default();
+fn udp_proxy(socket: UdpSocket, target: ProxyTarget, port: u16) {
+    let mut upstreams: std::collections::HashMap<SocketAddr, (Ipv4Addr, UdpSocket)> =
+        Default::default();
     let mut buf = vec![0u8; 65_536];
     while let Ok((n, client)) = socket.recv_from(&mut buf) {
+        // Between two runs of a restarting container a datagram has nowhere to go.
+        let Some(address) = target.read().ok().and_then(|t| *t) else {
+            continue;
+        };
+        let target = SocketAddr::from((address, port));
+        // A restart may give the container another address: a new upstream then.
+        if upstreams.get(&client).is_some_and(|(a, _)| *a != address) {
+            upstreams.remove(&client);
+        }
         if let std::collections::hash_map::Entry::Vacant(slot) = upstreams.entry(client) {
             let Ok(up) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) else {
                 continue;
@@ -245,9 +278,9 @@ fn udp_proxy(socket: UdpSocket, target: SocketAddr) {
                     }
                 }
             });
-            slot.insert(up);
+            slot.insert((address, up));
         }
-        if let Some(up) = upstreams.get(&client) {
+        if let Some((_, up)) = upstreams.get(&client) {
             let _ = up.send(&buf[..n]);
         }
     }
