@@ -26,7 +26,7 @@ pub struct CommitArgs {
     /// Commit message.
     #[arg(short = 'm', long)]
     message: Option<String>,
-    /// Pause container during commit (accepted for Docker's sake: the upper dir is read as it is).
+    /// Pause the container while its changes are read (default true, as Docker).
     #[arg(short = 'p', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value_t = true, default_missing_value = "true")]
     pause: bool,
@@ -78,9 +78,19 @@ pub fn commit(store: &Store, root: &Path, args: CommitArgs) -> anyhow::Result<i3
         let path = format!("/{}", rel.display());
         is_runtime_mount(&path) || mounts.contains(&path)
     };
+    // As Docker: a running container is frozen while its changes are read (-p, the default), so the
+    // layer is one moment of it; a paused one stays as it is.
+    let frozen_here = args.pause
+        && runtime::find(&root, &args.container)
+            .and_then(|(d, _)| d.current_state())
+            .is_ok_and(|st| st.status == runtime::Status::Running && !st.paused)
+        && runtime::pause(&root, &args.container).is_ok();
     let mut writer = store.blob_writer()?;
-    write_layer_tar_without(&dir.upper(), &mut writer, &leave_out)
-        .with_context(|| format!("writing the layer of container {}", args.container))?;
+    let written = write_layer_tar_without(&dir.upper(), &mut writer, &leave_out);
+    if frozen_here {
+        let _ = runtime::unpause(&root, &args.container);
+    }
+    written.with_context(|| format!("writing the layer of container {}", args.container))?;
     let (diff_id, _) = writer.commit()?;
 
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);

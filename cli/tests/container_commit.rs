@@ -149,3 +149,28 @@ fn commit_errors_as_docker() {
         assert!(out.starts_with("sha256:"), "{out}");
     }
 }
+
+/// A running container is frozen while its changes are read (-p, Docker's default) and thawed after: it runs on,
+/// not paused, and the image has what it wrote.
+#[test]
+fn commit_of_a_running_container_pauses_it_only_meanwhile() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let id = h.detach(&["busybox", "sh", "-c", "echo x > /made; sleep 100"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.out(&["exec", &id, "cat", "/made"]).1 != "x\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never wrote /made"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, out, err) = h.out(&["commit", &id, "live:1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("sha256:"), "{out}");
+    let (_, state, _) = h.out(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", &id]);
+    assert_eq!(state, "running false\n");
+    assert_eq!(h.out(&["run", "--rm", "live:1", "cat", "/made"]).1, "x\n");
+    h.out(&["rm", "-f", &id]);
+}
