@@ -181,7 +181,14 @@ pub fn host_config(c: &Inspected) -> Json {
             })
             .into(),
         ),
-        ("NetworkMode", Json::from(json!(r.network))),
+        (
+            "NetworkMode",
+            match (&flags.network_container, &o.net.network) {
+                (Some(name), _) => Json::from(format!("container:{name}")),
+                (None, Some(network)) => Json::from(network.clone()),
+                (None, None) => Json::from(json!(r.network)),
+            },
+        ),
         ("PortBindings", port_bindings(r, false)),
         (
             "RestartPolicy",

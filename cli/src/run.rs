@@ -173,14 +173,31 @@ pub(crate) fn create_container(
         }
         .to_string()
     });
+    // `container:NAME`: a namespace of its own, swapped for NAME's when the container starts.
+    let network_container = network_flag.strip_prefix("container:").map(str::to_string);
+    if let Some(name) = &network_container {
+        if name.is_empty() {
+            anyhow::bail!("--network container:NAME: the container's name or ID is missing");
+        }
+        if !args.publish.is_empty() || args.network_flags.publish_all {
+            anyhow::bail!(
+                "conflicting options: port publishing and the container type network mode"
+            );
+        }
+        if args.hostname.is_some() {
+            anyhow::bail!("conflicting options: hostname and the network mode");
+        }
+    }
     let (network, user_network) = match network_flag.parse::<NetworkMode>() {
         Ok(mode) => (mode, None),
+        Err(_) if network_container.is_some() => (NetworkMode::None, None),
         Err(_) if !network_flag.contains(':') => (NetworkMode::None, Some(network_flag)),
         Err(e) => return Err(e.into()),
     };
     crate::run_limits::check(args.memory.as_deref(), args.cpus.as_deref())?;
     let image = image_source(&store, &args.image)?;
-    let tuning = args.resources.into_flags(args.memory.as_deref());
+    let mut tuning = args.resources.into_flags(args.memory.as_deref());
+    tuning.network_container = network_container;
     let options = RunOptions {
         name: args.name,
         detach: args.detach,

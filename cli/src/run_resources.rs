@@ -74,6 +74,7 @@ impl RunResourceArgs {
             );
         }
         TuningFlags {
+            network_container: None,
             cpu_shares: self.cpu_shares,
             cpuset_cpus: self.cpuset_cpus,
             cpuset_mems: self.cpuset_mems,

@@ -244,3 +244,75 @@ fn volumes_from_another_container() {
     assert_eq!(code, 125);
     assert!(err.contains("No such container: nope"), "{err}");
 }
+
+/// `--network container:NAME`: the other container's network stack (its loopback server answers on
+/// 127.0.0.1); a container that is not running, and `-p` beside it, are Docker's errors.
+#[test]
+fn joining_another_containers_network() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let server = h.detach(&[
+        "--name",
+        "netsrv",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo from-netsrv | nc -l -p 7000; done",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, out, _) = h.out(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:netsrv",
+            "busybox",
+            "sh",
+            "-c",
+            "nc 127.0.0.1 7000 </dev/null",
+        ]);
+        if out == "from-netsrv\n" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer through the shared network: {out:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (_, pid, _) = h.out(&["inspect", "-f", "{{.State.Pid}}", &server]);
+    let joined = h.detach(&["--network", "container:netsrv", "busybox", "sleep", "30"]);
+    let (_, joined_pid, _) = h.out(&["inspect", "-f", "{{.State.Pid}}", &joined]);
+    assert_eq!(ns_of(pid.trim(), "net"), ns_of(joined_pid.trim(), "net"));
+    assert_eq!(
+        h.out(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &joined])
+            .1,
+        "container:netsrv\n"
+    );
+    let (code, _, err) = h.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:nope",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("No such container: nope"), "{err}");
+    let (code, _, err) = h.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:netsrv",
+        "-p",
+        "80",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("conflicting options"), "{err}");
+    h.out(&["rm", "-f", &server, &joined]);
+}

@@ -57,6 +57,10 @@ pub struct NamespaceModes {
     pub uts: NamespaceMode,
     /// Docker's default on a cgroup v1 host is the host's.
     pub cgroup: NamespaceMode,
+    /// `--network container:NAME`: join this network namespace instead of making one (with a
+    /// private network only).
+    #[serde(default)]
+    pub network_join: Option<PathBuf>,
 }
 
 impl Default for NamespaceModes {
@@ -66,6 +70,7 @@ impl Default for NamespaceModes {
             ipc: NamespaceMode::New,
             uts: NamespaceMode::New,
             cgroup: NamespaceMode::Host,
+            network_join: None,
         }
     }
 }
@@ -287,7 +292,7 @@ pub(super) fn spec_namespaces(
         }
     }
     if network_private {
-        wanted.push((T::Network, None));
+        wanted.push((T::Network, modes.network_join.clone()));
     }
     wanted
         .into_iter()

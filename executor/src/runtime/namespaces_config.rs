@@ -63,6 +63,7 @@ pub fn static_modes(flags: &TuningFlags) -> Result<NamespaceModes> {
         ipc,
         uts,
         cgroup,
+        network_join: None,
     })
 }
 
@@ -193,6 +194,10 @@ pub fn resolve_at_start(
     if let Some(name) = container_of(flags.pid.as_deref()) {
         let (pid, _) = running_init(root, name, "PID")?;
         runtime.tuning.namespaces.pid = NamespaceMode::Join(ns_path(pid, "pid"));
+    }
+    if let Some(name) = flags.network_container.as_deref() {
+        let (pid, _) = running_init(root, name, "network stack")?;
+        runtime.tuning.namespaces.network_join = Some(ns_path(pid, "net"));
     }
     for group in &flags.group_add {
         let gid = match group.parse::<u32>() {

@@ -19,6 +19,8 @@ const MIN_MEMORY_BYTES: i64 = 6 * 1024 * 1024;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TuningFlags {
+    /// `--network container:NAME`: the network namespace of that container (joined at the start).
+    pub network_container: Option<String>,
     pub cpu_shares: Option<i64>,
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
