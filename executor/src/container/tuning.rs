@@ -327,7 +327,7 @@ mod tests {
         };
         let mut resources = oci_spec::runtime::LinuxResources::default();
         tune_resources(&mut resources, &tuning).unwrap();
-        let memory = resources.memory().clone().unwrap();
+        let memory = resources.memory().unwrap();
         assert_eq!(memory.swap(), Some(-1));
         assert_eq!(memory.reservation(), Some(32 << 20));
         assert_eq!(memory.disable_oom_killer(), Some(true));
@@ -349,6 +349,7 @@ mod tests {
             ipc: NamespaceMode::Join("/proc/1/ns/ipc".into()),
             uts: NamespaceMode::New,
             cgroup: NamespaceMode::New,
+            network_join: None,
         };
         let ns = spec_namespaces(&modes, false).unwrap();
         let types: Vec<_> = ns.iter().map(|n| n.typ()).collect();
@@ -358,6 +359,13 @@ mod tests {
         assert_eq!(ipc.path().as_deref(), Some(Path::new("/proc/1/ns/ipc")));
         let defaults = spec_namespaces(&NamespaceModes::default(), true).unwrap();
         assert_eq!(defaults.len(), 5, "mount, pid, ipc, uts, net");
+        let joined = NamespaceModes {
+            network_join: Some("/proc/7/ns/net".into()),
+            ..NamespaceModes::default()
+        };
+        let ns = spec_namespaces(&joined, true).unwrap();
+        let net = ns.iter().find(|n| n.typ() == T::Network).unwrap();
+        assert_eq!(net.path().as_deref(), Some(Path::new("/proc/7/ns/net")));
     }
 
     #[test]
