@@ -202,6 +202,10 @@ fn kills_and_interrupts_at_random_points_leave_nothing_and_lose_no_finished_step
         unsafe { libc::kill(pid as i32, signal) };
         let status = child.wait().unwrap();
         let text = std::fs::read_to_string(&log).unwrap();
+        // A handled signal in the build's last moments, once the image is named, finds nothing left to cancel:
+        // hoist exits 0 with the work done, as if the build had finished first.
+        let finished_first =
+            finished_first || (status.success() && text.contains("naming to crash:latest done"));
         let context =
             format!("round {round}, signal {signal} after {delay:?} (seed {seed}):\n{text}");
         if !finished_first {
