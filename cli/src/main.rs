@@ -283,7 +283,7 @@ fn main() {
         Command::Commit(a) => open().and_then(|s| container_commit::commit(&s, &root, a)),
         Command::Network(a) => network::run(&root, a),
         Command::Volume(a) => volume::run(&root, a),
-        Command::Compose(a) => compose::run(a),
+        Command::Compose(a) => compose::run(&root, a),
         Command::Debug(a) => debug::run(a),
     };
     match result {

@@ -2,6 +2,7 @@
 //! Compose v2 runs them. The files are read by the `hoist-compose` crate; this module holds the flags and the
 //! commands (`config` so far).
 mod config;
+mod lookup;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -35,8 +36,11 @@ enum ComposeCommand {
     Config(config::ConfigArgs),
 }
 
-pub fn run(args: ComposeArgs) -> anyhow::Result<i32> {
+/// `root` is hoist's state directory: the project's containers, networks and volumes live there, found again
+/// by their compose labels (no daemon holds a project's state).
+pub fn run(root: &std::path::Path, args: ComposeArgs) -> anyhow::Result<i32> {
     let loaded = load(&args)?;
+    let _ = root;
     match args.command {
         ComposeCommand::Config(a) => config::config(&loaded, a),
     }
