@@ -29,21 +29,36 @@ impl Drop for Hoist {
     }
 }
 
-/// The busybox base rootfs tar, made once per test binary by the project's script.
+/// The busybox base rootfs tar, made by the project's script once for every test binary of a run: it is named
+/// by what it is made from (busybox's size and mtime, the script's text), so the next binary reuses it and /tmp
+/// keeps one, not one per test process.
 pub fn busybox_tar() -> Option<PathBuf> {
     static TAR: OnceLock<Option<PathBuf>> = OnceLock::new();
     TAR.get_or_init(|| {
-        if !Path::new("/bin/busybox").exists() {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::MetadataExt;
+        let Ok(busybox) = std::fs::metadata("/bin/busybox") else {
             eprintln!("SKIPPED: /bin/busybox is missing (apt-get install busybox-static)");
             return None;
-        }
-        let out =
-            std::env::temp_dir().join(format!("hoist-test-busybox-{}.tar", std::process::id()));
+        };
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/scripts/busybox-rootfs.sh");
+        let mut inputs = std::collections::hash_map::DefaultHasher::new();
+        (busybox.len(), busybox.mtime(), busybox.mtime_nsec()).hash(&mut inputs);
+        std::fs::read(&script)
+            .expect("reading busybox-rootfs.sh")
+            .hash(&mut inputs);
+        let out =
+            std::env::temp_dir().join(format!("hoist-test-busybox-{:016x}.tar", inputs.finish()));
+        if out.exists() {
+            return Some(out);
+        }
+        // Made under a name of this process's and renamed into place: a binary running beside it never reads
+        // half a tar.
+        let partial = out.with_extension(format!("{}.partial", std::process::id()));
         let status = Command::new("bash")
-            .arg(script)
-            .arg(&out)
+            .arg(&script)
+            .arg(&partial)
             .output()
             .expect("running busybox-rootfs.sh");
         assert!(
@@ -51,6 +66,7 @@ pub fn busybox_tar() -> Option<PathBuf> {
             "busybox-rootfs.sh failed: {}",
             String::from_utf8_lossy(&status.stderr)
         );
+        std::fs::rename(&partial, &out).expect("moving the busybox tar into place");
         Some(out)
     })
     .clone()
