@@ -287,7 +287,14 @@ fn main() {
         Command::Debug(a) => debug::run(a),
     };
     match result {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => match output::stdout_failure() {
+            // Output lost to a full disk or an I/O error: the command did not do what was asked.
+            Some(why) if code == 0 => {
+                errln!("hoist: writing standard output: {why}");
+                std::process::exit(1)
+            }
+            _ => std::process::exit(code),
+        },
         // The reader of hoist's output went away (`| head`): nothing more to say, and no one to say it to.
         Err(e) if output::is_reader_gone(&e) => std::process::exit(output::EXIT_READER_GONE),
         Err(e) => {

@@ -42,13 +42,30 @@ pub fn write_stderr(args: fmt::Arguments<'_>) {
     write_guarded(&STDERR_GONE, &mut io::stderr().lock(), args);
 }
 
+/// The first stdout write error that was not a reader going away (`ENOSPC` on a full disk, `EIO`): the output
+/// a script redirected to a file is incomplete, so the command must not end with 0 — see [`stdout_failure`].
+static STDOUT_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 fn write_guarded(gone: &AtomicBool, out: &mut dyn Write, args: fmt::Arguments<'_>) {
     if gone.load(Ordering::Relaxed) {
         return;
     }
-    if out.write_fmt(args).and_then(|()| out.flush()).is_err() {
+    if let Err(error) = out.write_fmt(args).and_then(|()| out.flush()) {
         gone.store(true, Ordering::Relaxed);
+        let reader_gone =
+            error.kind() == io::ErrorKind::BrokenPipe || error.raw_os_error() == Some(libc::EBADF);
+        if std::ptr::eq(gone, &STDOUT_GONE) && !reader_gone {
+            if let Ok(mut failure) = STDOUT_FAILURE.lock() {
+                failure.get_or_insert_with(|| error.to_string());
+            }
+        }
     }
+}
+
+/// Why writing stdout failed, when it failed for another reason than its reader going away: `main` then says
+/// so and exits 1 (a listing redirected to a full disk must not look complete to the script that asked for it).
+pub fn stdout_failure() -> Option<String> {
+    STDOUT_FAILURE.lock().ok().and_then(|f| f.clone())
 }
 
 /// True once a write to stderr failed (the progress renderers stop drawing).

@@ -100,3 +100,28 @@ fn save_to_a_reader_that_leaves_stops_with_141() {
     let (code, text) = bash(&h, "$H save busybox >&-; echo $?");
     assert_quiet("save >&-", code, &text);
 }
+
+/// A full disk is not a reader going away: a listing redirected to a file that cannot take it is incomplete, and
+/// a script must see that from the exit code (docker's Go client drops the error; coreutils exit 1).
+#[test]
+fn a_listing_into_a_full_disk_fails_with_the_reason() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("SKIPPED: no /dev/full");
+        return;
+    }
+    for listing in ["images", "ps -a", "network ls"] {
+        let (code, text) = bash(&h, &format!("$H {listing} > /dev/full; echo $?"));
+        assert_eq!(code, 1, "{listing} > /dev/full: {text}");
+        assert!(
+            text.contains("writing standard output: No space left on device"),
+            "{listing}: {text}"
+        );
+        assert_quiet(listing, code, &text);
+    }
+    // A closed pipe still ends quietly with 0.
+    let (code, text) = bash(&h, "$H images | true; echo ${PIPESTATUS[0]}");
+    assert_eq!(code, 0, "{text}");
+}
