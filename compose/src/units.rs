@@ -7,70 +7,12 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if let Ok(secs) = text.parse::<f64>() {
         return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
     }
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * nanos_per;
-    }
-    Some(Duration::from_nanos(total.round() as u64))
+    hoist_units::parse_go_duration(text).ok()
 }
 
 /// A duration as Go's `Duration.String` writes it: `1m30s`, `1h0m0s`, `500ms`, `1.5s`, `0s`.
 pub fn go_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".into();
-    }
-    if nanos < 1_000_000_000 {
-        let (value, unit) = if nanos < 1_000 {
-            (nanos as f64, "ns")
-        } else if nanos < 1_000_000 {
-            (nanos as f64 / 1e3, "µs")
-        } else {
-            (nanos as f64 / 1e6, "ms")
-        };
-        return format!("{}{unit}", trim_float(value));
-    }
-    let secs_total = nanos as f64 / 1e9;
-    let hours = (nanos / 3_600_000_000_000) as u64;
-    let minutes = ((nanos / 60_000_000_000) % 60) as u64;
-    let secs = secs_total - (hours * 3600 + minutes * 60) as f64;
-    let mut out = String::new();
-    if hours > 0 {
-        out.push_str(&format!("{hours}h"));
-    }
-    if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    out.push_str(&format!("{}s", trim_float(secs)));
-    out
-}
-
-fn trim_float(v: f64) -> String {
-    let text = format!("{v:.9}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    text.to_string()
+    hoist_units::format_go_duration(d)
 }
 
 /// A byte size as Docker's `RAMInBytes` reads it: a number with an optional `b`, `k`, `m`, `g`, `t`, `p`

@@ -100,38 +100,28 @@ fn canonical_type(t: &str) -> Option<String> {
     Some(canonical.to_string())
 }
 
-/// A Go-style duration (`24h`, `1h30m`, `90s`, `1.5h`); a bare number is seconds. `d` days are accepted too.
+/// A Go duration (`24h`, `1h30m`, `90s`, `1.5h`); a bare number is seconds. Days are accepted too, as a leading
+/// `<N>d` (`2d`, `1d12h`): Go has no day unit, but "keep a week" is what people type.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
     if let Ok(secs) = s.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * unit;
-    }
-    Some(Duration::from_secs_f64(total))
+    let (days, rest) = match s.split_once('d') {
+        Some((days, rest))
+            if !days.is_empty() && days.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
+        {
+            let days: f64 = days.parse().ok()?;
+            (Duration::try_from_secs_f64(days * 86400.0).ok()?, rest)
+        }
+        _ => (Duration::ZERO, s),
+    };
+    let rest = if rest.is_empty() && !days.is_zero() {
+        "0"
+    } else {
+        rest
+    };
+    days.checked_add(hoist_units::parse_go_duration(rest).ok()?)
 }
 
 /// A size as docker's `--keep-storage` takes it: `2GB`, `512m`, `1.5g`, `100MiB`, a bare number of bytes.

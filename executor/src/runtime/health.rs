@@ -277,25 +277,7 @@ fn truncated(output: &[u8]) -> String {
 
 /// A duration as Go prints it (`200ms`, `1s`, `1m30s`), for Docker's timeout message.
 fn go_duration(d: Duration) -> String {
-    let millis = d.as_millis();
-    if millis < 1000 {
-        return format!("{millis}ms");
-    }
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        return format!("{secs}s");
-    }
-    let whole = d.as_secs();
-    let (h, m, s) = (
-        whole / 3600,
-        whole % 3600 / 60,
-        secs - (whole / 60 * 60) as f64,
-    );
-    if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else {
-        format!("{m}m{s}s")
-    }
+    hoist_units::format_go_duration(d)
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -231,37 +231,8 @@ fn healthcheck(check: &Healthcheck) -> std::result::Result<Value, String> {
 
 /// A Go duration (`1h2m3.5s`, `300ms`, `0`) in nanoseconds.
 pub(crate) fn parse_duration(text: &str) -> Option<u64> {
-    if text == "0" {
-        return Some(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        if num_len == 0 {
-            return None;
-        }
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(total.round() as u64)
+    let duration = hoist_units::parse_go_duration(text).ok()?;
+    u64::try_from(duration.as_nanos()).ok()
 }
 
 #[cfg(test)]
