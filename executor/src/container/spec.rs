@@ -153,8 +153,11 @@ pub(super) fn oci_spec(request: &InitRequest, bundle: &Path) -> Result<oci_spec:
     ];
     for name in ["resolv.conf", "hosts", "hostname"] {
         let source = bundle.join(name);
+        // An image whose `/etc/resolv.conf` is a symlink (systemd-resolved installs one) gets the file where the
+        // link points inside its root, as BuildKit mounts it; the runtime refuses a symlink as a destination.
+        let destination = mount_destination(&request.rootfs, Path::new(&format!("/etc/{name}")))?;
         mounts.push(mount(
-            &format!("/etc/{name}"),
+            &destination,
             "bind",
             &source.to_string_lossy(),
             &["rbind", "ro", "nosuid", "nodev", "noexec"],

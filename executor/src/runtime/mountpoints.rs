@@ -32,7 +32,7 @@ use super::{io_err, Result, RuntimeError};
 const DIRS: [&str; 3] = ["proc", "dev", "sys"];
 const FILES: [&str; 3] = ["etc/hosts", "etc/hostname", "etc/resolv.conf"];
 /// Changes when the layer's contents do, so an older layer is not reused.
-const VERSION: &[u8] = b"mountpoints-v1";
+const VERSION: &[u8] = b"mountpoints-v2";
 /// The lock file in `.mountpoints/` (see the module docs).
 const LOCK_FILE: &str = ".lock";
 /// Prefix of an entry being made (see [`build`]).
@@ -69,7 +69,10 @@ pub(crate) fn layer(containers: &Path, lowers: &[PathBuf]) -> Option<PathBuf> {
         .iter()
         .map(|d| (*d, true))
         .chain(FILES.iter().map(|f| (*f, false)))
-        .filter(|(path, _)| absent_everywhere(lowers, Path::new(path)))
+        .filter(|(path, is_dir)| {
+            absent_everywhere(lowers, Path::new(path))
+                || (!is_dir && symlink_in_topmost(lowers, Path::new(path)))
+        })
         .collect();
     if missing.is_empty() {
         // Nothing to add: no layer (and nothing cached, so an empty dir is never renamed over one
@@ -96,6 +99,29 @@ fn absent_everywhere(lowers: &[PathBuf], rel: &Path) -> bool {
         }
         false
     })
+}
+
+/// Whether the topmost lower that has `rel` has it as a symlink, under ancestors that are real directories
+/// there. Docker's init layer puts a regular file over such a link (systemd-resolved makes `/etc/resolv.conf` a
+/// link to `../run/systemd/resolve/stub-resolv.conf`): the container sees a plain file with the mounted content,
+/// and the link's target is neither created nor mounted over. The runtime refuses a symlink as a destination.
+fn symlink_in_topmost(lowers: &[PathBuf], rel: &Path) -> bool {
+    let count = rel.components().count();
+    for lower in lowers {
+        let mut path = lower.clone();
+        for (i, component) in rel.components().enumerate() {
+            path.push(component);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if i + 1 < count && meta.is_dir() => continue,
+                Ok(meta) if i + 1 == count => return meta.file_type().is_symlink(),
+                Ok(_) => return false,
+                // Not in this lower: the one below decides.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(_) => return false,
+            }
+        }
+    }
+    false
 }
 
 /// Make the layer in a temporary dir beside `dir` and rename it into place (atomic: a concurrent
@@ -321,6 +347,34 @@ mod tests {
             .filter(|n| n != LOCK_FILE)
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_symlinked_mount_point_file_is_shadowed_by_a_plain_file() {
+        let root = tempfile::tempdir().unwrap();
+        let top = root.path().join("top");
+        let bottom = root.path().join("bottom");
+        for d in ["proc", "dev", "sys", "etc"] {
+            std::fs::create_dir_all(bottom.join(d)).unwrap();
+        }
+        std::fs::write(bottom.join("etc/hosts"), "").unwrap();
+        std::fs::write(bottom.join("etc/hostname"), "").unwrap();
+        std::fs::write(bottom.join("etc/resolv.conf"), "").unwrap();
+        // The top layer turned resolv.conf into a link (as installing systemd-resolved does).
+        std::fs::create_dir_all(top.join("etc")).unwrap();
+        std::os::unix::fs::symlink(
+            "../run/systemd/resolve/stub-resolv.conf",
+            top.join("etc/resolv.conf"),
+        )
+        .unwrap();
+        let layer = layer(&root.path().join("containers"), &[top, bottom]).unwrap();
+        let resolv = std::fs::symlink_metadata(layer.join("etc/resolv.conf")).unwrap();
+        assert!(resolv.file_type().is_file());
+        assert!(
+            !layer.join("etc/hosts").exists(),
+            "a plain file stays the image's"
+        );
+        assert!(!layer.join("run").exists(), "the link's target is not made");
     }
 
     #[test]
