@@ -66,6 +66,37 @@ pub fn pull(store: &Store, args: PullArgs) -> anyhow::Result<i32> {
     if reference.tag.is_none() && reference.digest.is_none() {
         progress.line("Using default tag: latest");
     }
+    let pulled = pull_with(store, &registry, &reference, &args.reference, &progress)?;
+    outln!("{}", pulled.full_name);
+    Ok(0)
+}
+
+/// `docker run`/`create` on an image the store lacks: `Unable to find image 'busybox:latest' locally`, then the
+/// pull, its progress on stderr (stdout is the container's).
+pub fn pull_for_run(store: &Store, name: &str) -> anyhow::Result<()> {
+    let reference = ImageReference::parse(name)?;
+    errln!(
+        "Unable to find image '{}' locally",
+        if reference.tag.is_none() && reference.digest.is_none() {
+            format!("{name}:latest")
+        } else {
+            name.to_string()
+        }
+    );
+    let registry = registry_for(store.root(), Vec::new(), None)?;
+    let progress = DockerProgress::on_stderr(Direction::Pull);
+    pull_with(store, &registry, &reference, name, &progress)?;
+    Ok(())
+}
+
+/// The pull itself with docker's lines around it, for `pull` and `run`.
+fn pull_with(
+    store: &Store,
+    registry: &Registry,
+    reference: &ImageReference,
+    name: &str,
+    progress: &DockerProgress,
+) -> anyhow::Result<hoist_registry::Pulled> {
     progress.line(&format!(
         "{}: Pulling from {}",
         reference
@@ -76,7 +107,7 @@ pub fn pull(store: &Store, args: PullArgs) -> anyhow::Result<i32> {
     ));
     // Garbage collection must not remove the layers of an image being written.
     let _lock = store.lock_shared()?;
-    let pulled = registry.pull(store, &args.reference, &progress)?;
+    let pulled = registry.pull(store, name, progress)?;
     let digest = pulled.repo_digest.rsplit('@').next().unwrap_or("");
     progress.line(&format!("Digest: {digest}"));
     if pulled.up_to_date {
@@ -87,8 +118,7 @@ pub fn pull(store: &Store, args: PullArgs) -> anyhow::Result<i32> {
             pulled.name
         ));
     }
-    outln!("{}", pulled.full_name);
-    Ok(0)
+    Ok(pulled)
 }
 
 pub fn push(store: &Store, args: PushArgs) -> anyhow::Result<i32> {

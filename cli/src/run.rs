@@ -23,6 +23,9 @@ pub struct RunArgs {
     /// Name the container (default: a generated name).
     #[arg(long)]
     name: Option<String>,
+    /// Pull the image before creating the container: missing (only when the store lacks it), always, never.
+    #[arg(long, value_name = "POLICY", default_value = "missing")]
+    pull: PullPolicy,
     /// Set an environment variable (`KEY=VALUE`, or `KEY` to pass hoist's own value).
     #[arg(short = 'e', long = "env")]
     env: Vec<String>,
@@ -136,9 +139,25 @@ pub(crate) fn refuse_tty_without_terminal(attach_stdin: bool, tty: bool) -> Opti
     None
 }
 
-fn image_source(store: &Store, reference: &str) -> anyhow::Result<ImageSource> {
-    let image = store.resolve(reference)?.with_context(|| {
-        format!("Unable to find image '{reference}' in the store: build it (`hoist build -t {reference} .`) or import it (`hoist import ROOTFS.tar {reference}`) first; hoist cannot pull from registries yet")
+/// `--pull`, as `docker run` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PullPolicy {
+    Missing,
+    Always,
+    Never,
+}
+
+fn image_source(store: &Store, reference: &str, pull: PullPolicy) -> anyhow::Result<ImageSource> {
+    let mut image = store.resolve(reference)?;
+    // An image ID (or a prefix of one) is never pulled; a name is, as docker does.
+    let pullable = hoist_registry::ImageReference::parse(reference).is_ok();
+    if pullable && (pull == PullPolicy::Always || (pull == PullPolicy::Missing && image.is_none()))
+    {
+        crate::pull::pull_for_run(store, reference)?;
+        image = store.resolve(reference)?;
+    }
+    let image = image.with_context(|| {
+        format!("Unable to find image '{reference}': it is not in the store and was not pulled (--pull never); pull it (`hoist pull {reference}`), build it (`hoist build -t {reference} .`) or import it (`hoist import ROOTFS.tar {reference}`)")
     })?;
     let raw = store.read_blob(&image.id)?;
     let config: serde_json::Value =
@@ -195,7 +214,7 @@ pub(crate) fn create_container(
         Err(e) => return Err(e.into()),
     };
     crate::run_limits::check(args.memory.as_deref(), args.cpus.as_deref())?;
-    let image = image_source(&store, &args.image)?;
+    let image = image_source(&store, &args.image, args.pull)?;
     let mut tuning = args.resources.into_flags(args.memory.as_deref());
     tuning.network_container = network_container;
     let options = RunOptions {

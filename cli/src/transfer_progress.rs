@@ -20,6 +20,8 @@ pub enum Direction {
 pub struct DockerProgress {
     direction: Direction,
     quiet: bool,
+    /// Progress goes to stderr (`hoist run` pulling a missing image: its stdout is the container's).
+    on_stderr: bool,
     tty: bool,
     /// (short id, status) per layer in order of first appearance; the tty view redraws them.
     lines: Mutex<(Vec<(String, String)>, usize)>,
@@ -35,9 +37,27 @@ impl DockerProgress {
         DockerProgress {
             direction,
             quiet,
+            on_stderr: false,
             tty: std::io::stdout().is_terminal(),
             lines: Mutex::new((Vec::new(), 0)),
             last_drawn: Mutex::new(None),
+        }
+    }
+
+    /// Progress on stderr, as `docker run` shows the pull of an image it lacks.
+    pub fn on_stderr(direction: Direction) -> DockerProgress {
+        DockerProgress {
+            on_stderr: true,
+            tty: std::io::stderr().is_terminal(),
+            ..DockerProgress::new(direction, false)
+        }
+    }
+
+    fn write(&self, text: std::fmt::Arguments<'_>) {
+        if self.on_stderr {
+            crate::output::write_stderr(text);
+        } else {
+            crate::output::write_stdout(text);
         }
     }
 
@@ -85,7 +105,7 @@ impl DockerProgress {
         if self.quiet {
             return;
         }
-        outln!("{text}");
+        self.write(format_args!("{text}\n"));
     }
 
     fn redraw(&self, lines: &mut (Vec<(String, String)>, usize)) {
@@ -98,7 +118,7 @@ impl DockerProgress {
             out.push_str(&format!("\x1b[2K{id}: {status}\n"));
         }
         *drawn = rows.len();
-        crate::output::write_stdout(format_args!("{out}"));
+        self.write(format_args!("{out}"));
     }
 }
 
@@ -114,9 +134,9 @@ impl TransferProgress for DockerProgress {
                 // Docker says the download is complete once verified, then that the layer is in place.
                 if matches!(event, TransferEvent::Done { .. }) && self.direction == Direction::Pull
                 {
-                    outln!("{id}: Download complete");
+                    self.write(format_args!("{id}: Download complete\n"));
                 }
-                outln!("{id}: {status}");
+                self.write(format_args!("{id}: {status}\n"));
             }
             return;
         }
