@@ -103,8 +103,8 @@ pub(crate) fn join_other_networks(
     Ok(())
 }
 
-/// The service's networks in compose's order (by key), each with the service name and the container
-/// name as aliases, as compose gives them.
+/// The service's networks in compose's order (by key), each with the service name as an alias, as compose
+/// gives them (the container's own name is always in the network's hosts).
 fn attachments(
     project: &Project,
     service: &str,
@@ -116,9 +116,12 @@ fn attachments(
         .iter()
         .map(|(key, settings)| {
             let settings = settings.clone().unwrap_or_else(ServiceNetwork::default);
-            let mut aliases = vec![service.to_string(), container.to_string()];
-            aliases.extend(settings.aliases);
-            aliases.dedup();
+            let mut aliases = vec![service.to_string()];
+            for alias in settings.aliases {
+                if !aliases.contains(&alias) && alias != container {
+                    aliases.push(alias);
+                }
+            }
             Attachment {
                 network: project.network_name(key),
                 ip: settings.ipv4_address,
