@@ -403,3 +403,49 @@ fn a_bad_file_is_refused_with_its_line_and_column() {
     );
     assert_eq!(p.leftovers(), Vec::<String>::new());
 }
+
+/// A service on two networks has both interfaces when its command begins (the second network is connected
+/// before the container starts, and joined by its monitor) and is reached by name from each network.
+#[test]
+fn a_service_on_two_networks_has_both_from_its_start() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let yaml = r#"services:
+  app:
+    image: busybox:latest
+    command: ["sh", "-c", "mkdir -p /www && ip -4 -o addr > /www/index.html && exec httpd -f -p 80 -h /www"]
+    stop_grace_period: 1s
+    networks:
+      back: {}
+      front:
+        aliases: [api]
+  fe:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    networks: [front]
+  be:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    networks: [back]
+networks:
+  front: {}
+  back: {}
+"#;
+    let p = Project::new(&h, "nets", yaml);
+    p.ok(&["up", "-d"]);
+    let get = |from: &str, host: &str| {
+        let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc {host} 80");
+        let (code, out, err) = h.out(&["exec", from, "sh", "-c", &script]);
+        assert_eq!(code, 0, "{from} → {host}: {err}");
+        out
+    };
+    let page = get("nets-be-1", "app");
+    assert!(page.contains(" eth0 ") && page.contains(" eth1 "), "{page}");
+    let from_front = get("nets-fe-1", "api");
+    assert!(from_front.contains("HTTP/1.1 200 OK"), "{from_front}");
+    p.ok(&["down"]);
+    assert_eq!(p.leftovers(), Vec::<String>::new());
+}

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use clap::Args;
 use hoist_compose::Project;
+use hoist_executor::runtime;
 
 use super::images::{self, ImagePolicy, PullPolicy};
 use super::service_container::{self, Overrides};
@@ -102,20 +103,26 @@ pub fn run(root: &Path, project: &Project, args: RunArgs) -> anyhow::Result<i32>
         dependencies::wait_for(root, project, &args.service)?;
     }
     if args.detach {
-        let (_, record, others) =
+        let (_, record) =
             service_container::create(root, project, &args.service, &name, 1, &overrides)?;
-        up::start(root, &record.id, &others)?;
+        up::start(root, &record.id)?;
         outln!("{name}");
         return Ok(0);
     }
     let (run_args, others) =
         service_container::run_args(project, &args.service, &name, 1, &overrides)?;
-    if !others.is_empty() {
-        errln!(
-            "WARN: {name} runs on its first network only: hoist joins further networks to detached containers (use -d)"
-        );
-    }
     let store = hoist_store::Store::open(root).context("opening the state directory")?;
-    // Becomes the container's monitor: the exit code is the container's, as compose run's.
-    crate::run::run(store, run_args)
+    let (_, dir, record, _) = crate::run::create_container(store, run_args)?;
+    if let Err(e) = service_container::connect_other_networks(root, &record.id, &others) {
+        let _ = runtime::remove(root, &record.id, true);
+        return Err(e);
+    }
+    // This process becomes the container's monitor: the exit code is the container's, as compose run's.
+    match runtime::run_foreground(&dir) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            errln!("hoist: {e}");
+            Ok(e.exit_code())
+        }
+    }
 }

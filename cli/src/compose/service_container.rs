@@ -1,6 +1,7 @@
 //! A service → the container to create for it: the service's keys written as `hoist run` flags, parsed by
 //! the same clap definition as `hoist run`'s (so every check of `run` applies), and made by
-//! [`crate::run::create_container`]. Networks beyond the first are joined once the container runs.
+//! [`crate::run::create_container`]. Networks beyond the first are connected before it starts (its monitor
+//! joins them at each start).
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -42,8 +43,7 @@ pub(crate) struct Attachment {
     pub aliases: Vec<String>,
 }
 
-/// The container of `service` named `name`, made (not started); the attachments after the first are for
-/// [`join_other_networks`] once it runs.
+/// The container of `service` named `name`, made (not started) and connected to all its networks.
 pub(crate) fn create(
     root: &Path,
     project: &Project,
@@ -51,12 +51,32 @@ pub(crate) fn create(
     name: &str,
     number: u32,
     overrides: &Overrides,
-) -> anyhow::Result<(ContainerDir, ContainerRecord, Vec<Attachment>)> {
+) -> anyhow::Result<(ContainerDir, ContainerRecord)> {
     let (args, others) = run_args(project, service, name, number, overrides)?;
     let store = hoist_store::Store::open(root)?;
     let (_, dir, record, _) = crate::run::create_container(store, args.for_create())
         .with_context(|| format!("creating container {name} of service {service:?}"))?;
-    Ok((dir, record, others))
+    connect_other_networks(root, &record.id, &others)?;
+    Ok((dir, record))
+}
+
+/// Connects the created container `id` to the networks after its first.
+pub(crate) fn connect_other_networks(
+    root: &Path,
+    id: &str,
+    attachments: &[Attachment],
+) -> anyhow::Result<()> {
+    for a in attachments {
+        hoist_executor::runtime::networks::connect::connect(
+            root,
+            &a.network,
+            id,
+            a.ip.as_deref(),
+            &a.aliases,
+        )
+        .with_context(|| format!("connecting container {id} to network {}", a.network))?;
+    }
+    Ok(())
 }
 
 /// `hoist run`'s arguments for the service's container `name`, and the networks after its first.
@@ -82,25 +102,6 @@ pub(crate) fn run_args(
     let parsed = RunArgv::try_parse_from(&argv)
         .map_err(|e| anyhow::anyhow!("service {service:?}: {}", e.to_string().trim()))?;
     Ok((parsed.args, attachments.into_iter().skip(1).collect()))
-}
-
-/// Joins the networks after the first (hoist connects running containers only).
-pub(crate) fn join_other_networks(
-    root: &Path,
-    container: &str,
-    attachments: &[Attachment],
-) -> anyhow::Result<()> {
-    for a in attachments {
-        hoist_executor::runtime::networks::connect::connect(
-            root,
-            &a.network,
-            container,
-            a.ip.as_deref(),
-            &a.aliases,
-        )
-        .with_context(|| format!("connecting {container} to network {}", a.network))?;
-    }
-    Ok(())
 }
 
 /// The service's networks in compose's order (by key), each with the service name as an alias, as compose

@@ -130,14 +130,14 @@ fn converge_service(
                 }
                 let name = c.record.name.clone();
                 dependencies::wait_for(root, project, service)?;
-                start(root, &name, &[])?;
+                start(root, &name)?;
                 return Ok(());
             }
             // Recreated under the same name and number: the old one goes first.
             let name = c.record.name.clone();
             runtime::stop(root, &c.record.id, None)?;
             runtime::remove(root, &c.record.id, true)?;
-            let (_, record, others) = service_container::create(
+            let (_, record) = service_container::create(
                 root,
                 project,
                 service,
@@ -147,31 +147,26 @@ fn converge_service(
             )?;
             progress::done("Container", &name, "Recreated");
             dependencies::wait_for(root, project, service)?;
-            start(root, &record.id, &others)?;
+            start(root, &record.id)?;
             return Ok(());
         }
         None => project.container_name(service, 1),
     };
-    let (_, record, others) =
+    let (_, record) =
         service_container::create(root, project, service, &name, 1, &Overrides::default())?;
     progress::done("Container", &name, "Created");
     dependencies::wait_for(root, project, service)?;
-    start(root, &record.id, &others)
+    start(root, &record.id)
 }
 
-/// Starts the container, joins its other networks; ` ✔ Container NAME  Started`.
-pub(crate) fn start(
-    root: &Path,
-    id_or_name: &str,
-    others: &[service_container::Attachment],
-) -> anyhow::Result<()> {
+/// Starts the container; ` ✔ Container NAME  Started`.
+pub(crate) fn start(root: &Path, id_or_name: &str) -> anyhow::Result<()> {
     let started = runtime::start(root, id_or_name)?;
     let (_, record) = runtime::find(root, id_or_name)?;
     if let Err(e) = runtime::start_error(&record.name, &started.state) {
         progress::failed("Container", &record.name, "Error");
         return Err(e.into());
     }
-    service_container::join_other_networks(root, &record.name, others)?;
     progress::done("Container", &record.name, "Started");
     Ok(())
 }
