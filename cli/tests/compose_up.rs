@@ -317,6 +317,19 @@ fn up_twice_changes_nothing_and_an_edit_recreates_only_that_service() {
     let (_, all, _) = h.out(&["ps", "-a", "-q"]);
     assert_eq!(all.lines().count(), 2, "the old b is gone: {all}");
 
+    // b taken out of the file: an orphan, warned about, removed with --remove-orphans.
+    let only_a = TWO_SERVICES[..TWO_SERVICES.find("  b:").unwrap()].to_string();
+    std::fs::write(p.path().join("compose.yaml"), only_a).unwrap();
+    let err = p.ok(&["up", "-d"]);
+    assert!(
+        err.contains("Found orphan containers ([idem-b-1])"),
+        "{err}"
+    );
+    let err = p.ok(&["up", "-d", "--remove-orphans"]);
+    assert!(err.contains(" ✔ Container idem-b-1  Removed"), "{err}");
+    let (_, all, _) = h.out(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(all.trim(), "idem-a-1");
+
     p.ok(&["down"]);
     assert_eq!(p.leftovers(), Vec::<String>::new());
 }
