@@ -220,7 +220,7 @@ pub fn status_text(c: &ContainerSummary) -> String {
 }
 
 /// Docker's PORTS: `127.0.0.1:8080->80/tcp` for each published port (hoist publishes on loopback).
-fn ports_text(c: &ContainerSummary) -> String {
+pub(crate) fn ports_text(c: &ContainerSummary) -> String {
     c.record
         .ports
         .iter()
@@ -230,7 +230,7 @@ fn ports_text(c: &ContainerSummary) -> String {
         .join(", ")
 }
 
-fn command_text(c: &ContainerSummary, no_trunc: bool) -> String {
+pub(crate) fn command_text(c: &ContainerSummary, no_trunc: bool) -> String {
     let text = c.record.args.join(" ");
     let text = if no_trunc || text.chars().count() <= 20 {
         text

@@ -162,7 +162,7 @@ enum Command {
     Network(network::NetworkArgs),
     /// Manage volumes: create, ls, inspect, rm, prune.
     Volume(volume::VolumeArgs),
-    /// Multi-container projects from compose files (`config` so far).
+    /// Multi-container projects from compose files (config, up, down, ps, run).
     Compose(compose::ComposeArgs),
     #[command(hide = true)]
     Debug(debug::DebugArgs),

@@ -147,6 +147,7 @@ impl RunNetworkArgs {
             dns_options: self.dns_option,
             add_hosts: self.add_host,
             publish_all: self.publish_all,
+            more: Vec::new(),
         }
     }
 }

@@ -407,3 +407,46 @@ fn connect_and_disconnect_a_running_container() {
     let (_, addrs, _) = h.out(&["exec", "web-b", "ip", "-4", "-o", "addr"]);
     assert!(!addrs.contains("10.232.0.77"), "{addrs}");
 }
+
+/// `network connect` of a created container (not running yet): it has the network from its start, and again
+/// after a restart, as docker's.
+#[test]
+fn connect_a_created_container_joins_at_each_start() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    if !have_tools() {
+        return;
+    }
+    let _cleanup = Cleanup(&h, vec!["front2", "back2"]);
+    for (name, subnet) in [("front2", "10.233.0.0/24"), ("back2", "10.234.0.0/24")] {
+        let (code, _, err) = h.out(&["network", "create", "--subnet", subnet, name]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = h.out(&[
+        "create",
+        "--name",
+        "later",
+        "--network",
+        "front2",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = h.out(&["network", "connect", "--ip", "10.234.0.9", "back2", "later"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = h.out(&["network", "connect", "back2", "later"]);
+    assert_eq!(code, 1, "connected twice: {err}");
+    for start in [&["start", "later"][..], &["restart", "-t", "1", "later"]] {
+        let (code, _, err) = h.out(start);
+        assert_eq!(code, 0, "{err}");
+        let (_, addrs, _) = h.out(&["exec", "later", "ip", "-4", "-o", "addr"]);
+        assert!(
+            addrs.contains("eth1") && addrs.contains("10.234.0.9/24"),
+            "after {start:?}: {addrs}"
+        );
+    }
+    let (code, _, err) = h.out(&["rm", "-f", "later"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -1,6 +1,5 @@
 //! A project's containers, found by their compose labels in the state directory: every `hoist compose`
 //! command starts here, since no daemon remembers what an earlier `up` made.
-#![allow(dead_code)] // the commands that use it land one by one
 
 use std::path::Path;
 

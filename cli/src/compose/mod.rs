@@ -1,8 +1,20 @@
 //! `hoist compose …`: multi-container projects from compose files (the Compose Specification), as Docker
 //! Compose v2 runs them. The files are read by the `hoist-compose` crate; this module holds the flags and the
-//! commands (`config` so far).
+//! commands: `config`, and the runtime ones (`up`, `down`, `ps`, `run`) over hoist's containers, networks and
+//! volumes, found again by their compose labels.
+mod attach;
 mod config;
+mod dependencies;
+mod down;
+mod images;
+mod lock;
 mod lookup;
+mod progress;
+mod ps;
+mod resources;
+mod run_oneoff;
+mod service_container;
+mod up;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -34,15 +46,28 @@ pub struct ComposeArgs {
 enum ComposeCommand {
     /// Parse, resolve and print the compose project (the files merged, variables interpolated, paths absolute).
     Config(config::ConfigArgs),
+    /// Create and start the services' containers (with their networks and volumes).
+    Up(up::UpArgs),
+    /// Stop and remove the project's containers and networks (`-v`: its volumes too).
+    Down(down::DownArgs),
+    /// List the project's containers.
+    Ps(ps::PsArgs),
+    /// Run a one-off command in a new container of a service.
+    Run(run_oneoff::RunArgs),
 }
 
 /// `root` is hoist's state directory: the project's containers, networks and volumes live there, found again
 /// by their compose labels (no daemon holds a project's state).
 pub fn run(root: &std::path::Path, args: ComposeArgs) -> anyhow::Result<i32> {
     let loaded = load(&args)?;
-    let _ = root;
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let project = &loaded.project;
     match args.command {
         ComposeCommand::Config(a) => config::config(&loaded, a),
+        ComposeCommand::Up(a) => up::up(&root, project, a),
+        ComposeCommand::Down(a) => down::down(&root, project, a),
+        ComposeCommand::Ps(a) => ps::ps(&root, project, a),
+        ComposeCommand::Run(a) => run_oneoff::run(&root, project, a),
     }
 }
 

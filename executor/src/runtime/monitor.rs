@@ -384,15 +384,19 @@ fn join_networks(
 ) -> container::Result<()> {
     let failed = |e: RuntimeError| container::ContainerError::Failed(e.to_string());
     let net = &record.options.net;
-    let Some(name) = &net.network else {
-        return super::networks::join::write_files(bundle, net, crate::bridge::GATEWAY)
-            .map_err(failed);
-    };
     let root = dir
         .path()
         .parent()
         .and_then(Path::parent)
         .ok_or_else(|| failed(RuntimeError::Invalid("no state root".into())))?;
+    let Some(name) = &net.network else {
+        super::networks::join::write_files(bundle, net, crate::bridge::GATEWAY).map_err(failed)?;
+        if !net.more.is_empty() {
+            super::networks::connect::join_more(root, record, pid, &bundle.join("hosts"))
+                .map_err(failed)?;
+        }
+        return Ok(());
+    };
     // `--add-host` lines first: the network's section of the hosts file stays last.
     let gateway = super::networks::find(root, name).map_err(failed)?.gateway;
     super::networks::join::write_files(bundle, net, gateway).map_err(failed)?;
@@ -403,6 +407,10 @@ fn join_networks(
         .and_then(|a| a.ip())
         .map(|ip| ip.to_string());
     *attachment.borrow_mut() = joined;
+    if !net.more.is_empty() {
+        super::networks::connect::join_more(root, record, pid, &bundle.join("hosts"))
+            .map_err(failed)?;
+    }
     Ok(())
 }
 

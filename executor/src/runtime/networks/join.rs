@@ -38,6 +38,20 @@ pub struct NetOptions {
     /// `-P`: every EXPOSEd port of the image to a free host port.
     #[serde(default)]
     pub publish_all: bool,
+    /// Networks besides `network`, joined at each start (`eth1`, `eth2` …): `network connect` of a
+    /// container that is not running (as docker's, and how compose puts a service on several networks).
+    #[serde(default)]
+    pub more: Vec<MoreNetwork>,
+}
+
+/// One of [`NetOptions::more`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoreNetwork {
+    pub network: String,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 fn invalid(msg: String) -> RuntimeError {
