@@ -42,7 +42,8 @@ fn unescape(s: &str) -> String {
 
 /// The name of a [`crate::WorkLock`] file in `tmp/`.
 fn is_work_lock(name: &str) -> bool {
-    (name.starts_with("compress-") || name.starts_with("pull-")) && name.ends_with(".lock")
+    (name.starts_with("compress-") || name.starts_with("pull-") || name.starts_with("step-"))
+        && name.ends_with(".lock")
 }
 
 impl Store {

@@ -1,8 +1,17 @@
 //! `hoist compose …`: multi-container projects from compose files (the Compose Specification), as Docker
 //! Compose v2 runs them. The files are read by the `hoist-compose` crate; this module holds the flags and the
-//! commands (`config` so far).
+//! commands.
+mod attach;
 mod config;
+mod events;
+mod exec;
+mod image_cmds;
+mod images;
+mod lifecycle;
+mod log_stream;
+mod logs;
 mod lookup;
+mod select;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -34,15 +43,72 @@ pub struct ComposeArgs {
 enum ComposeCommand {
     /// Parse, resolve and print the compose project (the files merged, variables interpolated, paths absolute).
     Config(config::ConfigArgs),
+    /// Build or rebuild the services that have `build:` (all at once, sharing the build cache).
+    Build(image_cmds::BuildArgs),
+    /// Pull the images of the services that have `image:` and no `build:`.
+    Pull(image_cmds::ServicesArgs),
+    /// Push the images of the services that have `image:`.
+    Push(image_cmds::ServicesArgs),
+    /// List the images the project's containers use.
+    Images(image_cmds::ServicesArgs),
+    /// Show the output of the services' containers.
+    Logs(logs::LogsArgs),
+    /// Run a command in a running container of a service.
+    Exec(exec::ExecArgs),
+    /// Stop the services' containers.
+    Stop(lifecycle::StopArgs),
+    /// Start the services' stopped containers.
+    Start(lifecycle::ServicesArgs),
+    /// Restart the services' containers.
+    Restart(lifecycle::StopArgs),
+    /// Send a signal to the services' running containers (default SIGKILL).
+    Kill(lifecycle::KillArgs),
+    /// Remove the services' stopped containers.
+    Rm(lifecycle::RmArgs),
+    /// Freeze the services' containers.
+    Pause(lifecycle::ServicesArgs),
+    /// Thaw the services' paused containers.
+    Unpause(lifecycle::ServicesArgs),
+    /// Show the processes of the services' running containers.
+    Top(exec::TopArgs),
+    /// Print the host address a service's container port is published on.
+    Port(exec::PortArgs),
+    /// Follow the services' containers' output until they all exit (what a foreground `up` shows).
+    #[command(hide = true)]
+    Attach(AttachArgs),
+}
+
+#[derive(Debug, Args)]
+struct AttachArgs {
+    services: Vec<String>,
 }
 
 /// `root` is hoist's state directory: the project's containers, networks and volumes live there, found again
 /// by their compose labels (no daemon holds a project's state).
 pub fn run(root: &std::path::Path, args: ComposeArgs) -> anyhow::Result<i32> {
     let loaded = load(&args)?;
-    let _ = root;
+    let project = &loaded.project;
     match args.command {
         ComposeCommand::Config(a) => config::config(&loaded, a),
+        ComposeCommand::Build(a) => image_cmds::build(root, project, a),
+        ComposeCommand::Pull(a) => image_cmds::pull(root, project, a),
+        ComposeCommand::Push(a) => image_cmds::push(root, project, a),
+        ComposeCommand::Images(a) => image_cmds::list(root, project, a),
+        ComposeCommand::Logs(a) => logs::logs(root, project, a),
+        ComposeCommand::Exec(a) => exec::exec(root, project, a),
+        ComposeCommand::Stop(a) => lifecycle::stop(root, project, a),
+        ComposeCommand::Start(a) => lifecycle::start(root, project, a),
+        ComposeCommand::Restart(a) => lifecycle::restart(root, project, a),
+        ComposeCommand::Kill(a) => lifecycle::kill(root, project, a),
+        ComposeCommand::Rm(a) => lifecycle::rm(root, project, a),
+        ComposeCommand::Pause(a) => lifecycle::pause(root, project, a),
+        ComposeCommand::Unpause(a) => lifecycle::unpause(root, project, a),
+        ComposeCommand::Top(a) => exec::top(root, project, a),
+        ComposeCommand::Port(a) => exec::port(root, project, a),
+        ComposeCommand::Attach(a) => {
+            select::check_services(project, &a.services)?;
+            attach::attach_until_exit(root, &project.name, &a.services)
+        }
     }
 }
 
