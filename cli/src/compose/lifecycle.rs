@@ -9,7 +9,7 @@ use hoist_executor::runtime::{self, state::Status, RuntimeError};
 
 use super::events;
 use super::lookup::ProjectContainer;
-use super::select::service_containers;
+use super::select::{level, service_containers};
 
 #[derive(Debug, Args)]
 pub(crate) struct StopArgs {
@@ -49,6 +49,13 @@ pub(crate) struct RmArgs {
     services: Vec<String>,
 }
 
+/// Docker's status word of the container is `status` (`running`, `paused` …).
+fn state_is(c: &ProjectContainer, status: &str) -> bool {
+    c.dir
+        .current_state()
+        .is_ok_and(|s| s.docker_status() == status)
+}
+
 fn running(c: &ProjectContainer) -> bool {
     c.dir
         .current_state()
@@ -56,31 +63,52 @@ fn running(c: &ProjectContainer) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `verb` on each container, with `doing`/`done` progress lines; exit 1 if one failed.
+/// Runs `verb` on each container, with `doing`/`done` progress lines; exit 1 if one failed. Containers come in
+/// dependency levels (see [`service_containers`]); those of one level are handled at once, as compose does.
 fn each<'a>(
+    project: &Project,
     containers: impl IntoIterator<Item = &'a ProjectContainer>,
     doing: &str,
     done: &str,
-    mut verb: impl FnMut(&str) -> Result<(), RuntimeError>,
+    verb: impl Fn(&str) -> Result<(), RuntimeError> + Sync,
 ) -> i32 {
-    let mut code = 0;
+    let mut levels: Vec<Vec<&ProjectContainer>> = Vec::new();
+    let mut last = None;
     for c in containers {
-        let name = &c.record.name;
-        events::event("Container", name, doing, false);
-        match verb(name) {
-            Ok(()) => events::event("Container", name, done, true),
-            Err(e) => {
-                events::failed("Container", name, &e.to_string());
-                code = 1;
-            }
+        let level = level(project, &c.service);
+        if last != Some(level) {
+            levels.push(Vec::new());
+            last = Some(level);
+        }
+        if let Some(group) = levels.last_mut() {
+            group.push(c);
         }
     }
-    code
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    for group in levels {
+        std::thread::scope(|scope| {
+            for c in group {
+                let (verb, failed) = (&verb, &failed);
+                scope.spawn(move || {
+                    let name = &c.record.name;
+                    events::event("Container", name, doing, false);
+                    match verb(name) {
+                        Ok(()) => events::event("Container", name, done, true),
+                        Err(e) => {
+                            events::failed("Container", name, &e.to_string());
+                            failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+    }
+    i32::from(failed.load(std::sync::atomic::Ordering::SeqCst))
 }
 
 pub(crate) fn stop(root: &Path, project: &Project, args: StopArgs) -> anyhow::Result<i32> {
     let containers = service_containers(root, project, &args.services, true)?;
-    Ok(each(&containers, "Stopping", "Stopped", |n| {
+    Ok(each(project, &containers, "Stopping", "Stopped", |n| {
         runtime::stop(root, n, args.timeout).map(drop)
     }))
 }
@@ -89,7 +117,7 @@ pub(crate) fn start(root: &Path, project: &Project, args: ServicesArgs) -> anyho
     let containers = service_containers(root, project, &args.services, false)?;
     // Running ones are left alone, as compose starts only what is stopped.
     let stopped: Vec<ProjectContainer> = containers.into_iter().filter(|c| !running(c)).collect();
-    Ok(each(&stopped, "Starting", "Started", |n| {
+    Ok(each(project, &stopped, "Starting", "Started", |n| {
         let started = runtime::start(root, n)?;
         runtime::start_error(n, &started.state)
     }))
@@ -97,7 +125,7 @@ pub(crate) fn start(root: &Path, project: &Project, args: ServicesArgs) -> anyho
 
 pub(crate) fn restart(root: &Path, project: &Project, args: StopArgs) -> anyhow::Result<i32> {
     let containers = service_containers(root, project, &args.services, false)?;
-    Ok(each(&containers, "Restarting", "Started", |n| {
+    Ok(each(project, &containers, "Restarting", "Started", |n| {
         runtime::restart(root, n, args.timeout).map(drop)
     }))
 }
@@ -114,21 +142,29 @@ pub(crate) fn kill(root: &Path, project: &Project, args: KillArgs) -> anyhow::Re
         return Ok(0);
     }
     let signal = args.signal.clone();
-    Ok(each(&containers, "Killing", "Killed", |n| {
+    Ok(each(project, &containers, "Killing", "Killed", |n| {
         runtime::kill(root, n, Some(&signal)).map(drop)
     }))
 }
 
 pub(crate) fn pause(root: &Path, project: &Project, args: ServicesArgs) -> anyhow::Result<i32> {
     let containers = service_containers(root, project, &args.services, false)?;
-    Ok(each(&containers, "Pausing", "Paused", |n| {
+    let running: Vec<&ProjectContainer> = containers
+        .iter()
+        .filter(|c| state_is(c, "running"))
+        .collect();
+    Ok(each(project, running, "Pausing", "Paused", |n| {
         runtime::pause(root, n).map(drop)
     }))
 }
 
 pub(crate) fn unpause(root: &Path, project: &Project, args: ServicesArgs) -> anyhow::Result<i32> {
     let containers = service_containers(root, project, &args.services, false)?;
-    Ok(each(&containers, "Unpausing", "Unpaused", |n| {
+    let paused: Vec<&ProjectContainer> = containers
+        .iter()
+        .filter(|c| state_is(c, "paused"))
+        .collect();
+    Ok(each(project, paused, "Unpausing", "Unpaused", |n| {
         runtime::unpause(root, n).map(drop)
     }))
 }
@@ -138,6 +174,7 @@ pub(crate) fn rm(root: &Path, project: &Project, args: RmArgs) -> anyhow::Result
     let mut containers = service_containers(root, project, &args.services, true)?;
     if args.stop {
         let code = each(
+            project,
             containers.iter().filter(|c| running(c)),
             "Stopping",
             "Stopped",
@@ -159,7 +196,7 @@ pub(crate) fn rm(root: &Path, project: &Project, args: RmArgs) -> anyhow::Result
             return Ok(0);
         }
     }
-    let code = each(&containers, "Removing", "Removed", |n| {
+    let code = each(project, &containers, "Removing", "Removed", |n| {
         let anonymous = if args.volumes {
             anonymous_volumes(root, n)
         } else {

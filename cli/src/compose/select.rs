@@ -17,6 +17,31 @@ pub(crate) fn check_services(project: &Project, services: &[String]) -> anyhow::
     Ok(())
 }
 
+/// How deep `service` sits in the dependency graph: 0 for a service that depends on nothing in the project,
+/// else one more than its deepest dependency. Services of one level can be started (or stopped) at once.
+pub(crate) fn level(project: &Project, service: &str) -> usize {
+    fn depth(project: &Project, service: &str, seen: &mut Vec<String>) -> usize {
+        let Some(s) = project.services.get(service) else {
+            return 0;
+        };
+        // A cycle (only in a project that skipped validation) ends the walk.
+        if seen.iter().any(|v| v == service) {
+            return 0;
+        }
+        seen.push(service.to_string());
+        let deepest = s
+            .depends_on
+            .keys()
+            .filter(|d| project.services.contains_key(*d))
+            .map(|d| depth(project, d, seen) + 1)
+            .max()
+            .unwrap_or(0);
+        seen.pop();
+        deepest
+    }
+    depth(project, service, &mut Vec::new())
+}
+
 /// The project's service containers (not `compose run` ones) of `services` (all when empty), ordered so that
 /// a service comes after the ones it depends on; `shutdown` reverses that (dependents first).
 pub(crate) fn service_containers(
@@ -39,7 +64,7 @@ pub(crate) fn service_containers(
         .filter(|c| !c.oneoff())
         .filter(|c| services.is_empty() || services.contains(&c.service))
         .collect();
-    found.sort_by_key(|c| (rank(&c.service), c.number));
+    found.sort_by_key(|c| (level(project, &c.service), rank(&c.service), c.number));
     if shutdown {
         found.reverse();
     }
