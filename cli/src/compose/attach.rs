@@ -74,10 +74,9 @@ fn follow_until_exit(root: &Path, name: &str, prefix: &Prefix) {
     if let Err(e) = log_stream::stream(root, name, prefix, &options) {
         errln!("hoist: the output of {name}: {e:#}");
     }
-    match runtime::wait(root, name) {
-        Ok(code) => outln!("{name} exited with code {code}"),
-        // Removed meanwhile (another `compose down`): nothing left to report.
-        Err(_) => {}
+    // Removed meanwhile (another `compose down`): nothing left to report.
+    if let Ok(code) = runtime::wait(root, name) {
+        outln!("{name} exited with code {code}");
     }
 }
 
