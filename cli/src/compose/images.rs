@@ -62,14 +62,34 @@ pub(crate) fn ensure_images(
     } else {
         services.to_vec()
     };
+    let mut present = |image: &str| -> anyhow::Result<bool> { Ok(store.resolve(image)?.is_some()) };
+    let (to_build, to_pull) = plan(project, &names, policy, &mut present)?;
+    if !to_pull.is_empty() {
+        pull_services(root, project, &to_pull)?;
+    }
+    if !to_build.is_empty() {
+        build_services(root, project, &to_build, &BuildFlags::default())?;
+    }
+    Ok(())
+}
+
+/// What [`ensure_images`] does for `names`: (the services to build, the services to pull); `present` says
+/// whether the store has an image.
+#[allow(dead_code)] // see ensure_images
+fn plan(
+    project: &Project,
+    names: &[String],
+    policy: ImagePolicy,
+    present: &mut dyn FnMut(&str) -> anyhow::Result<bool>,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let mut to_build = Vec::new();
     let mut to_pull = Vec::new();
-    for name in &names {
+    for name in names {
         let Some(service) = project.services.get(name) else {
             continue;
         };
         let image = service_image(project, name);
-        let present = store.resolve(&image)?.is_some();
+        let present = present(&image)?;
         match &service.build {
             Some(_) if policy.build && !policy.no_build => to_build.push(name.clone()),
             Some(_) if present => {}
@@ -94,13 +114,7 @@ pub(crate) fn ensure_images(
             },
         }
     }
-    if !to_pull.is_empty() {
-        pull_services(root, project, &to_pull)?;
-    }
-    if !to_build.is_empty() {
-        build_services(root, project, &to_build, &BuildFlags::default())?;
-    }
-    Ok(())
+    Ok((to_build, to_pull))
 }
 
 /// `compose build`'s flags passed on to every `hoist build`.
@@ -309,6 +323,81 @@ fn transfer_services(
 
 #[cfg(test)]
 mod tests {
+    use super::{plan, ImagePolicy, PullPolicy};
+
+    fn project() -> hoist_compose::Project {
+        let mut project = hoist_compose::Project {
+            name: "p".into(),
+            ..Default::default()
+        };
+        let built = hoist_compose::Service {
+            build: Some(Default::default()),
+            ..Default::default()
+        };
+        let pulled = hoist_compose::Service {
+            image: Some("redis:7".into()),
+            ..Default::default()
+        };
+        project.services.insert("web".into(), built);
+        project.services.insert("cache".into(), pulled);
+        project
+    }
+
+    fn planned(policy: ImagePolicy, have: &[&str]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let project = project();
+        let names: Vec<String> = project.services.keys().cloned().collect();
+        plan(&project, &names, policy, &mut |image| {
+            Ok(have.contains(&image))
+        })
+    }
+
+    const MISSING: ImagePolicy = ImagePolicy {
+        build: false,
+        no_build: false,
+        pull: PullPolicy::Missing,
+    };
+
+    #[test]
+    fn what_is_missing_is_built_or_pulled_and_what_is_there_is_left() {
+        let (build, pull) = planned(MISSING, &[]).unwrap();
+        assert_eq!(
+            (build, pull),
+            (vec!["web".to_string()], vec!["cache".to_string()])
+        );
+        let (build, pull) = planned(MISSING, &["p-web", "redis:7"]).unwrap();
+        assert!(build.is_empty() && pull.is_empty());
+    }
+
+    #[test]
+    fn build_rebuilds_and_always_pulls_even_what_is_there() {
+        let policy = ImagePolicy {
+            build: true,
+            pull: PullPolicy::Always,
+            ..MISSING
+        };
+        let (build, pull) = planned(policy, &["p-web", "redis:7"]).unwrap();
+        assert_eq!(
+            (build, pull),
+            (vec!["web".to_string()], vec!["cache".to_string()])
+        );
+    }
+
+    #[test]
+    fn no_build_and_never_pull_refuse_a_missing_image() {
+        let no_build = ImagePolicy {
+            no_build: true,
+            ..MISSING
+        };
+        let e = planned(no_build, &["redis:7"]).unwrap_err().to_string();
+        assert!(e.contains("p-web is missing and --no-build"), "{e}");
+        let never = ImagePolicy {
+            pull: PullPolicy::Never,
+            ..MISSING
+        };
+        let e = planned(never, &["p-web"]).unwrap_err().to_string();
+        assert!(e.contains("no such image: redis:7"), "{e}");
+    }
+
     #[test]
     fn build_lines_name_their_service() {
         assert_eq!(
