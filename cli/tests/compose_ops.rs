@@ -95,6 +95,9 @@ fn wait_for_log(h: &Hoist, name: &str, text: &str) {
     panic!("{name} never printed {text:?}");
 }
 
+/// A container that stops at once on SIGTERM (a pid 1 without a handler would ignore it until the timeout).
+const STOPS_ON_TERM: &str = "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done";
+
 const TWO_SERVICES: &str = r#"
 services:
   web:
@@ -338,9 +341,8 @@ fn stop_start_restart_rm_change_what_ps_shows() {
         return;
     };
     let dir = project_dir(TWO_SERVICES, &[]);
-    // `exec` makes sh pid 1 go, so sleep gets SIGTERM and the stop takes no timeout.
-    service_container(&h, "lc", "web", "exec sleep 60");
-    service_container(&h, "lc", "database", "exec sleep 60");
+    service_container(&h, "lc", "web", STOPS_ON_TERM);
+    service_container(&h, "lc", "database", STOPS_ON_TERM);
 
     let out = ok(
         compose(&h, dir.path(), "lc", &["stop", "web"]),
@@ -447,4 +449,54 @@ fn attach_prints_every_line_prefixed_and_each_exit_code() {
         text.contains("at-database-1 exited with code 0\n"),
         "{text}"
     );
+}
+
+#[test]
+fn ctrl_c_while_attached_stops_the_containers_gracefully() {
+    use std::io::{BufRead, BufReader};
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let dir = project_dir(TWO_SERVICES, &[]);
+    service_container(&h, "ci", "web", STOPS_ON_TERM);
+    wait_for_log(&h, "ci-web-1", "ready");
+    let mut child = h
+        .cmd()
+        .current_dir(dir.path())
+        .args(["compose", "-p", "ci", "attach"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    // The first line comes once the signals are being watched; then the container's log.
+    while !seen.contains("ci-web-1  | ready") {
+        let mut line = String::new();
+        assert_ne!(
+            out.read_line(&mut line).unwrap(),
+            0,
+            "attach ended early: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let result = child.wait_with_output().unwrap();
+    assert_eq!(result.status.code(), Some(130), "{}", stderr(&result));
+    let err = stderr(&result);
+    assert!(
+        err.contains("Gracefully stopping... (press Ctrl+C again to force)"),
+        "{err}"
+    );
+    assert!(err.contains("Container ci-web-1  Stopped"), "{err}");
+    assert!(rest.contains("ci-web-1 exited with code 0"), "{rest}");
+    assert!(
+        started.elapsed().as_secs() < 8,
+        "the stop signal was not sent: it waited for the timeout"
+    );
+    assert!(status(&h, "ci-web-1").starts_with("Exited"));
 }

@@ -58,6 +58,8 @@ pub(crate) fn attach_until_exit(
     for stopper in stoppers {
         let _ = stopper.join();
     }
+    // Processes started from here on (and this thread) get Ctrl-C again as usual.
+    let _ = interrupts.blocked.thread_unblock();
     Ok(if interrupts.interrupted.load(Ordering::SeqCst) {
         EXIT_INTERRUPTED
     } else {
@@ -82,6 +84,8 @@ fn follow_until_exit(root: &Path, name: &str, prefix: &Prefix) {
 
 /// What the signal thread did: whether a Ctrl-C came, and the stops it started.
 struct Interrupts {
+    /// The signals this thread blocked (the watcher thread waits for them).
+    blocked: SigSet,
     interrupted: Arc<AtomicBool>,
     stoppers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -95,6 +99,7 @@ fn watch_interrupts(root: &Path, names: &[String]) -> anyhow::Result<Interrupts>
     signals
         .thread_block()
         .map_err(|e| anyhow::anyhow!("blocking SIGINT and SIGTERM while attached: {e}"))?;
+    let blocked = signals;
     let interrupted = Arc::new(AtomicBool::new(false));
     let seen = Arc::clone(&interrupted);
     let stoppers: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
@@ -126,6 +131,7 @@ fn watch_interrupts(root: &Path, names: &[String]) -> anyhow::Result<Interrupts>
         })
         .map_err(|e| anyhow::anyhow!("starting the signal thread: {e}"))?;
     Ok(Interrupts {
+        blocked,
         interrupted,
         stoppers,
     })
