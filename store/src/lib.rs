@@ -203,7 +203,7 @@ impl Store {
             use sha2::Digest as _;
             hex::encode(sha2::Sha256::digest(key.as_bytes()))
         };
-        WorkLock::acquire(&self.tmp.join(format!("step-{name}.lock")))
+        WorkLock::acquire(&self.tmp.join(format!("steplock-{name}.lock")))
     }
 
     /// The in-process lock for unpacking `diff_id`.
