@@ -121,7 +121,7 @@ fn host_has_link(name: &str) -> bool {
 }
 
 /// The example comes up with its fixed address on its subnet and its DNS servers in resolv.conf; `down`
-/// leaves nothing. Then the same with `build: ./msec_console` (the image built beforehand, as `up` would).
+/// leaves nothing. Then the same with `build: ./msec_console`, which `up` builds.
 #[test]
 fn issue_example_gets_its_address_and_dns_and_down_leaves_nothing() {
     let Some(h) = Hoist::with_busybox() else {
@@ -135,7 +135,7 @@ fn issue_example_gets_its_address_and_dns_and_down_leaves_nothing() {
     for (yaml, built) in [(ISSUE_EXAMPLE_IMAGE, false), (build_variant.as_str(), true)] {
         let p = Project::new(&h, "msec", yaml);
         if built {
-            // Until `up` builds (the images helper's branch), the image `PROJECT-SERVICE` is made here.
+            // `up` builds the service's image `PROJECT-SERVICE` from its context, as compose does.
             let ctx = p.path().join("msec_console");
             std::fs::create_dir(&ctx).unwrap();
             std::fs::write(
@@ -143,16 +143,15 @@ fn issue_example_gets_its_address_and_dns_and_down_leaves_nothing() {
                 "FROM busybox:latest\nCMD [\"sleep\", \"3600\"]\n",
             )
             .unwrap();
-            let (code, _, err) =
-                h.out(&["build", "-q", "-t", "msec-console", ctx.to_str().unwrap()]);
-            assert_eq!(code, 0, "build: {err}");
         }
         let err = p.ok(&["up", "-d"]);
-        assert!(err.contains(" ✔ Network msec_web  Created"), "{err}");
-        assert!(
-            err.contains(" ✔ Container msec-console-1  Started"),
-            "{err}"
-        );
+        if built {
+            assert!(err.contains("Service console  Built"), "{err}");
+            let (code, _, err) = h.out(&["image", "inspect", "msec-console"]);
+            assert_eq!(code, 0, "{err}");
+        }
+        assert!(err.contains(" Network msec_web  Created"), "{err}");
+        assert!(err.contains(" Container msec-console-1  Started"), "{err}");
         let bridge = bridge_of(&h, "msec_web");
         assert!(host_has_link(&bridge), "no bridge {bridge} on the host");
 
@@ -177,11 +176,8 @@ fn issue_example_gets_its_address_and_dns_and_down_leaves_nothing() {
         assert_eq!(labels.trim(), "msec console");
 
         let err = p.ok(&["down"]);
-        assert!(
-            err.contains(" ✔ Container msec-console-1  Removed"),
-            "{err}"
-        );
-        assert!(err.contains(" ✔ Network msec_web  Removed"), "{err}");
+        assert!(err.contains(" Container msec-console-1  Removed"), "{err}");
+        assert!(err.contains(" Network msec_web  Removed"), "{err}");
         assert_eq!(p.leftovers(), Vec::<String>::new());
         assert!(!host_has_link(&bridge), "bridge {bridge} left on the host");
     }
@@ -211,8 +207,8 @@ fn client_waits_for_a_healthy_web_and_fetches_from_it_by_name() {
     };
     let p = Project::new(&h, "pair", WEB_AND_CLIENT);
     let err = p.ok(&["up", "-d"]);
-    let healthy = err.find(" ✔ Container pair-web-1  Healthy").expect(&err);
-    let client_started = err.find(" ✔ Container pair-client-1  Started").expect(&err);
+    let healthy = err.find(" Container pair-web-1  Healthy").expect(&err);
+    let client_started = err.find(" Container pair-client-1  Started").expect(&err);
     assert!(healthy < client_started, "{err}");
     let exit = h.wait_exited("pair-client-1", 20);
     let (_, log, _) = h.out(&["logs", "pair-client-1"]);
@@ -293,8 +289,8 @@ fn up_twice_changes_nothing_and_an_edit_recreates_only_that_service() {
     let (a, b) = (p.id("idem-a-1"), p.id("idem-b-1"));
 
     let err = p.ok(&["up", "-d"]);
-    assert!(err.contains(" ✔ Container idem-a-1  Running"), "{err}");
-    assert!(err.contains(" ✔ Container idem-b-1  Running"), "{err}");
+    assert!(err.contains(" Container idem-a-1  Running"), "{err}");
+    assert!(err.contains(" Container idem-b-1  Running"), "{err}");
     assert!(
         !err.contains("Created") && !err.contains("Recreated"),
         "{err}"
@@ -307,8 +303,8 @@ fn up_twice_changes_nothing_and_an_edit_recreates_only_that_service() {
     )
     .unwrap();
     let err = p.ok(&["up", "-d"]);
-    assert!(err.contains(" ✔ Container idem-a-1  Running"), "{err}");
-    assert!(err.contains(" ✔ Container idem-b-1  Recreated"), "{err}");
+    assert!(err.contains(" Container idem-a-1  Running"), "{err}");
+    assert!(err.contains(" Container idem-b-1  Recreated"), "{err}");
     assert_eq!(p.id("idem-a-1"), a);
     let new_b = p.id("idem-b-1");
     assert_ne!(new_b, b);
@@ -326,7 +322,7 @@ fn up_twice_changes_nothing_and_an_edit_recreates_only_that_service() {
         "{err}"
     );
     let err = p.ok(&["up", "-d", "--remove-orphans"]);
-    assert!(err.contains(" ✔ Container idem-b-1  Removed"), "{err}");
+    assert!(err.contains(" Container idem-b-1  Removed"), "{err}");
     let (_, all, _) = h.out(&["ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(all.trim(), "idem-a-1");
 
@@ -379,7 +375,7 @@ volumes:
 "#;
     let p = Project::new(&h, "vols", yaml);
     let err = p.ok(&["up", "-d"]);
-    assert!(err.contains(" ✔ Volume vols_data  Created"), "{err}");
+    assert!(err.contains(" Volume vols_data  Created"), "{err}");
     p.ok(&["down"]);
     let (_, vols, _) = h.out(&["volume", "ls", "-q"]);
     assert_eq!(vols.trim(), "vols_data");
@@ -388,7 +384,7 @@ volumes:
     let (_, file, _) = h.out(&["exec", "vols-db-1", "cat", "/data/file"]);
     assert_eq!(file.trim(), "kept");
     let err = p.ok(&["down", "-v"]);
-    assert!(err.contains(" ✔ Volume vols_data  Removed"), "{err}");
+    assert!(err.contains(" Volume vols_data  Removed"), "{err}");
     assert_eq!(p.leftovers(), Vec::<String>::new());
 }
 
@@ -461,4 +457,31 @@ networks:
     assert!(from_front.contains("HTTP/1.1 200 OK"), "{from_front}");
     p.ok(&["down"]);
     assert_eq!(p.leftovers(), Vec::<String>::new());
+}
+
+/// `up` without `-d` attaches: every container's lines prefixed with its name, `NAME exited with code N`, and
+/// `up` returns when all have exited.
+#[test]
+fn foreground_up_shows_the_output_and_returns_when_all_exit() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let p = Project::new(
+        &h,
+        "fg",
+        "services:\n  one:\n    image: busybox:latest\n    command: [\"echo\", \"from-one\"]\n  two:\n    image: busybox:latest\n    command: [\"sh\", \"-c\", \"sleep 0.3; echo from-two; exit 3\"]\n",
+    );
+    let (code, out, err) = p.compose(&["up"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Attaching to "), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("fg-one-1  | from-one")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("fg-two-1  | from-two")),
+        "{out}"
+    );
+    assert!(out.contains("fg-two-1 exited with code 3"), "{out}");
+    p.ok(&["down"]);
 }

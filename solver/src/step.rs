@@ -106,6 +106,13 @@ fn step<'x>(
     );
     // An identical step running in another stage right now: wait for it, then take its result from the cache.
     let _claim = build.in_flight.claim(&info.key.key);
+    // The same across processes: another hoist on this store running the identical step (a parallel compose
+    // build of a service sharing it) finishes it first, and this one takes it from the cache.
+    let _step_lock = if state.no_cache {
+        None
+    } else {
+        Some(build.store.step_lock(&info.key.key)?)
+    };
     if !state.no_cache {
         let local = match build.store.cache_lookup(&info.key)? {
             Some(record) => reuse(build.store, &record)?,

@@ -192,6 +192,20 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Waits for and takes the lock on running the build step whose cache key is `key`: a hoist about to run a
+    /// step that another hoist is running right now (two services of one compose project sharing a first step)
+    /// waits, then finds the step in the cache instead of running it twice.
+    pub fn step_lock(&self, key: &str) -> Result<WorkLock> {
+        // Keys are hex digests (maybe with an algorithm prefix); anything else is hashed into a file name.
+        let name: String = if key.chars().all(|c| c.is_ascii_alphanumeric() || c == ':') {
+            key.replace(':', "-")
+        } else {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(key.as_bytes()))
+        };
+        WorkLock::acquire(&self.tmp.join(format!("steplock-{name}.lock")))
+    }
+
     /// The in-process lock for unpacking `diff_id`.
     pub(crate) fn unpack_lock(&self, diff_id: &Digest) -> Arc<Mutex<()>> {
         let mut map = self.unpacking.lock().unwrap_or_else(|p| p.into_inner());

@@ -42,7 +42,8 @@ fn unescape(s: &str) -> String {
 
 /// The name of a [`crate::WorkLock`] file in `tmp/`.
 fn is_work_lock(name: &str) -> bool {
-    (name.starts_with("compress-") || name.starts_with("pull-")) && name.ends_with(".lock")
+    (name.starts_with("compress-") || name.starts_with("pull-") || name.starts_with("steplock-"))
+        && name.ends_with(".lock")
 }
 
 impl Store {
@@ -66,7 +67,7 @@ impl Store {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if is_work_lock(&name) {
-                // A work lock a killed hoist left (compress-*.lock, pull-*.lock): nobody holds it, it goes.
+                // A work lock a killed hoist left (compress-*.lock, pull-*.lock, steplock-*.lock): nobody holds it, it goes.
                 crate::lock::WorkLock::remove_if_unheld(&entry.path());
                 continue;
             }

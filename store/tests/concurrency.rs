@@ -190,3 +190,40 @@ fn lock_is_exclusive_across_opens() {
     let _a = store.lock_shared().unwrap();
     let _b = store.lock_shared().unwrap();
 }
+
+/// Two stores on one root (two processes' view) running the step with one cache key: the second waits until the
+/// first is done, and no lock file is left behind.
+#[test]
+fn a_step_lock_makes_other_stores_wait_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let first = Store::open(&root).unwrap();
+    let key = "sha256:00ff";
+    let held = first.step_lock(key).unwrap();
+    let inside = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let waiter = {
+        let (root, inside) = (root.clone(), Arc::clone(&inside));
+        std::thread::spawn(move || {
+            let second = Store::open(&root).unwrap();
+            let _lock = second.step_lock(key).unwrap();
+            assert!(
+                !inside.load(std::sync::atomic::Ordering::SeqCst),
+                "took the lock while the first store held it"
+            );
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    inside.store(false, std::sync::atomic::Ordering::SeqCst);
+    drop(held);
+    waiter.join().unwrap();
+    // Another key is independent.
+    let _other = first.step_lock("sha256:0011").unwrap();
+    drop(_other);
+    let left: Vec<_> = std::fs::read_dir(first.tmp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".lock"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -1,18 +1,25 @@
 //! `hoist compose …`: multi-container projects from compose files (the Compose Specification), as Docker
 //! Compose v2 runs them. The files are read by the `hoist-compose` crate; this module holds the flags and the
-//! commands: `config`, and the runtime ones (`up`, `down`, `ps`, `run`) over hoist's containers, networks and
-//! volumes, found again by their compose labels.
+//! commands: `config`; `up`, `down`, `ps`, `run` over hoist's containers, networks and volumes, found again
+//! by their compose labels; `build`, `pull`, `push`, `logs`, `exec` and the lifecycle commands.
 mod attach;
 mod config;
 mod dependencies;
 mod down;
+mod events;
+mod exec;
+mod image_cmds;
 mod images;
+mod lifecycle;
 mod lock;
+mod log_stream;
+mod logs;
 mod lookup;
 mod progress;
 mod ps;
 mod resources;
 mod run_oneoff;
+mod select;
 mod service_container;
 mod up;
 
@@ -54,6 +61,44 @@ enum ComposeCommand {
     Ps(ps::PsArgs),
     /// Run a one-off command in a new container of a service.
     Run(run_oneoff::RunArgs),
+    /// Build or rebuild the services that have `build:` (all at once, sharing the build cache).
+    Build(image_cmds::BuildArgs),
+    /// Pull the images of the services that have `image:` and no `build:`.
+    Pull(image_cmds::ServicesArgs),
+    /// Push the images of the services that have `image:`.
+    Push(image_cmds::ServicesArgs),
+    /// List the images the project's containers use.
+    Images(image_cmds::ServicesArgs),
+    /// Show the output of the services' containers.
+    Logs(logs::LogsArgs),
+    /// Run a command in a running container of a service.
+    Exec(exec::ExecArgs),
+    /// Stop the services' containers.
+    Stop(lifecycle::StopArgs),
+    /// Start the services' stopped containers.
+    Start(lifecycle::ServicesArgs),
+    /// Restart the services' containers.
+    Restart(lifecycle::StopArgs),
+    /// Send a signal to the services' running containers (default SIGKILL).
+    Kill(lifecycle::KillArgs),
+    /// Remove the services' stopped containers.
+    Rm(lifecycle::RmArgs),
+    /// Freeze the services' containers.
+    Pause(lifecycle::ServicesArgs),
+    /// Thaw the services' paused containers.
+    Unpause(lifecycle::ServicesArgs),
+    /// Show the processes of the services' running containers.
+    Top(exec::TopArgs),
+    /// Print the host address a service's container port is published on.
+    Port(exec::PortArgs),
+    /// Follow the services' containers' output until they all exit (what a foreground `up` shows).
+    #[command(hide = true)]
+    Attach(AttachArgs),
+}
+
+#[derive(Debug, Args)]
+struct AttachArgs {
+    services: Vec<String>,
 }
 
 /// `root` is hoist's state directory: the project's containers, networks and volumes live there, found again
@@ -68,6 +113,25 @@ pub fn run(root: &std::path::Path, args: ComposeArgs) -> anyhow::Result<i32> {
         ComposeCommand::Down(a) => down::down(&root, project, a),
         ComposeCommand::Ps(a) => ps::ps(&root, project, a),
         ComposeCommand::Run(a) => run_oneoff::run(&root, project, a),
+        ComposeCommand::Build(a) => image_cmds::build(&root, project, a),
+        ComposeCommand::Pull(a) => image_cmds::pull(&root, project, a),
+        ComposeCommand::Push(a) => image_cmds::push(&root, project, a),
+        ComposeCommand::Images(a) => image_cmds::list(&root, project, a),
+        ComposeCommand::Logs(a) => logs::logs(&root, project, a),
+        ComposeCommand::Exec(a) => exec::exec(&root, project, a),
+        ComposeCommand::Stop(a) => lifecycle::stop(&root, project, a),
+        ComposeCommand::Start(a) => lifecycle::start(&root, project, a),
+        ComposeCommand::Restart(a) => lifecycle::restart(&root, project, a),
+        ComposeCommand::Kill(a) => lifecycle::kill(&root, project, a),
+        ComposeCommand::Rm(a) => lifecycle::rm(&root, project, a),
+        ComposeCommand::Pause(a) => lifecycle::pause(&root, project, a),
+        ComposeCommand::Unpause(a) => lifecycle::unpause(&root, project, a),
+        ComposeCommand::Top(a) => exec::top(&root, project, a),
+        ComposeCommand::Port(a) => exec::port(&root, project, a),
+        ComposeCommand::Attach(a) => {
+            select::check_services(project, &a.services)?;
+            attach::attach_until_exit(&root, &project.name, &a.services)
+        }
     }
 }
 

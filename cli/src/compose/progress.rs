@@ -1,12 +1,12 @@
-//! Compose's progress lines on stderr, as Docker Compose v2 leaves them once each step is done:
-//! ` ✔ Container NAME  Started` (plain lines, no terminal animation).
+//! The final-state lines of `up`, `down` and `run` (` ✔ Container NAME  Started` on a terminal, the plain form
+//! otherwise): the same lines as every compose command prints, through [`super::events`].
 
-/// ` ✔ KIND NAME  STATUS`.
+/// A finished step: `KIND NAME  STATUS`.
 pub(crate) fn done(kind: &str, name: &str, status: &str) {
-    errln!(" \u{2714} {kind} {name}  {status}");
+    super::events::event(kind, name, status, true);
 }
 
-/// ` ✘ KIND NAME  STATUS`: a step that failed.
+/// A step that failed.
 pub(crate) fn failed(kind: &str, name: &str, status: &str) {
-    errln!(" \u{2718} {kind} {name}  {status}");
+    super::events::failed(kind, name, status);
 }
