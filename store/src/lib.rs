@@ -51,7 +51,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 pub use blobs::BlobWriter;
-pub use delta_tee::LayerWriter;
 pub use cache::{CacheRecord, ContextTree, StatCacheReader, StatEntry};
 pub use cache_admin::{
     step_kind, CacheDiskUsage, CacheItem, CacheItemKind, PruneOptions, PruneReport, UsageLine,
@@ -63,6 +62,7 @@ pub use cache_transfer::{
 };
 pub use check::{CheckOptions, CheckReport, Outcome, Problem};
 pub use compress::LayerCompression;
+pub use delta_tee::LayerWriter;
 pub use digest::Digest;
 pub use error::{Result, StoreError};
 pub use gc::GcReport;

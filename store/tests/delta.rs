@@ -159,7 +159,11 @@ fn a_layer_written_beside_its_base_gets_its_delta_without_reading_the_tars_again
         writer.write_all(piece).unwrap();
     }
     let (second, _) = writer.commit().unwrap();
-    assert_eq!(second, layer(&store, "two", 3), "the same blob as put_blob's");
+    assert_eq!(
+        second,
+        layer(&store, "two", 3),
+        "the same blob as put_blob's"
+    );
 
     // The delta was found while writing: the base's blob is not read again (here it is gone).
     std::fs::remove_file(store.blob_path(&base)).unwrap();
