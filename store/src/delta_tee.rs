@@ -89,13 +89,22 @@ impl Store {
             Ok(file) => BufReader::with_capacity(256 * 1024, file),
             Err(_) => return Ok(None),
         };
+        // The new layer's size is not known yet: the thread gives up once the delta passes half the base
+        // layer (a delta is kept only under a quarter of the new layer, which that bound lets through unless
+        // the layer more than doubled); the exact bound is applied when the delta is taken.
+        let size_bound = self.blob_size(&root)?.saturating_mul(2);
         let (chunks, received) = sync_channel(CHUNKS_IN_FLIGHT);
         let label = format!("the layer compared with {root}");
         let worker = std::thread::Builder::new()
             .name("layer-delta".into())
             .spawn(move || {
-                // The size bound is applied when the delta is taken (the new size is not known yet).
-                delta::diff_layers(ChunkReader::new(received), base_tar, u64::MAX, &[], &label)
+                delta::diff_layers(
+                    ChunkReader::new(received),
+                    base_tar,
+                    size_bound,
+                    &[],
+                    &label,
+                )
             });
         match worker {
             Ok(worker) => Ok(Some(Tee {
