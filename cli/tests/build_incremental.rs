@@ -236,3 +236,29 @@ fn a_crash_while_making_a_delta_leaves_a_store_that_checks_clean() {
     assert!(tree == cold_tree, "{}", line_diff(&tree, &cold_tree));
     assert_eq!(layer, cold_layer);
 }
+
+/// A build does not sync the snapshots it made (a `syncfs` waits for the whole host filesystem's writeback):
+/// their rows keep this boot's id, so only a crash of the machine has them unpacked again from their blobs.
+#[test]
+fn a_build_leaves_its_snapshots_to_be_redone_after_a_crash_instead_of_syncing_them() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let ctx = context();
+    build(&h, "v0", ctx.path());
+    let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let db = rusqlite::Connection::open(h.root.path().join("cache.db")).unwrap();
+    let boots: Vec<Option<String>> = db
+        .prepare("SELECT unsynced_boot FROM snapshots")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // The COPY's layer (mounted by the RUN) and the RUN's upper dir; busybox's was synced by `import`.
+    let unsynced = boots
+        .iter()
+        .filter(|b| b.as_deref() == Some(this_boot.trim()))
+        .count();
+    assert_eq!(unsynced, 2, "rows: {boots:?}");
+}

@@ -168,6 +168,7 @@ fn step<'x>(
                 state,
                 &progress,
                 build.options.source_date_epoch,
+                &step_id,
                 run,
             )
         }
@@ -375,13 +376,14 @@ fn execute<'x>(
     state: &StageState,
     progress: &Progress,
     source_date_epoch: Option<i64>,
+    step_id: &str,
     run: impl FnOnce(&Path, &Progress) -> Result<Option<AfterUnmount<'x>>>,
 ) -> Result<(Option<LayerDesc>, String)> {
     let store = build.store;
     let dir = store.new_tmp_dir("step")?;
     let (upper, work, merged) = overlay_dirs(dir.path())?;
-    // Volatile: the unmount would sync the whole host filesystem. The upper dir becomes a snapshot, which the
-    // build syncs once at its end with all the others (`Store::sync_snapshots`).
+    // Volatile: the unmount would sync the whole host filesystem. The upper dir becomes a snapshot, which is
+    // never synced: its row keeps the boot id, and after a crash of the machine it is unpacked again.
     let mount = overlay::mount_overlay_volatile(
         &lower_dirs(store, &build.delta_bases, &state.image.layers)?,
         &upper,
@@ -409,9 +411,16 @@ fn execute<'x>(
     if empty {
         return Ok((None, created));
     }
-    let mut writer = store.blob_writer()?;
-    let mut no_graft = |_: &Path, _: &Path, _: &mut layer::LayerTar| Ok(false);
     let grafting = graft.is_some();
+    // A grafted layer (a COPY's files written straight from their source) is mounted later, as a delta over
+    // the layer this step made last time: the writer finds that delta while it writes (`layer_writer`).
+    let delta_base = if grafting {
+        build.previous_layer(step_id)
+    } else {
+        None
+    };
+    let mut writer = store.layer_writer(delta_base.as_ref())?;
+    let mut no_graft = |_: &Path, _: &Path, _: &mut layer::LayerTar| Ok(false);
     let graft: &mut layer::Graft = match graft.as_mut() {
         Some(g) => g.as_mut(),
         None => &mut no_graft,

@@ -25,7 +25,7 @@ use crate::error::{Result, StoreError};
 
 /// A delta is made only while what it writes stays under this share of the layer's size (in 1/N): beyond,
 /// unpacking in full costs about as much and gives a new base for the next deltas.
-const MAX_SHARE_DIVISOR: u64 = 4;
+pub(crate) const MAX_SHARE_DIVISOR: u64 = 4;
 
 /// What differs between two layer tars: the new layer's entries to write (by cleaned path), the paths to
 /// white out, and about how many bytes the delta takes.

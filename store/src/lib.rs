@@ -22,6 +22,7 @@ mod check;
 mod compress;
 mod db;
 mod delta;
+mod delta_tee;
 mod digest;
 mod error;
 mod export;
@@ -61,6 +62,7 @@ pub use cache_transfer::{
 };
 pub use check::{CheckOptions, CheckReport, Outcome, Problem};
 pub use compress::LayerCompression;
+pub use delta_tee::LayerWriter;
 pub use digest::Digest;
 pub use error::{Result, StoreError};
 pub use gc::GcReport;
@@ -94,6 +96,8 @@ pub struct Store {
     boot_id: Option<String>,
     /// Snapshots this process made and has not synced yet (see [`Store::sync_snapshots`]).
     unsynced_snapshots: Mutex<Vec<i64>>,
+    /// Deltas found while their layers were written ([`Store::layer_writer`]), waiting for their snapshots.
+    pending_diffs: delta_tee::PendingDiffs,
 }
 
 impl std::fmt::Debug for Store {
@@ -133,6 +137,7 @@ impl Store {
                 .map(|id| id.trim().to_string())
                 .filter(|id| !id.is_empty()),
             unsynced_snapshots: Mutex::new(Vec::new()),
+            pending_diffs: delta_tee::PendingDiffs::default(),
         };
         store.write_oci_layout_file()?;
         store.remove_stale_tmp();

@@ -76,33 +76,34 @@ impl Store {
         base: &Digest,
         below: &[PathBuf],
     ) -> Result<Option<Vec<PathBuf>>> {
-        let Some(base_id) = self.snapshot_id(base)? else {
+        let Some((root_diff, root_id)) = self.delta_root(base)? else {
             return Ok(None);
         };
-        let root_id = self.snapshot_parent(base_id)?.unwrap_or(base_id);
-        let Some(root_diff) = self.snapshot_diff_id(root_id)? else {
-            return Ok(None);
-        };
-        if root_diff == *diff_id
-            || self.snapshot_id(&root_diff)? != Some(root_id)
-            || !self.has_blob(&root_diff)
-            || !self.has_blob(diff_id)
-        {
+        if root_diff == *diff_id || !self.has_blob(diff_id) {
             return Ok(None);
         }
         let label = format!("layer {diff_id}");
-        let reader = |d: &Digest| -> Result<BufReader<std::fs::File>> {
-            Ok(BufReader::with_capacity(256 * 1024, self.open_blob(d)?))
+        let new_size = self.blob_size(diff_id)?;
+        // Found while the layer was written (see `delta_tee.rs`), or by reading both tars now.
+        let compared = match self.pending_diffs.take(diff_id, &root_diff) {
+            Some(compared) => compared,
+            None if self.has_blob(&root_diff) => {
+                let reader = |d: &Digest| -> Result<BufReader<std::fs::File>> {
+                    Ok(BufReader::with_capacity(256 * 1024, self.open_blob(d)?))
+                };
+                delta::diff_layers(
+                    reader(diff_id)?,
+                    reader(&root_diff)?,
+                    new_size,
+                    below,
+                    &label,
+                )?
+            }
+            None => return Ok(None),
         };
-        let diff = match delta::diff_layers(
-            reader(diff_id)?,
-            reader(&root_diff)?,
-            self.blob_size(diff_id)?,
-            below,
-            &label,
-        )? {
-            Ok(diff) => diff,
-            Err(_) => return Ok(None),
+        let diff = match compared {
+            Ok(diff) if diff.bytes <= new_size / delta::MAX_SHARE_DIVISOR => diff,
+            _ => return Ok(None),
         };
         let staging = self.new_tmp_dir("delta")?;
         // Small buffer: the tar is read with a seek past every entry not written, and a seek empties it.
@@ -121,6 +122,23 @@ impl Store {
         // Renamed into place (or deleted as a duplicate): nothing left for the drop to remove.
         let _ = staging.keep();
         self.snapshot_stack(diff_id)
+    }
+
+    /// The layer of the full snapshot a delta over `base`'s snapshot would sit on: `base`'s own when it is
+    /// full, else the one its delta sits on (with that snapshot's id); `None` when `base` has no snapshot or
+    /// that one is gone.
+    pub(crate) fn delta_root(&self, base: &Digest) -> Result<Option<(Digest, i64)>> {
+        let Some(base_id) = self.snapshot_id(base)? else {
+            return Ok(None);
+        };
+        let root_id = self.snapshot_parent(base_id)?.unwrap_or(base_id);
+        let Some(root_diff) = self.snapshot_diff_id(root_id)? else {
+            return Ok(None);
+        };
+        if self.snapshot_id(&root_diff)? != Some(root_id) {
+            return Ok(None);
+        }
+        Ok(Some((root_diff, root_id)))
     }
 
     /// The full snapshot a delta snapshot `id` is mounted over.

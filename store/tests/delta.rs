@@ -138,3 +138,64 @@ fn gc_keeps_a_base_that_a_kept_delta_needs_and_removing_a_base_removes_its_delta
         1
     );
 }
+
+/// The tar bytes of [`layer`], without storing them.
+fn layer_bytes(text: &str, extra: usize) -> Vec<u8> {
+    let (_d, scratch) = common::store();
+    let digest = layer(&scratch, text, extra);
+    scratch.read_blob(&digest).unwrap()
+}
+
+#[test]
+fn a_layer_written_beside_its_base_gets_its_delta_without_reading_the_tars_again() {
+    use std::io::Write as _;
+    let (_d, store) = common::store();
+    let base = layer(&store, "one", 2);
+    let full = store.ensure_snapshot_stack(&base, None, &[]).unwrap();
+
+    // Written in small pieces, as a layer tar reaches the blob: the comparison follows the stream.
+    let mut writer = store.layer_writer(Some(&base)).unwrap();
+    for piece in layer_bytes("two", 3).chunks(700) {
+        writer.write_all(piece).unwrap();
+    }
+    let (second, _) = writer.commit().unwrap();
+    assert_eq!(
+        second,
+        layer(&store, "two", 3),
+        "the same blob as put_blob's"
+    );
+
+    // The delta was found while writing: the base's blob is not read again (here it is gone).
+    std::fs::remove_file(store.blob_path(&base)).unwrap();
+    let stack = store
+        .ensure_snapshot_stack(&second, Some(&base), &[])
+        .unwrap();
+    assert_eq!(stack.len(), 2, "a delta over the base");
+    assert_eq!(stack[1], full[0]);
+    assert_eq!(entries(&stack[0]), ["g-changed", "h2"]);
+    assert_eq!(
+        std::fs::read(stack[0].join("app/g-changed")).unwrap(),
+        b"two"
+    );
+}
+
+#[test]
+fn a_layer_written_beside_its_base_with_a_removed_path_is_unpacked_in_full() {
+    use std::io::Write as _;
+    let (_d, store) = common::store();
+    let base = layer(&store, "one", 2);
+    store.ensure_snapshot_stack(&base, None, &[]).unwrap();
+    let mut writer = store.layer_writer(Some(&base)).unwrap();
+    writer.write_all(&layer_bytes("two", 1)).unwrap();
+    let (second, _) = writer.commit().unwrap();
+    let stack = store
+        .ensure_snapshot_stack(&second, Some(&base), &[])
+        .unwrap();
+    assert_eq!(stack.len(), 1, "a full snapshot");
+    assert_eq!(
+        entries(&stack[0]).len(),
+        42,
+        "40 files, g-changed and h0: {:?}",
+        entries(&stack[0])
+    );
+}
