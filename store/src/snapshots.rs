@@ -3,10 +3,11 @@
 //!
 //! Durability: a snapshot can always be made again from its layer blob (which is synced before anything refers
 //! to it), so a snapshot is not synced when it is made. Its row names the boot it was written in until
-//! [`Store::sync_snapshots`] (once, at the end of a build) has synced the filesystem. Only a crash of the
-//! machine loses unsynced writes, and a crash means a new boot: a snapshot still marked with another boot is
-//! thrown away and unpacked again from its blob. One sync per build instead of one per step (an overlay
-//! unmount, or a syncfs after writing into an upper dir, syncs the whole host filesystem).
+//! [`Store::sync_snapshots`] has synced the filesystem: `import`, `load` and `pull` do at their end; a build
+//! never does (a `syncfs` waits for every dirty page of the filesystem, other processes' too, and for a cold build
+//! of a big context that is most of its time). Only a crash of the machine loses unsynced writes, and a crash
+//! means a new boot: a snapshot still marked with another boot is thrown away and unpacked again from its blob.
+//! The price: after any reboot, a build's snapshots are unpacked again the first time they are needed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -65,8 +66,8 @@ impl Store {
     }
 
     /// Syncs the snapshots this process made (one `syncfs` of the store's filesystem) and marks them as on
-    /// disk for good. Builds call it once at their end; a snapshot left unsynced is only redone from its blob
-    /// after the machine crashed.
+    /// disk for good (`import`, `load`, `pull`); a snapshot left unsynced is only redone from its blob after a
+    /// reboot.
     pub fn sync_snapshots(&self) -> Result<()> {
         let ids = std::mem::take(
             &mut *self
