@@ -180,6 +180,7 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
             master,
             opts.interactive,
             None,
+            None,
         ))
     })();
     let _ = std::fs::remove_file(&process_path);

@@ -279,8 +279,26 @@ pub(crate) fn run(
         Some(p) => (Some(p.stdout), Some(p.stderr)),
         None => (None, None),
     };
+    // `-i` in the background: the container's stdin is whatever `attach` sends.
+    let (mut stdin_server, stdin_pipe) =
+        if record.options.interactive && super::restart_policy::detached(record) {
+            let (server, pipe) = super::stdin_server::StdinServer::open(
+                dir.run_dir(),
+                record.runtime.terminal,
+                &record.options.stdin,
+            )
+            .map_err(super::io_err(
+                "serve the container's stdin in",
+                dir.run_dir(),
+            ))?;
+            (Some(server), pipe)
+        } else {
+            (None, None)
+        };
     let stdio = Stdio3 {
-        stdin: if record.options.interactive || record.runtime.terminal {
+        stdin: if stdin_pipe.is_some() {
+            stdin_pipe
+        } else if record.options.interactive || record.runtime.terminal {
             None
         } else {
             std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
@@ -354,6 +372,7 @@ pub(crate) fn run(
                 master.borrow_mut().take(),
                 forward_stdin,
                 output.as_mut(),
+                stdin_server.as_mut(),
             );
             drop(checker);
             Ok(code)
@@ -428,6 +447,7 @@ pub(crate) fn event_loop(
     master: Option<OwnedFd>,
     forward_stdin: bool,
     mut output: Option<&mut log_format::ContainerOutput>,
+    mut stdin_server: Option<&mut super::stdin_server::StdinServer>,
 ) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -473,6 +493,16 @@ pub(crate) fn event_loop(
                 .collect(),
             None => Vec::new(),
         };
+        let first_stdin_client = fds.len();
+        let stdin_set = stdin_server
+            .as_deref()
+            .map(|s| s.poll_set(master.as_ref().map(AsFd::as_fd)))
+            .unwrap_or_default();
+        fds.extend(
+            stdin_set
+                .iter()
+                .map(|(_, fd, flags)| PollFd::new(*fd, *flags)),
+        );
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -483,15 +513,26 @@ pub(crate) fn event_loop(
                 .and_then(|f| f.revents())
                 .is_some_and(|r| !r.is_empty())
         };
+        // Index 2 is our stdin only when it was polled (else it is a log source or a client).
         let (sig_ready, master_ready, stdin_ready) =
-            (ready(0, &fds), ready(1, &fds), ready(2, &fds));
+            (ready(0, &fds), ready(1, &fds), stdin_open && ready(2, &fds));
         let ready_sources: Vec<usize> = sources
             .iter()
             .enumerate()
             .filter(|(k, _)| ready(first_output + k, &fds))
             .map(|(_, &i)| i)
             .collect();
+        let ready_stdin: Vec<super::stdin_server::Ready> = stdin_set
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| ready(first_stdin_client + k, &fds))
+            .map(|(_, (r, _, _))| *r)
+            .collect();
         drop(fds);
+        drop(stdin_set);
+        if let Some(server) = stdin_server.as_deref_mut() {
+            server.handle(&ready_stdin, master.as_ref().map(AsFd::as_fd));
+        }
         if let Some(o) = output.as_deref_mut() {
             for i in ready_sources {
                 o.read_ready(i);
