@@ -264,13 +264,20 @@ pub(crate) fn run(
     };
     let bundle = container::bundle_dir(&request);
     std::fs::create_dir_all(&bundle).map_err(super::io_err("create", &bundle))?;
-    // A detached container's output goes to its log, through the monitor (json-file).
+    // A container's output goes to its log, through the monitor (json-file); a foreground
+    // one's also to our stdout/stderr as it comes (Docker logs foreground runs too). `--rm`
+    // in the foreground keeps no log: nothing could read it, and its start stays as fast.
     let log_config = record.options.monitor.log_config();
-    let (mut output, pipes) = if super::restart_policy::detached(record) && !log_config.disabled {
+    let detached = super::restart_policy::detached(record);
+    let logged = (detached || !record.options.auto_remove) && !log_config.disabled;
+    let (mut output, pipes) = if logged {
         let path = dir.log_path();
-        let (output, pipes) =
+        let (mut output, pipes) =
             log_format::ContainerOutput::open(&path, log_config, !record.runtime.terminal)
                 .map_err(super::io_err("open the log", &path))?;
+        if !detached {
+            output.tee_to_stdio();
+        }
         (Some(output), pipes)
     } else {
         (None, None)
@@ -370,6 +377,7 @@ pub(crate) fn run(
                 pid,
                 &mut signals,
                 master.borrow_mut().take(),
+                !detached,
                 forward_stdin,
                 output.as_mut(),
                 stdin_server.as_mut(),
@@ -445,6 +453,7 @@ pub(crate) fn event_loop(
     pid: nix::unistd::Pid,
     signals: &mut SignalFd,
     master: Option<OwnedFd>,
+    foreground: bool,
     forward_stdin: bool,
     mut output: Option<&mut log_format::ContainerOutput>,
     mut stdin_server: Option<&mut super::stdin_server::StdinServer>,
@@ -452,9 +461,9 @@ pub(crate) fn event_loop(
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
-    // The terminal is ours only when the pty's output goes to it rather than to a log.
+    // The terminal is ours only when the pty's output goes to it (perhaps to a log as well).
     let _raw = match &master {
-        Some(m) if output.is_none() => {
+        Some(m) if foreground => {
             tty::copy_window_size(tty::stdin(), m.as_fd());
             tty::RawMode::enable(tty::stdin())
         }
@@ -600,7 +609,7 @@ fn pump_output(
     match nix::unistd::read(from, buf) {
         Ok(0) => false,
         Ok(n) => {
-            output.write(log_format::Stream::Stdout, &buf[..n]);
+            output.write_pty(&buf[..n]);
             true
         }
         Err(nix::errno::Errno::EINTR) => true,
