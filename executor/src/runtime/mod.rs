@@ -41,6 +41,7 @@ pub mod stdin_server;
 mod trash;
 pub mod tty;
 pub mod volume_admin;
+mod volume_lock;
 pub mod volumes;
 
 use std::path::PathBuf;
