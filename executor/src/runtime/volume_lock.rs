@@ -65,7 +65,10 @@ mod tests {
             tx.send(()).unwrap();
         });
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(rx.try_recv().is_err(), "exclusive while shared holders are there");
+        assert!(
+            rx.try_recv().is_err(),
+            "exclusive while shared holders are there"
+        );
         drop((a, b));
         rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
         t.join().unwrap();
