@@ -132,9 +132,7 @@ fn a_volume_being_mounted_by_a_new_container_is_never_pruned() {
         let done = done.clone();
         let mut cmd = h.cmd();
         cmd.args(["volume", "prune", "-a", "-f"]);
-        let root = h.root.path().to_path_buf();
         std::thread::spawn(move || {
-            let _ = root;
             let mut runs = 0;
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
                 let _ = cmd.output();
