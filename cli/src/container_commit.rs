@@ -41,6 +41,7 @@ const CHANGE_INSTRUCTIONS: &[&str] = &[
     "ENTRYPOINT",
     "ENV",
     "EXPOSE",
+    "HEALTHCHECK",
     "LABEL",
     "ONBUILD",
     "STOPSIGNAL",
@@ -357,6 +358,10 @@ fn apply_change(config: &mut Map<String, Value>, change: &str) -> anyhow::Result
             if let Value::Array(items) = list {
                 items.push(json!(onbuild.expression));
             }
+        }
+        InstructionKind::Healthcheck(check) => {
+            let check = hoist_solver::healthcheck_config(check).map_err(|e| anyhow!("{e}"))?;
+            config.insert("Healthcheck".into(), check);
         }
         other => bail!("{} is not a valid change command", other.keyword()),
     }

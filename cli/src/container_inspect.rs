@@ -505,11 +505,13 @@ pub fn config(c: &Inspected) -> Json {
         Some(u) => u.clone(),
         None => image.user.clone(),
     };
+    // `create -i` attaches stdin as a foreground `run -i` does.
+    let stdin_attached = (attached && o.interactive) || o.stdin.stdin_once;
     let mut fields: Vec<(&str, Json)> = vec![
         ("Hostname", Json::from(r.hostname.clone())),
         ("Domainname", Json::from("")),
         ("User", Json::from(user)),
-        ("AttachStdin", Json::from(attached && o.interactive)),
+        ("AttachStdin", Json::from(stdin_attached)),
         ("AttachStdout", Json::from(attached)),
         ("AttachStderr", Json::from(attached)),
     ];
@@ -519,7 +521,7 @@ pub fn config(c: &Inspected) -> Json {
     fields.extend([
         ("Tty", Json::from(o.tty)),
         ("OpenStdin", Json::from(o.interactive)),
-        ("StdinOnce", Json::from(attached && o.interactive)),
+        ("StdinOnce", Json::from(stdin_attached)),
         ("Env", strings_or_null(&env)),
         ("Cmd", cmd),
     ]);

@@ -47,11 +47,22 @@ pub struct StartArgs {
     /// Attach the container's stdout and stderr, and end with its exit code.
     #[arg(short = 'a', long)]
     attach: bool,
-    /// Attach stdin (accepted for Docker's sake: hoist attaches output only).
+    /// Attach stdin: ours goes to the container's (made with `-i`); its end closes the
+    /// container's stdin when it was made by `create -i`.
     #[arg(short = 'i', long)]
     interactive: bool,
+    /// The keys that detach from the container, leaving it running (default ctrl-p,ctrl-q).
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     #[arg(required = true)]
     containers: Vec<String>,
+}
+
+/// The detach keys of `--detach-keys` (Docker's default without it), as bytes.
+fn detach_keys(spec: Option<&str>) -> Result<Vec<u8>, RuntimeError> {
+    runtime::attach_input::parse_detach_keys(
+        spec.unwrap_or(runtime::attach_input::DEFAULT_DETACH_KEYS),
+    )
 }
 
 pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<i32> {
@@ -66,7 +77,24 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<i32> {
         errln!("hoist: you cannot start and attach multiple containers at once");
         return Ok(1);
     };
-    match runtime::start_attached(&root, name, &mut std::io::stdout(), &mut std::io::stderr()) {
+    let stdin = match args
+        .interactive
+        .then(|| detach_keys(args.detach_keys.as_deref()))
+        .transpose()
+    {
+        Ok(stdin) => stdin,
+        Err(e) => {
+            errln!("hoist: {e}");
+            return Ok(1);
+        }
+    };
+    match runtime::start_attached(
+        &root,
+        name,
+        stdin,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    ) {
         Ok(code) => Ok(code),
         Err(e) => {
             errln!("hoist: {e}");
@@ -96,24 +124,34 @@ pub fn restart(root: &Path, args: RestartArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
-    /// Do not attach stdin (hoist attaches output only, so this is always the case).
+    /// Do not attach stdin (else ours goes to the container's, when it was made with `-i`).
     #[arg(long = "no-stdin")]
     no_stdin: bool,
     /// Pass signals this process receives on to the container.
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     sig_proxy: bool,
-    /// Accepted for Docker's sake (there is no stdin to read keys from).
+    /// The keys that detach from the container, leaving it running (default ctrl-p,ctrl-q).
     #[arg(long = "detach-keys")]
     detach_keys: Option<String>,
     container: String,
 }
 
 pub fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<i32> {
-    let _ = (args.no_stdin, &args.detach_keys);
+    let stdin = match (!args.no_stdin)
+        .then(|| detach_keys(args.detach_keys.as_deref()))
+        .transpose()
+    {
+        Ok(stdin) => stdin,
+        Err(e) => {
+            errln!("hoist: {e}");
+            return Ok(1);
+        }
+    };
     match runtime::attach(
         &absolute(root),
         &args.container,
         args.sig_proxy,
+        stdin,
         &mut std::io::stdout(),
         &mut std::io::stderr(),
     ) {

@@ -218,7 +218,7 @@ pub fn inspect(root: &Path, args: InspectArgs) -> anyhow::Result<i32> {
         Some(template) => {
             for object in &out {
                 let text = template
-                    .render(&object.to_value(), crate::gotemplate::Missing::NoValue)
+                    .render_ordered(object, crate::gotemplate::Missing::NoValue)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 outln!("{text}");
             }

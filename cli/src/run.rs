@@ -8,6 +8,9 @@ use hoist_store::Store;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Set by `create -i` (no flag): see [`runtime::stdin_server::StdinOptions`].
+    #[arg(skip)]
+    stdin_once: bool,
     /// Remove the container (and its anonymous volumes) when it exits.
     #[arg(long)]
     rm: bool,
@@ -250,6 +253,9 @@ pub(crate) fn create_container(
         monitor: args.monitor.into_options(),
         tuning,
         net: args.network_flags.options(user_network),
+        stdin: runtime::stdin_server::StdinOptions {
+            stdin_once: args.stdin_once,
+        },
     };
     let root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
     // Closed before the container runs: a foreground monitor is this process.
@@ -262,6 +268,8 @@ impl RunArgs {
     /// `hoist create`: the container is started later, by `hoist start`, detached from this process.
     pub(crate) fn for_create(mut self) -> RunArgs {
         self.detach = true;
+        // Docker's `create -i` attaches stdin: its first `start -ai` client's end closes it.
+        self.stdin_once = self.interactive;
         self
     }
 }

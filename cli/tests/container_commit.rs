@@ -41,12 +41,25 @@ fn commit_makes_a_runnable_image_with_one_more_layer() {
         "LABEL k=v",
         "-c",
         "WORKDIR /opq",
+        "-c",
+        "HEALTHCHECK --interval=5s --retries=2 CMD true",
         "c",
         "committed:v1",
     ]);
     assert_eq!(code, 0, "{err}");
     let id = out.trim();
     assert!(id.starts_with("sha256:") && id.len() == 71, "{out:?}");
+    let (_, check, _) = h.out(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Healthcheck}}",
+        "committed:v1",
+    ]);
+    assert_eq!(
+        check.trim(),
+        r#"{"Test":["CMD-SHELL","true"],"Interval":5000000000,"Retries":2}"#
+    );
 
     // Runs, with the new CMD and the container's changes.
     let (code, out, err) = h.out(&["run", "--rm", "committed:v1"]);

@@ -132,6 +132,17 @@ fn docker_shape_and_order() {
     assert_eq!(template("{{.State.Pid}}"), format!("{pid}\n"));
     let config: serde_json::Value = serde_json::from_str(&template("{{json .Config}}")).unwrap();
     assert_eq!(config["Cmd"], serde_json::json!(["sleep", "30"]));
+    // In Docker's key order, not sorted.
+    let text = template("{{json .Config}}");
+    assert!(
+        text.starts_with(r#"{"Hostname":"#) && text.find("\"Cmd\"") < text.find("\"Image\""),
+        "{text}"
+    );
+    let state = template("{{json .State}}");
+    assert!(
+        state.starts_with(r#"{"Status":"running","Running":true"#),
+        "{state}"
+    );
     assert_eq!(template("{{.NetworkSettings.IPAddress}}"), "\n");
     assert!(h.run(&["rm", "-f", "web"]).status.success());
 }

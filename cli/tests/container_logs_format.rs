@@ -216,3 +216,61 @@ fn follow_prints_new_lines_until_exit() {
     assert_eq!(out, "tick 1\ntick 2\ntick 3\n");
     assert!(started.elapsed() >= Duration::from_millis(500));
 }
+
+#[test]
+fn a_foreground_run_is_logged_and_still_prints_directly() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    // The terminal (here: our pipes) gets each stream as before; the log has both, apart.
+    let (code, out, err) = h.out(&[
+        "run",
+        "--name",
+        "fg",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; echo oops >&2; exit 3",
+    ]);
+    assert_eq!((code, out.as_str(), err.as_str()), (3, "hi\n", "oops\n"));
+    let (code, out, err) = h.out(&["logs", "fg"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "hi\n", "oops\n"));
+    // A reader that leaves: the container gets its SIGPIPE, as when it wrote there itself.
+    let mut child = h
+        .cmd()
+        // Not pid 1, which the kernel shields from SIGPIPE.
+        .args([
+            "run",
+            "--name",
+            "yes",
+            "busybox",
+            "sh",
+            "-c",
+            "yes; exit $?",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 2];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(141),
+        "yes died of SIGPIPE"
+    );
+    // --log-driver none: no log, the output as before.
+    let (code, out, _) = h.out(&[
+        "run",
+        "--name",
+        "nolog",
+        "--log-driver",
+        "none",
+        "busybox",
+        "echo",
+        "x",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "x\n"));
+    let (code, _, err) = h.out(&["logs", "nolog"]);
+    assert_ne!(code, 0, "{err}");
+}

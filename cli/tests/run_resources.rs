@@ -95,8 +95,19 @@ fn cgroup_limits_reach_the_cgroup_files() {
     }
     assert!(h.run(&["rm", "-f", &id]).status.success());
 
-    // Without the flags, the defaults: 1024 shares, swap as high as the memory limit.
+    // Without the flags, the defaults: 1024 shares; `-m` alone allows as much swap again
+    // (Docker's memory + swap = twice the limit), where swap is accounted.
     let id = h.detach(&["-m", "64m", "busybox", "sleep", "30"]);
+    if let Some(memsw) = cgroup_file(&id, "memory", "memory.memsw.limit_in_bytes") {
+        assert_eq!(memsw.trim(), "134217728", "memory + swap");
+    } else if let Some(swap) = cgroup_file(&id, "memory", "memory.swap.max") {
+        // v2 counts the swap alone.
+        assert_eq!(swap.trim(), "67108864", "swap");
+    }
+    let (_, swap, _) = h.out(&["inspect", "-f", "{{.HostConfig.MemorySwap}}", &id]);
+    if crate::swap_is_accounted() {
+        assert_eq!(swap.trim(), "134217728");
+    }
     if std::path::Path::new("/sys/fs/cgroup/cpu/cpu.shares").exists() {
         assert_eq!(
             cgroup_file(&id, "cpu", "cpu.shares").unwrap().trim(),
@@ -195,4 +206,10 @@ fn docker_refusals() {
         refused(&["--blkio-weight", "300"], "cannot be applied");
     }
     assert!(h.containers().is_empty(), "{:?}", h.containers());
+}
+
+/// Whether the host accounts swap (v1 with `memory.memsw.*`, or v2).
+fn swap_is_accounted() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+        || std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }

@@ -119,3 +119,38 @@ fn volume_prune_asks_first() {
     let (_, out, _) = h.out_with_stdin(&["volume", "prune", "-a"], b"y\n");
     assert!(out.contains("keep"), "{out}");
 }
+
+#[test]
+fn a_volume_being_mounted_by_a_new_container_is_never_pruned() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    // `volume prune -a` over and over in another process while containers are made on new
+    // named volumes: each volume must outlive the prunes (its container names it).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pruner = {
+        let done = done.clone();
+        let mut cmd = h.cmd();
+        cmd.args(["volume", "prune", "-a", "-f"]);
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = cmd.output();
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let names: Vec<String> = (0..20).map(|i| format!("race{i}")).collect();
+    for name in &names {
+        let (code, _, err) = h.out(&["create", "-v", &format!("{name}:/data"), "busybox", "true"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let runs = pruner.join().unwrap();
+    assert!(runs > 0);
+    for name in &names {
+        let (code, _, err) = h.out(&["volume", "inspect", name]);
+        assert_eq!(code, 0, "{name} was pruned under its container: {err}");
+    }
+}

@@ -29,6 +29,7 @@ use hoist_store::{ImageRecord, Store};
 pub use base_image::{ImageSource, ImageSourceHandle};
 pub use error::{BuildError, Result};
 pub use lower::cache_mount_dir_name;
+pub use lower::healthcheck_config;
 pub use named_context::NamedContext;
 pub use progress::{Event, Progress, Silent, Stream};
 pub use remote_cache::{RemoteCache, RemoteCacheHandle};

@@ -345,7 +345,7 @@ fn call(name: &str, args: Vec<Value>, at: &str) -> Result<Value, String> {
     match name {
         "json" => {
             arity(name, &args, 1, at)?;
-            s(serde_json::to_string(&args[0]).map_err(|e| e.to_string())?)
+            s(super::key_order::to_string(&args[0])?)
         }
         "lower" => {
             arity(name, &args, 1, at)?;

@@ -7,6 +7,7 @@
 //! another syntax or print values differently from Go (`[a b]`, `map[k:v]`, `<no value>`), and scripts
 //! parse exactly what Docker prints.
 mod eval;
+mod key_order;
 mod parse;
 
 pub use eval::Missing;
@@ -32,6 +33,15 @@ impl Template {
         let mut out = String::new();
         eval::render(&self.nodes, dot, missing, &mut out)?;
         Ok(out)
+    }
+
+    /// Renders an ordered document (an `inspect`'s): `json` writes its objects in their order.
+    pub fn render_ordered(
+        &self,
+        dot: &crate::ordered_json::Json,
+        missing: Missing,
+    ) -> Result<String, String> {
+        key_order::with_orders_of(dot, || self.render(&dot.to_value(), missing))
     }
 }
 

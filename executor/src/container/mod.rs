@@ -60,6 +60,7 @@ pub use error::{ContainerError, Result, SeccompError};
 pub(crate) use reexec::marker_arguments;
 pub use reexec::{INIT_MARKER, INIT_PROGRAM_ENV};
 pub use request::{ContainerSpec, ExtraMount, Network, RuntimeOptions, Ulimit, DEFAULT_PATH};
+pub(crate) use resources::swap_accounting_enabled;
 pub use rootfs::resolve_in_root;
 pub use spec::{MASKED_PATHS, READONLY_PATHS};
 pub use stale::remove_stale_containers;

@@ -89,7 +89,7 @@ pub(super) fn resources(options: &RuntimeOptions) -> Result<oci_spec::runtime::L
 }
 
 /// cgroup v1 has `memory.memsw.*` only with swap accounting on; v2 always has `memory.swap.max`.
-fn swap_accounting_enabled() -> bool {
+pub(crate) fn swap_accounting_enabled() -> bool {
     Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
         || Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }

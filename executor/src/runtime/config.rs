@@ -87,6 +87,9 @@ pub struct RunOptions {
     /// User-defined network, `--ip`, aliases, `--dns*`, `--add-host`.
     #[serde(default)]
     pub net: super::networks::join::NetOptions,
+    /// How `attach` reaches the container's stdin (`-i`).
+    #[serde(default)]
+    pub stdin: super::stdin_server::StdinOptions,
 }
 
 /// The image config fields that decide what runs (`config` of the OCI image config).

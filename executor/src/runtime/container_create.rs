@@ -178,7 +178,18 @@ pub fn create(
     let libcontainer_id = super::monitor::libcontainer_id_of(&id);
     let prestarted = !opts.detach
         && crate::container::CgroupsInTheMaking::prestart(&libcontainer_id, &runtime).is_ok();
+    // Until the record names its volumes, `volume rm`/`prune` must not take them.
+    let mounts_volumes = !opts.volumes.is_empty()
+        || !opts.mounts.is_empty()
+        || !defaults.volumes.is_empty()
+        || !opts.tuning.volumes_from.is_empty();
     let made = (|| -> Result<(ContainerDir, ContainerRecord)> {
+        // Held until this closure returns, after the record is written.
+        let _volumes_lock = if mounts_volumes {
+            Some(super::volume_lock::shared(root)?)
+        } else {
+            None
+        };
         let mut mounts = Vec::new();
         for v in &opts.volumes {
             mounts.push(volumes::parse_volume_flag(root, v)?);

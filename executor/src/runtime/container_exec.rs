@@ -178,7 +178,9 @@ pub fn exec(root: &Path, name: &str, opts: &ExecOptions) -> Result<i32> {
             pid,
             &mut signals,
             master,
+            true,
             opts.interactive,
+            None,
             None,
         ))
     })();

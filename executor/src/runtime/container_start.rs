@@ -5,8 +5,8 @@
 //! Attaching follows the container's log (json-file lines, see `log_format`) from its current end:
 //! the monitor of a detached container writes everything there (a tty container's pty output too),
 //! so no new channel to the monitor is needed, any number of `attach`es see the same bytes, and
-//! stdout and stderr stay apart. The container's stdin is
-//! not reachable this way (a detached monitor's stdin is /dev/null).
+//! stdout and stderr stay apart. The container's stdin (`-i`) is the monitor's: `attach` sends
+//! ours to its socket ([`super::attach_input`]).
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
@@ -16,6 +16,7 @@ use std::time::Duration;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use super::attach_input::{AttachInput, Input};
 use super::state::{self, ContainerDir, ContainerState, Status};
 use super::{io_err, Result, RuntimeError};
 
@@ -110,10 +111,11 @@ pub fn attach(
     root: &Path,
     name: &str,
     sig_proxy: bool,
+    stdin: Option<Vec<u8>>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<i32> {
-    let (dir, _) = state::find(root, name)?;
+    let (dir, record) = state::find(root, name)?;
     if dir.current_state()?.status != Status::Running {
         return Err(RuntimeError::Invalid(
             "You cannot attach to a stopped container, start it first".into(),
@@ -121,14 +123,28 @@ pub fn attach(
     }
     let signals = sig_proxy.then(proxied_signals).transpose()?;
     let log = log_at_end(&dir)?;
-    follow(&dir, log, signals.as_ref(), false, out, err)
+    let mut input = stdin.and_then(|keys| AttachInput::connect(dir.run_dir(), keys));
+    let _raw = raw_terminal(&record, input.as_ref());
+    follow(&dir, log, signals.as_ref(), input.as_mut(), false, out, err)
+}
+
+/// The caller's terminal in raw mode while it types into a container's terminal (`-t`).
+fn raw_terminal(
+    record: &super::ContainerRecord,
+    input: Option<&AttachInput>,
+) -> Option<super::tty::RawMode> {
+    (record.runtime.terminal && input.is_some())
+        .then(|| super::tty::RawMode::enable(super::tty::stdin()))
+        .flatten()
 }
 
 /// `hoist start -a NAME`: start the container (a running one is attached to) and copy its output
 /// from its start on to `out` until it exits; its exit code. Signals go to the container.
+/// With `stdin` (`-i`, the detach keys), our stdin goes to the container's.
 pub fn start_attached(
     root: &Path,
     name: &str,
+    stdin: Option<Vec<u8>>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<i32> {
@@ -136,12 +152,15 @@ pub fn start_attached(
     let signals = proxied_signals()?;
     // Opened first: a `--rm` container that ends at once takes its log (and state) with it.
     let log = log_at_end(&dir)?;
-    let started = start_dir(&dir, record.id, name)?;
+    let started = start_dir(&dir, record.id.clone(), name)?;
     start_error(name, &started.state)?;
+    let mut input = stdin.and_then(|keys| AttachInput::connect(dir.run_dir(), keys));
+    let _raw = raw_terminal(&record, input.as_ref());
     follow(
         &dir,
         log,
         Some(&signals),
+        input.as_mut(),
         !started.already_running,
         out,
         err,
@@ -224,6 +243,7 @@ fn follow(
     dir: &ContainerDir,
     log: std::fs::File,
     signals: Option<&SignalFd>,
+    mut input: Option<&mut AttachInput>,
     our_monitor: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -241,12 +261,21 @@ fn follow(
             while log.copy(out, err)? {}
             return Ok(state.exit_code.unwrap_or(super::EXIT_RUNTIME_ERROR));
         }
-        match (signals, state.pid) {
-            (Some(fd), Some(pid)) => wait_for_signal(fd, Duration::from_millis(20), |signo| {
+        let signals = signals.filter(|_| state.pid.is_some());
+        let pid = state.pid.unwrap_or(0);
+        let typed = wait_for_input(
+            signals,
+            input.as_deref_mut(),
+            Duration::from_millis(20),
+            |signo| {
                 // SAFETY: plain kill(2) on the container's pid 1, as `hoist kill` does.
                 unsafe { libc::kill(pid, signo) };
-            }),
-            _ => std::thread::sleep(Duration::from_millis(20)),
+            },
+        );
+        if typed == Input::Detach {
+            // Docker's words and exit code; the container runs on.
+            let _ = writeln!(err, "read escape sequence");
+            return Ok(1);
         }
     }
 }
@@ -276,16 +305,46 @@ fn exit_state(dir: &ContainerDir) -> Option<ContainerState> {
     }
 }
 
-/// Wait up to `timeout` for a signal on `fd`, passing each one read to `forward`.
-fn wait_for_signal(fd: &SignalFd, timeout: Duration, mut forward: impl FnMut(i32)) {
+/// Wait up to `timeout` for a signal on `signals` (each one read is passed to `forward`) or for
+/// our stdin (copied to the container's by `input`).
+fn wait_for_input(
+    signals: Option<&SignalFd>,
+    input: Option<&mut AttachInput>,
+    timeout: Duration,
+    mut forward: impl FnMut(i32),
+) -> Input {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-    if !matches!(poll(&mut fds, PollTimeout::from(millis)), Ok(n) if n > 0) {
-        return;
+    let stdin = input.as_ref().and_then(|i| i.fd());
+    let mut fds: Vec<PollFd> = signals
+        .iter()
+        .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+        .collect();
+    if let Some(fd) = stdin {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
     }
-    while let Ok(Some(info)) = fd.read_signal() {
-        forward(info.ssi_signo as i32);
+    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    if fds.is_empty() {
+        std::thread::sleep(timeout);
+        return Input::Copied;
+    }
+    if !matches!(poll(&mut fds, PollTimeout::from(millis)), Ok(n) if n > 0) {
+        return Input::Copied;
+    }
+    let ready: Vec<bool> = fds
+        .iter()
+        .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+        .collect();
+    drop(fds);
+    if let Some(fd) = signals {
+        if ready[0] {
+            while let Ok(Some(info)) = fd.read_signal() {
+                forward(info.ssi_signo as i32);
+            }
+        }
+    }
+    match input {
+        Some(input) if ready.last() == Some(&true) && stdin.is_some() => input.on_ready(),
+        _ => Input::Copied,
     }
 }
 

@@ -153,7 +153,8 @@ impl JsonLog {
 
 /// One output stream of the container being read into the log, with its unfinished line.
 struct Source {
-    fd: OwnedFd,
+    /// `None` once closed early (our reader of a teed stream left).
+    fd: Option<OwnedFd>,
     stream: Stream,
     open: bool,
 }
@@ -164,6 +165,9 @@ pub struct ContainerOutput {
     log: JsonLog,
     sources: Vec<Source>,
     partial: [Vec<u8>; 2],
+    /// A foreground `run`: every byte also goes to our own stdout/stderr as it comes
+    /// ([`Self::tee_to_stdio`]); `false` for a stream whose reader left.
+    tee: [bool; 2],
 }
 
 /// The write ends of the pipes, for the container's stdout and stderr.
@@ -184,6 +188,7 @@ impl ContainerOutput {
             log,
             sources: Vec::new(),
             partial: [Vec::new(), Vec::new()],
+            tee: [false, false],
         };
         if !pipes {
             return Ok((output, None));
@@ -193,7 +198,7 @@ impl ContainerOutput {
             let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
             super::tty::set_nonblocking(&read);
             output.sources.push(Source {
-                fd: read,
+                fd: Some(read),
                 stream,
                 open: true,
             });
@@ -207,13 +212,43 @@ impl ContainerOutput {
         Ok((output, pipes))
     }
 
+    /// Also copy the output, unchanged and at once, to this process's stdout and stderr (a
+    /// foreground `run`, whose terminal sees the bytes as the container writes them). A reader
+    /// that leaves closes the container's pipe, so the container gets its EPIPE/SIGPIPE as if
+    /// it wrote to that reader itself.
+    pub fn tee_to_stdio(&mut self) {
+        // The monitor must get EPIPE, not die (the container starts with default signals).
+        // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        self.tee = [true, true];
+    }
+
+    /// Copy `data` of `stream` to our own stdout/stderr; false when its reader is gone.
+    fn tee(&mut self, stream: Stream, data: &[u8]) -> bool {
+        let slot = stream as usize;
+        if !self.tee[slot] {
+            return true;
+        }
+        let fd = match stream {
+            Stream::Stdout => 1,
+            Stream::Stderr => 2,
+        };
+        // SAFETY: our stdout/stderr stay open for the whole process.
+        let to = unsafe { BorrowedFd::borrow_raw(fd) };
+        if super::tty::write_all(to, data).is_err() {
+            self.tee[slot] = false;
+            return false;
+        }
+        true
+    }
+
     /// The pipe ends to poll, with their index for [`Self::read_ready`].
     pub fn fds(&self) -> Vec<(usize, BorrowedFd<'_>)> {
         self.sources
             .iter()
             .enumerate()
             .filter(|(_, s)| s.open)
-            .map(|(i, s)| (i, s.fd.as_fd()))
+            .filter_map(|(i, s)| s.fd.as_ref().map(|fd| (i, fd.as_fd())))
             .collect()
     }
 
@@ -223,14 +258,24 @@ impl ContainerOutput {
         let Some(source) = self.sources.get_mut(index) else {
             return false;
         };
+        let Some(fd) = source.fd.as_ref().map(AsRawFd::as_raw_fd) else {
+            return false;
+        };
         loop {
-            match nix::unistd::read(source.fd.as_raw_fd(), &mut buf) {
+            match nix::unistd::read(fd, &mut buf) {
                 Ok(0) => {
                     source.open = false;
                     return false;
                 }
                 Ok(n) => {
                     let stream = source.stream;
+                    if !self.tee(stream, &buf[..n]) {
+                        // Its reader left: so does the container's (EPIPE on its next write).
+                        if let Some(source) = self.sources.get_mut(index) {
+                            source.open = false;
+                            source.fd = None;
+                        }
+                    }
                     self.write(stream, &buf[..n]);
                     return true;
                 }
@@ -242,6 +287,12 @@ impl ContainerOutput {
                 }
             }
         }
+    }
+
+    /// Output of a pty (one stream): to the log, and to our stdout when teeing.
+    pub fn write_pty(&mut self, data: &[u8]) {
+        self.tee(Stream::Stdout, data);
+        self.write(Stream::Stdout, data);
     }
 
     /// Take in output of `stream`: every complete line becomes a record.

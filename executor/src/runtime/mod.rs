@@ -11,6 +11,7 @@
 //!
 //! One file per lifecycle verb, as youki's `libcontainer/src/container/`.
 
+pub mod attach_input;
 pub mod config;
 pub mod container_changes;
 pub mod container_check;
@@ -36,9 +37,11 @@ pub mod resources_config;
 pub mod restart_policy;
 pub mod rundir;
 pub mod state;
+pub mod stdin_server;
 mod trash;
 pub mod tty;
 pub mod volume_admin;
+mod volume_lock;
 pub mod volumes;
 
 use std::path::PathBuf;

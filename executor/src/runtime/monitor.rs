@@ -264,13 +264,20 @@ pub(crate) fn run(
     };
     let bundle = container::bundle_dir(&request);
     std::fs::create_dir_all(&bundle).map_err(super::io_err("create", &bundle))?;
-    // A detached container's output goes to its log, through the monitor (json-file).
+    // A container's output goes to its log, through the monitor (json-file); a foreground
+    // one's also to our stdout/stderr as it comes (Docker logs foreground runs too). `--rm`
+    // in the foreground keeps no log: nothing could read it, and its start stays as fast.
     let log_config = record.options.monitor.log_config();
-    let (mut output, pipes) = if super::restart_policy::detached(record) && !log_config.disabled {
+    let detached = super::restart_policy::detached(record);
+    let logged = (detached || !record.options.auto_remove) && !log_config.disabled;
+    let (mut output, pipes) = if logged {
         let path = dir.log_path();
-        let (output, pipes) =
+        let (mut output, pipes) =
             log_format::ContainerOutput::open(&path, log_config, !record.runtime.terminal)
                 .map_err(super::io_err("open the log", &path))?;
+        if !detached {
+            output.tee_to_stdio();
+        }
         (Some(output), pipes)
     } else {
         (None, None)
@@ -279,8 +286,26 @@ pub(crate) fn run(
         Some(p) => (Some(p.stdout), Some(p.stderr)),
         None => (None, None),
     };
+    // `-i` in the background: the container's stdin is whatever `attach` sends.
+    let (mut stdin_server, stdin_pipe) =
+        if record.options.interactive && super::restart_policy::detached(record) {
+            let (server, pipe) = super::stdin_server::StdinServer::open(
+                dir.run_dir(),
+                record.runtime.terminal,
+                &record.options.stdin,
+            )
+            .map_err(super::io_err(
+                "serve the container's stdin in",
+                dir.run_dir(),
+            ))?;
+            (Some(server), pipe)
+        } else {
+            (None, None)
+        };
     let stdio = Stdio3 {
-        stdin: if record.options.interactive || record.runtime.terminal {
+        stdin: if stdin_pipe.is_some() {
+            stdin_pipe
+        } else if record.options.interactive || record.runtime.terminal {
             None
         } else {
             std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
@@ -352,8 +377,10 @@ pub(crate) fn run(
                 pid,
                 &mut signals,
                 master.borrow_mut().take(),
+                !detached,
                 forward_stdin,
                 output.as_mut(),
+                stdin_server.as_mut(),
             );
             drop(checker);
             Ok(code)
@@ -434,15 +461,17 @@ pub(crate) fn event_loop(
     pid: nix::unistd::Pid,
     signals: &mut SignalFd,
     master: Option<OwnedFd>,
+    foreground: bool,
     forward_stdin: bool,
     mut output: Option<&mut log_format::ContainerOutput>,
+    mut stdin_server: Option<&mut super::stdin_server::StdinServer>,
 ) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
-    // The terminal is ours only when the pty's output goes to it rather than to a log.
+    // The terminal is ours only when the pty's output goes to it (perhaps to a log as well).
     let _raw = match &master {
-        Some(m) if output.is_none() => {
+        Some(m) if foreground => {
             tty::copy_window_size(tty::stdin(), m.as_fd());
             tty::RawMode::enable(tty::stdin())
         }
@@ -481,6 +510,16 @@ pub(crate) fn event_loop(
                 .collect(),
             None => Vec::new(),
         };
+        let first_stdin_client = fds.len();
+        let stdin_set = stdin_server
+            .as_deref()
+            .map(|s| s.poll_set(master.as_ref().map(AsFd::as_fd)))
+            .unwrap_or_default();
+        fds.extend(
+            stdin_set
+                .iter()
+                .map(|(_, fd, flags)| PollFd::new(*fd, *flags)),
+        );
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -491,15 +530,26 @@ pub(crate) fn event_loop(
                 .and_then(|f| f.revents())
                 .is_some_and(|r| !r.is_empty())
         };
+        // Index 2 is our stdin only when it was polled (else it is a log source or a client).
         let (sig_ready, master_ready, stdin_ready) =
-            (ready(0, &fds), ready(1, &fds), ready(2, &fds));
+            (ready(0, &fds), ready(1, &fds), stdin_open && ready(2, &fds));
         let ready_sources: Vec<usize> = sources
             .iter()
             .enumerate()
             .filter(|(k, _)| ready(first_output + k, &fds))
             .map(|(_, &i)| i)
             .collect();
+        let ready_stdin: Vec<super::stdin_server::Ready> = stdin_set
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| ready(first_stdin_client + k, &fds))
+            .map(|(_, (r, _, _))| *r)
+            .collect();
         drop(fds);
+        drop(stdin_set);
+        if let Some(server) = stdin_server.as_deref_mut() {
+            server.handle(&ready_stdin, master.as_ref().map(AsFd::as_fd));
+        }
         if let Some(o) = output.as_deref_mut() {
             for i in ready_sources {
                 o.read_ready(i);
@@ -567,7 +617,7 @@ fn pump_output(
     match nix::unistd::read(from, buf) {
         Ok(0) => false,
         Ok(n) => {
-            output.write(log_format::Stream::Stdout, &buf[..n]);
+            output.write_pty(&buf[..n]);
             true
         }
         Err(nix::errno::Errno::EINTR) => true,

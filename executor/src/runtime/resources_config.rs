@@ -111,6 +111,12 @@ pub fn apply(
             Some(_) => {}
         }
         tuning.memory_swap = Some(swap);
+    } else if let Some(memory) = runtime.memory {
+        // Docker's `-m` alone: as much swap again (memory + swap = twice the limit), where
+        // swap is accounted (else the limit is memory alone).
+        if crate::container::swap_accounting_enabled() {
+            tuning.memory_swap = Some(memory.saturating_mul(2));
+        }
     }
     if let Some(reservation) = &flags.memory_reservation {
         let reservation = parse_size(reservation)?;

@@ -150,6 +150,7 @@ pub fn users(root: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
 
 /// `volume rm [-f] NAME`: an unknown volume is an error unless `force`; one a container uses always is.
 pub fn remove(root: &Path, name: &str, force: bool) -> Result<()> {
+    let _lock = super::volume_lock::exclusive(root)?;
     if inspect(root, name).is_err() {
         return if force {
             Ok(())
@@ -182,6 +183,7 @@ pub fn prune(
     all: bool,
     keep: impl Fn(&VolumeInfo) -> bool,
 ) -> Result<Vec<(String, u64)>> {
+    let _lock = super::volume_lock::exclusive(root)?;
     let used = users(root)?;
     let mut removed = Vec::new();
     for volume in list(root)? {

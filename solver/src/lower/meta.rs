@@ -179,8 +179,8 @@ fn expose_ports(word: &str) -> std::result::Result<Vec<String>, String> {
     Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
 }
 
-/// Docker's `Healthcheck` config object.
-fn healthcheck(check: &Healthcheck) -> std::result::Result<Value, String> {
+/// Docker's `Healthcheck` config object (also `commit -c HEALTHCHECK …`'s).
+pub fn healthcheck(check: &Healthcheck) -> std::result::Result<Value, String> {
     let (flags, command) = match check {
         Healthcheck::None => return Ok(json!({"Test": ["NONE"]})),
         Healthcheck::Cmd { flags, command } => (flags, command),

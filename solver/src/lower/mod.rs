@@ -3,6 +3,7 @@
 mod copy;
 pub(crate) mod fetch;
 mod meta;
+pub use meta::healthcheck as healthcheck_config;
 mod mounts;
 
 pub use mounts::cache_mount_dir_name;
