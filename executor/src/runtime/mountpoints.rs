@@ -34,7 +34,7 @@ const DIRS: [&str; 3] = ["proc", "dev", "sys"];
 /// that look for it (am I in a container?) find it, as in Docker's containers.
 const FILES: [&str; 4] = ["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"];
 /// Changes when the layer's contents do, so an older layer is not reused.
-const VERSION: &[u8] = b"mountpoints-v2";
+const VERSION: &[u8] = b"mountpoints-v3";
 /// The lock file in `.mountpoints/` (see the module docs).
 const LOCK_FILE: &str = ".lock";
 /// Prefix of an entry being made (see [`build`]).
