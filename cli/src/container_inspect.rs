@@ -478,11 +478,22 @@ pub fn config(c: &Inspected) -> Json {
                 .collect()
         })
         .unwrap_or_default();
-    let published = r.ports.iter().map(|(_, ctr)| format!("{ctr}/tcp")).chain(
-        r.port_bindings
-            .iter()
-            .map(|b| format!("{}/{}", b.container_port, b.proto)),
-    );
+    let expose_flags = o.net.expose.iter().flat_map(|spec| {
+        hoist_executor::runtime::networks::ports::parse_publish(spec)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| format!("{}/{}", b.container_port, b.proto))
+    });
+    let published = r
+        .ports
+        .iter()
+        .map(|(_, ctr)| format!("{ctr}/tcp"))
+        .chain(
+            r.port_bindings
+                .iter()
+                .map(|b| format!("{}/{}", b.container_port, b.proto)),
+        )
+        .chain(expose_flags);
     for key in published {
         if !exposed.iter().any(|(k, _)| *k == key) {
             exposed.push((key, Json::from(json!({}))));

@@ -133,6 +133,9 @@ pub struct RunNetworkArgs {
     /// Publish every EXPOSEd port of the image to a free host port.
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
+    /// Expose a port or a range (`80`, `53/udp`, `8000-8010`) besides the image's EXPOSE (`-P` publishes it).
+    #[arg(long = "expose", value_name = "PORT[/PROTO]")]
+    pub expose: Vec<String>,
 }
 
 impl RunNetworkArgs {
@@ -147,6 +150,7 @@ impl RunNetworkArgs {
             dns_options: self.dns_option,
             add_hosts: self.add_host,
             publish_all: self.publish_all,
+            expose: self.expose,
             more: Vec::new(),
         }
     }

@@ -205,3 +205,38 @@ fn published_ports_survive_restarts() {
     );
     h.out(&["rm", "-f", &id]);
 }
+
+/// `--expose` adds to the image's EXPOSE: `-P` publishes both, inspect lists both, a host part is refused.
+#[test]
+fn expose_flags_join_the_image_ports_for_publish_all() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    if !have_tools() {
+        return;
+    }
+    let (out, _ctx) = h.build_text("exposing2", "FROM busybox\nEXPOSE 8080\n", &[], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = h.detach(&[
+        "-P",
+        "--expose",
+        "9090",
+        "--expose",
+        "53/udp",
+        "exposing2",
+        "sleep",
+        "30",
+    ]);
+    let (_, ports, _) = h.out(&["port", &id]);
+    for port in ["8080/tcp -> ", "9090/tcp -> ", "53/udp -> "] {
+        assert!(ports.contains(port), "{port}: {ports}");
+    }
+    let (_, exposed, _) = h.out(&["inspect", "-f", "{{json .Config.ExposedPorts}}", &id]);
+    for key in ["\"8080/tcp\"", "\"9090/tcp\"", "\"53/udp\""] {
+        assert!(exposed.contains(key), "{key}: {exposed}");
+    }
+    assert_eq!(h.out(&["rm", "-f", &id]).0, 0);
+    let (code, _, err) = h.out(&["run", "--rm", "--expose", "80:80", "busybox", "true"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("invalid port format for --expose"), "{err}");
+}

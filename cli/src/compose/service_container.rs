@@ -192,6 +192,9 @@ fn run_argv(
             flag("-p", &publish_spec(p));
         }
     }
+    for port in &s.expose {
+        flag("--expose", port);
+    }
     for v in &s.volumes {
         volume_flags(project, v, &mut flag)?;
     }

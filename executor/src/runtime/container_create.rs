@@ -120,8 +120,27 @@ pub fn create(
     for spec in &opts.publish {
         port_bindings.extend(super::networks::ports::parse_publish(spec)?);
     }
+    let mut exposed = Vec::new();
+    for spec in &opts.net.expose {
+        if spec.contains(':') {
+            return Err(RuntimeError::Invalid(format!(
+                "invalid port format for --expose: {spec} (a container port or range, e.g. 80, 53/udp, 8000-8010)"
+            )));
+        }
+        exposed.extend(super::networks::ports::parse_publish(spec)?);
+    }
     if opts.net.publish_all {
-        port_bindings.extend(super::networks::ports::exposed(&image.config));
+        for binding in super::networks::ports::exposed(&image.config) {
+            let known = exposed
+                .iter()
+                .any(|e: &super::networks::ports::PortBinding| {
+                    e.container_port == binding.container_port && e.proto == binding.proto
+                });
+            if !known {
+                exposed.push(binding);
+            }
+        }
+        port_bindings.extend(exposed);
     }
     super::networks::join::validate(root, &opts.net)?;
     if !port_bindings.is_empty()

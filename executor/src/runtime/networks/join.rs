@@ -38,6 +38,9 @@ pub struct NetOptions {
     /// `-P`: every EXPOSEd port of the image to a free host port.
     #[serde(default)]
     pub publish_all: bool,
+    /// `--expose PORT[/PROTO]` (or a range): exposed besides the image's EXPOSE, so `-P` publishes them too.
+    #[serde(default)]
+    pub expose: Vec<String>,
     /// Networks besides `network`, joined at each start (`eth1`, `eth2` …): `network connect` of a
     /// container that is not running (as docker's, and how compose puts a service on several networks).
     #[serde(default)]
