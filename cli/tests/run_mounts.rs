@@ -103,6 +103,8 @@ fn named_volumes_persist_and_anonymous_ones_go_with_rm() {
     let volumes: Vec<String> = std::fs::read_dir(h.root.path().join("volumes"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        // Dot files are hoist's own (the volumes lock), never volumes.
+        .filter(|name| !name.starts_with('.'))
         .collect();
     let mut sorted = volumes.clone();
     sorted.sort();

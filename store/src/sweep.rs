@@ -41,7 +41,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The name of a [`crate::WorkLock`] file in `tmp/`.
-fn is_work_lock(name: &str) -> bool {
+pub(crate) fn is_work_lock(name: &str) -> bool {
     (name.starts_with("compress-") || name.starts_with("pull-") || name.starts_with("steplock-"))
         && name.ends_with(".lock")
 }

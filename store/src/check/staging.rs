@@ -17,6 +17,15 @@ pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckRepo
     entries.sort();
     report.temp_entries = entries.len();
     for path in entries {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.as_deref().is_some_and(crate::sweep::is_work_lock) {
+            // A work lock a killed hoist left (a build's step lock, say): an empty file that nothing refers to and
+            // that blocks nobody, so not a problem to report; repair removes it when nobody holds it.
+            if options.repair {
+                crate::lock::WorkLock::remove_if_unheld(&path);
+            }
+            continue;
+        }
         if entry_is_owned(&path) {
             continue;
         }
