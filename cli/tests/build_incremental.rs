@@ -262,3 +262,50 @@ fn a_build_leaves_its_snapshots_to_be_redone_after_a_crash_instead_of_syncing_th
         .count();
     assert_eq!(unsynced, 2, "rows: {boots:?}");
 }
+
+/// A rewritten COPY layer takes the files that did not change from the previous layer's blob instead of
+/// reading them again (`hoist_executor::layer_reuse`), and is still a cold build's layer byte for byte —
+/// also when a file got new bytes of the same size and its old mtime back (only its ctime tells).
+#[test]
+fn a_layer_rewritten_from_the_previous_one_is_a_cold_builds() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let ctx = context();
+    let dir = ctx.path();
+    // Files changed in the last seconds are never taken from an old layer (a write in the same clock tick as
+    // the read would not move their ctime): let the context settle so that the next build indexes them.
+    std::thread::sleep(std::time::Duration::from_millis(3300));
+    build(&h, "v0", dir);
+    let index_of = |tag: &str| {
+        let layer = result(&h, tag).1;
+        let hex = layer.trim_start_matches("sha256:").to_string();
+        std::fs::metadata(h.root.path().join("layer-index").join(hex)).map(|m| m.len())
+    };
+    assert!(
+        index_of("v0").is_ok_and(|len| len > 300 * 40),
+        "the COPY layer's index is missing or short"
+    );
+
+    let victim = dir.join("d7/f7");
+    let before = std::fs::metadata(&victim).unwrap();
+    let same_size = std::fs::read(&victim).unwrap().to_ascii_uppercase();
+    std::fs::write(&victim, &same_size).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    std::fs::write(dir.join("d8/f8"), "edited\n").unwrap();
+    build(&h, "v1", dir);
+    let ((tree, layer), (cold_tree, cold_layer)) = (result(&h, "v1"), cold(dir));
+    assert!(tree == cold_tree, "{}", line_diff(&tree, &cold_tree));
+    assert_eq!(
+        layer, cold_layer,
+        "the rewritten layer differs from a cold build's"
+    );
+    // The two changed files are too recent to be indexed; the other 298 came from v0's layer and are.
+    assert!(index_of("v1").is_ok_and(|len| len > 290 * 40));
+    store_check_is_clean(&h);
+}

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
+use crate::layer_reuse::{LayerIndex, ReuseSource};
+
 /// OCI whiteout prefix (`.wh.NAME` deletes NAME from the layers below).
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 /// OCI opaque-dir marker: hides everything below in the lower layers.
@@ -46,9 +48,9 @@ pub struct LayerStats {
 }
 
 /// Counts the bytes of the tar stream; buffered, because tar writes 512-byte blocks.
-struct CountingWriter<'a> {
+pub(crate) struct CountingWriter<'a> {
     inner: io::BufWriter<&'a mut dyn Write>,
-    count: u64,
+    pub(crate) count: u64,
 }
 
 impl Write for CountingWriter<'_> {
@@ -90,7 +92,19 @@ pub fn write_layer_tar_clamped(
     graft: &mut Graft,
     clamp: Option<i64>,
 ) -> Result<LayerStats> {
-    write_tar(upper, None, None, out, graft, clamp, &|_| false)
+    write_tar(upper, None, out, graft, clamp, &|_| false, None).map(|(stats, _)| stats)
+}
+
+/// [`write_layer_tar_clamped`] that takes the unchanged copied files from the step's previous layer when
+/// `reuse` gives it, and also returns the index of the copied files it wrote (see `layer_reuse`).
+pub fn write_layer_tar_reusing(
+    upper: &Path,
+    out: &mut dyn Write,
+    graft: &mut Graft,
+    clamp: Option<i64>,
+    reuse: Option<ReuseSource>,
+) -> Result<(LayerStats, LayerIndex)> {
+    write_tar(upper, None, out, graft, clamp, &|_| false, reuse)
 }
 
 /// [`write_layer_tar`] without the entries (and what is below them) whose path relative to `upper` `leave_out`
@@ -103,12 +117,13 @@ pub fn write_layer_tar_without(
     write_tar(
         upper,
         None,
-        None,
         out,
         &mut |_, _, _| Ok(false),
         None,
         leave_out,
+        None,
     )
+    .map(|(stats, _)| stats)
 }
 
 /// A plain tar of the tree at `path` (`hoist cp`, `hoist export`), written as a layer's entries are: with
@@ -124,25 +139,43 @@ pub fn write_tree_tar(
 ) -> Result<LayerStats> {
     write_tar(
         path,
-        root_name,
-        owner,
+        Some(TreeAs { root_name, owner }),
         out,
         &mut |_, _, _| Ok(false),
         None,
         &|_| false,
+        None,
     )
+    .map(|(stats, _)| stats)
+}
+
+/// How [`write_tree_tar`] names and owns the entries of a plain tree.
+struct TreeAs<'a> {
+    root_name: Option<&'a Path>,
+    owner: Option<(u32, u32)>,
 }
 
 fn write_tar(
     upper: &Path,
-    root_name: Option<&Path>,
-    owner: Option<(u32, u32)>,
+    tree_as: Option<TreeAs>,
     out: &mut dyn Write,
     graft: &mut Graft,
     clamp: Option<i64>,
     leave_out: &dyn Fn(&Path) -> bool,
-) -> Result<LayerStats> {
+    reuse: Option<ReuseSource>,
+) -> Result<(LayerStats, LayerIndex)> {
+    let (root_name, owner) = match tree_as {
+        Some(t) => (t.root_name, t.owner),
+        None => (None, None),
+    };
     let mut writer = LayerTar {
+        reuse,
+        index: LayerIndex::default(),
+        scratch: tar::Builder::new(Vec::new()),
+        started: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
         mtime_clamp: clamp.map(|c| c.max(0) as u64),
         builder: tar::Builder::new(CountingWriter {
             inner: io::BufWriter::with_capacity(256 * 1024, out),
@@ -194,6 +227,7 @@ fn write_tar(
     }
     let mut builder = writer.builder;
     let stats = writer.stats;
+    let index = writer.index;
     builder.finish().map_err(|source| LayerError::Write {
         path: PathBuf::from("(end of archive)"),
         source,
@@ -205,16 +239,27 @@ fn write_tar(
             path: PathBuf::from("(end of archive)"),
             source,
         })?;
-    Ok(LayerStats {
-        tar_bytes: counted.count,
-        ..stats
-    })
+    Ok((
+        LayerStats {
+            tar_bytes: counted.count,
+            ..stats
+        },
+        index,
+    ))
 }
 
 /// A layer tar being written, in order.
 pub struct LayerTar<'w> {
-    builder: tar::Builder<CountingWriter<'w>>,
-    stats: LayerStats,
+    pub(crate) builder: tar::Builder<CountingWriter<'w>>,
+    pub(crate) stats: LayerStats,
+    /// The step's previous layer, to take unchanged copied files from (`layer_reuse`).
+    pub(crate) reuse: Option<ReuseSource>,
+    /// What the copied files written so far were read from (`layer_reuse`).
+    pub(crate) index: LayerIndex,
+    /// For rendering a copied file's header blocks before they are written.
+    pub(crate) scratch: tar::Builder<Vec<u8>>,
+    /// When the write began (seconds since the epoch): see `layer_reuse::RACY_SECONDS`.
+    pub(crate) started: i64,
     /// (dev, ino) of files with several links → the name they were first written under.
     hardlinks: HashMap<(u64, u64), PathBuf>,
     /// `Some(t)`: no entry's mtime is later than `t` (see [`write_layer_tar_clamped`]).
@@ -410,6 +455,11 @@ impl LayerTar<'_> {
                     return Ok(());
                 }
                 self.hardlinks.insert(key, name.to_path_buf());
+            } else if how.is_some() {
+                header.set_entry_type(EntryType::Regular);
+                header.set_size(meta.len());
+                clamped(&mut header, self.mtime_clamp);
+                return self.add_copied_file(path, name, meta, &mut header);
             }
             // O_NOFOLLOW: the entry was a regular file when we looked; never follow a swapped-in link.
             let file = std::fs::OpenOptions::new()
@@ -557,18 +607,22 @@ fn read_xattrs(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
 
 /// A reader that yields exactly `len` bytes: zero-padded if the file shrank, cut if it grew,
 /// so the tar header's size is always right.
-struct ExactSize {
+pub(crate) struct ExactSize {
     file: io::Take<File>,
     remaining: u64,
 }
 
 impl ExactSize {
-    fn new(file: File, len: u64) -> Self {
+    pub(crate) fn new(file: File, len: u64) -> Self {
         use io::Read;
         ExactSize {
             file: file.take(len),
             remaining: len,
         }
+    }
+
+    pub(crate) fn into_file(self) -> File {
+        self.file.into_inner()
     }
 }
 

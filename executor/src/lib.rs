@@ -29,6 +29,7 @@ mod error_text;
 pub mod fileops;
 mod helper_channel;
 pub mod layer;
+pub mod layer_reuse;
 pub mod overlay;
 pub mod reap;
 pub mod runtime;

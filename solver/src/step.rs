@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
+use hoist_executor::layer_reuse::{LayerIndex, ReuseSource as LayerReuse};
 use hoist_executor::{layer, overlay};
 use hoist_store::{CacheRecord, Digest, Store};
 
@@ -419,17 +420,26 @@ fn execute<'x>(
     } else {
         None
     };
+    // The same files, unchanged, are taken from the layer this step made last time (`layer_reuse`).
+    let reuse = delta_base
+        .as_ref()
+        .and_then(|base| reuse_source(store, base));
     let mut writer = store.layer_writer(delta_base.as_ref())?;
     let mut no_graft = |_: &Path, _: &Path, _: &mut layer::LayerTar| Ok(false);
     let graft: &mut layer::Graft = match graft.as_mut() {
         Some(g) => g.as_mut(),
         None => &mut no_graft,
     };
-    layer::write_layer_tar_clamped(&upper, &mut writer, graft, source_date_epoch)
-        .map_err(|e| BuildError::other(format!("writing the layer: {e}")))?;
+    let (_, index) =
+        layer::write_layer_tar_reusing(&upper, &mut writer, graft, source_date_epoch, reuse)
+            .map_err(|e| BuildError::other(format!("writing the layer: {e}")))?;
     let (digest, size): (Digest, u64) = writer.commit()?;
     if !grafting {
         store.adopt_snapshot(&digest, &upper)?;
+    }
+    if !index.is_empty() {
+        // Only a cache of the blob: a layer without one is written from its files next time.
+        let _ = store.put_layer_index(&digest, &index.encode());
     }
     Ok((
         Some(LayerDesc {
@@ -438,6 +448,13 @@ fn execute<'x>(
         }),
         created,
     ))
+}
+
+/// The previous layer `base` of a COPY step and its index, when both are in the store.
+fn reuse_source(store: &Store, base: &Digest) -> Option<LayerReuse> {
+    let index = LayerIndex::decode(&store.layer_index(base)?)?;
+    let blob = store.open_blob(base).ok()?;
+    LayerReuse::new(index, blob).ok()
 }
 
 /// A counting semaphore: at most N steps execute at once (`--jobs`); waiting for other stages holds no permit.

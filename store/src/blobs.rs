@@ -77,14 +77,32 @@ impl BlobWriter {
     }
 }
 
-impl Write for BlobWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+impl BlobWriter {
+    /// Takes the hasher out (with what it hashed so far): the caller hashes the rest of the bytes, which it
+    /// writes with [`BlobWriter::write_unhashed`], and gives it back with [`BlobWriter::set_hasher`] before
+    /// the commit (`LayerWriter` hashes a big layer on a thread of its own).
+    pub(crate) fn take_hasher(&mut self) -> Sha256 {
+        std::mem::take(&mut self.hasher)
+    }
+
+    pub(crate) fn set_hasher(&mut self, hasher: Sha256) {
+        self.hasher = hasher;
+    }
+
+    /// [`Write::write`] without hashing the bytes (see [`BlobWriter::take_hasher`]).
+    pub(crate) fn write_unhashed(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_file(buf, false)
+    }
+
+    fn write_file(&mut self, buf: &[u8], hash: bool) -> io::Result<usize> {
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("blob writer already committed"))?;
         let n = file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if hash {
+            self.hasher.update(&buf[..n]);
+        }
         self.size += n as u64;
         if self.size - self.writeback_started >= WRITEBACK_CHUNK {
             use std::os::fd::AsRawFd as _;
@@ -102,6 +120,12 @@ impl Write for BlobWriter {
             self.writeback_started = self.size;
         }
         Ok(n)
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_file(buf, true)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -67,6 +67,7 @@ impl Store {
             report.freed_bytes += meta.len();
             report.removed_blobs.push(digest);
         }
+        self.forget_orphan_layer_indexes()?;
         self.forget_missing_compressed_layers(&compressed)?;
         self.forget_orphan_registry_records()?;
         Ok(report)

@@ -31,6 +31,7 @@ mod gc;
 mod gzip;
 mod images;
 mod import;
+mod layer_index;
 mod load;
 mod load_entries;
 mod lock;
