@@ -97,6 +97,25 @@ fn a_removed_file_still_shows_the_base_images_file_and_the_view_matches_a_cold_b
     std::fs::write(dir.join("x/inside"), "inside\n").unwrap();
     // The plain stage first: its RUN makes the delta (busybox has nothing at /app/f or /app/x); the stage over
     // the base then mounts the same layer, where the delta's whiteout would hide the base's /app/f.
+    build(&h, "plain-v1", dir, "plain");
+    // Killed while it makes the full unpack beside the delta: the next build cleans up and makes it.
+    let out = h
+        .cmd()
+        .env("HOIST_TEST_KILL_IN_DELTA", "1")
+        .args(["build", "--target", "over_base", "-t", "base-v1"])
+        .args(["--build-arg", "SOURCE_DATE_EPOCH=1700000000"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the hook should have killed the build"
+    );
+    let (code, out, err) = h.out(&["store", "check"]);
+    assert!(
+        code == 0 || code == 1,
+        "store check failed to run:\n{out}{err}"
+    );
     build_both(&h, "v1", dir);
     let seen = results(&h, "v1");
     assert_eq!(seen[4], "base\n", "the base's /app/f shows through");

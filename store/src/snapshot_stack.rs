@@ -17,8 +17,9 @@ use crate::shadow;
 use crate::unpack::unpack_selected;
 use crate::Store;
 
-/// Test hook: with this set, a hoist that has written a delta into its staging directory SIGKILLs itself
-/// before the snapshot is moved into place (the crash tests check what such a death leaves).
+/// Test hook: with this set, a hoist that has written a delta (or the full unpack beside one, see
+/// `full_twin.rs`) into its staging directory SIGKILLs itself before it is moved into place (the crash tests
+/// check what such a death leaves).
 pub(crate) const KILL_IN_DELTA_ENV: &str = "HOIST_TEST_KILL_IN_DELTA";
 
 /// What the snapshots hold for a layer mounted over some lower dirs.
