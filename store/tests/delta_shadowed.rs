@@ -187,6 +187,15 @@ fn a_removed_directory_is_one_whiteout() {
         &[],
     );
     assert_eq!(c.mount_over(&[]), 2, "a delta");
+    let delta = c.store.snapshot_stack(&c.new, &[]).unwrap().unwrap()[0].clone();
+    let gone = std::fs::symlink_metadata(delta.join("app/gone")).unwrap();
+    assert!(gone.file_type().is_char_device() && gone.rdev() == 0);
+    let in_delta = tree(&delta);
+    assert_eq!(
+        in_delta.keys().collect::<Vec<_>>(),
+        ["app", "app/gone"],
+        "the directory and one whiteout"
+    );
     let has_under = lower_with(&["app/gone/c"]);
     assert_eq!(c.mount_over(&[has_under.path().to_path_buf()]), 1, "full");
     c.clean();
