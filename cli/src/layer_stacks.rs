@@ -17,23 +17,27 @@ pub fn of_image(
     image: &ImageRecord,
     unpack: bool,
 ) -> anyhow::Result<Option<Vec<PathBuf>>> {
-    let mut lowers = Vec::new();
-    for diff_id in image.config.rootfs().diff_ids().iter().rev() {
+    // Bottom first: a delta snapshot is used only over lower dirs it is exact over (else the layer's full
+    // unpack is), so each layer is looked up with the dirs below it.
+    let mut stack: Vec<PathBuf> = Vec::new();
+    for diff_id in image.config.rootfs().diff_ids() {
         let digest = diff_id
             .parse()
             .map_err(|e| anyhow::anyhow!("image has a bad diff_id {diff_id}: {e}"))?;
+        let below: Vec<PathBuf> = stack.iter().rev().cloned().collect();
         // A delta snapshot is two dirs: its own over the full snapshot it was made against.
         let snapshot = if unpack {
-            Some(store.ensure_snapshot_stack(&digest, None, &[])?)
+            Some(store.ensure_snapshot_stack(&digest, None, &below)?)
         } else {
-            store.snapshot_stack(&digest)?
+            store.snapshot_stack(&digest, &below)?
         };
         match snapshot {
-            Some(dirs) => lowers.extend(dirs),
+            Some(dirs) => stack.extend(dirs.into_iter().rev()),
             None => return Ok(None),
         }
     }
-    Ok(Some(lowers))
+    stack.reverse();
+    Ok(Some(stack))
 }
 
 /// The layer stacks of every image in the store whose layers are all unpacked.

@@ -40,16 +40,13 @@ pub(crate) fn lower_dirs(
     bases: &DeltaBases,
     layers: &[LayerDesc],
 ) -> Result<Vec<PathBuf>> {
-    // Bottom first while building: a delta is checked against what lies below it.
+    // Bottom first while building: a delta snapshot is checked against what lies below it (it may be used
+    // only over lower dirs that have nothing at its shadowed paths), whether it is made now or was before.
     let mut stack: Vec<PathBuf> = Vec::new();
     for layer in layers {
-        let dirs = match bases.get(&layer.diff_id) {
-            Some(base) => {
-                let below: Vec<PathBuf> = stack.iter().rev().cloned().collect();
-                store.ensure_snapshot_stack(&layer.diff_id, Some(&base), &below)?
-            }
-            None => store.ensure_snapshot_stack(&layer.diff_id, None, &[])?,
-        };
+        let below: Vec<PathBuf> = stack.iter().rev().cloned().collect();
+        let base = bases.get(&layer.diff_id);
+        let dirs = store.ensure_snapshot_stack(&layer.diff_id, base.as_ref(), &below)?;
         stack.extend(dirs.into_iter().rev());
     }
     stack.reverse();

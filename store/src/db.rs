@@ -89,6 +89,12 @@ const MIGRATIONS: &[&str] = &[
     // 5 -> 6: a delta snapshot names the full snapshot it is mounted over (see delta.rs); NULL: a full one.
     "ALTER TABLE snapshots ADD COLUMN parent INTEGER;
      CREATE INDEX snapshots_by_parent ON snapshots(parent);",
+    // 6 -> 7: a delta snapshot's shadowed paths (NUL-separated; see `shadow.rs`), and whether it has a full
+    // unpack of its layer beside it (`snapshots/<id>-full`) for the stacks it is not exact over, with the boot
+    // that unpack was written in until synced.
+    "ALTER TABLE snapshots ADD COLUMN shadowed BLOB;
+     ALTER TABLE snapshots ADD COLUMN full_twin INTEGER;
+     ALTER TABLE snapshots ADD COLUMN full_twin_boot TEXT;",
 ];
 
 pub(crate) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

@@ -4,8 +4,9 @@
 //! A `COPY . /app` of a big context makes a new layer whenever one file changes; unpacking it is ~20,000
 //! inode creations. The delta holds only what differs between the two layers' tars: the entries added or
 //! changed (with the directories above them), and an overlay whiteout for each removed path. Mounted over the
-//! base's snapshot it shows exactly the new layer's tree (see [`LayerDiff`] for when that holds and when a
-//! full unpack is made instead).
+//! base's snapshot it shows exactly the new layer's tree over any lower layers, except at its *shadowed
+//! paths* (see [`LayerDiff::shadowed`]): there it is exact only over lower layers that have nothing at those
+//! paths, which `shadow.rs` checks for each stack the delta is mounted in.
 //!
 //! The difference is exact: both tars are read side by side (layer tars are written depth first, each
 //! directory's entries sorted by name, so a merge of the two streams pairs equal paths) and each pair is
@@ -28,12 +29,27 @@ use crate::error::{Result, StoreError};
 pub(crate) const MAX_SHARE_DIVISOR: u64 = 4;
 
 /// What differs between two layer tars: the new layer's entries to write (by cleaned path), the paths to
-/// white out, and about how many bytes the delta takes.
+/// white out, the files that became directories, and about how many bytes the delta takes.
 #[derive(Debug, Default)]
 pub(crate) struct LayerDiff {
     pub write: HashSet<Vec<u8>>,
+    /// Base paths the new layer does not have (only the topmost of a removed tree): each gets a whiteout.
     pub removed: Vec<Vec<u8>>,
+    /// Base non-directories that are directories in the new layer.
+    pub file_to_dir: Vec<Vec<u8>>,
     pub bytes: u64,
+}
+
+impl LayerDiff {
+    /// The paths where the delta over its base hides more than the new layer would: a whiteout hides what
+    /// lower layers have at its path, where the full layer hides nothing; and the base's file under a new
+    /// directory stops that directory merging with lower layers' directory of the same path. Over lower
+    /// layers that have nothing at any of these, the delta over its base is exactly the layer.
+    pub fn shadowed(&self) -> Vec<Vec<u8>> {
+        let mut paths = self.removed.clone();
+        paths.extend(self.file_to_dir.iter().cloned());
+        paths
+    }
 }
 
 /// `./a//b/` → `a/b`: the path as the unpacker resolves it (empty components and `.` dropped).
@@ -175,11 +191,10 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Compares the new layer's tar with the base layer's, both uncompressed and in tree order. `new_size` is
 /// the new layer's size (for the size bound).
 ///
-/// A removed path, or a file turned directory, means no delta, whatever the layers below are now: a delta
-/// snapshot is reused wherever its layer is mounted, over any stack, and there a whiteout would hide what
-/// the lower layers have at that path, and a base file under a new directory would stop that directory
-/// merging with theirs — where the full layer hides nothing. Without those, the delta over its base shows
-/// exactly the new layer's tree over any lower layers. (`_below` is kept for the callers' sake.)
+/// A removed path, or a file turned directory, is a *shadowed path* of the delta ([`LayerDiff::shadowed`]):
+/// the delta is exact only over lower layers that have nothing there. A delta snapshot is reused wherever its
+/// layer is mounted, so that is checked for each stack it is mounted in (`shadow.rs`), not here. (`_below` is
+/// kept for the callers' sake.)
 pub(crate) fn diff_layers(
     new: impl Read,
     base: impl Read,
@@ -235,7 +250,15 @@ pub(crate) fn diff_layers(
             Ordering::Greater => {
                 if let Some((seen, _)) = base_cur.take() {
                     if !hidden.as_deref().is_some_and(|h| is_under(&seen.path, h)) {
-                        return Ok(Err(NoDelta("a path was removed")));
+                        if std::str::from_utf8(&seen.path).is_err() {
+                            // An overlay whiteout is made from a `.wh.` name, which must be UTF-8.
+                            return Ok(Err(NoDelta("a removed path is not UTF-8")));
+                        }
+                        // One whiteout hides the path and everything under it.
+                        mark_parents(&mut diff, &seen.path);
+                        diff.bytes += 512;
+                        diff.removed.push(seen.path.clone());
+                        hidden = Some(seen.path);
                     }
                 }
                 base_cur = match base_stream.next()? {
@@ -263,7 +286,7 @@ pub(crate) fn diff_layers(
                     let n_dir = n.kind == EntryType::Directory;
                     let b_dir = b.kind == EntryType::Directory;
                     if n_dir && !b_dir {
-                        return Ok(Err(NoDelta("a file turned into a directory")));
+                        diff.file_to_dir.push(n.path.clone());
                     }
                     if b_dir && !n_dir {
                         // The new non-directory hides the base directory and all of it.
@@ -378,18 +401,31 @@ mod tests {
         let d = diff(&new, &base).unwrap();
         assert_eq!(sorted(&d.write), ["app", "app/a", "app/b", "app/new"]);
         assert!(d.removed.is_empty());
-        // A removed directory would need a whiteout, which could hide other stacks' lower layers: no delta.
+        // A removed directory is one whiteout (nothing for what was under it), a shadowed path.
         let without_gone = tar_of(&[
             ("app/", None, 0o755),
             ("app/a", Some(b"one"), 0o644),
             ("app/b", Some(b"two"), 0o644),
             ("app/same", Some(b"same"), 0o644),
         ]);
-        assert!(diff(&without_gone, &base).is_err());
+        let d = diff(&without_gone, &base).unwrap();
+        assert_eq!(sorted(&d.write), ["app"]);
+        assert_eq!(d.removed, [b"app/gone".to_vec()]);
+        assert_eq!(d.shadowed(), [b"app/gone".to_vec()]);
+        // A removed file, and a removed last entry.
+        let without_same = tar_of(&[
+            ("app/", None, 0o755),
+            ("app/a", Some(b"one"), 0o644),
+            ("app/gone/", None, 0o755),
+            ("app/gone/x", Some(b"x"), 0o644),
+        ]);
+        let d = diff(&without_same, &base).unwrap();
+        assert_eq!(d.removed, [b"app/b".to_vec(), b"app/same".to_vec()]);
+        assert!(d.file_to_dir.is_empty());
     }
 
     #[test]
-    fn a_directory_turned_file_is_a_delta_a_file_turned_directory_is_not() {
+    fn a_directory_turned_file_hides_its_tree_a_file_turned_directory_is_shadowed() {
         let base = tar_of(&[
             ("x", Some(b"file"), 0o644),
             ("y/", None, 0o755),
@@ -402,16 +438,18 @@ mod tests {
         let d = diff(&new, &base).unwrap();
         assert_eq!(sorted(&d.write), ["y"]);
         assert!(d.removed.is_empty(), "y/in is hidden by the file y");
+        assert!(d.shadowed().is_empty());
         let new = tar_of(&[
             ("x/", None, 0o755),
             ("x/in", Some(b"n"), 0o644),
             ("y/", None, 0o755),
             ("y/in", Some(b"i"), 0o644),
         ]);
-        assert!(
-            diff(&new, &base).is_err(),
-            "the base file x would stop x/ merging with lower layers"
-        );
+        let d = diff(&new, &base).unwrap();
+        assert_eq!(sorted(&d.write), ["x", "x/in"]);
+        assert!(d.removed.is_empty());
+        // The base file x would stop x/ merging with lower layers' x/.
+        assert_eq!(d.shadowed(), [b"x".to_vec()]);
     }
 
     #[test]

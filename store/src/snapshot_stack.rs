@@ -2,7 +2,8 @@
 //! directory mounted over the full snapshot it was made against, its row's `parent`. The store keeps that
 //! pairing honest: removing a full snapshot removes the deltas over it, garbage collection keeps a full
 //! snapshot while a delta it keeps needs it, and a delta whose base is gone is forgotten (its layer is
-//! unpacked again when next needed).
+//! unpacked again when next needed). A delta with shadowed paths is used only over lower dirs that have
+//! nothing there (`shadow.rs`); other stacks get the full unpack beside it (`full_twin.rs`).
 
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -12,23 +13,46 @@ use rusqlite::OptionalExtension;
 use crate::delta;
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::fsutil::remove_any;
+use crate::shadow;
 use crate::unpack::unpack_selected;
 use crate::Store;
 
-/// Test hook: with this set, a hoist that has written a delta into its staging directory SIGKILLs itself
-/// before the snapshot is moved into place (the crash tests check what such a death leaves).
+/// Test hook: with this set, a hoist that has written a delta (or the full unpack beside one, see
+/// `full_twin.rs`) into its staging directory SIGKILLs itself before it is moved into place (the crash tests
+/// check what such a death leaves).
 pub(crate) const KILL_IN_DELTA_ENV: &str = "HOIST_TEST_KILL_IN_DELTA";
 
+/// What the snapshots hold for a layer mounted over some lower dirs.
+enum Lookup {
+    /// The directories to mount, topmost first.
+    Found(Vec<PathBuf>),
+    /// Delta snapshot `id` is not exact over those lower dirs, and there is no full unpack beside it yet.
+    NeedsFull(i64),
+    Missing,
+}
+
 impl Store {
-    /// The directories of the snapshot of layer `diff_id` as overlay lower dirs, topmost first: one for a
-    /// full snapshot, two for a delta. `None` when there is none (or a delta lost its base).
-    pub fn snapshot_stack(&self, diff_id: &Digest) -> Result<Option<Vec<PathBuf>>> {
+    /// The directories of the snapshot of layer `diff_id` as overlay lower dirs, topmost first, for mounting
+    /// the layer over lower dirs `below` (topmost first; every lower dir of the stack under this layer): one
+    /// for a full snapshot, two for a delta. `None` when there is none (or a delta lost its base, or a delta
+    /// is not exact over `below` and there is no full unpack beside it).
+    pub fn snapshot_stack(
+        &self,
+        diff_id: &Digest,
+        below: &[PathBuf],
+    ) -> Result<Option<Vec<PathBuf>>> {
+        Ok(match self.lookup_stack(diff_id, below)? {
+            Lookup::Found(stack) => Some(stack),
+            Lookup::NeedsFull(_) | Lookup::Missing => None,
+        })
+    }
+
+    fn lookup_stack(&self, diff_id: &Digest, below: &[PathBuf]) -> Result<Lookup> {
         let Some(id) = self.snapshot_id(diff_id)? else {
-            return Ok(None);
+            return Ok(Lookup::Missing);
         };
         let Some(parent) = self.snapshot_parent(id)? else {
-            return Ok(Some(vec![self.snapshot_dir(id)]));
+            return Ok(Lookup::Found(vec![self.snapshot_dir(id)]));
         };
         let parent_diff = self.snapshot_diff_id(parent)?;
         let parent_ok = match &parent_diff {
@@ -37,35 +61,52 @@ impl Store {
         };
         if !parent_ok {
             self.forget_snapshot(id)?;
-            return Ok(None);
+            return Ok(Lookup::Missing);
         }
-        Ok(Some(vec![self.snapshot_dir(id), self.snapshot_dir(parent)]))
+        if shadow::nothing_at(below, &self.snapshot_shadowed(id)?) {
+            return Ok(Lookup::Found(vec![
+                self.snapshot_dir(id),
+                self.snapshot_dir(parent),
+            ]));
+        }
+        Ok(match self.full_twin(id)? {
+            Some(full) => Lookup::Found(vec![full]),
+            None => Lookup::NeedsFull(id),
+        })
     }
 
     /// [`Store::snapshot_stack`], making the snapshot if there is none: as a delta against the snapshot of
-    /// layer `base` when there is one and the two layers differ little (`below`: the lower dirs the layer is
-    /// mounted over, topmost first, see `delta::diff_layers`), else by unpacking the whole layer.
+    /// layer `base` when there is one and the two layers differ little, and it is exact over `below` (see
+    /// `shadow.rs`), else by unpacking the whole layer (beside a delta that is not exact over `below`).
     pub fn ensure_snapshot_stack(
         &self,
         diff_id: &Digest,
         base: Option<&Digest>,
         below: &[PathBuf],
     ) -> Result<Vec<PathBuf>> {
-        if let Some(stack) = self.snapshot_stack(diff_id)? {
+        if let Lookup::Found(stack) = self.lookup_stack(diff_id, below)? {
             return Ok(stack);
         }
         let lock = self.unpack_lock(diff_id);
         let _unpacking = lock.lock().unwrap_or_else(|p| p.into_inner());
         // Another thread may have made it while we waited.
-        if let Some(stack) = self.snapshot_stack(diff_id)? {
-            return Ok(stack);
+        match self.lookup_stack(diff_id, below)? {
+            Lookup::Found(stack) => return Ok(stack),
+            Lookup::NeedsFull(id) => return self.make_full_twin(id, diff_id),
+            Lookup::Missing => {}
         }
         if let Some(base) = base.filter(|b| *b != diff_id) {
             if let Some(stack) = self.make_delta(diff_id, base, below)? {
                 return Ok(stack);
             }
         }
-        Ok(vec![self.unpack_full_snapshot(diff_id)?])
+        let full = self.unpack_full_snapshot(diff_id)?;
+        // Another hoist may have adopted a snapshot of this layer first (a delta, perhaps), which was kept.
+        match self.lookup_stack(diff_id, below)? {
+            Lookup::Found(stack) => Ok(stack),
+            Lookup::NeedsFull(id) => self.make_full_twin(id, diff_id),
+            Lookup::Missing => Ok(vec![full]),
+        }
     }
 
     /// The delta snapshot of `diff_id` against the full snapshot under `base`'s (its own, or the one its
@@ -105,6 +146,11 @@ impl Store {
             Ok(diff) if diff.bytes <= new_size / delta::MAX_SHARE_DIVISOR => diff,
             _ => return Ok(None),
         };
+        let shadowed = diff.shadowed();
+        if !shadow::nothing_at(below, &shadowed) {
+            // Not exact over the stack that needs it now: that stack needs the full unpack anyway.
+            return Ok(None);
+        }
         let staging = self.new_tmp_dir("delta")?;
         // Small buffer: the tar is read with a seek past every entry not written, and a seek empties it.
         unpack_selected(
@@ -118,10 +164,16 @@ impl Store {
             // SAFETY: kill(2) on our own pid; nothing is borrowed.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         }
-        self.adopt_snapshot_over(diff_id, staging.path(), Some(root_id), diff.bytes)?;
+        self.adopt_snapshot_over(
+            diff_id,
+            staging.path(),
+            Some(root_id),
+            diff.bytes,
+            &shadowed,
+        )?;
         // Renamed into place (or deleted as a duplicate): nothing left for the drop to remove.
         let _ = staging.keep();
-        self.snapshot_stack(diff_id)
+        self.snapshot_stack(diff_id, below)
     }
 
     /// The layer of the full snapshot a delta over `base`'s snapshot would sit on: `base`'s own when it is
@@ -151,6 +203,21 @@ impl Store {
             .optional()
             .map_err(self.db_err())?;
         Ok(parent.flatten())
+    }
+
+    /// The shadowed paths of snapshot `id` (none for a full one).
+    fn snapshot_shadowed(&self, id: i64) -> Result<Vec<Vec<u8>>> {
+        let conn = self.conn();
+        let stored: Option<Option<Vec<u8>>> = conn
+            .query_row("SELECT shadowed FROM snapshots WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.db_err())?;
+        Ok(stored
+            .flatten()
+            .map(|s| shadow::decode(&s))
+            .unwrap_or_default())
     }
 
     /// Every delta snapshot's (id, parent id).
@@ -187,7 +254,7 @@ impl Store {
                 .map_err(self.db_err())?
         };
         if deleted == 1 {
-            remove_any(&self.snapshot_dir(id))?;
+            self.remove_snapshot_dirs(id)?;
         }
         Ok(())
     }

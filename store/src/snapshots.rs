@@ -59,7 +59,7 @@ impl Store {
         };
         // Only the process whose DELETE took the row removes the directory.
         if deleted == 1 {
-            remove_any(&self.snapshot_dir(id))?;
+            self.remove_snapshot_dirs(id)?;
             self.forget_deltas_over(id)?;
         }
         Ok(())
@@ -128,17 +128,19 @@ impl Store {
     /// into the store as the snapshot for `diff_id`. If one exists already, it is kept and `dir` is deleted.
     pub fn adopt_snapshot(&self, diff_id: &Digest, dir: &Path) -> Result<PathBuf> {
         let size = self.blob_size(diff_id).unwrap_or(0);
-        self.adopt_snapshot_over(diff_id, dir, None, size)
+        self.adopt_snapshot_over(diff_id, dir, None, size, &[])
     }
 
-    /// [`Store::adopt_snapshot`] for a delta mounted over snapshot `parent` (`None`: a full snapshot);
-    /// `size` is what the directory itself takes (`hoist cache du` counts a delta's own bytes).
+    /// [`Store::adopt_snapshot`] for a delta mounted over snapshot `parent` (`None`: a full snapshot) with
+    /// its `shadowed` paths (see `shadow.rs`); `size` is what the directory itself takes (`hoist cache du`
+    /// counts a delta's own bytes). The paths go in the row's insert: a delta never exists without them.
     pub(crate) fn adopt_snapshot_over(
         &self,
         diff_id: &Digest,
         dir: &Path,
         parent: Option<i64>,
         size: u64,
+        shadowed: &[Vec<u8>],
     ) -> Result<PathBuf> {
         let mut conn = self.conn();
         let err = self.db_err();
@@ -167,8 +169,16 @@ impl Store {
         }
         // Unsynced until `sync_snapshots`; where the boot cannot be told apart, synced right away (below).
         tx.execute(
-            "INSERT INTO snapshots (diff_id, size, created, unsynced_boot, parent) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![diff_id.as_str(), size as i64, now(), self.boot_id, parent],
+            "INSERT INTO snapshots (diff_id, size, created, unsynced_boot, parent, shadowed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                diff_id.as_str(),
+                size as i64,
+                now(),
+                self.boot_id,
+                parent,
+                crate::shadow::encode(shadowed)
+            ],
         )
         .map_err(&err)?;
         let id = tx.last_insert_rowid();
@@ -218,7 +228,7 @@ impl Store {
         };
         match id {
             Some(id) => {
-                remove_any(&self.snapshot_dir(id))?;
+                self.remove_snapshot_dirs(id)?;
                 // A delta over it would show a layer with holes.
                 self.forget_deltas_over(id)?;
                 Ok(true)
@@ -227,12 +237,12 @@ impl Store {
         }
     }
 
-    /// Every snapshot: (id, diff id, layer size in bytes).
+    /// Every snapshot: (id, diff id, size in bytes: a delta's own, plus its layer's with a full unpack beside it).
     pub fn list_snapshots(&self) -> Result<Vec<(i64, Digest, u64)>> {
         let conn = self.conn();
         let err = self.db_err();
         let mut stmt = conn
-            .prepare("SELECT id, diff_id, size FROM snapshots ORDER BY id")
+            .prepare("SELECT id, diff_id, size + COALESCE(full_twin, 0) FROM snapshots ORDER BY id")
             .map_err(&err)?;
         let rows = stmt
             .query_map([], |r| {

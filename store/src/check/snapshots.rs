@@ -14,6 +14,7 @@ use rusqlite::TransactionBehavior;
 
 use super::{CheckOptions, CheckReport, Problem};
 use crate::error::{IoContext, Result};
+use crate::full_twin::FULL_TWIN_SUFFIX;
 use crate::Store;
 
 /// A snapshot row: id, layer, and the boot it was written in while not yet synced.
@@ -22,6 +23,10 @@ struct Row {
     unsynced_boot: Option<String>,
     /// A delta snapshot's base (see `delta.rs`).
     parent: Option<i64>,
+    /// Whether the row claims a full unpack beside its delta, and the boot it was written in if not synced
+    /// (see `full_twin.rs`).
+    full_twin: bool,
+    full_twin_boot: Option<String>,
 }
 
 pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckReport) -> Result<()> {
@@ -41,7 +46,10 @@ pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckRepo
         .map_err(&err)?;
     let rows: HashMap<i64, Row> = {
         let mut stmt = tx
-            .prepare("SELECT id, diff_id, unsynced_boot, parent FROM snapshots")
+            .prepare(
+                "SELECT id, diff_id, unsynced_boot, parent, full_twin IS NOT NULL, full_twin_boot \
+                 FROM snapshots",
+            )
             .map_err(&err)?;
         let rows = stmt
             .query_map([], |r| {
@@ -51,6 +59,8 @@ pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckRepo
                         diff_id: r.get(1)?,
                         unsynced_boot: r.get(2)?,
                         parent: r.get(3)?,
+                        full_twin: r.get(4)?,
+                        full_twin_boot: r.get(5)?,
                     },
                 ))
             })
@@ -82,6 +92,13 @@ pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckRepo
     let mut problems = Vec::new();
     for (name, path) in &dirs {
         if name.parse::<i64>().is_ok_and(|id| rows.contains_key(&id)) {
+            continue;
+        }
+        let twin_of = name
+            .strip_suffix(FULL_TWIN_SUFFIX)
+            .and_then(|id| id.parse::<i64>().ok());
+        if twin_of.is_some_and(|id| rows.get(&id).is_some_and(|row| row.full_twin)) {
+            // Checked with its row below.
             continue;
         }
         let problem = Problem::new(
@@ -124,6 +141,29 @@ pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckRepo
                  unpacked again from its blob)",
             )
         } else {
+            let twin = store.full_twin_dir(*id);
+            if row.full_twin
+                && twin.is_dir()
+                && !store.boot_is_current(row.full_twin_boot.as_deref())
+            {
+                let problem = Problem::new(
+                    format!("the full unpack {} beside snapshot {id}", twin.display()),
+                    "was never synced before the machine went down: its files cannot be trusted (it is \
+                     unpacked again from its blob when needed)",
+                );
+                problems.push(if options.repair {
+                    let result = tx
+                        .execute(
+                            "UPDATE snapshots SET full_twin = NULL, full_twin_boot = NULL WHERE id = ?1",
+                            [id],
+                        )
+                        .map_err(&err)
+                        .and_then(|_| move_to_trash(&twin));
+                    problem.repaired(result, "removed")
+                } else {
+                    problem
+                });
+            }
             continue;
         };
         problems.push(if options.repair {
@@ -131,11 +171,13 @@ pub(super) fn check(store: &Store, options: CheckOptions, report: &mut CheckRepo
                 .execute("DELETE FROM snapshots WHERE id = ?1", [id])
                 .map_err(&err)
                 .and_then(|_| {
-                    if path.is_dir() {
-                        move_to_trash(&path)
-                    } else {
-                        Ok(())
+                    let twin = store.full_twin_dir(*id);
+                    for dir in [&path, &twin] {
+                        if dir.is_dir() {
+                            move_to_trash(dir)?;
+                        }
                     }
+                    Ok(())
                 });
             problem.repaired(result, "removed")
         } else {
