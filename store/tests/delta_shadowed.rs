@@ -89,7 +89,16 @@ fn merged(lowers: &[PathBuf]) -> BTreeMap<String, String> {
         .unwrap();
     assert!(status.success(), "mounting {dirs:?}");
     let seen = tree(&mnt);
-    assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
+    // Another test's child, between its fork and exec, may still hold a descriptor of the walk: EBUSY for
+    // a moment.
+    let unmounted = (0..50).any(|_| {
+        let ok = Command::new("umount").arg(&mnt).status().unwrap().success();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(unmounted, "unmounting {}", mnt.display());
     seen
 }
 
