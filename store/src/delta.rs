@@ -16,7 +16,7 @@
 //! and becomes the base of the next ones).
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::PathBuf;
 
@@ -38,6 +38,9 @@ pub(crate) struct LayerDiff {
     /// Base non-directories that are directories in the new layer.
     pub file_to_dir: Vec<Vec<u8>>,
     pub bytes: u64,
+    /// Where the entries of `write` start in the new layer's tar (their first header block), so that making
+    /// the delta reads those entries alone instead of every header of the layer.
+    pub starts: HashMap<Vec<u8>, u64>,
 }
 
 impl LayerDiff {
@@ -49,6 +52,18 @@ impl LayerDiff {
         let mut paths = self.removed.clone();
         paths.extend(self.file_to_dir.iter().cloned());
         paths
+    }
+
+    /// The offsets in the new layer's tar of the entries to write, in order (a directory above a written
+    /// entry that the tar does not list has none: there is nothing to read for it).
+    pub fn entry_starts(&self) -> Vec<u64> {
+        let mut starts: Vec<u64> = self
+            .write
+            .iter()
+            .filter_map(|p| self.starts.get(p).copied())
+            .collect();
+        starts.sort_unstable();
+        starts
     }
 }
 
@@ -84,6 +99,8 @@ struct Seen {
     pax: Vec<(Vec<u8>, Vec<u8>)>,
     kind: EntryType,
     size: u64,
+    /// Offset of the entry's first header block in its tar.
+    start: u64,
 }
 
 /// Why a delta cannot stand for the new layer: the caller unpacks it in full instead.
@@ -98,6 +115,8 @@ struct Stream<'a, R: Read> {
     entries: tar::Entries<'a, R>,
     label: &'a str,
     last: Option<Vec<u8>>,
+    /// Where the next entry's first header block is: the end of the last entry's data.
+    next_start: u64,
 }
 
 impl<'a, R: Read> Stream<'a, R> {
@@ -141,6 +160,8 @@ impl<'a, R: Read> Stream<'a, R> {
             }
         }
         let size = entry.size();
+        let start = self.next_start;
+        self.next_start = entry.raw_file_position() + size.div_ceil(512) * 512;
         self.last = Some(path.clone());
         Ok(Ok(Some((
             Seen {
@@ -149,6 +170,7 @@ impl<'a, R: Read> Stream<'a, R> {
                 pax,
                 kind,
                 size,
+                start,
             },
             entry,
         ))))
@@ -212,11 +234,13 @@ pub(crate) fn diff_layers(
         entries: new_archive.entries().map_err(tar_err)?,
         label,
         last: None,
+        next_start: 0,
     };
     let mut base_stream = Stream {
         entries: base_archive.entries().map_err(tar_err)?,
         label,
         last: None,
+        next_start: 0,
     };
     let mut diff = LayerDiff::default();
     let mut buffers = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
@@ -230,6 +254,8 @@ pub(crate) fn diff_layers(
     };
     // A base path removed (or replaced by a non-directory) hides everything under it at once.
     let mut hidden: Option<Vec<u8>> = None;
+    // Where the new layer's directories start: a directory above a written entry is written too.
+    let mut dir_starts: HashMap<Vec<u8>, u64> = HashMap::new();
     loop {
         let order = match (&new_cur, &base_cur) {
             (None, None) => break,
@@ -240,6 +266,7 @@ pub(crate) fn diff_layers(
         match order {
             Ordering::Less => {
                 if let Some((seen, _)) = new_cur.take() {
+                    note_dir(&mut dir_starts, &seen);
                     write(&mut diff, &seen);
                 }
                 new_cur = match new_stream.next()? {
@@ -282,6 +309,7 @@ pub(crate) fn diff_layers(
                         }
                     })?;
                 drop((n_entry, b_entry));
+                note_dir(&mut dir_starts, &n);
                 if !same {
                     let n_dir = n.kind == EntryType::Directory;
                     let b_dir = b.kind == EntryType::Directory;
@@ -308,7 +336,18 @@ pub(crate) fn diff_layers(
             return Ok(Err(NoDelta("too much changed")));
         }
     }
+    for path in &diff.write {
+        if let Some(start) = dir_starts.get(path) {
+            diff.starts.entry(path.clone()).or_insert(*start);
+        }
+    }
     Ok(Ok(diff))
+}
+
+fn note_dir(dir_starts: &mut HashMap<Vec<u8>, u64>, seen: &Seen) {
+    if seen.kind == EntryType::Directory {
+        dir_starts.insert(seen.path.clone(), seen.start);
+    }
 }
 
 fn write(diff: &mut LayerDiff, seen: &Seen) {
@@ -316,6 +355,7 @@ fn write(diff: &mut LayerDiff, seen: &Seen) {
     if diff.write.insert(seen.path.clone()) {
         diff.bytes += 512 + seen.size;
     }
+    diff.starts.insert(seen.path.clone(), seen.start);
 }
 
 /// The directories above a written entry or a whiteout are written too, with the new layer's attributes
@@ -377,6 +417,35 @@ mod tests {
         // `a/z` comes before `a-b` in a depth-first walk, though '/' sorts after '-'.
         assert_eq!(tree_order(b"a/z", b"a-b"), Ordering::Less);
         assert_eq!(tree_order(b"a", b"a/b"), Ordering::Less);
+    }
+
+    #[test]
+    fn each_written_entry_is_read_from_where_it_starts() {
+        let long = format!("app/{}", "l".repeat(120));
+        let base = tar_of(&[
+            ("app/", None, 0o755),
+            ("app/a", Some(b"one"), 0o644),
+            (&long, Some(&[7u8; 700]), 0o644),
+            ("app/sub/", None, 0o755),
+            ("app/sub/z", Some(b"z"), 0o644),
+        ]);
+        let new = tar_of(&[
+            ("app/", None, 0o755),
+            ("app/a", Some(b"one"), 0o644),
+            (&long, Some(&[8u8; 700]), 0o644),
+            ("app/sub/", None, 0o755),
+            ("app/sub/z", Some(b"Z"), 0o644),
+        ]);
+        let d = diff(&new, &base).unwrap();
+        let starts = d.entry_starts();
+        assert_eq!(starts.len(), 4, "app, the long name, app/sub and app/sub/z");
+        let mut found = Vec::new();
+        for start in starts {
+            let mut archive = tar::Archive::new(&new[start as usize..]);
+            let entry = archive.entries().unwrap().next().unwrap().unwrap();
+            found.push(String::from_utf8(clean_path(&entry.path_bytes())).unwrap());
+        }
+        assert_eq!(found, ["app", long.as_str(), "app/sub", "app/sub/z"]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod check;
 mod compress;
 mod db;
 mod delta;
+mod delta_read;
 mod delta_tee;
 mod digest;
 mod error;

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use rusqlite::OptionalExtension;
 
 use crate::delta;
+use crate::delta_read::SelectedEntries;
 use crate::digest::Digest;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::shadow;
 use crate::unpack::unpack_selected;
 use crate::Store;
@@ -152,14 +153,31 @@ impl Store {
             return Ok(None);
         }
         let staging = self.new_tmp_dir("delta")?;
-        // Small buffer: the tar is read with a seek past every entry not written, and a seek empties it.
-        unpack_selected(
-            BufReader::with_capacity(8 * 1024, self.open_blob(diff_id)?),
-            staging.path(),
-            &label,
-            &|path| diff.write.contains(path),
-            &diff.removed,
-        )?;
+        let keep = |path: &[u8]| diff.write.contains(path);
+        // The entries to write alone, read from where the comparison saw them start; else the whole tar.
+        let selected = SelectedEntries::new(self.open_blob(diff_id)?, &diff.entry_starts())
+            .map_err(|e| StoreError::Io {
+                action: "reading",
+                path: self.blob_path(diff_id),
+                source: e,
+            })?;
+        match selected {
+            Some(entries) => unpack_selected(
+                entries,
+                staging.path(),
+                &label,
+                &keep,
+                &diff.removed,
+            )?,
+            // Small buffer: the tar is read with a seek past every entry not written, and a seek empties it.
+            None => unpack_selected(
+                BufReader::with_capacity(8 * 1024, self.open_blob(diff_id)?),
+                staging.path(),
+                &label,
+                &keep,
+                &diff.removed,
+            )?,
+        }
         if std::env::var_os(KILL_IN_DELTA_ENV).is_some() {
             // SAFETY: kill(2) on our own pid; nothing is borrowed.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
