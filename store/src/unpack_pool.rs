@@ -62,6 +62,10 @@ struct PoolState {
     jobs: usize,
     bytes: usize,
     closed: bool,
+    /// Workers waiting for a job, and whether the reader waits for progress: nobody else is woken (a
+    /// wake-up per file would cost more than the threads save).
+    idle_workers: usize,
+    reader_waiting: bool,
     /// The first error, of a worker or of the reader: it wins.
     error: Option<StoreError>,
 }
@@ -77,6 +81,8 @@ impl FilePool {
                 jobs: 0,
                 bytes: 0,
                 closed: false,
+                idle_workers: 0,
+                reader_waiting: false,
                 error: None,
             }),
             work_ready: Condvar::new(),
@@ -121,11 +127,13 @@ impl FilePool {
             && state.jobs > 0
             && (state.jobs >= MAX_JOBS_IN_FLIGHT || state.bytes + size > MAX_BYTES_IN_FLIGHT)
         {
+            state.reader_waiting = true;
             state = self
                 .progress
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        state.reader_waiting = false;
         if state.error.is_some() {
             return Err(self.stopped());
         }
@@ -133,9 +141,12 @@ impl FilePool {
         state.bytes += size;
         let queue = job.queue % state.queues.len();
         state.queues[queue].push_back(job);
+        let wake = state.idle_workers > 0;
         drop(state);
-        // Every worker: the one whose queue it is may be busy, and another may take it.
-        self.work_ready.notify_all();
+        if wake {
+            // Every idle worker: the one whose queue it is may be busy, and another may take it.
+            self.work_ready.notify_all();
+        }
         Ok(())
     }
 
@@ -143,11 +154,13 @@ impl FilePool {
     pub fn wait_idle(&self) -> Result<()> {
         let mut state = self.lock();
         while state.error.is_none() && state.jobs > 0 {
+            state.reader_waiting = true;
             state = self
                 .progress
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        state.reader_waiting = false;
         if state.error.is_some() {
             return Err(self.stopped());
         }
@@ -214,14 +227,18 @@ impl FilePool {
                     if let Err(e) = written {
                         Self::fail(&mut state, &self.failed, e);
                     }
-                    self.progress.notify_all();
+                    if state.reader_waiting {
+                        self.progress.notify_all();
+                    }
                 }
                 None if state.closed => return,
                 None => {
+                    state.idle_workers += 1;
                     state = self
                         .work_ready
                         .wait(state)
                         .unwrap_or_else(PoisonError::into_inner);
+                    state.idle_workers -= 1;
                 }
             }
         }
