@@ -62,9 +62,9 @@ struct PoolState {
     jobs: usize,
     bytes: usize,
     closed: bool,
-    /// Workers waiting for a job, and whether the reader waits for progress: nobody else is woken (a
+    /// Which workers wait for a job, and whether the reader waits for progress: nobody else is woken (a
     /// wake-up per file would cost more than the threads save).
-    idle_workers: usize,
+    idle: Vec<bool>,
     reader_waiting: bool,
     /// The first error, of a worker or of the reader: it wins.
     error: Option<StoreError>,
@@ -81,7 +81,7 @@ impl FilePool {
                 jobs: 0,
                 bytes: 0,
                 closed: false,
-                idle_workers: 0,
+                idle: vec![false; workers.max(1)],
                 reader_waiting: false,
                 error: None,
             }),
@@ -141,10 +141,10 @@ impl FilePool {
         state.bytes += size;
         let queue = job.queue % state.queues.len();
         state.queues[queue].push_back(job);
-        let wake = state.idle_workers > 0;
+        // Its worker if that one waits, or any waiting worker if it may take this job.
+        let wake = state.idle[queue] || (state.idle.contains(&true) && state.stealable(queue));
         drop(state);
         if wake {
-            // Every idle worker: the one whose queue it is may be busy, and another may take it.
             self.work_ready.notify_all();
         }
         Ok(())
@@ -233,12 +233,12 @@ impl FilePool {
                 }
                 None if state.closed => return,
                 None => {
-                    state.idle_workers += 1;
+                    state.idle[me] = true;
                     state = self
                         .work_ready
                         .wait(state)
                         .unwrap_or_else(PoisonError::into_inner);
-                    state.idle_workers -= 1;
+                    state.idle[me] = false;
                 }
             }
         }
@@ -253,17 +253,20 @@ impl PoolState {
             return Some(job);
         }
         let count = self.queues.len();
-        for other in (1..count).map(|i| (me + i) % count) {
-            let queue = &self.queues[other];
-            let (Some(first), Some(last)) = (queue.front(), queue.back()) else {
-                continue;
-            };
-            let dir = dir_id(&last.parent);
-            if dir != self.writing_in[other] && dir != dir_id(&first.parent) {
-                return self.queues[other].pop_back();
-            }
-        }
-        None
+        let other = (1..count)
+            .map(|i| (me + i) % count)
+            .find(|&other| self.stealable(other))?;
+        self.queues[other].pop_back()
+    }
+
+    /// Whether the last job of queue `owner` is in a directory its worker is neither writing in nor about to.
+    fn stealable(&self, owner: usize) -> bool {
+        let queue = &self.queues[owner];
+        let (Some(first), Some(last)) = (queue.front(), queue.back()) else {
+            return false;
+        };
+        let dir = dir_id(&last.parent);
+        dir != self.writing_in[owner] && dir != dir_id(&first.parent)
     }
 }
 
