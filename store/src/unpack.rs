@@ -25,7 +25,7 @@ use tar::EntryType;
 use crate::error::{Result, StoreError};
 use crate::unpack_pool::{FileJob, FilePool, MAX_WORKER_FILE};
 use crate::unpack_write::{
-    apply_fd_meta, bad_entry, sys_error, timespec, write_file, xattr_set_fd, Meta,
+    apply_fd_meta, bad_entry, parse_pax_time, sys_error, timespec, write_file, xattr_set_fd, Meta,
 };
 
 /// Whiteout prefix in OCI layers.
@@ -774,42 +774,4 @@ fn open_dir<P: ?Sized + nix::NixPath>(dirfd: Option<RawFd>, path: &P) -> nix::Re
 
 fn proc_fd_path(fd: RawFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{fd}"))
-}
-
-/// PAX times are decimal seconds (`1700000000.123456789`); parse exactly, not through f64.
-fn parse_pax_time(v: &str) -> Option<SystemTime> {
-    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
-    let secs: u64 = secs.parse().ok()?;
-    let digits: String = frac.chars().take(9).collect();
-    if !digits.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let nanos: u32 = if digits.is_empty() {
-        0
-    } else {
-        format!("{digits:0<9}").parse().ok()?
-    };
-    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pax_times_parse_exactly() {
-        let t = |s| parse_pax_time(s).map(|t| t.duration_since(SystemTime::UNIX_EPOCH).unwrap());
-        assert_eq!(t("1700000000"), Some(Duration::new(1_700_000_000, 0)));
-        assert_eq!(
-            t("1700000000.5"),
-            Some(Duration::new(1_700_000_000, 500_000_000))
-        );
-        assert_eq!(
-            t("1795603709.332145295"),
-            Some(Duration::new(1_795_603_709, 332_145_295))
-        );
-        assert_eq!(t("1.1234567891"), Some(Duration::new(1, 123_456_789)));
-        assert_eq!(t("-1"), None);
-        assert_eq!(t("x"), None);
-    }
 }

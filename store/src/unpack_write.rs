@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
@@ -126,4 +126,42 @@ pub(crate) fn timespec(t: SystemTime) -> TimeSpec {
         d.as_secs() as libc::time_t,
         d.subsec_nanos() as libc::c_long,
     )
+}
+
+/// PAX times are decimal seconds (`1700000000.123456789`); parse exactly, not through f64.
+pub(crate) fn parse_pax_time(v: &str) -> Option<SystemTime> {
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: u64 = secs.parse().ok()?;
+    let digits: String = frac.chars().take(9).collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: u32 = if digits.is_empty() {
+        0
+    } else {
+        format!("{digits:0<9}").parse().ok()?
+    };
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_times_parse_exactly() {
+        let t = |s| parse_pax_time(s).map(|t| t.duration_since(SystemTime::UNIX_EPOCH).unwrap());
+        assert_eq!(t("1700000000"), Some(Duration::new(1_700_000_000, 0)));
+        assert_eq!(
+            t("1700000000.5"),
+            Some(Duration::new(1_700_000_000, 500_000_000))
+        );
+        assert_eq!(
+            t("1795603709.332145295"),
+            Some(Duration::new(1_795_603_709, 332_145_295))
+        );
+        assert_eq!(t("1.1234567891"), Some(Duration::new(1, 123_456_789)));
+        assert_eq!(t("-1"), None);
+        assert_eq!(t("x"), None);
+    }
 }
