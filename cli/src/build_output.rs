@@ -305,6 +305,7 @@ fn write_one(
                 });
                 let options = hoist_store::UnpackOptions {
                     overlay_whiteouts: false,
+                    ..Default::default()
                 };
                 let unpacked = hoist_store::unpack_tar(reader, dest, "image layout", options);
                 let written = writing

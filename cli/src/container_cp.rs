@@ -217,6 +217,7 @@ fn copy_out(
 fn plain_tar() -> UnpackOptions {
     UnpackOptions {
         overlay_whiteouts: false,
+        ..Default::default()
     }
 }
 

@@ -342,6 +342,7 @@ fn restore_cache_mount(
         &format!("cache mount {id}"),
         hoist_store::UnpackOptions {
             overlay_whiteouts: false,
+            ..Default::default()
         },
     )?;
     // Another build may have made it meanwhile: the first rename wins.

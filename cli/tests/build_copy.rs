@@ -353,3 +353,33 @@ fn a_copy_into_a_new_directory_is_written_into_the_layer_and_unpacked_when_used(
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(h.sh("on-top", "cat /both"), "int main;readme");
 }
+
+/// A COPY of more files than `PARALLEL_AFTER_ENTRIES`: its snapshot is unpacked on worker threads, and the
+/// next RUN sees every file whole, with its mode.
+#[test]
+fn a_copy_of_thousands_of_files_is_seen_whole() {
+    let Some(h) = Hoist::with_busybox() else {
+        return;
+    };
+    let ctx = tempfile::tempdir().unwrap();
+    let mut expected = Vec::new();
+    for d in 0..25 {
+        let dir = ctx.path().join(format!("d{d:02}"));
+        std::fs::create_dir(&dir).unwrap();
+        for f in 0..90 {
+            let body = format!("file {d}/{f}\n").repeat(1 + (d * 90 + f) % 40);
+            std::fs::write(dir.join(format!("f{f:02}")), &body).unwrap();
+            expected.push(body);
+        }
+    }
+    let exe = ctx.path().join("d07/f03");
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o751)).unwrap();
+    write_dockerfile(
+        ctx.path(),
+        "FROM busybox\nCOPY . /app\nRUN cd /app && find . -type f -path './d*' | wc -l > /count && cat d*/f* | sha256sum > /sum\n",
+    );
+    build(&h, "many", ctx.path());
+    let sum = common::sha256_hex(expected.concat().as_bytes());
+    let seen = h.sh("many", "cat /count /sum; stat -c '%a' /app/d07/f03");
+    assert_eq!(seen, format!("2250\n{sum}  -\n751\n"));
+}

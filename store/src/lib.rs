@@ -47,6 +47,8 @@ mod snapshots;
 mod sweep;
 mod tmpdir;
 mod unpack;
+mod unpack_pool;
+mod unpack_write;
 
 use std::collections::HashMap;
 use std::fs;
@@ -77,7 +79,7 @@ pub use owner::entry_is_owned;
 pub use reference::normalize_reference;
 pub use registry_records::LayerSource;
 pub use tmpdir::TempDir;
-pub use unpack::{apply_layer, unpack_layer, unpack_tar, UnpackOptions};
+pub use unpack::{apply_layer, unpack_layer, unpack_tar, UnpackOptions, PARALLEL_AFTER_ENTRIES};
 
 use error::IoContext;
 

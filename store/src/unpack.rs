@@ -6,11 +6,11 @@
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
@@ -19,11 +19,14 @@ use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{
     fchmodat, fstatat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags,
 };
-use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, Gid, Uid};
 use tar::EntryType;
 
 use crate::error::{Result, StoreError};
+use crate::unpack_pool::{FileJob, FilePool, MAX_WORKER_FILE};
+use crate::unpack_write::{
+    apply_fd_meta, bad_entry, parse_pax_time, sys_error, timespec, write_file, xattr_set_fd, Meta,
+};
 
 /// Whiteout prefix in OCI layers.
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -40,12 +43,20 @@ pub struct UnpackOptions {
     /// Convert OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) to overlay ones (0/0 char device, opaque xattr).
     /// Off for plain archives (`ADD app.tar /`), where such names are ordinary files.
     pub overlay_whiteouts: bool,
+    /// Entries unpacked by the reading thread alone before worker threads start writing regular files
+    /// (see `unpack_pool.rs`): a small layer is done before threads would pay off. `0` starts them at once
+    /// (tests), `usize::MAX` never.
+    pub parallel_after_entries: usize,
 }
+
+/// Below this many entries a layer is unpacked on one thread.
+pub const PARALLEL_AFTER_ENTRIES: usize = 2_000;
 
 impl Default for UnpackOptions {
     fn default() -> Self {
         UnpackOptions {
             overlay_whiteouts: true,
+            parallel_after_entries: PARALLEL_AFTER_ENTRIES,
         }
     }
 }
@@ -86,26 +97,45 @@ fn unpack<R: Read>(
         path: dest.to_path_buf(),
         source: e.into(),
     })?;
-    let mut unpacker = Unpacker {
-        root,
-        label,
-        options,
-        dir_times: Vec::new(),
-        apply_whiteouts,
-        created: HashSet::new(),
+    // Applying whiteouts removes what lower layers left, in tar order: one thread.
+    let parallel_after = if apply_whiteouts {
+        usize::MAX
+    } else {
+        options.parallel_after_entries
     };
-    let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(|source| StoreError::Tar {
-        what: label.to_string(),
-        source,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| StoreError::Tar {
-            what: label.to_string(),
-            source,
-        })?;
-        unpacker.entry(entry)?;
-    }
+    let workers = FilePool::worker_count();
+    let pool = FilePool::new(label, workers);
+    let mut unpacker = Unpacker::new(root, label, options, apply_whiteouts);
+    std::thread::scope(|scope| {
+        let read = (|| {
+            let mut archive = tar::Archive::new(reader);
+            let entries = archive.entries().map_err(|source| StoreError::Tar {
+                what: label.to_string(),
+                source,
+            })?;
+            for (index, entry) in entries.enumerate() {
+                if index == parallel_after {
+                    for me in 0..workers {
+                        let pool = &pool;
+                        scope.spawn(move || pool.work(me));
+                    }
+                    unpacker.workers = Some(&pool);
+                }
+                if pool.failed() {
+                    return Err(pool.stopped());
+                }
+                let entry = entry.map_err(|source| StoreError::Tar {
+                    what: label.to_string(),
+                    source,
+                })?;
+                unpacker.entry(entry)?;
+            }
+            Ok(())
+        })();
+        // The workers finish (or drop) their files; the scope joins them before anything else happens.
+        pool.close(read);
+    });
+    pool.take_result()?;
     unpacker.finish()
 }
 
@@ -124,14 +154,7 @@ pub(crate) fn unpack_selected<R: Read + io::Seek>(
         path: dest.to_path_buf(),
         source: e.into(),
     })?;
-    let mut unpacker = Unpacker {
-        root,
-        label,
-        options: UnpackOptions::default(),
-        dir_times: Vec::new(),
-        apply_whiteouts: false,
-        created: HashSet::new(),
-    };
+    let mut unpacker = Unpacker::new(root, label, UnpackOptions::default(), false);
     let mut archive = tar::Archive::new(reader);
     let entries = archive
         .entries_with_seek()
@@ -173,28 +196,74 @@ struct Unpacker<'a> {
     apply_whiteouts: bool,
     /// With `apply_whiteouts`: what this layer made, which its own whiteouts leave alone.
     created: HashSet<PathBuf>,
+    /// The last parent directory resolved, reused by the next entry in it. Anything removed drops it: only a
+    /// removal can make a path that resolved once resolve elsewhere.
+    parent_cache: Option<(PathBuf, Arc<OwnedFd>)>,
+    /// Set once regular files go to worker threads.
+    workers: Option<&'a FilePool>,
+    /// With `workers`: paths of the files handed out since the pool was last idle (some may be written).
+    pending: HashSet<PathBuf>,
+    /// With `workers`: the queue of the current directory's files; the next directory gets the next one.
+    queue: usize,
 }
 
-/// Metadata applied to a new node.
-struct Meta {
-    uid: u32,
-    gid: u32,
-    mode: u32,
-    mtime: SystemTime,
-    xattrs: Vec<(OsString, Vec<u8>)>,
-}
-
-impl Unpacker<'_> {
-    fn bad(&self, entry: &Path, reason: impl Into<String>) -> StoreError {
-        StoreError::BadLayerEntry {
-            layer: self.label.to_string(),
-            entry: entry.display().to_string(),
-            reason: reason.into(),
+impl<'a> Unpacker<'a> {
+    fn new(root: OwnedFd, label: &'a str, options: UnpackOptions, apply_whiteouts: bool) -> Self {
+        Unpacker {
+            root,
+            label,
+            options,
+            dir_times: Vec::new(),
+            apply_whiteouts,
+            created: HashSet::new(),
+            parent_cache: None,
+            workers: None,
+            pending: HashSet::new(),
+            queue: 0,
         }
     }
 
+    fn bad(&self, entry: &Path, reason: impl Into<String>) -> StoreError {
+        bad_entry(self.label, entry, reason)
+    }
+
     fn sys(&self, entry: &Path, action: &str, errno: Errno) -> StoreError {
-        self.bad(entry, format!("{action}: {}", io::Error::from(errno)))
+        sys_error(self.label, entry, action, errno)
+    }
+
+    /// With workers: wait for the files in flight if `path` or a directory above it is one of them (a later
+    /// entry replaces it, links to it or puts something in it): the entry then sees the tree it would see
+    /// on one thread.
+    fn wait_if_pending(&mut self, path: &Path) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if path.ancestors().any(|p| self.pending.contains(p)) {
+            self.wait_for_files()?;
+        }
+        Ok(())
+    }
+
+    /// With workers: wait until every file handed out is written.
+    fn wait_for_files(&mut self) -> Result<()> {
+        if let Some(pool) = self.workers {
+            pool.wait_idle()?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// The directory `rel` resolved inside the root (created if missing), reusing the last one resolved.
+    fn parent_dir(&mut self, rel: &Path, entry: &Path) -> Result<Arc<OwnedFd>> {
+        if let Some((cached, fd)) = &self.parent_cache {
+            if cached == rel {
+                return Ok(fd.clone());
+            }
+        }
+        let fd = Arc::new(self.ensure_dir(rel, entry)?);
+        self.parent_cache = Some((rel.to_path_buf(), fd.clone()));
+        self.queue = self.queue.wrapping_add(1);
+        Ok(fd)
     }
 
     fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
@@ -217,7 +286,7 @@ impl Unpacker<'_> {
                 // The root itself (`./`): only a directory entry makes sense; apply its metadata.
                 if kind == EntryType::Directory {
                     let fd = self.dup_root(&raw_path)?;
-                    self.apply_fd_meta(&fd, &meta, &raw_path, false)?;
+                    apply_fd_meta(&fd, &meta, &raw_path, false, self.label)?;
                     self.dir_times.push((PathBuf::new(), meta.mtime));
                 }
                 return Ok(());
@@ -228,6 +297,8 @@ impl Unpacker<'_> {
             return self.apply_whiteout(&parent_rel, &name_str, &raw_path);
         }
         if self.options.overlay_whiteouts && name_str.starts_with(WHITEOUT_PREFIX) {
+            // It may remove what a worker is writing: let them finish (whiteouts are few).
+            self.wait_for_files()?;
             return self.whiteout(&parent_rel, &name_str, &raw_path);
         }
         if self.apply_whiteouts {
@@ -252,7 +323,11 @@ impl Unpacker<'_> {
             }
             _ => None,
         };
-        let parent = self.ensure_dir(&parent_rel, &raw_path)?;
+        self.wait_if_pending(&rel)?;
+        if let Some((_, target)) = &link_target {
+            self.wait_if_pending(target)?;
+        }
+        let parent = self.parent_dir(&parent_rel, &raw_path)?;
         let existing = fstatat(
             Some(parent.as_raw_fd()),
             name.as_os_str(),
@@ -261,27 +336,30 @@ impl Unpacker<'_> {
         .ok();
         let existing_is_dir = existing.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
         if existing.is_some() && !(kind == EntryType::Directory && existing_is_dir) {
-            self.remove_at(&parent, &name, &raw_path)?;
+            // A directory removed may hold files in flight.
+            self.wait_for_files()?;
+            self.remove_at(&parent, &name, &rel, &raw_path)?;
         }
         match kind {
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let fd = openat(
-                    Some(parent.as_raw_fd()),
-                    name.as_os_str(),
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(|e| self.sys(&raw_path, "creating file", e))?;
-                // SAFETY: openat returned a fresh descriptor that nothing else owns.
-                let mut file = unsafe { File::from_raw_fd(fd) };
-                io::copy(&mut entry, &mut file)
-                    .map_err(|e| self.bad(&raw_path, format!("writing file: {e}")))?;
-                self.apply_fd_meta(&OwnedFd::from(file), &meta, &raw_path, true)?;
-            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => match self.workers
+            {
+                Some(pool) if kind != EntryType::GNUSparse && entry.size() <= MAX_WORKER_FILE => {
+                    let mut data = Vec::with_capacity(entry.size() as usize);
+                    entry
+                        .read_to_end(&mut data)
+                        .map_err(|e| self.bad(&raw_path, format!("reading file data: {e}")))?;
+                    self.pending.insert(rel);
+                    pool.submit(FileJob {
+                        parent,
+                        name,
+                        data,
+                        meta,
+                        entry: raw_path,
+                        queue: self.queue,
+                    })?;
+                }
+                _ => write_file(&parent, &name, &mut entry, &meta, &raw_path, self.label)?,
+            },
             EntryType::Directory => {
                 if !existing_is_dir {
                     mkdirat(
@@ -293,7 +371,7 @@ impl Unpacker<'_> {
                 }
                 let fd = open_dir(Some(parent.as_raw_fd()), name.as_os_str())
                     .map_err(|e| self.sys(&raw_path, "opening directory", e))?;
-                self.apply_fd_meta(&fd, &meta, &raw_path, false)?;
+                apply_fd_meta(&fd, &meta, &raw_path, false, self.label)?;
                 self.dir_times.push((rel.clone(), meta.mtime));
             }
             EntryType::Symlink => {
@@ -519,7 +597,18 @@ impl Unpacker<'_> {
         Ok(current)
     }
 
-    fn remove_at(&self, parent: &OwnedFd, name: &OsStr, entry: &Path) -> Result<()> {
+    /// Remove `name` in `parent`, which is `rel` in the layer.
+    fn remove_at(
+        &mut self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        rel: &Path,
+        entry: &Path,
+    ) -> Result<()> {
+        self.parent_cache = None;
+        // A directory of this layer replaced or whited out by a later entry: its time (and its
+        // subdirectories') must not be set on what took its place, nor fail the unpack.
+        self.dir_times.retain(|(dir, _)| !dir.starts_with(rel));
         // Through the descriptor's /proc link: `parent` is already resolved inside the root, and remove_dir_all
         // never follows symlinks inside what it removes.
         let path = proc_fd_path(parent.as_raw_fd()).join(name);
@@ -559,7 +648,7 @@ impl Unpacker<'_> {
             )
             .is_ok();
             if exists {
-                self.remove_at(&parent, &target, entry)?;
+                self.remove_at(&parent, &target, &parent_rel.join(&target), entry)?;
             }
         }
         Ok(())
@@ -585,7 +674,7 @@ impl Unpacker<'_> {
         )
         .is_ok()
         {
-            self.remove_at(&parent, target, entry)?;
+            self.remove_at(&parent, target, &parent_rel.join(target), entry)?;
         }
         mknodat(
             Some(parent.as_raw_fd()),
@@ -595,40 +684,6 @@ impl Unpacker<'_> {
             libc::makedev(0, 0),
         )
         .map_err(|e| self.sys(entry, "creating overlay whiteout", e))
-    }
-
-    /// `set_mtime` is false for directories, whose times are set in `finish`.
-    fn apply_fd_meta(
-        &self,
-        fd: &OwnedFd,
-        meta: &Meta,
-        entry: &Path,
-        set_mtime: bool,
-    ) -> Result<()> {
-        let raw = fd.as_raw_fd();
-        // chown first: it clears setuid/setgid bits that chmod then restores.
-        nix::unistd::fchown(
-            raw,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-        )
-        .map_err(|e| self.sys(entry, "setting owner", e))?;
-        nix::sys::stat::fchmod(raw, Mode::from_bits_truncate(meta.mode))
-            .map_err(|e| self.sys(entry, "setting mode", e))?;
-        for (name, value) in &meta.xattrs {
-            xattr_set_fd(fd, name, value).map_err(|e| {
-                self.bad(
-                    entry,
-                    format!("setting xattr {}: {e}", name.to_string_lossy()),
-                )
-            })?;
-        }
-        if set_mtime {
-            let t = timespec(meta.mtime);
-            nix::sys::stat::futimens(raw, &t, &t)
-                .map_err(|e| self.sys(entry, "setting mtime", e))?;
-        }
-        Ok(())
     }
 
     fn apply_at_meta(
@@ -689,7 +744,12 @@ impl Unpacker<'_> {
     }
 
     fn finish(self) -> Result<()> {
+        // Deepest last, so backwards: contents first. A directory listed twice takes its last entry's time.
+        let mut done = HashSet::new();
         for (rel, mtime) in self.dir_times.iter().rev() {
+            if !done.insert(rel) {
+                continue;
+            }
             let fd = self
                 .open_in_root(rel)
                 .map_err(|e| self.sys(rel, "reopening directory to set its mtime", e))?;
@@ -714,69 +774,4 @@ fn open_dir<P: ?Sized + nix::NixPath>(dirfd: Option<RawFd>, path: &P) -> nix::Re
 
 fn proc_fd_path(fd: RawFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{fd}"))
-}
-
-fn xattr_set_fd(fd: &OwnedFd, name: &OsStr, value: &[u8]) -> io::Result<()> {
-    let name = std::ffi::CString::new(name.as_bytes()).map_err(io::Error::other)?;
-    // SAFETY: valid descriptor, NUL-terminated name, value pointer and length from a live slice.
-    let rc = unsafe {
-        libc::fsetxattr(
-            fd.as_raw_fd(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// PAX times are decimal seconds (`1700000000.123456789`); parse exactly, not through f64.
-fn parse_pax_time(v: &str) -> Option<SystemTime> {
-    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
-    let secs: u64 = secs.parse().ok()?;
-    let digits: String = frac.chars().take(9).collect();
-    if !digits.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let nanos: u32 = if digits.is_empty() {
-        0
-    } else {
-        format!("{digits:0<9}").parse().ok()?
-    };
-    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
-}
-
-fn timespec(t: SystemTime) -> TimeSpec {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    TimeSpec::new(
-        d.as_secs() as libc::time_t,
-        d.subsec_nanos() as libc::c_long,
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pax_times_parse_exactly() {
-        let t = |s| parse_pax_time(s).map(|t| t.duration_since(SystemTime::UNIX_EPOCH).unwrap());
-        assert_eq!(t("1700000000"), Some(Duration::new(1_700_000_000, 0)));
-        assert_eq!(
-            t("1700000000.5"),
-            Some(Duration::new(1_700_000_000, 500_000_000))
-        );
-        assert_eq!(
-            t("1795603709.332145295"),
-            Some(Duration::new(1_795_603_709, 332_145_295))
-        );
-        assert_eq!(t("1.1234567891"), Some(Duration::new(1, 123_456_789)));
-        assert_eq!(t("-1"), None);
-        assert_eq!(t("x"), None);
-    }
 }

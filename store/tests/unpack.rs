@@ -1,17 +1,40 @@
 mod common;
+#[path = "common/tree.rs"]
+mod tree;
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use common::{exists_no_follow, put_layer, LayerTar};
-use hoist_store::{unpack_layer, StoreError};
+use hoist_store::{unpack_layer, unpack_tar, StoreError, UnpackOptions};
 
+/// Unpacks `tar` (as a layer: these are smaller than `PARALLEL_AFTER_ENTRIES`, so on one thread), and again
+/// with worker threads from the first entry: both must end alike, with the same tree (but for the times of
+/// directories no entry names, which are when they were made).
 fn unpack(tar: &[u8]) -> (tempfile::TempDir, Result<(), StoreError>) {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("root");
     fs::create_dir(&dest).unwrap();
     let r = unpack_layer(tar, &dest, "test layer");
+
+    let parallel = tempfile::tempdir().unwrap();
+    let parallel_dest = parallel.path().join("root");
+    fs::create_dir(&parallel_dest).unwrap();
+    let options = UnpackOptions {
+        parallel_after_entries: 0,
+        ..Default::default()
+    };
+    let parallel_r = unpack_tar(tar, &parallel_dest, "test layer", options);
+    match (&r, &parallel_r) {
+        (Ok(()), Ok(())) => assert_eq!(
+            tree::describe_with(&dest, false),
+            tree::describe_with(&parallel_dest, false),
+            "one thread, then workers"
+        ),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("one thread: {r:?}; workers: {parallel_r:?}"),
+    }
     (dir, r)
 }
 
