@@ -162,13 +162,9 @@ impl Store {
                 source: e,
             })?;
         match selected {
-            Some(entries) => unpack_selected(
-                entries,
-                staging.path(),
-                &label,
-                &keep,
-                &diff.removed,
-            )?,
+            Some(entries) => {
+                unpack_selected(entries, staging.path(), &label, &keep, &diff.removed)?
+            }
             // Small buffer: the tar is read with a seek past every entry not written, and a seek empties it.
             None => unpack_selected(
                 BufReader::with_capacity(8 * 1024, self.open_blob(diff_id)?),
