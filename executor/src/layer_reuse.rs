@@ -28,6 +28,10 @@ use crate::layer::{ExactSize, LayerError, LayerTar, Result};
 /// Files changed less than this many seconds before they were read are not indexed (see the module doc).
 pub const RACY_SECONDS: i64 = 2;
 
+/// Files indexed per layer at most: the next write holds the index in memory (~130 bytes a file), which
+/// must stay small beside the rest of a build; a bigger context has its other files read from disk.
+const MAX_ENTRIES: usize = 200_000;
+
 const MAGIC: &[u8] = b"hoist-layer-index-v1\n";
 const END: &[u8] = b"end\n";
 
@@ -93,7 +97,7 @@ impl LayerIndex {
         after: Option<FileIdent>,
         now: i64,
     ) {
-        if after == Some(before) && before.settled(now) {
+        if after == Some(before) && before.settled(now) && self.entries.len() < MAX_ENTRIES {
             self.entries.push(IndexEntry {
                 name: name.to_vec(),
                 start,
@@ -104,6 +108,9 @@ impl LayerIndex {
 
     /// An entry copied from an indexed one keeps its (settled) identity.
     pub(crate) fn record_reused(&mut self, name: &[u8], start: u64, ident: FileIdent) {
+        if self.entries.len() >= MAX_ENTRIES {
+            return;
+        }
         self.entries.push(IndexEntry {
             name: name.to_vec(),
             start,
@@ -138,6 +145,9 @@ impl LayerIndex {
     pub fn decode(bytes: &[u8]) -> Option<LayerIndex> {
         let mut rest = bytes.strip_prefix(MAGIC)?;
         let count = take_u64(&mut rest)?;
+        if count > MAX_ENTRIES as u64 {
+            return None;
+        }
         let mut entries = Vec::with_capacity(usize::try_from(count).ok()?.min(1 << 20));
         for _ in 0..count {
             let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().ok()?) as usize;
