@@ -184,7 +184,40 @@ impl Drop for Lease {
 /// Where address leases live: one bridge per host, so one lease dir per host.
 const LEASE_DIR: &str = "/run/hoist/network";
 
-fn lease(owner: &Path) -> Result<Lease> {
+/// First line of a lease file: the container's init as `LEASE_TAG PID STARTTIME`; the owner path follows.
+const LEASE_TAG: &str = "hoist-lease";
+
+/// A process's start time (clock ticks since boot, `/proc/PID/stat` field 22): with the pid, it names one
+/// process even after its pid is reused.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold anything: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the lease in `file` is held by nobody: its container's init has ended. (A lease written before
+/// the init was recorded falls back on its owner path, which a deleted state dir takes with it although the
+/// container may still run.)
+fn lease_is_stale(file: &Path) -> bool {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let first = text.lines().next().unwrap_or("");
+    match first.strip_prefix(LEASE_TAG) {
+        Some(init) => {
+            let mut fields = init.split_whitespace().map(str::parse::<u64>);
+            match (fields.next(), fields.next()) {
+                (Some(Ok(pid)), Some(Ok(start))) => {
+                    i32::try_from(pid).map_or(true, |pid| start_time(pid) != Some(start))
+                }
+                _ => false,
+            }
+        }
+        // Being written (empty), or an older lease naming its owner path only.
+        None => !first.is_empty() && !Path::new(&text).exists(),
+    }
+}
+
+fn lease(owner: &Path, pid: i32) -> Result<Lease> {
     let dir = Path::new(LEASE_DIR);
     std::fs::create_dir_all(dir).map_err(|e| {
         BridgeError(format!(
@@ -201,13 +234,15 @@ fn lease(owner: &Path) -> Result<Lease> {
             .open(&file)
         {
             Ok(mut f) => {
-                let _ = std::io::Write::write_all(&mut f, owner.as_os_str().as_encoded_bytes());
+                let init = format!("{LEASE_TAG} {pid} {}\n", start_time(pid).unwrap_or(0));
+                let mut text = init.into_bytes();
+                text.extend_from_slice(owner.as_os_str().as_encoded_bytes());
+                let _ = std::io::Write::write_all(&mut f, &text);
                 return Ok(Lease { ip, file });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 // Taken, unless its container is gone.
-                let holder = std::fs::read_to_string(&file).unwrap_or_default();
-                if !holder.is_empty() && !Path::new(&holder).exists() {
+                if lease_is_stale(&file) {
                     let _ = std::fs::remove_file(&file);
                 }
             }
@@ -230,7 +265,7 @@ fn lease(owner: &Path) -> Result<Lease> {
 /// while the container lives (its lease is reclaimed once it is gone).
 pub fn attach(owner: &Path, host_end: &str, pid: i32) -> Result<Lease> {
     ensure_bridge()?;
-    let lease = lease(owner)?;
+    let lease = lease(owner, pid)?;
     let netns = format!("/proc/{pid}/ns/net");
     // One `ip` for the host's side; the container's side by ioctls from this thread, which is
     // cheaper than a second `nsenter ip` (two more programs to start for every RUN step).
@@ -350,4 +385,40 @@ fn configure_interface(
         unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCADDRT, &route) },
         "adding the default route",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("10.89.0.2");
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn a_lease_lasts_as_long_as_its_containers_init_not_its_state_dir() {
+        let me = std::process::id() as i32;
+        let start = start_time(me).unwrap();
+        // The owner path is gone (a deleted state dir) but the init runs: the address is still in use.
+        let (_d, live) = lease_file(&format!("{LEASE_TAG} {me} {start}\n/gone/container"));
+        assert!(!lease_is_stale(&live));
+        // Same pid, another process (the pid was reused).
+        let (_d, reused) = lease_file(&format!("{LEASE_TAG} {me} {}\n/gone", start + 1));
+        assert!(lease_is_stale(&reused));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let (_d, ended) = lease_file(&format!("{LEASE_TAG} {dead} 1\n/gone"));
+        assert!(lease_is_stale(&ended));
+        // Older leases: the owner path alone; an empty one is being written.
+        let (d, old) = lease_file("");
+        assert!(!lease_is_stale(&old));
+        std::fs::write(&old, d.path().as_os_str().as_encoded_bytes()).unwrap();
+        assert!(!lease_is_stale(&old));
+        std::fs::write(&old, "/no/such/container").unwrap();
+        assert!(lease_is_stale(&old));
+    }
 }

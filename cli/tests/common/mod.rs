@@ -13,6 +13,17 @@ impl Drop for Hoist {
     /// The state dir goes with its `TempDir`; its run root (outside it, on a tmpfs) must too.
     /// What a test left running there is unmounted first, as a reboot would.
     fn drop(&mut self) {
+        // A test that failed half-way leaves its containers running: they would keep their bridge
+        // addresses and ports after the state dir is gone.
+        if let Ok(out) = self.cmd().args(["ps", "-aq"]).output() {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let _ = self.cmd().args(["rm", "-f"]).args(&ids).output();
+            }
+        }
         let run = self.run_root();
         if run == self.root.path().join("containers") {
             return;
