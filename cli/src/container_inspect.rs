@@ -602,6 +602,11 @@ pub fn network_settings(c: &Inspected) -> Json {
     if net.network.is_some() {
         aliases.push(r.id.get(..12).unwrap_or(&r.id).to_string());
     }
+    // The container's end gets its MAC from its address (`hoist_executor::bridge::mac_of`), as Docker's.
+    let mac = ip
+        .parse()
+        .map(hoist_executor::bridge::mac_of)
+        .unwrap_or_default();
     let network = Json::object(vec![
         ("IPAMConfig", null()),
         ("Links", null()),
@@ -614,7 +619,7 @@ pub fn network_settings(c: &Inspected) -> Json {
         ("IPv6Gateway", Json::from("")),
         ("GlobalIPv6Address", Json::from("")),
         ("GlobalIPv6PrefixLen", Json::from(0)),
-        ("MacAddress", Json::from("")),
+        ("MacAddress", Json::from(mac.clone())),
         ("DriverOpts", null()),
     ]);
     let ports = if c.state.status == Status::Running {
@@ -639,7 +644,7 @@ pub fn network_settings(c: &Inspected) -> Json {
         ("IPAddress", Json::from(ip)),
         ("IPPrefixLen", Json::from(prefix)),
         ("IPv6Gateway", Json::from("")),
-        ("MacAddress", Json::from("")),
+        ("MacAddress", Json::from(mac.clone())),
         ("Networks", Json::object(vec![(mode, network)])),
     ])
 }

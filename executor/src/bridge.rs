@@ -274,13 +274,23 @@ pub fn attach(owner: &Path, host_end: &str, pid: i32) -> Result<Lease> {
         "ip",
         &["-batch", "-"],
         &format!(
-            "link add {host_end} type veth peer name eth0 netns {pid_s}\n\
-             link set {host_end} master {BRIDGE} up\n"
+            "link add {host_end} type veth peer name eth0 address {} netns {pid_s}\n\
+             link set {host_end} master {BRIDGE} up\n",
+            mac_of(lease.ip)
         ),
     )?;
     configure_container_end(&netns, "eth0", lease.ip, PREFIX, Some(GATEWAY))
         .map_err(|e| BridgeError(format!("bridge network: configuring eth0 in {netns}: {e}")))?;
     Ok(lease)
+}
+
+/// The MAC address of a container's end, made from its IPv4 address as Docker makes it (`02:42` and the four
+/// bytes): an address given back and leased again to another container keeps its MAC, so the host's neighbour
+/// entry for it stays right. With a random MAC the host went on sending to the previous holder's for seconds
+/// (until its entry went stale and was probed again), and a new container's published port did not answer.
+pub fn mac_of(ip: Ipv4Addr) -> String {
+    let [a, b, c, d] = ip.octets();
+    format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
 }
 
 /// `ifname` in the network namespace `netns`: address `ip`/`prefix`, up, and with `gateway` the
@@ -396,6 +406,12 @@ mod tests {
         let file = dir.path().join("10.89.0.2");
         std::fs::write(&file, text).unwrap();
         (dir, file)
+    }
+
+    #[test]
+    fn a_containers_mac_is_made_from_its_address_as_dockers() {
+        assert_eq!(mac_of(Ipv4Addr::new(172, 17, 0, 2)), "02:42:ac:11:00:02");
+        assert_eq!(mac_of(Ipv4Addr::new(10, 89, 1, 255)), "02:42:0a:59:01:ff");
     }
 
     #[test]

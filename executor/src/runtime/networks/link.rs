@@ -112,8 +112,9 @@ pub(super) fn attach(
         "ip",
         &["-batch", "-"],
         &format!(
-            "link add {host_end} type veth peer name {ifname} netns {pid}\n\
-             link set {host_end} master {br} up\n"
+            "link add {host_end} type veth peer name {ifname} address {} netns {pid}\n\
+             link set {host_end} master {br} up\n",
+            crate::bridge::mac_of(ip)
         ),
     )
     .map_err(failed)?;
