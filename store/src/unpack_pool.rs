@@ -122,21 +122,9 @@ impl FilePool {
     /// Queue a file, waiting while the files in flight are over budget.
     pub fn submit(&self, job: FileJob) -> Result<()> {
         let size = job.data.len();
-        let mut state = self.lock();
-        while state.error.is_none()
-            && state.jobs > 0
-            && (state.jobs >= MAX_JOBS_IN_FLIGHT || state.bytes + size > MAX_BYTES_IN_FLIGHT)
-        {
-            state.reader_waiting = true;
-            state = self
-                .progress
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        state.reader_waiting = false;
-        if state.error.is_some() {
-            return Err(self.stopped());
-        }
+        let mut state = self.reader_wait(|state| {
+            state.jobs >= MAX_JOBS_IN_FLIGHT || state.bytes + size > MAX_BYTES_IN_FLIGHT
+        })?;
         state.jobs += 1;
         state.bytes += size;
         let queue = job.queue % state.queues.len();
@@ -152,8 +140,13 @@ impl FilePool {
 
     /// Wait until every file handed out is written.
     pub fn wait_idle(&self) -> Result<()> {
+        self.reader_wait(|_| true).map(drop)
+    }
+
+    /// The reader waits while files are in flight and `busy` holds, or until a worker failed (then the error).
+    fn reader_wait(&self, busy: impl Fn(&PoolState) -> bool) -> Result<MutexGuard<'_, PoolState>> {
         let mut state = self.lock();
-        while state.error.is_none() && state.jobs > 0 {
+        while state.error.is_none() && state.jobs > 0 && busy(&state) {
             state.reader_waiting = true;
             state = self
                 .progress
@@ -164,7 +157,7 @@ impl FilePool {
         if state.error.is_some() {
             return Err(self.stopped());
         }
-        Ok(())
+        Ok(state)
     }
 
     /// The reader is done (`result` is how it ended): workers finish what is queued, or drop it on an error,
